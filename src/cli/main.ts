@@ -1,0 +1,132 @@
+/**
+ * The command table. Each command lazily imports its module on use, so `pserve --version` loads
+ * nothing but this file. Only this module decides exit codes; only bin/pserve.js sets them.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { CommandContext, CommandResult } from './context.js';
+
+export interface CommandModule {
+  run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult>;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** positional arguments in commander syntax, e.g. '<path>' */
+  args?: string;
+  summary: string;
+  configure?(cmd: Command): void;
+  load(): Promise<CommandModule>;
+  /** names for positional args, in order, as they appear in opts */
+  argNames?: string[];
+}
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'inspect',
+    args: '<path>',
+    argNames: ['path'],
+    summary: 'show what a Paddle model is: format, feeds, fetches, ops, parameters',
+    configure: (c) => c
+      .option('--model_filename <file>', 'program file name inside the directory')
+      .option('--params_filename <file>', 'combined params file name inside the directory'),
+    load: () => import('../commands/inspect.js'),
+  },
+];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** kebab-case aliases for snake_case flags: --model-filename == --model_filename */
+function normalizeArgv(argv: string[]): string[] {
+  return argv.map((a) => {
+    if (!a.startsWith('--') || a === '--') return a;
+    const eq = a.indexOf('=');
+    const flag = eq < 0 ? a : a.slice(0, eq);
+    const rest = eq < 0 ? '' : a.slice(eq);
+    if (/^--(model|params|serving|feed|fetch|show|save|opset|enable|model_dir)[-_]/.test(flag) || /^--(model-dir|save-file|opset-version)$/.test(flag)) {
+      return `--${flag.slice(2).replace(/-/g, '_')}${rest}`;
+    }
+    return a;
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const { Command, CommanderError } = await import('commander');
+  const { PserveError } = await import('../errors.js');
+  const json = argv.includes('--json');
+  const { useColor } = await import('./render.js');
+  const color = useColor(process.stderr);
+  const interactive = !json && process.stderr.isTTY === true && !process.env['CI'];
+  const { ProgressRenderer } = await import('./progress.js');
+  const renderer = new ProgressRenderer(json ? 'silent' : interactive ? 'tty' : 'lines', color);
+  const ctx: CommandContext = {
+    cwd: process.cwd(),
+    json,
+    interactive,
+    color,
+    progress: (e) => renderer.handle(e),
+    info: (line) => { if (!json) process.stderr.write(`${line}\n`); },
+  };
+
+  let result: CommandResult | undefined;
+  const program = new Command('pserve')
+    .description('PaddlePaddle inference models to production, without Python')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run pserve --help for usage)');
+
+  for (const spec of COMMANDS) {
+    const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
+    spec.configure?.(cmd);
+    cmd.option('--json', 'print one JSON object for machines');
+    cmd.exitOverride();
+    cmd.action(async (...a: unknown[]) => {
+      const self = a[a.length - 1] as Command;
+      const opts: Record<string, unknown> = { ...self.opts() };
+      (spec.argNames ?? []).forEach((n, i) => { opts[n] = a[i]; });
+      const mod = await spec.load();
+      result = await mod.run(opts, ctx);
+    });
+  }
+
+  try {
+    await program.parseAsync(normalizeArgv(argv), { from: 'user' });
+  } catch (e) {
+    renderer.stopAll();
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: e.message } })}\n`);
+      return 2;
+    }
+    if (e instanceof PserveError) {
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
+      else process.stderr.write(`pserve: ${e.oneLine()}\n`);
+      return e.kind === 'usage' ? 2 : 1;
+    }
+    const err = e as Error;
+    const msg = `E_INTERNAL: ${err?.message ?? String(e)} (this is a bug in pserve; PSERVE_DEBUG=1 shows where)`;
+    if (process.env['PSERVE_DEBUG']) process.stderr.write(`${err?.stack ?? String(e)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_INTERNAL', message: err?.message ?? String(e) } })}\n`);
+    else process.stderr.write(`pserve: ${msg}\n`);
+    return 1;
+  }
+  renderer.stopAll();
+  if (result) {
+    if (json) process.stdout.write(`${JSON.stringify(result.data, jsonReplacer, 2)}\n`);
+    else if (result.text) process.stdout.write(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
+    return result.exitCode ?? 0;
+  }
+  return 0;
+}
+
+function jsonReplacer(_k: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v;
+}

@@ -1,0 +1,64 @@
+/**
+ * Test helpers: where the shared real-Paddle fixtures are, temp dirs, and running the real CLI.
+ * Tests that need ../shared/fixtures skip with a message when it is absent; under CI its absence
+ * is a failure (CI always has it).
+ */
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe } from 'vitest';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = process.env['PSERVE_SHARED_FIXTURES'] ?? resolve(ROOT, '..', 'shared', 'fixtures');
+export const HAVE_SHARED = existsSync(join(SHARED, 'README.md'));
+export const BIN = join(ROOT, 'bin', 'pserve.js');
+
+if (!HAVE_SHARED) {
+  if (process.env['CI']) {
+    throw new Error(`shared fixtures are required in CI but ${SHARED} is missing`);
+  }
+  // eslint-disable-next-line no-console
+  console.warn(`[pserve tests] ${SHARED} not found: tests on real Paddle models are skipped. ` +
+    'They come from the project\'s shared/fixtures folder, checked out beside this repo (or set PSERVE_SHARED_FIXTURES).');
+}
+
+/** describe() that runs only when the shared fixtures are present. */
+export const describeShared: typeof describe = (HAVE_SHARED ? describe : describe.skip) as typeof describe;
+
+export function shared(...p: string[]): string {
+  return join(SHARED, ...p);
+}
+
+/** A fresh temp dir, removed after the file's tests. */
+export function tempDir(prefix = 'pserve-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+/** Run the real CLI (bin/pserve.js) as a child process. */
+export function cli(args: string[], opts: SpawnSyncOptions = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...(opts.env ?? {}) },
+    timeout: 120_000,
+    ...opts,
+  });
+  return { code: r.status ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** Run the CLI with --json and parse stdout. */
+export function cliJson<T = Record<string, unknown>>(args: string[], opts: SpawnSyncOptions = {}): { code: number; json: T; stderr: string } {
+  const r = cli([...args, '--json'], opts);
+  let json: T;
+  try {
+    json = JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout.slice(0, 500)}\nstderr: ${r.stderr.slice(0, 500)}`);
+  }
+  return { code: r.code, json, stderr: r.stderr };
+}
