@@ -60,7 +60,8 @@ export function unwrapAttr(a: unknown, file: string, depth = 0): PirAttrValue {
 }
 
 function parseType(tt: unknown, file: string): PirType | undefined {
-  if (!isObj(tt)) return undefined;
+  // only dense tensors carry [dtype, dims, layout, lod, offset]; vectors (t_vec) and others have no single shape
+  if (!isObj(tt) || !String(tt['#'] ?? '').endsWith('t_dtensor')) return undefined;
   const d = tt['D'];
   if (!Array.isArray(d) || d.length < 2) return undefined;
   const dt = isObj(d[0]) ? String(d[0]['#'] ?? '') : '';

@@ -2,7 +2,7 @@
  * A schema-driven protobuf codec over protobufjs reflection, built for byte-exact round trips of
  * real files: fields are written in field-number order (as protoc-generated C++ does), repeated
  * scalars keep the packed/unpacked form they were read in, explicit defaults stay present, and
- * unknown fields are kept as raw bytes and written back after the known ones (where C++ puts them).
+ * unknown fields are kept as raw bytes and written back in field-number order among the known ones.
  * The wire reader is our own so that every error carries a byte offset and every length is checked
  * against the bytes that remain before anything is sliced or allocated.
  */
@@ -293,8 +293,25 @@ function writeScalar(w: WireWriter, kind: Scalar, v: ProtoValue): void {
   }
 }
 
+/** The field number of a raw unknown field (its leading tag varint). */
+function unknownId(raw: Uint8Array): number {
+  let v = 0;
+  let shift = 0;
+  for (let i = 0; i < raw.length && i < 5; i++) {
+    v += (raw[i]! & 0x7f) * 2 ** shift;
+    if ((raw[i]! & 0x80) === 0) break;
+    shift += 7;
+  }
+  return Math.floor(v / 8);
+}
+
 function encodeInto(spec: MessageSpec, msg: ProtoMessage, w: WireWriter): void {
+  // Unknown fields go back where field-number order puts them: files written by an older schema
+  // (e.g. ProgramDesc's since-reserved field 3) had them between known fields, in number order.
+  const unknown = msg.$unknown ?? [];
+  let u = 0;
   for (const f of spec.ordered) {
+    while (u < unknown.length && unknownId(unknown[u]!) < f.id) w.bytes(unknown[u++]!);
     const v = msg[f.name];
     if (v === undefined || v === null) continue;
     if (f.kind === 'message') {
@@ -327,7 +344,7 @@ function encodeInto(spec: MessageSpec, msg: ProtoMessage, w: WireWriter): void {
     w.tag(f.id, WIRE[kind]);
     writeScalar(w, kind, v as ProtoValue);
   }
-  if (msg.$unknown) for (const raw of msg.$unknown) w.bytes(raw);
+  while (u < unknown.length) w.bytes(unknown[u++]!);
 }
 
 export function encodeMessage(spec: MessageSpec, msg: ProtoMessage): Uint8Array {
