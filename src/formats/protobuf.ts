@@ -158,15 +158,30 @@ function toInt64(v: bigint, signed: boolean): number | bigint {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
+/** Varints of up to 7 bytes (49 bits) as plain numbers; longer ones (negatives, huge values) via BigInt. */
+function smallVarint(r: WireReader): number {
+  const buf = r.buf;
+  let p = r.pos;
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < 7 && p < r.end; i++) {
+    const b = buf[p++]!;
+    result += (b & 0x7f) * mul;
+    if ((b & 0x80) === 0) { r.pos = p; return result; }
+    mul *= 128;
+  }
+  return -1;
+}
+
 function readScalar(r: WireReader, kind: Scalar, field: string, view: DataView): ProtoValue {
   switch (kind) {
-    case 'int32': case 'enum': { const v = r.varint(field); return Number(BigInt.asIntN(32, v)); }
+    case 'int32': case 'enum': { const f = smallVarint(r); if (f >= 0) return f | 0; const v = r.varint(field); return Number(BigInt.asIntN(32, v)); }
     case 'uint32': return r.varint32(field);
-    case 'int64': return toInt64(r.varint(field), true);
-    case 'uint64': return toInt64(r.varint(field), false);
+    case 'int64': { const f = smallVarint(r); if (f >= 0) return f; return toInt64(r.varint(field), true); }
+    case 'uint64': { const f = smallVarint(r); if (f >= 0) return f; return toInt64(r.varint(field), false); }
     case 'sint32': { const v = r.varint32(field); return (v >>> 1) ^ -(v & 1); }
     case 'sint64': { const v = r.varint(field); return toInt64((v >> 1n) ^ -(v & 1n), true); }
-    case 'bool': return r.varint(field) !== 0n;
+    case 'bool': { const f = smallVarint(r); if (f >= 0) return f !== 0; return r.varint(field) !== 0n; }
     case 'double': { if (r.end - r.pos < 8) r.truncated(field); const v = view.getFloat64(r.pos, true); r.pos += 8; return v; }
     case 'fixed64': { if (r.end - r.pos < 8) r.truncated(field); const v = view.getBigUint64(r.pos, true); r.pos += 8; return toInt64(v, false); }
     case 'sfixed64': { if (r.end - r.pos < 8) r.truncated(field); const v = view.getBigInt64(r.pos, true); r.pos += 8; return toInt64(v, true); }
