@@ -1,0 +1,295 @@
+/**
+ * The native Paddle -> ONNX engine: checks every op has a mapper (listing all that do not, with
+ * counts, before anything is built), picks the opset, maps op by op into one ONNX graph whose
+ * inputs and outputs carry the feed/fetch var names, and encodes the ModelProto. Parameters
+ * become one initializer each; above the protobuf 2 GB limit they go to an external data file.
+ */
+import { PserveError } from '../../errors.js';
+import type { DType } from '../../model/dtype.js';
+import type { LoadedModel } from '../../model/load-model.js';
+import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../../model/types.js';
+import { GraphBuilder, onnx, type ConstValue, type Dim } from './graph-builder.js';
+import type { MapContext, OpMapper } from './mapper.js';
+import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
+
+export const MIN_OPSET = 11;
+/** the newest opset the checker we test against (onnx 1.12) and onnxruntime both know */
+export const MAX_OPSET = 17;
+export const DEFAULT_OPSET = 13;
+/** protobuf messages cannot exceed 2 GiB; keep headroom for the graph itself */
+export const EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 64 * 2 ** 20;
+/** constants up to this many elements are read back for mappers that need values */
+const MAX_CONST_ELEMENTS = 4096;
+
+export interface NativeOnnxOptions {
+  opsetVersion?: number;
+  /** params above this many bytes in all go to an external data file */
+  externalDataThreshold?: number;
+  /** file name (beside the .onnx) of the external data */
+  externalDataName?: string;
+}
+
+export interface ExternalData {
+  location: string;
+  chunks: { offset: number; data: Uint8Array }[];
+  byteLength: number;
+}
+
+export interface NativeOnnxResult {
+  bytes: Uint8Array;
+  externalData?: ExternalData;
+  opset: number;
+  irVersion: number;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  ops: Record<string, number>;
+  initializers: number;
+}
+
+/** ONNX IR version that goes with an opset (onnx's own release table) */
+export function irVersionFor(opset: number): number {
+  if (opset <= 11) return 6;
+  if (opset <= 14) return 7;
+  return 8;
+}
+
+export function countOps(model: LoadedModel): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const b of model.blocks) for (const op of b.ops) counts.set(op.type, (counts.get(op.type) ?? 0) + 1);
+  return counts;
+}
+
+/** Every op type without a mapper, with counts; thrown as one error before anything is built. */
+export function checkSupported(model: LoadedModel): void {
+  const missing = [...countOps(model)].filter(([t]) => !mapperFor(t)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  if (missing.length === 0) return;
+  const list = missing.map(([t, n]) => `${t} x${n}${KNOWN_UNSUPPORTED[t] ? ` (${KNOWN_UNSUPPORTED[t]})` : ''}`).join(', ');
+  throw new PserveError('E_ONNX_UNSUPPORTED_OPS', `${missing.length} op type${missing.length > 1 ? 's' : ''} cannot be converted to ONNX: ${list}`, {
+    file: model.modelFile,
+    hint: 'nothing was written',
+  });
+}
+
+export function chooseOpset(model: LoadedModel, requested?: number): number {
+  let need = MIN_OPSET;
+  const needers: string[] = [];
+  for (const t of countOps(model).keys()) {
+    const m = mapperFor(t);
+    const v = m?.minOpset ?? MIN_OPSET;
+    if (v > need) need = v;
+    if (requested !== undefined && v > requested) needers.push(`${t} needs ${v}`);
+  }
+  if (requested === undefined) return Math.max(DEFAULT_OPSET, need);
+  if (!Number.isInteger(requested) || requested < MIN_OPSET || requested > MAX_OPSET) {
+    throw new PserveError('E_ONNX_OPSET', `opset ${requested} is not supported: the native engine writes opsets ${MIN_OPSET} to ${MAX_OPSET}`, { kind: 'usage' });
+  }
+  if (needers.length) throw new PserveError('E_ONNX_OPSET', `opset ${requested} is too low for this model: ${needers.join(', ')}`, { kind: 'usage' });
+  return requested;
+}
+
+function dimsOf(spec: TensorSpec, prefix: string): Dim[] {
+  return spec.shape.map((d, i) => (d >= 0 ? { value: d } : { param: `${prefix}_dim${i}` }));
+}
+
+function toNumber(v: number | bigint): number {
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): NativeOnnxResult {
+  checkSupported(model);
+  const opset = chooseOpset(model, opts.opsetVersion);
+  const g = new GraphBuilder(opset);
+  const block = model.blocks[0];
+  if (!block) throw new PserveError('E_ONNX_EMPTY', 'the program has no blocks', { file: model.modelFile });
+  const vars = new Map<string, VarSpec>();
+  for (const b of model.blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  for (const k of vars.keys()) g.claim(k);
+
+  const paramEntries = new Map(model.params.map((p) => [p.name, p]));
+  if (model.paramsLayout === 'none' && model.paramNames.length > 0) {
+    throw new PserveError('E_PARAMS_MISSING', `the program needs ${model.paramNames.length} parameters but none were found; ONNX needs the weights`, { file: model.modelFile });
+  }
+  const totalParamBytes = model.params.reduce((s, p) => s + p.byteLength, 0);
+  const external = totalParamBytes > (opts.externalDataThreshold ?? EXTERNAL_DATA_THRESHOLD);
+  const ext: ExternalData | undefined = external ? { location: opts.externalDataName ?? 'model.onnx.data', chunks: [], byteLength: 0 } : undefined;
+
+  /** Paddle var name -> ONNX tensor holding its current value */
+  const current = new Map<string, string>();
+  const written = new Set<string>();
+  const ops: Record<string, number> = {};
+
+  for (const f of model.feeds) {
+    g.input(f.name, f.dtype === 'unknown' ? 'float32' : f.dtype, dimsOf(f, f.name));
+    current.set(f.name, f.name);
+    written.add(f.name);
+  }
+
+  const paramTensor = (name: string): string => {
+    const p = paramEntries.get(name)!;
+    const data = model.readParam(name);
+    const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (ext && raw.byteLength >= 1024) {
+      const offset = Math.ceil(ext.byteLength / 64) * 64;
+      ext.chunks.push({ offset, data: raw });
+      ext.byteLength = offset + raw.byteLength;
+      g.initializer(name, p.dtype, p.shape, raw, { location: ext.location, offset });
+    } else {
+      g.initializer(name, p.dtype, p.shape, raw);
+    }
+    if (p.numel <= MAX_CONST_ELEMENTS && p.dtype !== 'float16' && p.dtype !== 'bfloat16') {
+      g.consts.set(name, { dtype: p.dtype, dims: p.shape, values: Array.from(data as ArrayLike<number | bigint>, toNumber) });
+    }
+    current.set(name, name);
+    written.add(name);
+    return name;
+  };
+
+  for (const op of block.ops) {
+    ops[op.type] = (ops[op.type] ?? 0) + 1;
+    const m = mapperFor(op.type)!;
+    if (op.type === 'feed' || op.type === 'data' || op.type === 'fetch') continue;
+    const ctx = makeContext(op, m, g, vars, current, written, paramEntries, paramTensor, model);
+    try {
+      m.map(ctx);
+    } catch (e) {
+      if (e instanceof PserveError) throw e;
+      throw new PserveError('E_ONNX_MAP_FAILED', `op ${op.type} (output ${firstOutput(op)}): ${(e as Error)?.message ?? String(e)}`, { file: model.modelFile });
+    }
+  }
+
+  const outputs: TensorSpec[] = [];
+  const fetchOps = block.ops.filter((o) => o.type === 'fetch');
+  model.fetches.forEach((f, i) => {
+    const fop = model.format === 'paddle-pir' ? fetchOps[i] : fetchOps.find((o) => o.inputs['X']?.[0] === f.name);
+    const src = model.format === 'paddle-pir' ? fop?.inputs['0']?.[0] : f.name;
+    const have = src === undefined ? undefined : current.get(src);
+    if (have === undefined) {
+      throw new PserveError('E_ONNX_DANGLING', `fetch ${f.name}: no op writes ${src ?? '(nothing)'}`, { file: model.modelFile });
+    }
+    if (have !== f.name) g.op('Identity', [have], {}, f.name);
+    const dtype = f.dtype === 'unknown' ? (vars.get(src!)?.dtype ?? 'float32') : f.dtype;
+    g.output(f.name, dtype, dimsOf(f, f.name.replace(/[^A-Za-z0-9_]/g, '_')));
+    outputs.push({ name: f.name, dtype, shape: f.shape, lodLevel: f.lodLevel });
+  });
+
+  const irVersion = irVersionFor(opset);
+  const proto = onnx.ModelProto.create({
+    irVersion,
+    producerName: 'pserve',
+    producerVersion: '0.1.0',
+    opsetImport: [{ domain: '', version: opset }],
+    graph: {
+      name: 'paddle',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: g.inputs,
+      output: g.outputs,
+    },
+  });
+  const bytes = onnx.ModelProto.encode(proto).finish();
+  return {
+    bytes,
+    ...(ext ? { externalData: ext } : {}),
+    opset,
+    irVersion,
+    inputs: model.feeds.map((f) => ({ name: f.name, dtype: f.dtype, shape: f.shape, lodLevel: f.lodLevel })),
+    outputs,
+    ops,
+    initializers: g.initializers.length,
+  };
+}
+
+function firstOutput(op: OpNode): string {
+  for (const v of Object.values(op.outputs)) if (v[0]) return v[0];
+  return '(none)';
+}
+
+function makeContext(
+  op: OpNode,
+  m: OpMapper,
+  g: GraphBuilder,
+  vars: Map<string, VarSpec>,
+  current: Map<string, string>,
+  written: Set<string>,
+  params: Map<string, unknown>,
+  paramTensor: (name: string) => string,
+  model: LoadedModel,
+): MapContext {
+  const pir = model.format === 'paddle-pir';
+  const where = `op ${op.type} (output ${firstOutput(op)})`;
+  const argName = (s: string, i: number, io: 'input' | 'output'): string => {
+    const list = (io === 'input' ? op.inputs : op.outputs)[s];
+    const n = list?.[i];
+    if (n === undefined || n === '') throw new PserveError('E_ONNX_OP_SLOT', `${where}: ${io} slot ${s}[${i}] is missing`, { file: model.modelFile });
+    return n;
+  };
+  const outNames = new Map<string, string>();
+  const ctx: MapContext = {
+    g,
+    opset: g.opset,
+    op,
+    pir,
+    input(s, i = 0) {
+      const n = argName(s, i, 'input');
+      const c = current.get(n);
+      if (c !== undefined) return c;
+      if (params.has(n)) return paramTensor(n);
+      throw new PserveError('E_ONNX_DANGLING', `${where} reads ${n}, which no earlier op writes and which is not a parameter`, { file: model.modelFile });
+    },
+    inputs(s) {
+      return (op.inputs[s] ?? []).map((_, i) => ctx.input(s, i));
+    },
+    has(s) {
+      return (op.inputs[s] ?? []).some((n) => n !== '');
+    },
+    output(s, i = 0) {
+      const key = `${s}\u0000${i}`;
+      const done = outNames.get(key);
+      if (done) return done;
+      const n = argName(s, i, 'output');
+      // Paddle may write a var in place; ONNX tensors are written once, so a rewrite gets a fresh name
+      const name = written.has(n) ? g.fresh(n) : n;
+      written.add(n);
+      current.set(n, name);
+      outNames.set(key, name);
+      return name;
+    },
+    hasOutput(s) {
+      return (op.outputs[s] ?? []).some((n) => n !== '');
+    },
+    attr<T extends AttrValue>(name: string, fallback: T): T {
+      const v = op.attrs[name];
+      return (v === undefined || v === null ? fallback : v) as T;
+    },
+    shapeOf(s, i = 0) {
+      const n = op.inputs[s]?.[i];
+      if (n === undefined) return undefined;
+      const v = vars.get(n);
+      const p = (params as Map<string, { shape: number[] }>).get(n);
+      if (p) return p.shape;
+      return v?.shape;
+    },
+    rank(s, i = 0) {
+      const sh = ctx.shapeOf(s, i);
+      if (sh === undefined) throw ctx.unsupported(`the rank of input ${s} is not declared`);
+      return sh.length;
+    },
+    dtypeOf(s, i = 0): DType {
+      const n = op.inputs[s]?.[i];
+      const d = n === undefined ? undefined : vars.get(n)?.dtype;
+      return d === undefined || d === 'unknown' ? 'float32' : d;
+    },
+    constOf(s, i = 0): ConstValue | undefined {
+      const n = op.inputs[s]?.[i];
+      if (n === undefined) return undefined;
+      if (!current.has(n) && params.has(n)) paramTensor(n);
+      const t = current.get(n);
+      return t === undefined ? undefined : g.consts.get(t);
+    },
+    unsupported(reason) {
+      return new PserveError('E_ONNX_OP_UNSUPPORTED', `${where}: ${reason}`, { file: model.modelFile, hint: 'nothing was written' });
+    },
+  };
+  void m;
+  return ctx;
+}

@@ -1,0 +1,64 @@
+/**
+ * What one Paddle-op mapper sees and what it must provide. A mapper covers one Paddle op (or a
+ * tight family) in both spellings: legacy programs name their slots (`X`, `Y`, `Out`), PIR ops are
+ * positional ("0", "1", ...).
+ */
+import { PserveError } from '../../errors.js';
+import type { DType } from '../../model/dtype.js';
+import type { AttrValue, OpNode } from '../../model/types.js';
+import type { ConstValue, GraphBuilder } from './graph-builder.js';
+
+export interface MapContext {
+  readonly g: GraphBuilder;
+  readonly opset: number;
+  readonly op: OpNode;
+  /** true when the op is a PIR op (positional slots) */
+  readonly pir: boolean;
+  /** the ONNX tensor for the i-th argument of an input slot (parameters become initializers on first use) */
+  input(slot: string, i?: number): string;
+  /** every argument of an input slot */
+  inputs(slot: string): string[];
+  /** the slot is present and non-empty */
+  has(slot: string): boolean;
+  /** the ONNX name to write the i-th argument of an output slot to */
+  output(slot: string, i?: number): string;
+  hasOutput(slot: string): boolean;
+  attr<T extends AttrValue>(name: string, fallback: T): T;
+  /** declared shape of an input argument (-1 for unknown dims), or undefined when not declared */
+  shapeOf(slot: string, i?: number): number[] | undefined;
+  /** declared rank; an error naming the op when unknown */
+  rank(slot: string, i?: number): number;
+  dtypeOf(slot: string, i?: number): DType;
+  /** the value of an input known at conversion time (fill_constant, full_int_array, small params) */
+  constOf(slot: string, i?: number): ConstValue | undefined;
+  /** an error saying this instance of the op cannot be converted, and why */
+  unsupported(reason: string): PserveError;
+}
+
+export interface OpMapper {
+  /** Paddle op types, legacy and PIR spellings */
+  types: string[];
+  /** lowest ONNX opset the mapping needs (11 when absent) */
+  minOpset?: number;
+  /** what the README coverage table says about it */
+  note?: string;
+  map(ctx: MapContext): void;
+}
+
+/** Paddle attribute as a number list */
+export function ints(v: AttrValue | undefined): number[] {
+  if (!Array.isArray(v)) return [];
+  return v.map((x) => Number(x));
+}
+
+export function num(v: AttrValue | undefined, fallback: number): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return fallback;
+}
+
+/** Pick the legacy slot name or the PIR position, whichever the op has. */
+export function slot(ctx: MapContext, legacy: string, pirIndex: number): string {
+  return ctx.pir ? String(pirIndex) : legacy;
+}

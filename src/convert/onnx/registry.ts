@@ -1,0 +1,37 @@
+/** Every Paddle op the native ONNX engine converts, by op type. The README coverage table is generated from this. */
+import type { OpMapper } from './mapper.js';
+import { feedFetch } from './ops/io.js';
+import { mul } from './ops/mul.js';
+import { elementwise } from './ops/elementwise.js';
+import { unary } from './ops/unary.js';
+import { hardSigmoid, hardSwish, swish } from './ops/hard-activations.js';
+import { softmax } from './ops/softmax.js';
+import { scale } from './ops/scale.js';
+
+export const MAPPERS: OpMapper[] = [
+  feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
+];
+
+/** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
+export const KNOWN_UNSUPPORTED: Record<string, string> = {
+  sequence_conv: 'LoD sequence op: ONNX tensors carry no LoD',
+  sequence_pool: 'LoD sequence op: ONNX tensors carry no LoD',
+  sequence_expand: 'LoD sequence op: ONNX tensors carry no LoD',
+  sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
+  prior_box: 'detection op: not converted yet',
+  multiclass_nms3: 'detection op: not converted yet',
+  multiclass_nms: 'detection op: not converted yet',
+  box_coder: 'detection op: not converted yet',
+};
+
+const byType = new Map<string, OpMapper>();
+for (const m of MAPPERS) {
+  for (const t of m.types) {
+    if (byType.has(t)) throw new Error(`two mappers claim op ${t}`);
+    byType.set(t, m);
+  }
+}
+
+export function mapperFor(type: string): OpMapper | undefined {
+  return byType.get(type);
+}
