@@ -32,6 +32,33 @@ export const COMMANDS: CommandSpec[] = [
       .option('--params_filename <file>', 'combined params file name inside the directory'),
     load: () => import('../commands/inspect.js'),
   },
+  {
+    name: 'convert',
+    summary: 'write Paddle Serving confs (serving_server/serving_client), as paddle_serving_client.convert does',
+    configure: (c) => c
+      .option('--dirname <dir>', 'the model directory (required)')
+      .option('--model_filename <file>', 'program file name inside the directory')
+      .option('--params_filename <file>', 'combined params file name inside the directory')
+      .option('--serving_server <dir>', 'server output directory (may be the model directory)', 'serving_server')
+      .option('--serving_client <dir>', 'client output directory', 'serving_client')
+      .option('--feed_alias_names <a,b>', 'aliases for the feed vars, in feed order')
+      .option('--fetch_alias_names <a,b>', 'aliases for the fetch vars, in name order')
+      .option('--show_proto [bool]', 'print the server conf and write nothing'),
+    load: () => import('../commands/convert.js'),
+  },
+  {
+    name: 'alias',
+    args: '<action> [kind] [alias]',
+    argNames: ['action', 'kind', 'alias'],
+    summary: 'alias set <feed|fetch> <alias> | alias list: the alias names in Paddle Serving confs',
+    configure: (c) => c
+      .option('--var <name>', 'the var to rename (alias set)')
+      .option('--index <n>', 'the var to rename, by position (alias set)')
+      .option('--serving_server <dir>', 'server conf directory (default serving_server)')
+      .option('--serving_client <dir>', 'client conf directory (default serving_client)')
+      .option('--force', 'edit even when the conf files disagree'),
+    load: () => import('../commands/alias.js'),
+  },
 ];
 
 function version(): string {

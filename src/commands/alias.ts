@@ -1,0 +1,239 @@
+/**
+ * `pserve alias set <feed|fetch> <alias>` and `pserve alias list`: the alias_name hand edit that
+ * deployment guides ask for, done in all four conf files at once (server and client, text and
+ * binary). Only that one alias changes: text files are edited in place (comments, order and line
+ * endings survive), binary files are decoded and re-encoded byte-exactly. Files that disagree
+ * with each other are reported; `set` refuses to edit them unless --force.
+ */
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { CommandContext, CommandResult } from '../cli/context.js';
+import { shapeStr, table } from '../cli/render.js';
+import { checkAliasName } from '../convert/serving-config.js';
+import { PserveError, fsError, withFile } from '../errors.js';
+import {
+  CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, decodeServingConf, diffServingConf, encodeServingConf,
+  parseServingConf, replaceAliasInText, varsOf, type GeneralModelConfig, type ServingVarKind,
+} from '../formats/serving-conf.js';
+import { tempSibling } from '../util/atomic.js';
+import { varReport, type ServingVarReport } from './convert.js';
+import { parseOptions, z } from './options.js';
+
+const Options = z.object({
+  action: z.enum(['set', 'list'], { error: 'expected set or list (pserve alias set <feed|fetch> <alias> | pserve alias list)' }),
+  kind: z.enum(['feed', 'fetch'], { error: 'expected feed or fetch (pserve alias set <feed|fetch> <alias>)' }).optional(),
+  alias: z.string().optional(),
+  var: z.string().min(1).optional(),
+  index: z.string().regex(/^\d+$/, 'expected a var index (0, 1, ...)').transform(Number).optional(),
+  serving_server: z.string().min(1).optional(),
+  serving_client: z.string().min(1).optional(),
+  force: z.boolean().default(false),
+}).superRefine((o, c) => {
+  if (o.action === 'set') {
+    if (o.kind === undefined) c.addIssue({ code: 'custom', path: ['kind'], message: 'is required (pserve alias set <feed|fetch> <alias>)' });
+    else if (o.alias === undefined) c.addIssue({ code: 'custom', path: ['alias'], message: 'is required (pserve alias set <feed|fetch> <alias>)' });
+    if (o.var !== undefined && o.index !== undefined) c.addIssue({ code: 'custom', path: ['var'], message: 'give --var or --index, not both' });
+  } else {
+    if (o.kind !== undefined || o.alias !== undefined) c.addIssue({ code: 'custom', path: ['action'], message: 'alias list takes no further arguments' });
+    if (o.var !== undefined || o.index !== undefined) c.addIssue({ code: 'custom', path: ['var'], message: '--var and --index are for alias set' });
+  }
+});
+
+type Opts = z.infer<typeof Options>;
+
+/** One conf file as found on disk. */
+interface ConfFile {
+  role: 'server' | 'client';
+  form: 'text' | 'binary';
+  path: string;
+  raw: Uint8Array;
+  conf: GeneralModelConfig;
+}
+
+function readConf(role: ConfFile['role'], form: ConfFile['form'], path: string): ConfFile | undefined {
+  if (!existsSync(path)) return undefined;
+  let raw: Uint8Array;
+  try {
+    if (!statSync(path).isFile()) throw new PserveError('E_IS_DIR', 'serving conf is a directory, expected a file', { file: path });
+    raw = readFileSync(path);
+  } catch (e) { throw e instanceof PserveError ? e : fsError(e, path, 'serving conf'); }
+  try {
+    const conf = form === 'text' ? parseServingConf(new TextDecoder('utf-8', { fatal: true }).decode(raw)) : decodeServingConf(raw, 'serving conf');
+    return { role, form, path, raw, conf };
+  } catch (e) {
+    if (e instanceof TypeError) throw new PserveError('E_SERVING_CONF_INVALID', 'serving conf text is not valid UTF-8', { file: path });
+    throw withFile(e, path);
+  }
+}
+
+interface ConfSet {
+  serverDir: string;
+  clientDir: string | null;
+  files: ConfFile[];
+  warnings: string[];
+}
+
+function readConfDir(dir: string, role: ConfFile['role'], explicit: boolean, flag: string): ConfFile[] | null {
+  if (!existsSync(dir)) {
+    if (!explicit && role === 'client') return null;
+    throw new PserveError('E_NOT_FOUND', `${flag} directory not found`, { file: dir, hint: role === 'server' && !explicit ? 'run pserve convert first, or give --serving_server' : undefined });
+  }
+  if (!statSync(dir).isDirectory()) throw new PserveError('E_NOT_DIR', `${flag} is not a directory`, { file: dir });
+  const [t, b] = role === 'server' ? [SERVER_CONF, SERVER_CONF_STREAM] : [CLIENT_CONF, CLIENT_CONF_STREAM];
+  const files = [readConf(role, 'text', join(dir, t)), readConf(role, 'binary', join(dir, b))].filter((f): f is ConfFile => f !== undefined);
+  if (files.length === 0) throw new PserveError('E_NO_SERVING_CONF', `no ${t} or ${b} in ${flag}`, { file: dir });
+  return files;
+}
+
+function loadConfSet(o: Opts, cwd: string): ConfSet {
+  const serverDir = resolve(cwd, o.serving_server ?? 'serving_server');
+  const clientDir = resolve(cwd, o.serving_client ?? 'serving_client');
+  const warnings: string[] = [];
+  const server = readConfDir(serverDir, 'server', o.serving_server !== undefined, '--serving_server')!;
+  const client = readConfDir(clientDir, 'client', o.serving_client !== undefined, '--serving_client');
+  if (client === null) warnings.push(`no client directory at ${relative(cwd, clientDir) || '.'}: only the server conf is read`);
+  const files = [...server, ...(client ?? [])];
+  for (const f of files) if (f.form === 'text' && !files.some((g) => g.role === f.role && g.form === 'binary')) warnings.push(`${relative(cwd, f.path)} has no binary .stream.prototxt beside it`);
+  return { serverDir, clientDir: client ? clientDir : null, files, warnings };
+}
+
+/** Every pair that disagrees with the first file, named. */
+function disagreements(set: ConfSet, cwd: string): string[] {
+  const [ref, ...rest] = set.files;
+  const out: string[] = [];
+  for (const f of rest) {
+    const d = diffServingConf(ref!.conf, f.conf);
+    if (d.length) out.push(`${relative(cwd, f.path)} disagrees with ${relative(cwd, ref!.path)}: ${d.join('; ')}`);
+  }
+  return out;
+}
+
+export interface AliasListReport {
+  serverDir: string;
+  clientDir: string | null;
+  files: string[];
+  feeds: (ServingVarReport & { index: number })[];
+  fetches: (ServingVarReport & { index: number })[];
+  warnings: string[];
+}
+
+export interface AliasSetReport {
+  kind: ServingVarKind;
+  index: number;
+  name: string;
+  from: string;
+  to: string;
+  changed: string[];
+  warnings: string[];
+}
+
+function listing(set: ConfSet, cwd: string): AliasListReport {
+  const conf = set.files[0]!.conf;
+  return {
+    serverDir: set.serverDir,
+    clientDir: set.clientDir,
+    files: set.files.map((f) => f.path),
+    feeds: varsOf(conf, 'feed').map((v, index) => ({ index, ...varReport(v, 'feed') })),
+    fetches: varsOf(conf, 'fetch').map((v, index) => ({ index, ...varReport(v, 'fetch') })),
+    warnings: [...set.warnings, ...disagreements(set, cwd)],
+  };
+}
+
+function renderList(r: AliasListReport, cwd: string): string {
+  const rows = [
+    ...r.feeds.map((v) => ['feed', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lod ? 'yes' : 'no']),
+    ...r.fetches.map((v) => ['fetch', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lod ? 'yes' : 'no']),
+  ];
+  const lines = [`server   ${relative(cwd, r.serverDir) || '.'}`, `client   ${r.clientDir ? relative(cwd, r.clientDir) || '.' : '(none)'}`, '', table(['kind', '#', 'name', 'alias', 'type', 'shape', 'lod'], rows)];
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
+
+function candidates(set: ConfSet, kind: ServingVarKind): string {
+  return varsOf(set.files[0]!.conf, kind).map((v, i) => `${i} ${v.name} (alias ${v.alias_name})`).join(', ');
+}
+
+interface SetOpts { kind: ServingVarKind; alias: string; var?: string; index?: number; force: boolean }
+
+function setAlias(o: SetOpts, set: ConfSet, cwd: string): AliasSetReport {
+  checkAliasName(o.alias, o.kind);
+  const diffs = disagreements(set, cwd);
+  if (diffs.length && !o.force) {
+    throw new PserveError('E_CONF_MISMATCH', `the serving confs disagree, so it is unclear which to edit: ${diffs.join(' | ')}`, { hint: 'fix the files, or pass --force to change the alias at the same position in every file' });
+  }
+  const ref = set.files[0]!;
+  const vars = varsOf(ref.conf, o.kind);
+  let index: number;
+  if (o.index !== undefined) {
+    if (o.index >= vars.length) throw new PserveError('E_VAR_NOT_FOUND', `no ${o.kind} var number ${o.index}; the ${o.kind} vars are: ${candidates(set, o.kind) || '(none)'}`, { file: ref.path });
+    index = o.index;
+  } else if (o.var !== undefined) {
+    index = vars.findIndex((v) => v.name === o.var);
+    if (index < 0) throw new PserveError('E_VAR_NOT_FOUND', `no ${o.kind} var named ${JSON.stringify(o.var)}; the ${o.kind} vars are: ${candidates(set, o.kind) || '(none)'}`, { file: ref.path });
+  } else if (vars.length === 1) {
+    index = 0;
+  } else if (vars.length === 0) {
+    throw new PserveError('E_VAR_NOT_FOUND', `the conf has no ${o.kind} vars`, { file: ref.path });
+  } else {
+    throw new PserveError('E_ALIAS_AMBIGUOUS', `the model has ${vars.length} ${o.kind} vars; pick one with --var NAME or --index N: ${candidates(set, o.kind)}`, { file: ref.path });
+  }
+  const target = vars[index]!;
+  const clash = vars.findIndex((v, i) => i !== index && v.alias_name === o.alias);
+  if (clash >= 0) {
+    throw new PserveError('E_ALIAS_DUPLICATE', `${o.kind} var ${vars[clash]!.name} already has alias ${JSON.stringify(o.alias)}; aliases must be unique`, { file: ref.path });
+  }
+
+  // every new file body first, then the renames: a failure before the renames changes nothing
+  const bodies = set.files.map((f) => {
+    if (varsOf(f.conf, o.kind).length <= index) {
+      throw new PserveError('E_CONF_MISMATCH', `${relative(cwd, f.path)} has no ${o.kind}_var number ${index}`, { file: f.path });
+    }
+    try {
+      if (f.form === 'text') return new TextEncoder().encode(replaceAliasInText(new TextDecoder().decode(f.raw), o.kind, index, o.alias));
+      const conf = decodeServingConf(f.raw, 'serving conf');
+      varsOf(conf, o.kind)[index]!.alias_name = o.alias;
+      return encodeServingConf(conf);
+    } catch (e) { throw withFile(e, f.path); }
+  });
+  const changed: string[] = [];
+  const temps: string[] = [];
+  try {
+    set.files.forEach((f, i) => {
+      if (Buffer.compare(bodies[i]!, f.raw) === 0) return;
+      const tmp = tempSibling(f.path);
+      temps.push(tmp);
+      try { writeFileSync(tmp, bodies[i]!); } catch (e) { throw fsError(e, f.path, 'serving conf'); }
+    });
+    let t = 0;
+    set.files.forEach((f, i) => {
+      if (Buffer.compare(bodies[i]!, f.raw) === 0) return;
+      try { renameSync(temps[t++]!, f.path); } catch (e) { throw fsError(e, f.path, 'serving conf'); }
+      changed.push(f.path);
+    });
+  } finally {
+    for (const tmp of temps) rmSync(tmp, { force: true });
+  }
+  return {
+    kind: o.kind, index, name: target.name ?? '', from: target.alias_name ?? '', to: o.alias, changed,
+    warnings: [...set.warnings, ...(diffs.length ? diffs.map((d) => `forced past: ${d}`) : [])],
+  };
+}
+
+function renderSet(r: AliasSetReport, cwd: string): string {
+  const lines = [r.changed.length === 0
+    ? `${r.kind} ${r.name} already has alias ${r.to}: nothing changed`
+    : `${r.kind} ${r.name}: alias ${r.from} -> ${r.to} in ${r.changed.map((p) => relative(cwd, p)).join(', ')}`];
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
+
+export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<AliasListReport | AliasSetReport>> {
+  const o = parseOptions(Options, opts, 'alias');
+  const set = loadConfSet(o, ctx.cwd);
+  if (o.action === 'list') {
+    const r = listing(set, ctx.cwd);
+    return { data: r, text: renderList(r, ctx.cwd) };
+  }
+  const r = setAlias({ kind: o.kind!, alias: o.alias!, var: o.var, index: o.index, force: o.force }, set, ctx.cwd);
+  return { data: r, text: renderSet(r, ctx.cwd) };
+}
