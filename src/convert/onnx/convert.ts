@@ -269,6 +269,15 @@ function makeContext(
       if (p) return p.shape;
       return v?.shape;
     },
+    outputShapeOf(s, i = 0) {
+      const n = op.outputs[s]?.[i];
+      return n === undefined ? undefined : vars.get(n)?.shape;
+    },
+    outputDtypeOf(s, i = 0) {
+      const n = op.outputs[s]?.[i];
+      const d = n === undefined ? undefined : vars.get(n)?.dtype;
+      return d === 'unknown' ? undefined : d;
+    },
     rank(s, i = 0) {
       const sh = ctx.shapeOf(s, i);
       if (sh === undefined) throw ctx.unsupported(`the rank of input ${s} is not declared`);

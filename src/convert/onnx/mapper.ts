@@ -26,6 +26,9 @@ export interface MapContext {
   attr<T extends AttrValue>(name: string, fallback: T): T;
   /** declared shape of an input argument (-1 for unknown dims), or undefined when not declared */
   shapeOf(slot: string, i?: number): number[] | undefined;
+  /** declared shape of an output argument, or undefined */
+  outputShapeOf(slot: string, i?: number): number[] | undefined;
+  outputDtypeOf(slot: string, i?: number): DType | undefined;
   /** declared rank; an error naming the op when unknown */
   rank(slot: string, i?: number): number;
   dtypeOf(slot: string, i?: number): DType;

@@ -7,9 +7,28 @@ import { unary } from './ops/unary.js';
 import { hardSigmoid, hardSwish, swish } from './ops/hard-activations.js';
 import { softmax } from './ops/softmax.js';
 import { scale } from './ops/scale.js';
+import { conv } from './ops/conv.js';
+import { convTranspose } from './ops/conv-transpose.js';
+import { batchNorm } from './ops/batch-norm.js';
+import { pool2d } from './ops/pool2d.js';
+import { interpolate } from './ops/interpolate.js';
+import { concat, stack } from './ops/concat.js';
+import { reshape } from './ops/reshape.js';
+import { transpose } from './ops/transpose.js';
+import { flatten2, flattenRange } from './ops/flatten.js';
+import { squeeze, unsqueeze } from './ops/squeeze.js';
+import { slice } from './ops/slice.js';
+import { shape } from './ops/shape.js';
+import { fillConstant, fullIntArray } from './ops/fill-constant.js';
+import { dropout } from './ops/dropout.js';
+import { argMax } from './ops/arg-max.js';
+import { matmul } from './ops/matmul.js';
+import { lookupTable } from './ops/lookup-table.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
+  conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
+  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */

@@ -1,0 +1,82 @@
+/**
+ * nearest/bilinear/bicubic/linear interpolation (v2 and PIR spellings) -> ONNX Resize.
+ * Output size, in Paddle's priority: SizeTensor, then OutSize, then Scale (tensor, then attribute,
+ * when > 0), then out_h/out_w. Coordinates: align_corners -> align_corners; nearest otherwise
+ * asymmetric with floor; linear with align_mode 0 -> half_pixel, align_mode 1 -> asymmetric.
+ */
+import { f } from '../graph-builder.js';
+import { ints, num, type MapContext, type OpMapper } from '../mapper.js';
+import { inChannelsFirst, isChannelsLast } from './layout.js';
+
+const METHOD: Record<string, string> = {
+  nearest_interp_v2: 'nearest', bilinear_interp_v2: 'bilinear', bicubic_interp_v2: 'bicubic', linear_interp_v2: 'linear',
+  nearest_interp: 'nearest', bilinear_interp: 'bilinear', bicubic_interp: 'bicubic', linear_interp: 'linear',
+};
+
+function map(ctx: MapContext): void {
+  const { g, op } = ctx;
+  const s = (legacy: string, pos: number) => (ctx.pir ? String(pos) : legacy);
+  const xs = s('X', 0);
+  const x = ctx.input(xs);
+  const out = ctx.output(ctx.pir ? '0' : 'Out');
+  const method = String(op.attrs['interp_method'] ?? METHOD[op.type]);
+  const alignCorners = op.attrs['align_corners'] === true;
+  const alignMode = num(op.attrs['align_mode'], 1);
+  const shape = ctx.shapeOf(xs);
+  const rank = shape?.length ?? 4;
+  const spatial = rank - 2;
+  const cl = isChannelsLast(ctx, ctx.pir ? 'data_format' : 'data_layout');
+
+  const mode = method === 'nearest' ? 'nearest' : method === 'bicubic' ? 'cubic' : 'linear';
+  const ctm = alignCorners ? 'align_corners' : mode === 'nearest' ? 'asymmetric' : alignMode === 0 ? 'half_pixel' : 'asymmetric';
+  const attrs = {
+    mode,
+    coordinate_transformation_mode: ctm,
+    nearest_mode: mode === 'nearest' ? (alignCorners ? 'round_prefer_ceil' : 'floor') : undefined,
+    cubic_coeff_a: mode === 'cubic' ? f(-0.75) : undefined,
+  };
+  const empty = () => g.constant([], 'float32', [0]);
+  const roi = () => (ctx.opset >= 13 ? '' : empty());
+
+  const body = (t: string, o?: string): string => {
+    const batchChannels = () => g.shapeSlice(t, 0, 2);
+    const withSizes = (hw: string) => g.op('Resize', [t, roi(), ctx.opset >= 13 ? '' : empty(), g.op('Concat', [batchChannels(), hw], { axis: 0 })], attrs, o);
+    const sizeSlot = s('SizeTensor', 2);
+    const outSizeSlot = s('OutSize', 1);
+    const scaleSlot = s('Scale', 3);
+    if (ctx.has(sizeSlot)) {
+      const parts = ctx.inputs(sizeSlot).map((p) => g.op('Reshape', [g.cast(p, 'int64'), g.constant([1])]));
+      return withSizes(g.op('Concat', parts, { axis: 0 }));
+    }
+    if (ctx.has(outSizeSlot)) return withSizes(g.cast(ctx.input(outSizeSlot), 'int64'));
+    let scales: number[] = [];
+    if (ctx.has(scaleSlot)) {
+      const c = ctx.constOf(scaleSlot);
+      if (!c) {
+        const sc = g.cast(ctx.input(scaleSlot), 'float32');
+        const full = spatial > 1 ? g.op('Expand', [sc, g.constant([spatial])]) : sc;
+        const all = g.op('Concat', [g.constant([1, 1], 'float32'), g.op('Slice', [full, g.constant([0]), g.constant([spatial])])], { axis: 0 });
+        return g.op('Resize', [t, roi(), all], attrs, o);
+      }
+      scales = c.values;
+    } else {
+      const a = op.attrs['scale'];
+      scales = Array.isArray(a) ? a.map(Number) : typeof a === 'number' ? [a] : [];
+    }
+    if (scales.length > 0 && scales.every((v) => v > 0)) {
+      const sc = scales.length === 1 ? new Array(spatial).fill(scales[0]) : scales.slice(0, spatial);
+      return g.op('Resize', [t, roi(), g.constant([1, 1, ...sc], 'float32')], attrs, o);
+    }
+    const names = spatial === 1 ? ['out_w'] : spatial === 2 ? ['out_h', 'out_w'] : ['out_d', 'out_h', 'out_w'];
+    const hw = names.map((n) => num(op.attrs[n], -1));
+    if (hw.some((v) => v <= 0)) throw ctx.unsupported('no output size: neither SizeTensor, OutSize, scale nor out_h/out_w is set');
+    return withSizes(g.constant(hw));
+  };
+  inChannelsFirst(ctx, x, rank, cl, out, body);
+}
+
+export const interpolate: OpMapper = {
+  types: Object.keys(METHOD),
+  note: 'align_corners, align_mode, scale vs out_size/SizeTensor, data_layout',
+  map,
+};
