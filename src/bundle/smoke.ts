@@ -1,0 +1,312 @@
+/**
+ * `smokeBundle`: prove a bundle works the way its recipient will use it. Verify every sha256 in
+ * the manifest, start `node server.mjs` on a free port with a bare environment, send one request
+ * per protocol with inputs generated from the model's dtypes and shapes, check each fetch is
+ * finite with the expected shape, check /metrics counted them, then SIGTERM and expect exit 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PserveError } from '../errors.js';
+import { readManifest, verifyBundle } from './manifest.js';
+import type { Progress } from './build-bundle.js';
+
+export interface SmokeOptions {
+  device?: 'cpu' | 'gpu' | 'webgpu' | 'auto';
+  /** alias (or name) -> full dims, for feeds with unknown dims */
+  shapes?: Record<string, number[]>;
+  /** seconds to wait for the server to listen */
+  timeoutS?: number;
+}
+
+export interface SmokeCheck { name: string; ok: boolean; ms: number; detail: string }
+
+export interface SmokeReport {
+  ok: boolean;
+  bundle: string;
+  name: string;
+  device: string | null;
+  verified: number;
+  inputs: Record<string, { dtype: string; shape: number[]; shapeFrom: string }>;
+  checks: SmokeCheck[];
+  failures: string[];
+}
+
+interface TensorMeta { name: string; datatype: string; shape: number[] }
+interface ModelMeta { name: string; inputs: TensorMeta[]; outputs: TensorMeta[] }
+
+/** dims for feeds the model leaves open, from PaddleX/PaddleOCR inference.yml (trt_dynamic_shapes: the opt shape) */
+export function shapesFromInferenceYml(text: string): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  const lines = text.split(/\r?\n/);
+  const start = lines.findIndex((l) => /^\s*(trt_dynamic_shapes|dynamic_shapes):/.test(l));
+  if (start < 0) return out;
+  const baseIndent = lines[start]!.search(/\S/);
+  let feed: string | null = null;
+  let groups: number[][] = [];
+  const flush = () => { if (feed && groups.length) out[feed] = (groups[1] ?? groups[0])!; };
+  for (let i = start + 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (!l.trim()) continue;
+    const ind = l.search(/\S/);
+    if (ind <= baseIndent) break;
+    const key = /^\s*([\w.]+):\s*$/.exec(l);
+    if (key) { flush(); feed = key[1]!; groups = []; continue; }
+    const first = /^\s*- - (-?\d+)\s*$/.exec(l);
+    if (first) { groups.push([Number(first[1])]); continue; }
+    const next = /^\s*- (-?\d+)\s*$/.exec(l);
+    if (next && groups.length) groups[groups.length - 1]!.push(Number(next[1]));
+  }
+  flush();
+  return out;
+}
+
+/** sensible dims when nothing says: batch 1, channels 3, spatial 64 (a multiple of 32, as detectors want) */
+function defaultDim(rank: number, i: number): number {
+  if (i === 0) return 1;
+  if (rank === 4 && i === 1) return 3;
+  if (rank === 4) return 64;
+  return 1;
+}
+
+function resolveDims(t: TensorMeta, alias: string, opts: SmokeOptions, yml: Record<string, number[]>): { shape: number[]; from: string } {
+  const given = opts.shapes?.[alias] ?? opts.shapes?.[t.name];
+  const fromYml = yml[alias] ?? yml[t.name];
+  const pick = (src: number[] | undefined, from: string) => {
+    if (!src) return null;
+    if (src.length !== t.shape.length) {
+      if (from === '--shape') throw new PserveError('E_USAGE', `--shape ${alias}=${src.join(',')}: rank ${src.length}, the model's shape is [${t.shape.join(',')}]`, { kind: 'usage' });
+      return null;
+    }
+    return { shape: t.shape.map((d, i) => (d >= 0 ? d : src[i]!)), from };
+  };
+  if (!t.shape.some((d) => d < 0)) return { shape: t.shape.slice(), from: 'model' };
+  return pick(given, '--shape') ?? pick(fromYml, 'inference.yml')
+    ?? { shape: t.shape.map((d, i) => (d >= 0 ? d : defaultDim(t.shape.length, i))), from: 'default' };
+}
+
+function generate(datatype: string, n: number): number[] {
+  let seed = 12345;
+  const out = new Array<number>(n);
+  const isFloat = datatype.startsWith('FP');
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    out[i] = isFloat ? Math.round((seed / 2147483648) * 1e4) / 1e4 : datatype === 'BOOL' ? seed % 2 : 0;
+  }
+  if (datatype === 'BOOL') return out.map((v) => v);
+  return out;
+}
+
+function nest(data: unknown[], shape: number[]): unknown {
+  if (shape.length === 0) return data[0];
+  let out: unknown[] = data;
+  for (let d = shape.length - 1; d >= 1; d--) {
+    const next: unknown[] = [];
+    for (let i = 0; i < out.length; i += shape[d]!) next.push(out.slice(i, i + shape[d]!));
+    out = next;
+  }
+  return out;
+}
+
+function flatShape(v: unknown): { data: unknown[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let x = v; Array.isArray(x); x = x[0]) shape.push(x.length);
+  const data = Array.isArray(v) ? (v as unknown[]).flat(Infinity) : [v];
+  return { data, shape };
+}
+
+function checkTensor(what: string, data: unknown[], shape: number[], expected: number[]): string | null {
+  if (shape.length !== expected.length) return `${what}: rank ${shape.length} [${shape.join(',')}], expected [${expected.join(',')}]`;
+  for (let i = 0; i < shape.length; i++) {
+    if (expected[i]! >= 0 && shape[i] !== expected[i]) return `${what}: shape [${shape.join(',')}], expected [${expected.join(',')}]`;
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== n) return `${what}: ${data.length} values for shape [${shape.join(',')}]`;
+  const bad = data.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
+  if (bad >= 0) return `${what}: value ${bad} is ${String(data[bad])}, not a finite number`;
+  return null;
+}
+
+/** the environment a recipient's shell would give: no NODE_PATH, no NODE_OPTIONS, nothing of pserve */
+function bareEnv(): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'SYSTEMROOT', 'LANG', 'LD_LIBRARY_PATH', 'CUDA_VISIBLE_DEVICES'];
+  return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
+}
+
+export interface RunningServer { child: ChildProcess; url: string; device: string | null; stderr: () => string; stop(): Promise<number | null> }
+
+/** Start `node server.mjs --port 0` in `dir` and wait for its "listening on" line. */
+export async function startBundleServer(dir: string, args: string[], timeoutS = 60): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['server.mjs', '--port', '0', ...args], { cwd: dir, env: bareEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-8000); });
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const listening = await new Promise<{ url: string; device: string | null }>((ok, fail) => {
+    const timer = setTimeout(() => fail(new PserveError('E_SMOKE_NOT_READY', `the server did not listen within ${timeoutS} s${err ? `: ${lastLine(err)}` : ''}`, { file: join(dir, 'server.mjs') })), timeoutS * 1000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+) \(service "[^"]*", device (\w+)/.exec(out);
+      if (m) { clearTimeout(timer); ok({ url: m[1]!, device: m[2]! }); }
+    });
+    void exited.then((code) => { clearTimeout(timer); fail(new PserveError('E_SMOKE_SERVER_EXITED', `the server exited with code ${code} before listening: ${lastLine(err) || '(no message)'}`, { file: join(dir, 'server.mjs') })); });
+  }).catch((e) => { child.kill('SIGKILL'); throw e; });
+  return {
+    child,
+    ...listening,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+function lastLine(s: string): string {
+  return s.trim().split('\n').filter(Boolean).pop()?.replace(/^pserve-server: (error: )?/, '') ?? '';
+}
+
+async function postJson(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, json };
+}
+
+export async function smokeBundle(dirIn: string, opts: SmokeOptions = {}, progress: Progress = () => {}): Promise<SmokeReport> {
+  const dir = resolve(dirIn);
+  const manifest = readManifest(dir);
+  progress({ id: 'verify', phase: 'start', text: `verifying ${manifest.files.length} files against manifest.json` });
+  const v = verifyBundle(dir, manifest);
+  if (!v.ok) {
+    progress({ id: 'verify', phase: 'fail', text: v.problems[0]! });
+    throw new PserveError('E_BUNDLE_TAMPERED', `the bundle does not match its manifest: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; and ${v.problems.length - 3} more` : ''}`, { file: join(dir, 'manifest.json'), hint: 'rebuild it with pserve bundle' });
+  }
+  progress({ id: 'verify', phase: 'done', text: `${v.checked} files match manifest.json` });
+
+  const checks: SmokeCheck[] = [];
+  const report: SmokeReport = { ok: false, bundle: dir, name: manifest.name, device: null, verified: v.checked, inputs: {}, checks, failures: [] };
+  const check = async (name: string, fn: () => Promise<string>) => {
+    const t0 = performance.now();
+    progress({ id: name, phase: 'start', text: name });
+    try {
+      const detail = await fn();
+      checks.push({ name, ok: true, ms: Math.round(performance.now() - t0), detail });
+      progress({ id: name, phase: 'done', text: `${name}: ${detail}` });
+    } catch (e) {
+      const detail = (e as Error).message;
+      checks.push({ name, ok: false, ms: Math.round(performance.now() - t0), detail });
+      report.failures.push(`${name}: ${detail}`);
+      progress({ id: name, phase: 'fail', text: `${name}: ${detail}` });
+    }
+  };
+
+  progress({ id: 'start', phase: 'start', text: 'starting node server.mjs on a free port' });
+  const server = await startBundleServer(dir, opts.device ? ['--device', opts.device] : [], opts.timeoutS ?? 60);
+  report.device = server.device;
+  progress({ id: 'start', phase: 'done', text: `listening on ${server.url} (device ${server.device})` });
+  const base = server.url;
+  const name = manifest.name;
+  try {
+    let meta: ModelMeta | undefined;
+    await check('ready', async () => {
+      const r = await fetch(`${base}/v2/health/ready`);
+      if (r.status !== 200) throw new Error(`/v2/health/ready answered ${r.status}`);
+      const m = await fetch(`${base}/v2/models/${encodeURIComponent(name)}`);
+      if (m.status !== 200) throw new Error(`/v2/models/${name} answered ${m.status}`);
+      meta = await m.json() as ModelMeta;
+      return `ready; ${meta.inputs.length} input(s), ${meta.outputs.length} output(s)`;
+    });
+    if (!meta) throw new Error('no model metadata');
+    const md = meta;
+    const ymlFile = join(dir, 'serving_server', 'inference.yml');
+    const yml = existsSync(ymlFile) ? shapesFromInferenceYml(readFileSync(ymlFile, 'utf8')) : {};
+    const inputs = md.inputs.map((t) => {
+      const r = resolveDims(t, t.name, opts, yml);
+      const n = r.shape.reduce((a, b) => a * b, 1);
+      report.inputs[t.name] = { dtype: t.datatype, shape: r.shape, shapeFrom: r.from };
+      return { t, shape: r.shape, data: generate(t.datatype, n) };
+    });
+    const expected = (o: TensorMeta) => o.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d));
+    const fetchList = md.outputs.map((o) => o.name);
+
+    await check('web service', async () => {
+      const sample = Object.fromEntries(inputs.map((x) => [x.t.name, x.shape.length > 1 ? nest(x.data, x.shape.slice(1)) : x.data]));
+      const r = await postJson(`${base}/${encodeURIComponent(name)}/prediction`, { feed: [sample], fetch: fetchList });
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
+      const result = (r.json as { result?: Record<string, unknown> }).result ?? {};
+      const shapes: string[] = [];
+      for (const o of md.outputs) {
+        if (!(o.name in result)) throw new Error(`no "${o.name}" in the result`);
+        const f = flatShape(result[o.name]);
+        const bad = checkTensor(o.name, f.data, f.shape, expected(o));
+        if (bad) throw new Error(bad);
+        shapes.push(`${o.name} [${f.shape.join(',')}]`);
+      }
+      return shapes.join(', ');
+    });
+
+    await check('pipeline', async () => {
+      const r = await postJson(`${base}/${encodeURIComponent(name)}/prediction`, { key: inputs.map((x) => x.t.name), value: inputs.map((x) => JSON.stringify(nest(x.data, x.shape))) });
+      const j = r.json as { err_no?: number; err_msg?: string; key?: string[]; value?: string[] };
+      if (r.status !== 200 || j.err_no !== 0) throw new Error(`HTTP ${r.status}, err_no ${j.err_no}: ${j.err_msg ?? JSON.stringify(r.json).slice(0, 300)}`);
+      const shapes: string[] = [];
+      (j.key ?? []).forEach((k, i) => {
+        const o = md.outputs.find((x) => x.name === k);
+        if (!o) throw new Error(`unexpected key "${k}"`);
+        const f = flatShape(JSON.parse(j.value![i]!));
+        const bad = checkTensor(k, f.data, f.shape, expected(o));
+        if (bad) throw new Error(bad);
+        shapes.push(`${k} [${f.shape.join(',')}]`);
+      });
+      if (shapes.length === 0) throw new Error('no values in the answer');
+      return shapes.join(', ');
+    });
+
+    await check('kserve v2', async () => {
+      const r = await postJson(`${base}/v2/models/${encodeURIComponent(name)}/infer`, {
+        inputs: inputs.map((x) => ({ name: x.t.name, shape: x.shape, datatype: x.t.datatype, data: x.data })),
+        outputs: fetchList.map((n) => ({ name: n })),
+      });
+      if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
+      const outs = (r.json as { outputs?: { name: string; shape: number[]; data: unknown[] }[] }).outputs ?? [];
+      const shapes: string[] = [];
+      for (const o of md.outputs) {
+        const got = outs.find((x) => x.name === o.name);
+        if (!got) throw new Error(`no output "${o.name}"`);
+        const bad = checkTensor(o.name, got.data, got.shape, expected(o));
+        if (bad) throw new Error(bad);
+        shapes.push(`${o.name} [${got.shape.join(',')}]`);
+      }
+      return shapes.join(', ');
+    });
+
+    await check('metrics', async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const count = (proto: string) => {
+        const m = new RegExp(`^pserve_requests_total\\{protocol="${proto}",code="200"\\} (\\d+)$`, 'm').exec(text);
+        return m ? Number(m[1]) : 0;
+      };
+      const got = { webservice: count('webservice'), pipeline: count('pipeline'), kserve: count('kserve') };
+      const want = { webservice: checks.find((c) => c.name === 'web service')?.ok ? 1 : 0, pipeline: checks.find((c) => c.name === 'pipeline')?.ok ? 1 : 0, kserve: 1 + (checks.find((c) => c.name === 'kserve v2')?.ok ? 1 : 0) };
+      for (const k of Object.keys(want) as (keyof typeof want)[]) {
+        if (got[k] < want[k]) throw new Error(`/metrics counts ${got[k]} successful ${k} request(s), expected ${want[k]}`);
+      }
+      if (!/pserve_request_duration_seconds_bucket/.test(text)) throw new Error('/metrics has no latency histogram');
+      return `requests counted: web service ${got.webservice}, pipeline ${got.pipeline}, kserve ${got.kserve}`;
+    });
+  } finally {
+    const t0 = performance.now();
+    const code = await server.stop();
+    const ok = code === 0;
+    checks.push({ name: 'SIGTERM', ok, ms: Math.round(performance.now() - t0), detail: ok ? 'drained and exited 0' : `exited with ${code}: ${lastLine(server.stderr())}` });
+    if (!ok) report.failures.push(`SIGTERM: exited with ${code}`);
+  }
+  report.ok = report.failures.length === 0;
+  return report;
+}

@@ -1,0 +1,668 @@
+#!/usr/bin/env node
+/**
+ * The pserve bundle server: one ONNX model behind Paddle Serving's two HTTP forms, KServe v2 and
+ * Prometheus metrics. Plain Node, nothing but the onnxruntime-node copy beside this file.
+ *
+ *   node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml]
+ *                   [--max-body-bytes N]
+ *
+ * What it serves, and why it is shaped so, is in README.md next to this file.
+ */
+import http from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const VERSION = '__PSERVE_VERSION__';
+
+// ---------------------------------------------------------------------------------------------
+// Small readers for the two config files (a YAML subset and protobuf text format)
+
+/** The YAML that config.yml needs: nested maps, scalars, [a, b] lists, "- x" lists, # comments. */
+export function parseYaml(text) {
+  const lines = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const s = stripYamlComment(raw).replace(/\s+$/, '');
+    if (s.trim() === '' || s.trim() === '---') return;
+    if (/^\s*\t/.test(s)) throw new Error(`config.yml line ${i + 1}: tabs are not allowed for indentation`);
+    lines.push({ n: i + 1, indent: s.length - s.trimStart().length, text: s.trim() });
+  });
+  let pos = 0;
+  const block = (indent) => {
+    const first = lines[pos];
+    if (first.text === '-' || first.text.startsWith('- ')) {
+      const list = [];
+      while (pos < lines.length && lines[pos].indent === indent && (lines[pos].text === '-' || lines[pos].text.startsWith('- '))) {
+        list.push(yamlScalar(lines[pos].text.slice(1).trim()));
+        pos += 1;
+      }
+      return list;
+    }
+    const map = {};
+    while (pos < lines.length && lines[pos].indent === indent) {
+      const { n, text: t } = lines[pos];
+      const m = /^("[^"]*"|'[^']*'|[^:]+?)\s*:(?:\s+(.*))?$/.exec(t) ?? /^([^:]+?):$/.exec(t);
+      if (!m) throw new Error(`config.yml line ${n}: expected "key: value", found "${t}"`);
+      const key = String(yamlScalar(m[1]));
+      pos += 1;
+      if (m[2] !== undefined && m[2] !== '') map[key] = yamlScalar(m[2]);
+      else if (pos < lines.length && lines[pos].indent > indent) map[key] = block(lines[pos].indent);
+      else if (pos < lines.length && lines[pos].indent === indent && lines[pos].text.startsWith('- ')) map[key] = block(indent);
+      else map[key] = null;
+    }
+    if (pos < lines.length && lines[pos].indent > indent) throw new Error(`config.yml line ${lines[pos].n}: unexpected indentation`);
+    return map;
+  };
+  return lines.length ? block(lines[0].indent) : {};
+}
+
+function stripYamlComment(line) {
+  let q = '';
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (q) { if (c === q) q = ''; continue; }
+    if (c === '"' || c === "'") q = c;
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]))) return line.slice(0, i);
+  }
+  return line;
+}
+
+function yamlScalar(s) {
+  if (s.startsWith('[') && s.endsWith(']')) {
+    const inner = s.slice(1, -1).trim();
+    return inner === '' ? [] : inner.split(',').map((x) => yamlScalar(x.trim()));
+  }
+  if (/^"(.*)"$/.test(s)) return JSON.parse(s);
+  if (/^'(.*)'$/.test(s)) return s.slice(1, -1).replace(/''/g, "'");
+  if (/^(true|True|TRUE)$/.test(s)) return true;
+  if (/^(false|False|FALSE)$/.test(s)) return false;
+  if (/^(null|Null|NULL|~)$/.test(s) || s === '') return null;
+  if (/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+)$/.test(s)) return Number(s);
+  return s;
+}
+
+/** serving_server_conf.prototxt: feed_var / fetch_var blocks (protobuf text format). */
+export function parseServingConf(text) {
+  const tokens = [];
+  const re = /\s+|#[^\n]*|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([A-Za-z_][\w.]*)|([-+]?[\d.][\w.+-]*)|([{}:<>;,\[\]])/y;
+  let m;
+  while (re.lastIndex < text.length) {
+    const at = re.lastIndex;
+    m = re.exec(text);
+    if (!m) throw new Error(`serving conf: unexpected character at offset ${at}`);
+    if (m[1] !== undefined) tokens.push({ s: JSON.parse(m[1].startsWith("'") ? `"${m[1].slice(1, -1).replace(/"/g, '\\"')}"` : m[1]) });
+    else if (m[2] !== undefined) tokens.push({ id: m[2] });
+    else if (m[3] !== undefined) tokens.push({ num: Number(m[3]) });
+    else if (m[4] !== undefined) tokens.push({ p: m[4] });
+  }
+  let i = 0;
+  const msg = (close) => {
+    const out = {};
+    while (i < tokens.length && !(close && tokens[i].p === close)) {
+      const key = tokens[i++].id;
+      if (key === undefined) throw new Error('serving conf: expected a field name');
+      if (tokens[i]?.p === ':') i++;
+      let v;
+      const t = tokens[i];
+      if (t?.p === '{' || t?.p === '<') { i++; v = msg(t.p === '{' ? '}' : '>'); i++; }
+      else if (t?.id !== undefined) { i++; v = t.id === 'true' ? true : t.id === 'false' ? false : t.id; }
+      else if (t?.num !== undefined) { i++; v = t.num; }
+      else if (t?.s !== undefined) { i++; v = t.s; }
+      else throw new Error(`serving conf: field ${key} has no value`);
+      (out[key] ??= []).push(v);
+      if (tokens[i]?.p === ';' || tokens[i]?.p === ',') i++;
+    }
+    return out;
+  };
+  const root = msg(null);
+  const vars = (list, typeKey) => (list ?? []).map((v) => ({
+    name: v.name?.[0] ?? '',
+    alias: v.alias_name?.[0] ?? v.name?.[0] ?? '',
+    type: v[typeKey]?.[0] ?? 0,
+    lod: v.is_lod_tensor?.[0] === true,
+    shape: v.shape ?? [],
+  }));
+  return { feeds: vars(root.feed_var, 'feed_type'), fetches: vars(root.fetch_var, 'fetch_type') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensors: JSON values in, typed arrays to onnxruntime, JSON values out
+
+/** ONNX Runtime type name -> KServe datatype and the typed array that holds it. */
+const DTYPES = {
+  float32: { kserve: 'FP32', Array: Float32Array, kind: 'float' },
+  float64: { kserve: 'FP64', Array: Float64Array, kind: 'float' },
+  int8: { kserve: 'INT8', Array: Int8Array, kind: 'int', min: -128, max: 127 },
+  int16: { kserve: 'INT16', Array: Int16Array, kind: 'int', min: -32768, max: 32767 },
+  int32: { kserve: 'INT32', Array: Int32Array, kind: 'int', min: -2147483648, max: 2147483647 },
+  int64: { kserve: 'INT64', Array: BigInt64Array, kind: 'bigint' },
+  uint8: { kserve: 'UINT8', Array: Uint8Array, kind: 'int', min: 0, max: 255 },
+  uint16: { kserve: 'UINT16', Array: Uint16Array, kind: 'int', min: 0, max: 65535 },
+  uint32: { kserve: 'UINT32', Array: Uint32Array, kind: 'int', min: 0, max: 4294967295 },
+  uint64: { kserve: 'UINT64', Array: BigUint64Array, kind: 'bigint' },
+  bool: { kserve: 'BOOL', Array: Uint8Array, kind: 'bool' },
+};
+/** Paddle Serving feed_type codes (FORMATS §4) */
+const SERVING_TYPES = ['int64', 'float32', 'int32', 'float64', 'int16', 'float16', 'bfloat16', 'uint8', 'int8', 'bool', 'complex64', 'complex128'];
+
+/** A request was wrong: HTTP status, Paddle pipeline err_no, a reason for the person. */
+class RequestError extends Error {
+  constructor(status, message, errNo = 5000) { super(message); this.status = status; this.errNo = errNo; }
+}
+
+/** Flatten a (nested) JSON array, checking it is rectangular; returns values and the nesting shape. */
+function flatten(value, what) {
+  if (!Array.isArray(value)) return { data: [value], shape: [] };
+  const shape = [];
+  for (let v = value; Array.isArray(v); v = v[0]) {
+    shape.push(v.length);
+    if (shape.length > 16) throw new RequestError(400, `${what}: nested more than 16 levels`);
+    if (v.length === 0) break;
+  }
+  const data = [];
+  const walk = (v, d) => {
+    if (d === shape.length) {
+      if (Array.isArray(v)) throw new RequestError(400, `${what}: ragged array (deeper than its first element)`);
+      data.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[d]) throw new RequestError(400, `${what}: ragged array (dimension ${d} should be ${shape[d]})`);
+    for (const x of v) walk(x, d + 1);
+  };
+  walk(value, 0);
+  return { data, shape };
+}
+
+function toTyped(dtype, data, what) {
+  const t = DTYPES[dtype];
+  if (!t) throw new RequestError(400, `${what}: the model wants ${dtype}, which this JSON server cannot carry`);
+  const out = new t.Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (t.kind === 'bool') {
+      if (v === true || v === 1) out[i] = 1;
+      else if (v === false || v === 0) out[i] = 0;
+      else throw new RequestError(400, `${what}: element ${i} is ${JSON.stringify(v)}, expected bool`);
+      continue;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RequestError(400, `${what}: element ${i} is ${JSON.stringify(v)}, expected a ${dtype} number`);
+    if (t.kind === 'float') { out[i] = v; continue; }
+    if (!Number.isInteger(v)) throw new RequestError(400, `${what}: element ${i} is ${v}, expected an integer (${dtype})`);
+    if (t.kind === 'bigint') {
+      if (!Number.isSafeInteger(v) || (dtype === 'uint64' && v < 0)) throw new RequestError(400, `${what}: element ${i} is ${v}, out of range for ${dtype}`);
+      out[i] = BigInt(v);
+    } else {
+      if (v < t.min || v > t.max) throw new RequestError(400, `${what}: element ${i} is ${v}, out of range for ${dtype}`);
+      out[i] = v;
+    }
+  }
+  return out;
+}
+
+const prod = (dims) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * The tensor shape for `n` elements of `feed`: from the shape the client sent when it sent one
+ * (nested arrays or an explicit shape), else from the model's shape with the batch dim solved.
+ */
+function resolveShape(feed, n, given, what) {
+  const model = feed.shape;
+  let shape = given;
+  if (shape && shape.length === model.length - 1 && model.length > 0 && model[0] < 0) shape = [1, ...shape];
+  if (!shape || shape.length <= 1 && model.length > 1) {
+    const rest = model.slice(1);
+    if (model.length === 0) shape = [];
+    else if (rest.some((d) => d < 0)) {
+      throw new RequestError(400, `${what}: the model shape [${model.join(',')}] has unknown dims; send nested arrays or a shape`);
+    } else if (model[0] >= 0) shape = model.slice();
+    else {
+      const per = prod(rest);
+      if (per === 0 || n % per !== 0) throw new RequestError(400, `${what}: ${n} elements do not fill whole rows of [${rest.join(',')}] (${per} each)`);
+      shape = [n / per, ...rest];
+    }
+  }
+  if (shape.length !== model.length) throw new RequestError(400, `${what}: shape [${shape.join(',')}] has rank ${shape.length}, the model wants [${model.join(',')}]`);
+  shape.forEach((d, i) => {
+    if (!Number.isInteger(d) || d < 0) throw new RequestError(400, `${what}: shape [${shape.join(',')}] has an invalid dim`);
+    if (model[i] >= 0 && model[i] !== d) throw new RequestError(400, `${what}: shape [${shape.join(',')}] does not match the model's [${model.join(',')}] at dim ${i}`);
+  });
+  if (prod(shape) !== n) throw new RequestError(400, `${what}: ${n} elements given, shape [${shape.join(',')}] needs ${prod(shape)}`);
+  return shape;
+}
+
+function tensorToJson(tensor) {
+  const data = Array.from(tensor.data, (v) => (typeof v === 'bigint' ? Number(v) : v));
+  return { data, shape: tensor.dims.slice() };
+}
+
+function nest(data, shape) {
+  if (shape.length === 0) return data[0];
+  let out = data;
+  for (let d = shape.length - 1; d >= 1; d--) {
+    const size = shape[d];
+    const next = [];
+    for (let i = 0; i < out.length; i += size) next.push(out.slice(i, i + size));
+    out = next;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics (Prometheus text format)
+
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+class Metrics {
+  constructor() {
+    this.requests = new Map();
+    this.errors = new Map();
+    this.hist = new Map();
+    this.inflight = 0;
+  }
+  observe(protocol, status, seconds) {
+    const k = `protocol="${protocol}",code="${status}"`;
+    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+    if (status >= 400) this.errors.set(protocol, (this.errors.get(protocol) ?? 0) + 1);
+    let h = this.hist.get(protocol);
+    if (!h) { h = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 }; this.hist.set(protocol, h); }
+    BUCKETS.forEach((b, i) => { if (seconds <= b) h.counts[i] += 1; });
+    h.sum += seconds;
+    h.count += 1;
+  }
+  text() {
+    const out = [];
+    out.push('# HELP pserve_requests_total HTTP requests answered, by protocol and status code.');
+    out.push('# TYPE pserve_requests_total counter');
+    for (const [k, v] of this.requests) out.push(`pserve_requests_total{${k}} ${v}`);
+    out.push('# HELP pserve_request_errors_total HTTP requests answered with a 4xx or 5xx status, by protocol.');
+    out.push('# TYPE pserve_request_errors_total counter');
+    for (const [k, v] of this.errors) out.push(`pserve_request_errors_total{protocol="${k}"} ${v}`);
+    out.push('# HELP pserve_request_duration_seconds Time from request start to response end.');
+    out.push('# TYPE pserve_request_duration_seconds histogram');
+    for (const [p, h] of this.hist) {
+      BUCKETS.forEach((b, i) => out.push(`pserve_request_duration_seconds_bucket{protocol="${p}",le="${b}"} ${h.counts[i]}`));
+      out.push(`pserve_request_duration_seconds_bucket{protocol="${p}",le="+Inf"} ${h.count}`);
+      out.push(`pserve_request_duration_seconds_sum{protocol="${p}"} ${h.sum}`);
+      out.push(`pserve_request_duration_seconds_count{protocol="${p}"} ${h.count}`);
+    }
+    out.push('# HELP pserve_inflight_requests Requests being served now.');
+    out.push('# TYPE pserve_inflight_requests gauge');
+    out.push(`pserve_inflight_requests ${this.inflight}`);
+    return `${out.join('\n')}\n`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: a session plus the conf's aliases
+
+const CUDA_LIB = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+
+function cudaInstalled(requireFn) {
+  try {
+    const pkg = dirname(requireFn.resolve('onnxruntime-node/package.json'));
+    return existsSync(join(pkg, 'bin', 'napi-v6', process.platform, process.arch, CUDA_LIB));
+  } catch { return false; }
+}
+
+/**
+ * onnxruntime throws when an execution provider cannot start instead of falling back, so the
+ * fallback order lives here: auto = CUDA, WebGPU, CPU; gpu = CUDA (CPU too unless --device gpu).
+ */
+export async function openSession(ort, requireFn, modelPath, device, { explicit, threads, log }) {
+  const order = device === 'auto' ? ['cuda', 'webgpu', 'cpu']
+    : device === 'gpu' ? (explicit ? ['cuda'] : ['cuda', 'cpu'])
+    : device === 'webgpu' ? ['webgpu'] : ['cpu'];
+  const notes = [];
+  for (const ep of order) {
+    if (ep === 'cuda' && !cudaInstalled(requireFn)) {
+      notes.push(`CUDA is not available: onnxruntime-node's CUDA provider (${CUDA_LIB}) is not installed in this bundle (see README.md, "GPU")`);
+      continue;
+    }
+    try {
+      const opts = { executionProviders: [ep], graphOptimizationLevel: 'all' };
+      if (threads > 0) opts.intraOpNumThreads = threads;
+      const session = await ort.InferenceSession.create(modelPath, opts);
+      for (const n of notes) log(`${n}; using ${ep}`);
+      return { session, ep };
+    } catch (e) {
+      const first = String(e?.message ?? e).split('\n')[0];
+      notes.push(ep === 'cuda' ? `CUDA is not available: ${first}` : `${ep} could not start: ${first}`);
+    }
+  }
+  throw new Error(notes.join('; '));
+}
+
+function bindModel(session, conf) {
+  const io = (confVars, names, metas, kind) => {
+    if (confVars.length === 0) return names.map((n, i) => ({ name: n, alias: n, onnx: n, ...meta(metas[i]) }));
+    return confVars.map((v, i) => {
+      let at = names.indexOf(v.name);
+      if (at < 0 && confVars.length === names.length) at = i;
+      if (at < 0) throw new Error(`${kind} "${v.name}" of the serving conf is not an input/output of model.onnx (it has ${names.join(', ')})`);
+      return { name: v.name, alias: v.alias || v.name, onnx: names[at], servingType: SERVING_TYPES[v.type] ?? 'unknown', ...meta(metas[at]) };
+    });
+  };
+  const meta = (m) => ({
+    dtype: m?.type ?? 'float32',
+    shape: (m?.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+  });
+  return {
+    feeds: io(conf.feeds, session.inputNames, session.inputMetadata ?? [], 'feed'),
+    fetches: io(conf.fetches, session.outputNames, session.outputMetadata ?? [], 'fetch'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unexpected argument "${a}"`);
+    const key = m[1].replace(/_/g, '-');
+    if (key === 'help') { out.help = true; continue; }
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) throw new Error(`--${key} needs a value`);
+    out[key] = v;
+  }
+  return out;
+}
+
+function intOpt(v, name, min, max) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in ${min}..${max}, found ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function startServer(argv = process.argv.slice(2), env = {}) {
+  const args = parseArgs(argv);
+  if (args.help) {
+    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N]\n');
+    return null;
+  }
+  const log = env.log ?? ((line) => process.stderr.write(`pserve-server: ${line}\n`));
+  const configPath = resolve(HERE, args.config ?? 'config.yml');
+  const cfg = parseYaml(readFileSync(configPath, 'utf8'));
+  const ops = cfg.op && typeof cfg.op === 'object' ? Object.entries(cfg.op) : [];
+  if (ops.length === 0) throw new Error(`${configPath}: no op section (expected op.<service name>.local_service_conf)`);
+  const [serviceName, op] = ops[0];
+  const lsc = op?.local_service_conf ?? {};
+  const ps = cfg.pserve ?? {};
+  const base = dirname(configPath);
+  const confDir = resolve(base, String(lsc.model_config ?? 'serving_server'));
+  const confFile = join(confDir, 'serving_server_conf.prototxt');
+  const conf = existsSync(confFile) ? parseServingConf(readFileSync(confFile, 'utf8')) : { feeds: [], fetches: [] };
+  const modelPath = resolve(base, String(ps.model ?? 'model.onnx'));
+  if (!existsSync(modelPath)) throw new Error(`model not found: ${modelPath}`);
+
+  const deviceFromConf = Number(lsc.device_type ?? 0) === 0 ? 'cpu' : 'gpu';
+  const device = String(args.device ?? ps.device ?? deviceFromConf);
+  if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw new Error(`--device must be cpu, gpu, webgpu or auto, found "${device}"`);
+  const port = intOpt(args.port ?? cfg.http_port ?? 9393, '--port', 0, 65535);
+  const host = String(args.host ?? ps.host ?? '127.0.0.1');
+  const maxBody = intOpt(args['max-body-bytes'] ?? ps.max_body_bytes ?? 16 * 1024 * 1024, '--max-body-bytes', 1, 2 ** 31 - 1);
+  const headerTimeout = intOpt(ps.header_timeout_ms ?? 10000, 'pserve.header_timeout_ms', 1, 3600000);
+  const bodyTimeout = intOpt(ps.body_timeout_ms ?? 30000, 'pserve.body_timeout_ms', 1, 3600000);
+  const drainTimeout = intOpt(ps.drain_timeout_ms ?? 10000, 'pserve.drain_timeout_ms', 0, 3600000);
+  const threads = intOpt(lsc.thread_num ?? 0, 'thread_num', 0, 1024);
+
+  const requireFn = createRequire(join(HERE, 'server.mjs'));
+  const ort = env.ort ?? requireFn('onnxruntime-node');
+  const { session, ep } = await openSession(ort, requireFn, modelPath, device, { explicit: args.device === 'gpu', threads, log });
+  const model = bindModel(session, conf);
+  const defaultFetch = Array.isArray(lsc.fetch_list) && lsc.fetch_list.length ? lsc.fetch_list.map(String) : model.fetches.map((f) => f.alias);
+  for (const a of defaultFetch) {
+    if (!model.fetches.some((f) => f.alias === a || f.name === a)) throw new Error(`config.yml fetch_list names "${a}", which is not a fetch of the model (${model.fetches.map((f) => f.alias).join(', ')})`);
+  }
+  const metrics = new Metrics();
+  let draining = false;
+
+  const findFeed = (key) => model.feeds.find((f) => f.alias === key) ?? model.feeds.find((f) => f.name === key);
+  const findFetch = (key) => model.fetches.find((f) => f.alias === key) ?? model.fetches.find((f) => f.name === key);
+
+  async function infer(feeds, fetchKeys) {
+    const fetches = fetchKeys.map((k) => {
+      const f = findFetch(k);
+      if (!f) throw new RequestError(400, `unknown fetch "${k}" (the model has ${model.fetches.map((x) => x.alias).join(', ')})`);
+      return f;
+    });
+    const missing = model.feeds.filter((f) => !feeds.has(f));
+    if (missing.length) throw new RequestError(400, `missing feed ${missing.map((f) => `"${f.alias}"`).join(', ')}`);
+    const input = {};
+    for (const [f, t] of feeds) input[f.onnx] = new ort.Tensor(f.dtype, t.data, t.shape);
+    let out;
+    try {
+      out = await session.run(input, fetches.map((f) => f.onnx));
+    } catch (e) {
+      throw new RequestError(400, `the model rejected the input: ${String(e?.message ?? e).split('\n')[0]}`, 5000);
+    }
+    return fetches.map((f, i) => ({ key: fetchKeys[i], spec: f, ...tensorToJson(out[f.onnx]) }));
+  }
+
+  function feedTensor(f, value, givenShape, what) {
+    const flat = flatten(value, what);
+    const shape = resolveShape(f, flat.data.length, givenShape ?? (flat.shape.length > 1 ? flat.shape : null), what);
+    return { data: toTyped(f.dtype, flat.data, what), shape };
+  }
+
+  /** Paddle Serving web service: {"feed":[{alias: value}, ...], "fetch":[alias]} */
+  async function webService(body) {
+    if (!Array.isArray(body.feed) || body.feed.length === 0) throw new RequestError(400, '"feed" must be a non-empty list of {alias: value} objects');
+    const perFeed = new Map();
+    body.feed.forEach((sample, s) => {
+      if (!sample || typeof sample !== 'object' || Array.isArray(sample)) throw new RequestError(400, `feed[${s}] must be an object of {alias: value}`);
+      for (const [key, value] of Object.entries(sample)) {
+        if (key.endsWith('.shape') || key.endsWith('.lod')) continue;
+        const f = findFeed(key);
+        if (!f) throw new RequestError(400, `unknown feed "${key}" (the model takes ${model.feeds.map((x) => x.alias).join(', ')})`);
+        const given = sample[`${key}.shape`];
+        const t = feedTensor(f, value, Array.isArray(given) ? given : null, `feed[${s}].${key}`);
+        if (!perFeed.has(f)) perFeed.set(f, []);
+        perFeed.get(f).push(t);
+      }
+    });
+    const feeds = new Map();
+    for (const [f, parts] of perFeed) {
+      if (parts.length !== body.feed.length) throw new RequestError(400, `feed "${f.alias}" is missing in ${body.feed.length - parts.length} of the ${body.feed.length} samples`);
+      feeds.set(f, concatBatch(parts, f));
+    }
+    const fetchKeys = Array.isArray(body.fetch) && body.fetch.length ? body.fetch.map(String) : defaultFetch;
+    const outs = await infer(feeds, fetchKeys);
+    const result = {};
+    for (const o of outs) result[o.key] = nest(o.data, o.shape);
+    return { result };
+  }
+
+  function concatBatch(parts, f) {
+    if (parts.length === 1) return parts[0];
+    const rest = parts[0].shape.slice(1);
+    for (const p of parts) {
+      if (p.shape.slice(1).join(',') !== rest.join(',')) throw new RequestError(400, `feed "${f.alias}": samples have different shapes [${parts[0].shape}] and [${p.shape}]`);
+    }
+    if (f.shape[0] >= 0) throw new RequestError(400, `feed "${f.alias}": the model has a fixed batch of ${f.shape[0]}, ${parts.length} samples sent`);
+    const data = new parts[0].data.constructor(parts.reduce((n, p) => n + p.data.length, 0));
+    let at = 0;
+    for (const p of parts) { data.set(p.data, at); at += p.data.length; }
+    return { data, shape: [parts.reduce((n, p) => n + p.shape[0], 0), ...rest] };
+  }
+
+  /** Paddle Serving pipeline: {"key":[alias], "value":["<JSON array>"]} */
+  async function pipeline(body) {
+    if (!Array.isArray(body.key) || !Array.isArray(body.value)) throw new RequestError(400, '"key" and "value" must be lists');
+    if (body.key.length !== body.value.length) throw new RequestError(400, `"key" has ${body.key.length} entries, "value" has ${body.value.length}`);
+    const feeds = new Map();
+    body.key.forEach((key, i) => {
+      const f = findFeed(String(key));
+      if (!f) throw new RequestError(400, `unknown key "${key}" (the model takes ${model.feeds.map((x) => x.alias).join(', ')})`);
+      let value = body.value[i];
+      if (typeof value === 'string') {
+        try { value = JSON.parse(value); } catch { throw new RequestError(400, `value for key "${key}" is not a JSON array`); }
+      }
+      feeds.set(f, feedTensor(f, value, null, `key "${key}"`));
+    });
+    const outs = await infer(feeds, defaultFetch);
+    return { err_no: 0, err_msg: '', key: outs.map((o) => o.key), value: outs.map((o) => JSON.stringify(nest(o.data, o.shape))), tensors: [] };
+  }
+
+  const kserveType = (dtype) => DTYPES[dtype]?.kserve ?? dtype.toUpperCase();
+  const modelMetadata = () => ({
+    name: serviceName,
+    versions: ['1'],
+    platform: 'onnxruntime_onnx',
+    inputs: model.feeds.map((f) => ({ name: f.alias, datatype: kserveType(f.dtype), shape: f.shape })),
+    outputs: model.fetches.map((f) => ({ name: f.alias, datatype: kserveType(f.dtype), shape: f.shape })),
+  });
+
+  /** KServe v2 / Triton: {"inputs":[{name, shape, datatype, data}], "outputs":[{name}]} */
+  async function kserveInfer(body) {
+    if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new RequestError(400, '"inputs" must be a non-empty list');
+    const feeds = new Map();
+    body.inputs.forEach((inp, i) => {
+      const f = inp && typeof inp === 'object' ? findFeed(String(inp.name)) : undefined;
+      if (!f) throw new RequestError(400, `inputs[${i}]: unknown input "${inp?.name}" (the model takes ${model.feeds.map((x) => x.alias).join(', ')})`);
+      if (!Array.isArray(inp.shape)) throw new RequestError(400, `input "${inp.name}": "shape" must be a list`);
+      if (inp.datatype !== undefined && inp.datatype !== kserveType(f.dtype)) throw new RequestError(400, `input "${inp.name}": datatype ${inp.datatype}, the model wants ${kserveType(f.dtype)}`);
+      if (inp.data === undefined) throw new RequestError(400, `input "${inp.name}": no "data"`);
+      feeds.set(f, feedTensor(f, inp.data, inp.shape, `input "${inp.name}"`));
+    });
+    const keys = Array.isArray(body.outputs) && body.outputs.length ? body.outputs.map((o) => String(o?.name)) : defaultFetch;
+    const outs = await infer(feeds, keys);
+    return {
+      model_name: serviceName,
+      model_version: '1',
+      ...(body.id !== undefined ? { id: body.id } : {}),
+      outputs: outs.map((o) => ({ name: o.key, datatype: kserveType(o.spec.dtype), shape: o.shape, data: o.data })),
+    };
+  }
+
+  function readBody(req) {
+    return new Promise((resolveBody, reject) => {
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBody) { reject(new RequestError(413, `body of ${declared} bytes is over the limit of ${maxBody}`)); return; }
+      const chunks = [];
+      let size = 0;
+      req.on('data', (c) => {
+        size += c.length;
+        if (size > maxBody) { reject(new RequestError(413, `body is over the limit of ${maxBody} bytes`)); req.pause(); return; }
+        chunks.push(c);
+      });
+      req.on('end', () => resolveBody(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+
+  async function jsonBody(req, errNo) {
+    const raw = await readBody(req);
+    try { return JSON.parse(raw.toString('utf8')); } catch (e) { throw new RequestError(400, `body is not JSON: ${e.message}`, errNo); }
+  }
+
+  function send(res, status, obj, type = 'application/json') {
+    const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
+    const headers = { 'content-type': type, 'content-length': Buffer.byteLength(body) };
+    if (draining || status === 413) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  async function route(req, res) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    let m;
+    if (path === '/metrics' && method === 'GET') return ['metrics', () => send(res, 200, metrics.text(), 'text/plain; version=0.0.4')];
+    if (path === '/v2/health/live') return ['health', () => send(res, 200, { live: true })];
+    if (path === '/v2/health/ready') return ['health', () => send(res, draining ? 503 : 200, { ready: !draining })];
+    if (path === '/v2' && method === 'GET') return ['kserve', () => send(res, 200, { name: 'pserve', version: VERSION, extensions: [] })];
+    if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?(\/ready|\/infer)?$/.exec(path))) {
+      const name = decodeURIComponent(m[1]);
+      return ['kserve', async () => {
+        if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
+        if (m[2] === '/ready') return send(res, draining ? 503 : 200, { name, ready: !draining });
+        if (m[2] === '/infer') {
+          if (method !== 'POST') throw new RequestError(405, 'use POST for infer');
+          return send(res, 200, await kserveInfer(await jsonBody(req)));
+        }
+        return send(res, 200, modelMetadata());
+      }];
+    }
+    if ((m = /^\/([^/]+)\/prediction$/.exec(path))) {
+      const name = decodeURIComponent(m[1]);
+      // both Paddle Serving forms share the URL: the body says which one it is
+      return ['prediction', async () => {
+        if (method !== 'POST') throw new RequestError(405, 'use POST for prediction');
+        const body = await jsonBody(req);
+        const isPipeline = body && typeof body === 'object' && ('key' in body || 'value' in body);
+        const proto = isPipeline ? 'pipeline' : 'webservice';
+        res.protocol = proto;
+        if (name !== serviceName) throw new RequestError(404, `no service "${name}" (this server has "${serviceName}")`, 3002);
+        if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RequestError(400, 'body must be a JSON object');
+        return send(res, 200, isPipeline ? await pipeline(body) : await webService(body));
+      }];
+    }
+    return ['other', () => { throw new RequestError(404, `no route for ${method} ${path}`, 3002); }];
+  }
+
+  const server = http.createServer({ headersTimeout: headerTimeout, requestTimeout: bodyTimeout }, async (req, res) => {
+    const t0 = process.hrtime.bigint();
+    metrics.inflight += 1;
+    let protocol = 'other';
+    try {
+      const [p, handler] = await route(req, res);
+      protocol = p;
+      await handler();
+    } catch (e) {
+      const err = e instanceof RequestError ? e : new RequestError(500, `internal error: ${String(e?.message ?? e).split('\n')[0]}`, 10000);
+      if (res.protocol) protocol = res.protocol;
+      if (!res.headersSent) {
+        send(res, err.status, protocol === 'pipeline'
+          ? { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] }
+          : { error: err.message });
+      }
+      if (err.status === 413) req.resume();
+    } finally {
+      if (res.protocol) protocol = res.protocol;
+      metrics.inflight -= 1;
+      if (protocol !== 'metrics') metrics.observe(protocol, res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  });
+
+  await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, host, ok); });
+  const addr = server.address();
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, model ${modelPath})`;
+
+  function shutdown(signal) {
+    if (draining) return;
+    draining = true;
+    log(`${signal}: draining ${metrics.inflight} in-flight request(s), then exiting`);
+    const force = setTimeout(() => { server.closeAllConnections(); }, drainTimeout);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      session.release?.().catch(() => {});
+      if (env.onClosed) env.onClosed(); else process.exit(0);
+    });
+    server.closeIdleConnections();
+  }
+
+  return { server, port: addr.port, host: addr.address, serviceName, device: ep, model, listeningLine, shutdown };
+}
+
+const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  try {
+    const s = await startServer();
+    if (s) {
+      process.stdout.write(`pserve-server: ${s.listeningLine}\n`);
+      process.on('SIGTERM', () => s.shutdown('SIGTERM'));
+      process.on('SIGINT', () => s.shutdown('SIGINT'));
+    }
+  } catch (e) {
+    process.stderr.write(`pserve-server: error: ${String(e?.message ?? e)}\n`);
+    process.exit(1);
+  }
+}
