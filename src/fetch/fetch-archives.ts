@@ -1,0 +1,312 @@
+/**
+ * The fetch pipeline for a list of archives: cache or network → sha256 → unpack into a temporary
+ * sibling → verify against the lock → rename into place → record in the lock. The visible tree
+ * changes only by rename, after everything is verified; a kill at any moment leaves at most a
+ * hidden `.…pserve-tmp-…` directory (removed by the next run) and a resumable `.partial` download.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { PserveError, fsError } from '../errors.js';
+import { tempSibling } from '../util/atomic.js';
+import { cachePaths, readCacheMeta, writeJsonAtomic, type CachePaths } from './cache.js';
+import { downloadResumable, type ByteConsumer } from './download.js';
+import { applyMirror, defaultDispatcher } from './http.js';
+import { readLockFile, writeLockFile, type LockFile } from './lock-file.js';
+import type { ArchiveSpec } from './registry.js';
+import { sniffArchive, tarSink, unpackZip, type UnpackLimits } from './unpack.js';
+
+/** Same shape as the CLI's progress event; the library reports, it never draws. */
+export interface FetchProgress {
+  id: string;
+  phase: 'start' | 'progress' | 'done' | 'fail' | 'info';
+  text: string;
+  bytes?: number;
+  total?: number;
+}
+
+export interface FetchOptions {
+  /** --dest: where archives unpack (each under its `into`) */
+  dest: string;
+  lockFile: string;
+  cacheDir: string;
+  mirror?: string;
+  offline?: boolean;
+  force?: boolean;
+  limits: UnpackLimits;
+  dispatcher?: Dispatcher;
+  retries?: number;
+  backoffMs?: number;
+  progress?(e: FetchProgress): void;
+  now?(): number;
+}
+
+export interface FetchedArchive {
+  /** the canonical URL (the lock key) */
+  url: string;
+  /** where the bytes came from: the mirror URL, or the cache file */
+  source: string;
+  kind: ArchiveSpec['kind'];
+  sha256: string;
+  size: number;
+  /** what was installed: top-level paths under --dest */
+  dest: string[];
+  cached: boolean;
+  resumedFrom: number;
+  /** 'recorded' when this fetch added it to the lock, 'verified' when it matched the lock */
+  lock: 'recorded' | 'verified';
+}
+
+const STALE_TMP = /^\..+\.pserve-tmp-(\d+)-[0-9a-f]{8}$/;
+
+/** Temp trees of runs that were killed: their process is gone, so nobody will rename them. */
+function removeStaleTemps(dir: string): void {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) {
+    const m = STALE_TMP.exec(n);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
+    if (!alive) rmSync(join(dir, n), { recursive: true, force: true });
+  }
+}
+
+function rate(bytes: number, ms: number): number {
+  return ms > 0 ? (bytes * 1000) / ms : 0;
+}
+
+function human(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const u = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${u[i]}`;
+}
+
+function eta(secs: number): string {
+  if (!Number.isFinite(secs)) return '?';
+  if (secs < 60) return `${Math.ceil(secs)}s`;
+  const m = Math.floor(secs / 60);
+  return m < 60 ? `${m}m${String(Math.ceil(secs % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Checks the first bytes, then hands everything on. */
+function sniffing<T>(inner: ByteConsumer<T>, kind: 'tar' | 'tgz' | 'zip', source: string): ByteConsumer<T> {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  const need = kind === 'zip' ? 4 : 512;
+  const judge = (b: Buffer) => {
+    if (!sniffArchive(b, kind)) {
+      const text = /^\s*</.test(b.subarray(0, 64).toString('latin1')) ? ' (it looks like an HTML page)' : '';
+      throw new PserveError('E_NOT_ARCHIVE', `expected a ${kind} archive but the body is not one${text}`, { file: source, hint: 'a login page, a proxy error or the wrong URL; nothing was installed' });
+    }
+  };
+  return {
+    async write(chunk) {
+      if (head === undefined) return inner.write(chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < need) return;
+      judge(head);
+      const all = head;
+      head = undefined;
+      return inner.write(all);
+    },
+    async finish() {
+      if (head !== undefined) {
+        judge(head);
+        if (head.length) await inner.write(head);
+        head = undefined;
+      }
+      return inner.finish();
+    },
+    abort: () => inner.abort(),
+  };
+}
+
+const NULL_SINK: ByteConsumer<{ topLevel: string[] }> = {
+  async write() { /* bytes only go to the cache file */ },
+  async finish() { return { topLevel: [] }; },
+  abort() { /* nothing */ },
+};
+
+/** Stream a complete cache file through the same consumer a download would feed. */
+async function readCached<T>(file: string, sink: ByteConsumer<T>, onBytes: (n: number) => void): Promise<{ sha256: string; size: number; result: T }> {
+  const hash = createHash('sha256');
+  let n = 0;
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      await sink.write(chunk);
+      n += chunk.length;
+      onBytes(n);
+    }
+    return { sha256: hash.digest('hex'), size: n, result: await sink.finish() };
+  } catch (e) {
+    sink.abort();
+    throw e instanceof PserveError ? e : fsError(e, file, 'cached archive');
+  }
+}
+
+function finalizeCache(p: CachePaths, url: string, sha256: string, size: number): void {
+  try {
+    renameSync(p.partial, p.file);
+    writeJsonAtomic(p.meta, { url, sha256, size });
+    rmSync(p.partialMeta, { force: true });
+  } catch (e) {
+    throw fsError(e, p.file, 'cache file');
+  }
+}
+
+function dropCache(p: CachePaths): void {
+  for (const f of [p.file, p.meta, p.partial, p.partialMeta]) rmSync(f, { force: true });
+}
+
+export async function fetchArchives(archives: ArchiveSpec[], o: FetchOptions): Promise<FetchedArchive[]> {
+  const owned = o.dispatcher || o.offline ? undefined : defaultDispatcher();
+  const dispatcher = o.dispatcher ?? owned?.dispatcher;
+  const now = o.now ?? Date.now;
+  const lock: LockFile = readLockFile(o.lockFile);
+  const out: FetchedArchive[] = [];
+  try {
+    for (const a of archives) {
+      out.push(await fetchOne(a, o, lock, dispatcher, now));
+      await writeLockFile(o.lockFile, lock);
+    }
+  } finally {
+    await owned?.close();
+  }
+  return out;
+}
+
+async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatcher: Dispatcher | undefined, now: () => number): Promise<FetchedArchive> {
+  const name = basename(new URL(a.url).pathname) || 'download';
+  const id = a.url;
+  const source = applyMirror(a.url, o.mirror);
+  const paths = cachePaths(o.cacheDir, a.url);
+  const locked = lock.archives[a.url];
+  const into = resolve(o.dest, a.into);
+  const report = (e: Omit<FetchProgress, 'id'>) => o.progress?.({ id, ...e });
+
+  let createdInto = false;
+  if (!existsSync(into)) {
+    try { mkdirSync(into, { recursive: true }); createdInto = true; } catch (e) { throw fsError(e, into, 'destination directory'); }
+  } else if (!statSync(into).isDirectory()) {
+    throw new PserveError('E_NOT_DIR', 'destination exists and is not a directory', { file: into });
+  }
+  removeStaleTemps(into);
+  const tmp = tempSibling(join(into, name));
+  mkdirSync(tmp);
+
+  const t0 = now();
+  let lastEmit = 0;
+  const onBytes = (done: number, total: number | undefined) => {
+    const t = now();
+    if (t - lastEmit < 200 && done !== total) return;
+    lastEmit = t;
+    const r = rate(done, t - t0);
+    const parts = [name, total !== undefined ? `${human(done)} / ${human(total)}` : human(done), `${human(Math.round(r))}/s`];
+    if (total !== undefined && r > 0) parts.push(`ETA ${eta((total - done) / r)}`);
+    report({ phase: 'progress', text: parts.join('  '), bytes: done, ...(total !== undefined ? { total } : {}) });
+  };
+
+  const newSink = (): ByteConsumer<{ topLevel: string[] }> => {
+    // every attempt starts with an empty temp tree
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    if (a.kind === 'tar' || a.kind === 'tgz') return sniffing(tarSink(tmp, source, o.limits), a.kind, source);
+    if (a.kind === 'zip') return sniffing(NULL_SINK, 'zip', source);
+    return NULL_SINK;
+  };
+
+  try {
+    report({ phase: 'start', text: `${name}` });
+    let got: { sha256: string; size: number; resumedFrom: number; cached: boolean };
+    const meta = readCacheMeta(paths);
+    const cacheUsable = meta !== undefined && (!locked || (locked.sha256 === meta.sha256 && locked.size === meta.size));
+    if (cacheUsable) {
+      const r = await readCached(paths.file, newSink(), (n) => onBytes(n, meta.size));
+      if (r.sha256 !== meta.sha256 || r.size !== meta.size) {
+        dropCache(paths);
+        throw new PserveError('E_CACHE_CORRUPT', `cached archive changed on disk: expected sha256 ${meta.sha256}, found ${r.sha256}`, { file: paths.file, hint: 'it was removed; run again to download it afresh' });
+      }
+      got = { sha256: r.sha256, size: r.size, resumedFrom: 0, cached: true };
+    } else if (o.offline) {
+      throw new PserveError('E_OFFLINE_MISSING', `--offline: ${a.url} is not in the cache${meta ? ` with the locked sha256 ${locked?.sha256}` : ''}`, {
+        file: paths.file, hint: 'run once without --offline (or point PSERVE_CACHE_DIR at a filled cache)',
+      });
+    } else {
+      if (!dispatcher) throw new Error('no dispatcher');
+      const r = await downloadResumable({
+        url: source, paths, dispatcher, consumer: newSink, retries: o.retries, backoffMs: o.backoffMs,
+        onBytes,
+        onRetry: (n, err, from) => report({ phase: 'info', text: `${name}: ${err.code} ${err.message}; retry ${n}${from ? ` resuming at ${human(from)}` : ''}` }),
+      });
+      got = { sha256: r.sha256, size: r.size, resumedFrom: r.resumedFrom, cached: false };
+    }
+
+    if (locked && (locked.sha256 !== got.sha256 || locked.size !== got.size)) {
+      if (!got.cached) dropCache(paths);
+      throw new PserveError('E_CHECKSUM_MISMATCH',
+        `${a.url} changed: expected sha256 ${locked.sha256} (${locked.size} bytes, from ${o.lockFile}), got sha256 ${got.sha256} (${got.size} bytes)`,
+        { file: source, hint: 'nothing was installed; if the new archive is trusted, delete its entry from the lock file' });
+    }
+    if (!got.cached) finalizeCache(paths, a.url, got.sha256, got.size);
+
+    if (a.kind === 'zip') await unpackZip(paths.file, tmp, source, o.limits);
+    else if (a.kind === 'file') {
+      try { copyFileSync(paths.file, join(tmp, name)); } catch (e) { throw fsError(e, join(tmp, name), 'downloaded file'); }
+    }
+
+    const installed = install(tmp, into, o.force === true, o.dest);
+    const status = locked ? 'verified' : 'recorded';
+    lock.archives[a.url] = { url: a.url, sha256: got.sha256, size: got.size };
+    report({ phase: 'done', text: `${name}  sha256 ${got.sha256.slice(0, 12)}…${got.cached ? '  (cache)' : ''}  → ${installed.join(', ') || '(empty)'}`, bytes: got.size });
+    return { url: a.url, source: got.cached ? paths.file : source, kind: a.kind, sha256: got.sha256, size: got.size, dest: installed, cached: got.cached, resumedFrom: got.resumedFrom, lock: status };
+  } catch (e) {
+    report({ phase: 'fail', text: `${name}: ${e instanceof PserveError ? e.code : 'error'}` });
+    throw e;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    if (createdInto) { try { rmdirSync(into); } catch { /* not empty: something was installed */ } }
+  }
+}
+
+/**
+ * Move the unpacked top-level entries from the temp tree into place. All conflicts are checked
+ * before the first rename; a replaced tree is moved aside first and deleted only after the new one
+ * is in place, so the path is never missing and never partial.
+ */
+function install(tmp: string, into: string, force: boolean, dest: string): string[] {
+  const names = readdirSync(tmp).sort();
+  const conflicts = names.filter((n) => present(join(into, n)));
+  if (conflicts.length && !force) {
+    throw new PserveError('E_EXISTS', `already there: ${conflicts.map((n) => relative(dest, join(into, n)) || '.').join(', ')}`, { file: join(into, conflicts[0]!), hint: 'use --force to replace it with the verified download' });
+  }
+  const shown: string[] = [];
+  for (const n of names) {
+    const target = join(into, n);
+    try {
+      if (present(target)) {
+        const old = tempSibling(target);
+        renameSync(target, old);
+        try { renameSync(join(tmp, n), target); } catch (e) { renameSync(old, target); throw e; }
+        rmSync(old, { recursive: true, force: true });
+      } else {
+        renameSync(join(tmp, n), target);
+      }
+    } catch (e) {
+      throw fsError(e, target, 'install target');
+    }
+    shown.push(relative(dest, target) || n);
+  }
+  return shown;
+}
+
+/** exists, counting a dangling symlink as there */
+function present(p: string): boolean {
+  try { lstatSync(p); return true; } catch { return false; }
+}
