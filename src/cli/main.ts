@@ -59,6 +59,21 @@ export const COMMANDS: CommandSpec[] = [
       .option('--force', 'edit even when the conf files disagree'),
     load: () => import('../commands/alias.js'),
   },
+  {
+    name: 'fetch',
+    args: '[targets...]',
+    argNames: ['targets'],
+    summary: 'download named model sets (or URLs), verify them against pserve.lock.json and unpack them safely',
+    configure: (c) => c
+      .option('--dest <dir>', 'where archives unpack (default: the current directory)')
+      .option('--mirror <base>', 'replace scheme+host of every URL with BASE (also PSERVE_MIRROR)')
+      .option('--lock <file>', 'lock file recording {url, sha256, size}', 'pserve.lock.json')
+      .option('--offline', 'use only the local cache (PSERVE_CACHE_DIR, else $XDG_CACHE_HOME/pserve)')
+      .option('--force', 'replace trees that are already there (only after the new one is verified)')
+      .option('--registry <file>', 'a JSON registry adding or overriding model sets')
+      .option('--list', 'show the known model sets'),
+    load: () => import('../commands/fetch.js'),
+  },
 ];
 
 function version(): string {
