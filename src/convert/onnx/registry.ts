@@ -24,11 +24,12 @@ import { dropout } from './ops/dropout.js';
 import { argMax } from './ops/arg-max.js';
 import { matmul } from './ops/matmul.js';
 import { lookupTable } from './ops/lookup-table.js';
+import { sum } from './ops/sum.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
-  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable,
+  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable, sum,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
