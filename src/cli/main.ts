@@ -74,6 +74,74 @@ export const COMMANDS: CommandSpec[] = [
       .option('--list', 'show the known model sets'),
     load: () => import('../commands/fetch.js'),
   },
+  {
+    name: 'onnx',
+    summary: 'convert a Paddle model to ONNX (paddle2onnx when installed, else the native converter) and validate it in onnxruntime',
+    configure: (c) => c
+      .option('--model_dir <dir>', 'the model directory (required)')
+      .option('--model_filename <file>', 'program file name inside the directory')
+      .option('--params_filename <file>', 'combined params file name inside the directory')
+      .option('--save_file <file>', 'the .onnx to write (required)')
+      .option('--opset_version <n>', 'ONNX opset (default: 13, or the lowest the ops need)')
+      .option('--engine <e>', 'auto | paddle2onnx | native (default auto)', 'auto')
+      .option('--no-validate', 'skip loading and running the written model in onnxruntime'),
+    load: () => import('../commands/onnx.js'),
+  },
+  {
+    name: 'bundle',
+    summary: 'write a folder that serves the model with nothing but node: model.onnx, confs, config.yml, server.mjs, runtime, manifest',
+    configure: (c) => c
+      .option('--serving_server <dir>', 'Paddle Serving server conf folder with the model (required)')
+      .option('--serving_client <dir>', 'client conf folder (default: a copy of the server conf)')
+      .option('--onnx <file>', 'use this ONNX model instead of converting the Paddle model')
+      .option('--out <dir>', 'the bundle folder to write (required)')
+      .option('--name <name>', 'service name: the URL /<name>/prediction (default: from the folder name)')
+      .option('--port <n>', 'http_port in config.yml (default 9393)')
+      .option('--device <d>', 'cpu | gpu | webgpu | auto (default cpu)')
+      .option('--platform <p>', 'runtime binaries to carry: linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64 (default: this machine)')
+      .option('--model_filename <file>', 'program file name inside the serving_server folder')
+      .option('--params_filename <file>', 'combined params file name inside the serving_server folder')
+      .option('--force', 'replace an existing output folder'),
+    load: () => import('../commands/bundle.js'),
+  },
+  {
+    name: 'serve',
+    args: '<dir>',
+    argNames: ['dir'],
+    summary: 'run a bundle\'s server (node server.mjs) in the foreground',
+    configure: (c) => c
+      .option('--port <n>', 'port (default: config.yml http_port)')
+      .option('--host <h>', 'address to bind (default 127.0.0.1)')
+      .option('--device <d>', 'cpu | gpu | webgpu | auto')
+      .option('--no-verify', 'skip checking the manifest sha256 values first'),
+    load: () => import('../commands/serve.js'),
+  },
+  {
+    name: 'smoke',
+    args: '<dir>',
+    argNames: ['dir'],
+    summary: 'verify a bundle, start it on a free port, send one request per protocol, check the answers and /metrics',
+    configure: (c) => c
+      .option('--device <d>', 'cpu | gpu | webgpu | auto (default: what config.yml says)')
+      .option('--shape <alias=dims>', 'dims for a feed with unknown dims, e.g. x=1,3,48,192 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      .option('--timeout <s>', 'seconds to wait for the server to be ready (default 60)'),
+    load: () => import('../commands/smoke.js'),
+  },
+  {
+    name: 'package',
+    args: '<dir>',
+    argNames: ['dir'],
+    summary: 'pack a bundle into a reproducible .tgz (sorted entries, fixed times and owners, no gzip timestamp)',
+    configure: (c) => c
+      .option('--out <file>', 'the .tgz to write (required)'),
+    load: () => import('../commands/package.js'),
+  },
+  {
+    name: 'demo',
+    summary: 'run the whole chain on the built-in sample model, offline: inspect, convert, alias, onnx, bundle, smoke',
+    configure: (c) => c.option('--dir <dir>', 'where to put the outputs (replaced on each run)', 'pserve-demo'),
+    load: () => import('../commands/demo.js'),
+  },
 ];
 
 function version(): string {
