@@ -606,7 +606,10 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     return ['other', () => { throw new RequestError(404, `no route for ${method} ${path}`, 3002); }];
   }
 
-  const server = http.createServer({ headersTimeout: headerTimeout, requestTimeout: bodyTimeout }, async (req, res) => {
+  // Node checks these timeouts every connectionsCheckingInterval (30 s by default): check often
+  // enough that a slow client is cut near the configured time
+  const checkEvery = Math.max(50, Math.min(1000, Math.floor(Math.min(headerTimeout, bodyTimeout) / 4)));
+  const server = http.createServer({ headersTimeout: Math.min(headerTimeout, bodyTimeout), requestTimeout: bodyTimeout, connectionsCheckingInterval: checkEvery }, async (req, res) => {
     const t0 = process.hrtime.bigint();
     metrics.inflight += 1;
     let protocol = 'other';

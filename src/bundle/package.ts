@@ -75,7 +75,7 @@ export function tarBundle(dir: string, top: string): { tar: Buffer; entries: num
 
 /** gzip with mtime 0 (zlib's default) and OS byte 255 "unknown" so the bytes do not vary by machine */
 export function deterministicGzip(data: Buffer): Buffer {
-  const gz = gzipSync(data, { level: 9, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY });
+  const gz = gzipSync(data, { level: 6, memLevel: 8, strategy: constants.Z_DEFAULT_STRATEGY });
   gz.writeUInt32LE(0, 4);
   gz[9] = 255;
   return gz;
