@@ -256,7 +256,13 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     }
     if (!got.cached) finalizeCache(paths, a.url, got.sha256, got.size);
 
-    if (a.kind === 'zip') await unpackZip(paths.file, tmp, source, o.limits);
+    if (a.kind === 'zip') {
+      try { await unpackZip(paths.file, tmp, source, o.limits); } catch (e) {
+        // a zip is only judged after the download: do not keep a hostile or broken one around
+        if (e instanceof PserveError && /^E_(ARCHIVE_|NOT_ARCHIVE)/.test(e.code)) dropCache(paths);
+        throw e;
+      }
+    }
     else if (a.kind === 'file') {
       try { copyFileSync(paths.file, join(tmp, name)); } catch (e) { throw fsError(e, join(tmp, name), 'downloaded file'); }
     }

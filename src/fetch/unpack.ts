@@ -182,8 +182,11 @@ function toUnpackError(e: unknown, archive: string): PserveError {
   if (e instanceof PserveError) return e;
   const err = e as NodeJS.ErrnoException & { tarCode?: string };
   if (err?.code === 'ENOSPC') return new PserveError('E_DISK_FULL', 'no space left on device while unpacking', { file: archive });
-  if (err?.tarCode === 'TAR_BAD_ARCHIVE' || err?.code === 'TAR_BAD_ARCHIVE') {
+  if ((err?.tarCode === 'TAR_BAD_ARCHIVE' || err?.code === 'TAR_BAD_ARCHIVE') && /unrecognized/i.test(err.message)) {
     return new PserveError('E_NOT_ARCHIVE', 'not a tar archive (unrecognised format)', { file: archive });
+  }
+  if (err?.tarCode === 'TAR_BAD_ARCHIVE' || err?.code === 'TAR_BAD_ARCHIVE') {
+    return new PserveError('E_ARCHIVE_CORRUPT', `tar archive is damaged: ${err.message.replace(/^TAR_BAD_ARCHIVE: /, '')}`, { file: archive });
   }
   if (err?.code === 'Z_DATA_ERROR' || err?.code === 'Z_BUF_ERROR' || /zlib|decompress/i.test(err?.message ?? '')) {
     return new PserveError('E_ARCHIVE_CORRUPT', `gzip stream is corrupt: ${err?.message}`, { file: archive });
@@ -221,7 +224,13 @@ export async function unpackZip(file: string, dir: string, archive: string, limi
   }
   try {
     await new Promise<void>((resolve, reject) => {
-      const failWith = (e: unknown) => { reject(e instanceof PserveError ? e : new PserveError(((e as NodeJS.ErrnoException)?.code === 'ENOSPC') ? 'E_DISK_FULL' : 'E_ARCHIVE_CORRUPT', `cannot unpack: ${(e as Error)?.message ?? String(e)}`, { file: archive })); };
+      const failWith = (e: unknown) => {
+        if (e instanceof PserveError) return reject(e);
+        const msg = (e as Error)?.message ?? String(e);
+        // the zip reader itself rejects "../" and absolute names while decoding them
+        const code = (e as NodeJS.ErrnoException)?.code === 'ENOSPC' ? 'E_DISK_FULL' : /relative path|absolute path/i.test(msg) ? 'E_ARCHIVE_UNSAFE' : 'E_ARCHIVE_CORRUPT';
+        reject(new PserveError(code, `cannot unpack: ${msg}`, { file: archive, ...(code === 'E_ARCHIVE_UNSAFE' ? { hint: 'refused to unpack; nothing was installed' } : {}) }));
+      };
       zip.on('error', failWith);
       zip.on('end', () => resolve());
       zip.on('entry', (entry: yauzl.Entry) => {
