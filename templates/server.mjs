@@ -155,6 +155,8 @@ class RequestError extends Error {
 /** Flatten a (nested) JSON array, checking it is rectangular; returns values and the nesting shape. */
 function flatten(value, what) {
   if (!Array.isArray(value)) return { data: [value], shape: [] };
+  // flat list: no copy; toTyped rejects any element that is not a number (nested arrays included)
+  if (value.length > 0 && !Array.isArray(value[0])) return { data: value, shape: [value.length] };
   const shape = [];
   for (let v = value; Array.isArray(v); v = v[0]) {
     shape.push(v.length);
@@ -321,7 +323,9 @@ export async function openSession(ort, requireFn, modelPath, device, { explicit,
       continue;
     }
     try {
-      const opts = { executionProviders: [ep], graphOptimizationLevel: 'all' };
+      // no spin-waiting in onnxruntime's thread pool: a server shares its cores with HTTP and JSON
+      // work (and often other processes), where spinning threads cost more than they save
+      const opts = { executionProviders: [ep], graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } };
       if (threads > 0) opts.intraOpNumThreads = threads;
       const session = await ort.InferenceSession.create(modelPath, opts);
       for (const n of notes) log(`${n}; using ${ep}`);

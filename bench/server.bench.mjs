@@ -1,0 +1,86 @@
+// The bundle server under load: requests/s and p50/p99 latency for ppocr_cls_v2 (x [1,3,48,192])
+// at concurrency 1 and 8, KServe v2 JSON over loopback with keep-alive, against a bare in-process
+// loop calling session.run on the same model.onnx in the same run. Also the bundle's size.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { cpSync } from 'node:fs';
+
+const DURATION_MS = 4000;
+const SHAPE = [1, 3, 48, 192];
+
+function pct(xs, p) { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; }
+
+async function load(concurrency, once) {
+  const lat = [];
+  const end = performance.now() + DURATION_MS;
+  let n = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await once();
+      lat.push(performance.now() - t0);
+      n += 1;
+    }
+  }));
+  return { rps: n / (DURATION_MS / 1000), p50: pct(lat, 50), p99: pct(lat, 99), n };
+}
+
+export async function run({ root, tmp, shared, log }) {
+  const bin = join(root, 'bin', 'pserve.js');
+  const sh = (args) => {
+    const r = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    if (r.status !== 0) throw new Error(`pserve ${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  let modelName = 'ppocr_cls_v2';
+  if (shared) {
+    sh(['convert', '--dirname', join(shared, 'ppocr_cls_v2'), '--serving_server', join(tmp, 'srv'), '--serving_client', join(tmp, 'cli')]);
+    sh(['bundle', '--serving_server', join(tmp, 'srv'), '--out', join(tmp, 'bundle'), '--name', 'cls']);
+  } else {
+    modelName = 'tiny_classifier';
+    throw new Error('needs the shared fixtures (ppocr_cls_v2)');
+  }
+  const dir = join(tmp, 'bundle');
+  const bundle = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'manifest.json'), 'utf8')));
+  const bundleBytes = bundle.files.reduce((s, f) => s + f.size, 0);
+  const pkg = sh(['package', dir, '--out', join(tmp, 'cls.tgz')]);
+
+  const n = SHAPE.reduce((a, b) => a * b, 1);
+  const data = Array.from({ length: n }, (_, i) => Math.round(((i * 7919) % 1000) / 1000 * 1e4) / 1e4);
+  const body = JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data }] });
+
+  // bare loop: the same model.onnx, onnxruntime-node in this process
+  const require = createRequire(join(root, 'package.json'));
+  const ort = require('onnxruntime-node');
+  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { graphOptimizationLevel: 'all' });
+  const feed = { [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(data), SHAPE) };
+  for (let i = 0; i < 20; i++) await session.run(feed);
+
+  const { startBundleServer } = await import(pathToFileURL(join(root, 'dist', 'bundle', 'smoke.js')).href);
+  const server = await startBundleServer(dir, []);
+  const url = `${server.url}/v2/models/cls/infer`;
+  const once = async () => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const j = await r.json();
+    if (r.status !== 200) throw new Error(JSON.stringify(j));
+  };
+  for (let i = 0; i < 20; i++) await once();
+  const rows = [];
+  try {
+    for (const c of [1, 8]) {
+      const bare = await load(c, () => session.run(feed));
+      const srv = await load(c, once);
+      log(`   c=${c}: server ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms; bare ${bare.rps.toFixed(0)} run/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms`);
+      const ratio = srv.rps / bare.rps;
+      rows.push({ area: 'server', name: `${modelName} requests/s, concurrency ${c}`, value: srv.rps, unit: 'req/s', baseline: 'bare session.run loop', baselineValue: bare.rps, ratio, target: c === 8 ? '>= 0.8x bare' : 'report', meets: c === 8 ? ratio >= 0.8 : true, reading: 'JSON encode/decode of 27,648 floats per request and loopback HTTP on top of one session.run; runs serialize on the main thread as in the bare loop' });
+      rows.push({ area: 'server', name: `${modelName} p50 latency, concurrency ${c}`, value: srv.p50, unit: 'ms', baseline: 'bare session.run loop', baselineValue: bare.p50, ratio: srv.p50 / bare.p50, target: 'report', meets: true, reading: `p99 ${srv.p99.toFixed(2)} ms (bare ${bare.p99.toFixed(2)} ms)` });
+    }
+  } finally {
+    await server.stop();
+    await session.release();
+  }
+  rows.push({ area: 'server', name: 'bundle size (one platform)', value: bundleBytes / 2 ** 20, unit: 'MiB', baseline: 'onnxruntime-node all platforms', baselineValue: 290, ratio: bundleBytes / 2 ** 20 / 290, target: 'one platform only', meets: true, reading: `packaged .tgz ${(pkg.size / 2 ** 20).toFixed(1)} MiB; the native runtime is ~44 MiB of it` });
+  return rows;
+}
