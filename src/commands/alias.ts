@@ -9,14 +9,13 @@ import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync }
 import { join, relative, resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { shapeStr, table } from '../cli/render.js';
-import { checkAliasName } from '../convert/serving-config.js';
+import { checkAliasName, varReport, type ServingVarReport } from '../convert/serving-config.js';
 import { PserveError, fsError, withFile } from '../errors.js';
 import {
   CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, decodeServingConf, diffServingConf, encodeServingConf,
   parseServingConf, replaceAliasInText, varsOf, type GeneralModelConfig, type ServingVarKind,
 } from '../formats/serving-conf.js';
 import { tempSibling } from '../util/atomic.js';
-import { varReport, type ServingVarReport } from './convert.js';
 import { parseOptions, z } from './options.js';
 
 const Options = z.object({

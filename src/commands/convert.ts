@@ -9,11 +9,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman, shapeStr, table } from '../cli/render.js';
-import { dtypeOfServingCode, toServingConfig } from '../convert/serving-config.js';
+import { toServingConfig, varReport, type ServingVarReport } from '../convert/serving-config.js';
 import { PserveError, fsError } from '../errors.js';
 import {
   CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, encodeServingConf, printServingConf,
-  type GeneralModelConfig, type ServingVar,
+  type GeneralModelConfig,
 } from '../formats/serving-conf.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
@@ -38,8 +38,6 @@ const Options = z.object({
   show_proto: flag.default(false),
 });
 
-export interface ServingVarReport { name: string; alias: string; type: number; dtype: string; lod: boolean; shape: number[] }
-
 export interface ConvertReport {
   showProto: boolean;
   model: string;
@@ -54,11 +52,6 @@ export interface ConvertReport {
   warnings: string[];
   /** the conf text (what --show_proto prints) */
   prototxt: string;
-}
-
-export function varReport(v: ServingVar, kind: 'feed' | 'fetch'): ServingVarReport {
-  const type = (kind === 'feed' ? v.feed_type : v.fetch_type) ?? 0;
-  return { name: v.name ?? '', alias: v.alias_name ?? '', type, dtype: dtypeOfServingCode(type), lod: v.is_lod_tensor === true, shape: v.shape ?? [] };
 }
 
 function splitAliases(s: string | undefined): string[] | undefined {

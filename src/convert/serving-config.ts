@@ -30,6 +30,14 @@ export function servingShape(t: TensorSpec): number[] {
   return t.lodLevel >= 1 ? [-1] : t.shape.filter((d) => d >= 0);
 }
 
+/** One var as people and --json see it. */
+export interface ServingVarReport { name: string; alias: string; type: number; dtype: DType; lod: boolean; shape: number[] }
+
+export function varReport(v: ServingVar, kind: ServingVarKind): ServingVarReport {
+  const type = (kind === 'feed' ? v.feed_type : v.fetch_type) ?? 0;
+  return { name: v.name ?? '', alias: v.alias_name ?? '', type, dtype: dtypeOfServingCode(type), lod: v.is_lod_tensor === true, shape: v.shape ?? [] };
+}
+
 export interface ServingConfigOptions {
   feedAliases?: string[];
   fetchAliases?: string[];
