@@ -1,7 +1,7 @@
 /**
  * `pserve convert` end to end through the real CLI, against confs Paddle Serving itself wrote.
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertModel } from '../src/commands/convert.js';
@@ -110,6 +110,23 @@ describeShared('pserve convert on real models', () => {
     expect(statSync(join(dir, 'model.pdmodel')).mtimeMs).toBe(before.m);
     expect(statSync(join(dir, 'model.pdiparams')).mtimeMs).toBe(before.p);
     expect(readdirSync(dir).sort()).toEqual(['model.pdiparams', 'model.pdmodel', 'serving_server_conf.prototxt', 'serving_server_conf.stream.prototxt']);
+  });
+
+  it('the model dir reached through a symlink is still the in-place case; server and client may share a dir', () => {
+    const cwd = fresh(root, 'link');
+    const dir = writableCopy(shared('blazeface', 'model'), join(cwd, 'real'));
+    symlinkSync('real', join(cwd, 'link'));
+    const before = readFileSync(join(dir, 'model.pdiparams'));
+    const r = cliJson<{ inPlace: boolean }>(['convert', '--dirname', 'link', '--serving_server', 'real', '--serving_client', 'real'], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.json.inPlace).toBe(true);
+    expect(readFileSync(join(dir, 'model.pdiparams')).equals(before)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['model.pdiparams', 'model.pdmodel', 'serving_client_conf.prototxt', 'serving_client_conf.stream.prototxt', 'serving_server_conf.prototxt', 'serving_server_conf.stream.prototxt']);
+    expect(same(join(dir, 'serving_client_conf.stream.prototxt'), shared('blazeface', 'model', 'serving_server_conf.stream.prototxt'))).toBe(true);
+
+    const out = fresh(root, 'shared-out');
+    expect(cli(['convert', '--dirname', shared('uci_housing', 'uci_housing_model'), '--serving_server', 'both', '--serving_client', 'both'], { cwd: out }).code).toBe(0);
+    expect(readdirSync(join(out, 'both')).sort()).toEqual(['__model__', 'fc_0.b_0', 'fc_0.w_0', 'serving_client_conf.prototxt', 'serving_client_conf.stream.prototxt', 'serving_server_conf.prototxt', 'serving_server_conf.stream.prototxt']);
   });
 
   it('bisenetv2 --show_proto prints exactly the conf Paddle Serving wrote, needs no params, writes nothing', () => {

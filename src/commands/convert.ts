@@ -5,7 +5,7 @@
  * temporary sibling and renamed into place, so a failure or a kill leaves no partial directory.
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman, shapeStr, table } from '../cli/render.js';
@@ -56,6 +56,13 @@ export interface ConvertReport {
 
 function splitAliases(s: string | undefined): string[] | undefined {
   return s === undefined ? undefined : s.split(',');
+}
+
+/** The real path of an existing path; a path that does not exist yet keeps its parent's real path. */
+function real(p: string): string {
+  try { return realpathSync(p); } catch { /* not there yet */ }
+  const parent = dirname(p);
+  return parent === p ? p : join(real(parent), basename(p));
 }
 
 function isWithin(child: string, parent: string): boolean {
@@ -125,9 +132,10 @@ export async function convertModel(o: z.infer<typeof Options>, ctx: CommandConte
   };
   if (o.show_proto) return report;
 
-  const modelDir = resolve(dirname(model.modelFile));
-  const serverDir = resolve(cwd, o.serving_server);
-  const clientDir = resolve(cwd, o.serving_client);
+  // compare real paths: a symlinked model dir given as --serving_server is still the in-place case
+  const modelDir = real(resolve(dirname(model.modelFile)));
+  const serverDir = real(resolve(cwd, o.serving_server));
+  const clientDir = real(resolve(cwd, o.serving_client));
   checkOutputDir(serverDir, '--serving_server', modelDir);
   checkOutputDir(clientDir, '--serving_client', modelDir);
   const files = modelFiles(model, modelDir);
