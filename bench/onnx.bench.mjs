@@ -1,0 +1,73 @@
+// Native Paddle -> ONNX conversion (`pserve onnx --engine native --no-validate`, the whole CLI
+// process) per fixture: wall time and peak RSS vs bare `node -e 0`. Medians of interleaved runs;
+// peak RSS from /usr/bin/time when present.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const FIXTURES = [
+  ['uci_housing/uci_housing_model', 'uci_housing'],
+  ['mnist_mlp', 'mnist_mlp'],
+  ['mnist_mlp_2018/model', 'mnist_mlp_2018'],
+  ['dqn_conv/model', 'dqn_conv'],
+  ['word2vec_ngram/word2vec.inference.model', 'word2vec_ngram'],
+  ['ppocr_cls_v2', 'ppocr_cls_v2'],
+  ['ppocr_cls_v2_oldexport', 'ppocr_cls_v2_oldexport'],
+  ['pplcnet_textline_ori_pir', 'pplcnet_textline_ori_pir'],
+  ['ppocrv2_det_ch', 'ppocrv2_det_ch'],
+  ['ppocrv3_det', 'ppocrv3_det'],
+  ['ppocrv3_det_ch', 'ppocrv3_det_ch'],
+];
+
+function median(xs) { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
+
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+function measure(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = TIME
+    ? spawnSync(TIME, ['-f', 'PSERVE_RSS_KB=%M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } })
+    : spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${String(r.stderr).slice(-400)}`);
+  const m = /PSERVE_RSS_KB=(\d+)/.exec(String(r.stderr));
+  return { ms, rssMb: m ? Number(m[1]) / 1024 : NaN };
+}
+
+export async function run({ root, tmp, shared, log }) {
+  const node = process.execPath;
+  const bin = join(root, 'bin', 'pserve.js');
+  const list = shared ? FIXTURES.map(([p, n]) => [join(shared, p), n]) : [[join(root, 'fixtures', 'tiny_classifier'), 'tiny_classifier']];
+  const runs = 5;
+  const rows = [];
+  const bareT = [], bareR = [];
+  for (let i = 0; i < runs; i++) { const b = measure(node, ['-e', '0']); bareT.push(b.ms); bareR.push(b.rssMb); }
+  for (const [dir, name] of list) {
+    const out = join(tmp, `${name}.onnx`);
+    const args = [bin, 'onnx', '--model_dir', dir, '--save_file', out, '--engine', 'native', '--no-validate', '--json'];
+    measure(node, args); // warm the page cache
+    const t = [], r = [];
+    for (let i = 0; i < runs; i++) {
+      const b = measure(node, ['-e', '0']); bareT.push(b.ms); bareR.push(b.rssMb);
+      const c = measure(node, args); t.push(c.ms); r.push(c.rssMb);
+    }
+    const bt = median(bareT), br = median(bareR), ct = median(t), cr = median(r);
+    const size = statSync(out).size;
+    log(`   ${name}: ${ct.toFixed(0)} ms, ${cr.toFixed(0)} MB peak; bare node ${bt.toFixed(0)} ms, ${br.toFixed(0)} MB; onnx ${size} bytes`);
+    const isDet = name === 'ppocrv3_det';
+    rows.push({
+      area: 'onnx', name: `native conversion time, ${name}`, value: ct, unit: 'ms', baseline: 'node -e 0', baselineValue: bt, ratio: ct / bt,
+      target: isDet ? '< 10x bare node (issue 5)' : 'report', meets: isDet ? ct / bt < 10 : true,
+      reading: `whole CLI process: program decode, params read, graph build, one protobuf encode (${(size / 1e6).toFixed(2)} MB ONNX)`,
+    });
+    if (!Number.isNaN(cr)) {
+      const paramsMb = size / 2 ** 20;
+      rows.push({
+        area: 'onnx', name: `native conversion peak RSS, ${name}`, value: cr, unit: 'MB', baseline: 'node -e 0', baselineValue: br, ratio: cr / br,
+        target: 'growth over bare node <= 2x ONNX size + 64 MB of modules', meets: cr - br <= 2 * paramsMb + 64,
+        reading: `grows ${(cr - br).toFixed(0)} MB over bare node for ${paramsMb.toFixed(1)} MB of ONNX; the module graph (commander, zod, protobufjs, onnx-proto) is most of it`,
+      });
+    }
+  }
+  return rows;
+}
