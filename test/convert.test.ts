@@ -2,6 +2,7 @@
  * `pserve convert` end to end through the real CLI, against confs Paddle Serving itself wrote.
  */
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertModel } from '../src/commands/convert.js';
@@ -9,7 +10,7 @@ import type { CommandContext } from '../src/cli/context.js';
 import { servingShape, servingTypeCode, toServingConfig } from '../src/convert/serving-config.js';
 import { PserveError } from '../src/errors.js';
 import { parseServingConf } from '../src/formats/serving-conf.js';
-import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { BIN, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
 const same = (a: string, b: string) => Buffer.compare(readFileSync(a), readFileSync(b)) === 0;
 
@@ -238,6 +239,27 @@ describeShared('pserve convert refuses bad input before writing anything', () =>
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('E_OUTPUT_CONTAINS_MODEL');
     expect(existsSync(join(cwd, 'out', 'model', '__model__'))).toBe(true);
+  });
+
+  it('a kill at any moment leaves each output directory either absent or complete', async () => {
+    const model = shared('blazeface', 'model');
+    for (const delay of [40, 90, 140, 190, 240, 400]) {
+      const cwd = fresh(root, `kill-${delay}`);
+      const child = spawn(process.execPath, [BIN, 'convert', '--dirname', model], { cwd, stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await exited;
+      const entries = readdirSync(cwd).filter((e) => !/^\.serving_(server|client)\.pserve-tmp-/.test(e));
+      if (entries.includes('serving_server')) {
+        expect(readdirSync(join(cwd, 'serving_server')).sort()).toEqual(['model.pdiparams', 'model.pdmodel', 'serving_server_conf.prototxt', 'serving_server_conf.stream.prototxt']);
+        for (const f of ['model.pdiparams', 'model.pdmodel', 'serving_server_conf.prototxt']) expect(same(join(cwd, 'serving_server', f), join(model, f))).toBe(true);
+      }
+      if (entries.includes('serving_client')) {
+        expect(readdirSync(join(cwd, 'serving_client')).sort()).toEqual(['serving_client_conf.prototxt', 'serving_client_conf.stream.prototxt']);
+      }
+      expect(entries.every((e) => e === 'serving_server' || e === 'serving_client')).toBe(true);
+    }
   });
 
   it('a failure while copying leaves neither output nor temporary directories', async () => {

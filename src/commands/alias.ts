@@ -40,6 +40,9 @@ const Options = z.object({
 
 type Opts = z.infer<typeof Options>;
 
+/** Real confs are under 2 KB; anything this large is not one. */
+const MAX_CONF_BYTES = 16 << 20;
+
 /** One conf file as found on disk. */
 interface ConfFile {
   role: 'server' | 'client';
@@ -53,7 +56,9 @@ function readConf(role: ConfFile['role'], form: ConfFile['form'], path: string):
   if (!existsSync(path)) return undefined;
   let raw: Uint8Array;
   try {
-    if (!statSync(path).isFile()) throw new PserveError('E_IS_DIR', 'serving conf is a directory, expected a file', { file: path });
+    const st = statSync(path);
+    if (!st.isFile()) throw new PserveError('E_IS_DIR', 'serving conf is a directory, expected a file', { file: path });
+    if (st.size > MAX_CONF_BYTES) throw new PserveError('E_SERVING_CONF_TOO_LARGE', `serving conf is ${st.size} bytes, above the limit of ${MAX_CONF_BYTES} (real ones are a few hundred bytes)`, { file: path });
     raw = readFileSync(path);
   } catch (e) { throw e instanceof PserveError ? e : fsError(e, path, 'serving conf'); }
   try {
