@@ -2,7 +2,7 @@
  * `pserve alias set|list` end to end through the real CLI, on confs written by `pserve convert`
  * and by Paddle Serving itself (including LAC's, whose text and binary files disagree).
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeServingConf, encodeServingConf, parseServingConf } from '../src/formats/serving-conf.js';
@@ -242,5 +242,7 @@ describeShared('alias set and list on real confs', () => {
     const b = cliJson<{ error: { code: string } }>(['alias', 'list'], { cwd });
     expect(b.json.error.code).toBe('E_SERVING_CONF_TRUNCATED');
     expect(existsSync(join(cwd, 'serving_client'))).toBe(false);
+    truncateSync(join(cwd, 'serving_server', 'serving_server_conf.stream.prototxt'), 17 << 20);
+    expect(cliJson<{ error: { code: string } }>(['alias', 'list'], { cwd }).json.error.code).toBe('E_SERVING_CONF_TOO_LARGE');
   });
 });
