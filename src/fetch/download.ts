@@ -6,14 +6,15 @@
  * attempt re-feeds the consumer from byte 0 (the partial prefix is read back from disk), so the
  * consumer never sees a gap and the digest always covers the whole archive.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { PserveError, fsError } from '../errors.js';
 import { readPartialMeta, writeJsonAtomic, type CachePaths, type PartialMeta } from './cache.js';
+import { sha256Stream, type Sha256Stream } from './sha256.js';
+import { undici } from './undici-lite.js';
 
 /** Takes the archive's bytes in order, from byte 0; a fresh one is made for each attempt. */
 export interface ByteConsumer<T> {
@@ -83,14 +84,18 @@ function partialLength(p: CachePaths, url: string): { have: number; meta?: Parti
   return { have, meta };
 }
 
-async function feedPrefix<T>(file: string, upTo: number, hash: ReturnType<typeof createHash>, sink: ByteConsumer<T>): Promise<void> {
+async function feedPrefix<T>(file: string, upTo: number, hash: Sha256Stream, sink: ByteConsumer<T>): Promise<void> {
   if (upTo === 0) return;
-  const rs = createReadStream(file, { start: 0, end: upTo - 1, highWaterMark: 1 << 20 });
+  const rs = createReadStream(file, { start: 0, end: upTo - 1, highWaterMark: BLOCK });
   for await (const chunk of rs as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    await sink.write(chunk);
+    await Promise.all([hash.update(chunk), sink.write(chunk)]);
   }
 }
+
+/** network chunks (~64 KiB) are gathered into blocks this big before they are written and hashed */
+export const BLOCK = 1 << 20;
+/** below this, a hashing worker costs more than it saves */
+export const WORKER_HASH_MIN = 16 << 20;
 
 export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<DownloadResult<T>> {
   const retries = o.retries ?? 5;
@@ -100,6 +105,7 @@ export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<Downl
   for (let attempt = 0; ; attempt++) {
     let sink: ByteConsumer<T> | undefined;
     let fh: FileHandle | undefined;
+    let hash: Sha256Stream | undefined;
     let have = 0;
     try {
       let state = partialLength(o.paths, o.url);
@@ -111,7 +117,7 @@ export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<Downl
         const validator = state.meta?.etag && !state.meta.etag.startsWith('W/') ? state.meta.etag : state.meta?.lastModified;
         if (validator) headers['if-range'] = validator;
       }
-      const res = await request(o.url, { method: 'GET', headers, dispatcher: o.dispatcher });
+      const res = await undici().request(o.dispatcher, o.url, { method: 'GET', headers });
       const etag = header(res.headers, 'etag');
       const lastModified = header(res.headers, 'last-modified');
       let total: number | undefined;
@@ -158,29 +164,59 @@ export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<Downl
       try { fh = await open(o.paths.partial, have > 0 ? 'a' : 'w'); } catch (e) { throw fsError(e, o.paths.partial, 'download file'); }
 
       sink = o.consumer();
-      const hash = createHash('sha256');
+      hash = sha256Stream({ worker: (total ?? WORKER_HASH_MIN) >= WORKER_HASH_MIN });
       await feedPrefix(o.paths.partial, have, hash, sink);
       let done = have;
       o.onBytes?.(done, total);
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        // the partial file and the unpacker take the chunk concurrently; both apply backpressure
-        await Promise.all([
-          fh.write(chunk).catch((e: unknown) => { throw fsError(e, o.paths.partial, 'download file'); }),
-          sink.write(chunk),
+      const file = fh;
+      const s = sink;
+      const h = hash;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      // one block is written while the next one arrives; the partial file, the unpacker and the
+      // hash take each block concurrently and all three apply backpressure
+      let inFlight: Promise<unknown> = Promise.resolve();
+      const flush = async () => {
+        if (pendingBytes === 0) return;
+        const block = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        await inFlight;
+        inFlight = Promise.all([
+          file.write(block).catch((e: unknown) => { throw fsError(e, o.paths.partial, 'download file'); }),
+          s.write(block),
+          h.update(block),
         ]);
-        done += chunk.length;
+        inFlight.catch(() => undefined);
+        done += block.length;
         o.onBytes?.(done, total);
+      };
+      // on a slow link a block may take long to fill: flush by time too, so that a kill loses little
+      let lastFlush = Date.now();
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= BLOCK || Date.now() - lastFlush >= 100) { await flush(); lastFlush = Date.now(); }
+        }
+      } catch (e) {
+        // keep what did arrive: the next attempt resumes after it
+        const ok = await inFlight.then(() => true, () => false);
+        if (ok && pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes)).catch(() => undefined);
+        throw e;
       }
+      await flush();
+      await inFlight;
       if (total !== undefined && done !== total) {
         throw new PserveError('E_NETWORK', `${o.url}: connection ended after ${done} of ${total} bytes`, { kind: 'transient' });
       }
       try { await fh.close(); } catch (e) { throw fsError(e, o.paths.partial, 'download file'); }
       fh = undefined;
       const result = await sink.finish();
-      return { sha256: hash.digest('hex'), size: done, resumedFrom: have, result };
+      return { sha256: await hash.digest(), size: done, resumedFrom: have, result };
     } catch (e) {
       sink?.abort();
+      hash?.close();
       await fh?.close().catch(() => undefined);
       const err = classify(e, o.url, o.paths.partial);
       if (err.kind !== 'transient') {

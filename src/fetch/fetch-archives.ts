@@ -4,14 +4,14 @@
  * changes only by rename, after everything is verified; a kill at any moment leaves at most a
  * hidden `.…pserve-tmp-…` directory (removed by the next run) and a resumable `.partial` download.
  */
-import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { PserveError, fsError } from '../errors.js';
 import { tempSibling } from '../util/atomic.js';
 import { cachePaths, readCacheMeta, writeJsonAtomic, type CachePaths } from './cache.js';
-import { downloadResumable, type ByteConsumer } from './download.js';
+import { BLOCK, WORKER_HASH_MIN, downloadResumable, type ByteConsumer } from './download.js';
+import { sha256Stream } from './sha256.js';
 import { applyMirror, defaultDispatcher } from './http.js';
 import { readLockFile, writeLockFile, type LockFile } from './lock-file.js';
 import type { ArchiveSpec } from './registry.js';
@@ -134,19 +134,19 @@ const NULL_SINK: ByteConsumer<{ topLevel: string[] }> = {
 };
 
 /** Stream a complete cache file through the same consumer a download would feed. */
-async function readCached<T>(file: string, sink: ByteConsumer<T>, onBytes: (n: number) => void): Promise<{ sha256: string; size: number; result: T }> {
-  const hash = createHash('sha256');
+async function readCached<T>(file: string, size: number, sink: ByteConsumer<T>, onBytes: (n: number) => void): Promise<{ sha256: string; size: number; result: T }> {
+  const hash = sha256Stream({ worker: size >= WORKER_HASH_MIN });
   let n = 0;
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      await sink.write(chunk);
+    for await (const chunk of createReadStream(file, { highWaterMark: BLOCK }) as AsyncIterable<Buffer>) {
+      await Promise.all([hash.update(chunk), sink.write(chunk)]);
       n += chunk.length;
       onBytes(n);
     }
-    return { sha256: hash.digest('hex'), size: n, result: await sink.finish() };
+    return { sha256: await hash.digest(), size: n, result: await sink.finish() };
   } catch (e) {
     sink.abort();
+    hash.close();
     throw e instanceof PserveError ? e : fsError(e, file, 'cached archive');
   }
 }
@@ -228,7 +228,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     const meta = readCacheMeta(paths);
     const cacheUsable = meta !== undefined && (!locked || (locked.sha256 === meta.sha256 && locked.size === meta.size));
     if (cacheUsable) {
-      const r = await readCached(paths.file, newSink(), (n) => onBytes(n, meta.size));
+      const r = await readCached(paths.file, meta.size, newSink(), (n) => onBytes(n, meta.size));
       if (r.sha256 !== meta.sha256 || r.size !== meta.size) {
         dropCache(paths);
         throw new PserveError('E_CACHE_CORRUPT', `cached archive changed on disk: expected sha256 ${meta.sha256}, found ${r.sha256}`, { file: paths.file, hint: 'it was removed; run again to download it afresh' });

@@ -2,8 +2,9 @@
  * Network plumbing: the undici dispatcher (proxy-aware, follows redirects) and the mirror rewrite.
  * Callers may pass their own Dispatcher; tests use a real loopback server instead of mocks.
  */
-import { Agent, EnvHttpProxyAgent, interceptors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { PserveError } from '../errors.js';
+import { undici } from './undici-lite.js';
 
 export interface OwnedDispatcher {
   dispatcher: Dispatcher;
@@ -17,11 +18,12 @@ const TIMEOUTS = { headersTimeout: 30_000, bodyTimeout: 60_000, connectTimeout: 
  */
 export function defaultDispatcher(env: NodeJS.ProcessEnv = process.env): OwnedDispatcher {
   const proxied = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].some((k) => env[k]);
+  const { Agent, EnvHttpProxyAgent, redirect } = undici();
   const base: Dispatcher = proxied
     ? new EnvHttpProxyAgent({ headersTimeout: TIMEOUTS.headersTimeout, bodyTimeout: TIMEOUTS.bodyTimeout })
     : new Agent({ headersTimeout: TIMEOUTS.headersTimeout, bodyTimeout: TIMEOUTS.bodyTimeout, connect: { timeout: TIMEOUTS.connectTimeout } });
   return {
-    dispatcher: base.compose(interceptors.redirect({ maxRedirections: 5 })),
+    dispatcher: base.compose(redirect({ maxRedirections: 5 })),
     close: () => base.close().catch(() => undefined),
   };
 }

@@ -9,7 +9,7 @@
 import { createWriteStream, mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { Unpack } from 'tar';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { PserveError } from '../errors.js';
 
 export interface UnpackLimits {
@@ -96,6 +96,9 @@ export class EntryGuard {
 /** null when the path is absolute or climbs with ".."; else the normalised relative path. */
 export function safeRelative(raw: string): string | null {
   const p = raw.replace(/\\/g, '/');
+  // a NUL (or other control byte) in a name is never legitimate, and fs calls throw on NUL
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f]/.test(p)) return null;
   if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return null;
   if (p.split('/').includes('..')) return null;
   const n = posix.normalize(p).replace(/\/+$/, '');
@@ -215,8 +218,10 @@ export function sniffArchive(head: Buffer, kind: 'tar' | 'tgz' | 'zip'): boolean
 /** Unpack a zip file (random access: the central directory is at its end) into `dir`. */
 export async function unpackZip(file: string, dir: string, archive: string, limits: UnpackLimits): Promise<{ topLevel: string[] }> {
   const guard = new EntryGuard(archive, limits);
+  // loaded only for zips: most fetches never need it, and every import costs start-up time
+  const { default: yauzlLib } = await import('yauzl');
   const zip = await new Promise<yauzl.ZipFile>((res, rej) => {
-    yauzl.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true, strictFileNames: false, decodeStrings: true }, (err, z) => (err ? rej(err) : res(z!)));
+    yauzlLib.open(file, { lazyEntries: true, autoClose: true, validateEntrySizes: true, strictFileNames: false, decodeStrings: true }, (err, z) => (err ? rej(err) : res(z!)));
   }).catch((e: Error) => { throw new PserveError(/end of central directory/i.test(e.message) ? 'E_NOT_ARCHIVE' : 'E_ARCHIVE_CORRUPT', `not a readable zip: ${e.message}`, { file: archive }); });
   if (zip.entryCount > limits.maxEntries) {
     zip.close();
@@ -266,11 +271,13 @@ export async function unpackZip(file: string, dir: string, archive: string, limi
           mkdirSync(dirname(out), { recursive: true });
           zip.openReadStream(entry, (err, rs) => {
             if (err) return failWith(err);
-            const ws = createWriteStream(out, { flags: 'wx', mode: (mode & 0o777) || 0o644 });
-            rs!.on('error', failWith);
-            ws.on('error', failWith);
-            ws.on('finish', () => zip.readEntry());
-            rs!.pipe(ws);
+            try {
+              const ws = createWriteStream(out, { flags: 'wx', mode: (mode & 0o777) || 0o644 });
+              rs!.on('error', failWith);
+              ws.on('error', failWith);
+              ws.on('finish', () => zip.readEntry());
+              rs!.pipe(ws);
+            } catch (e) { failWith(e); }
           });
         } catch (e) { failWith(e); }
       });
