@@ -109,12 +109,12 @@ export async function run({ root, tmp, log }) {
     {
       area: 'convert', name: `pserve convert, ${mib} MiB combined params`, value: p, unit: 'ms', baseline: 'cp -r of the same files', baselineValue: c,
       ratio: p / c, target: '<= 1.3x cp', meets: p / c <= 1.3,
-      reading: `both copy in the kernel (copy_file_range); the gap is process start-up, which no Node CLI can bring under 1.3x of a ~100 ms cp: node alone takes ${bare.toFixed(0)} ms, convert --show_proto (imports of commander, zod, protobufjs; program decode; no copy) ${s.toFixed(0)} ms`,
+      reading: `both copy in the kernel (copy_file_range); the gap is process start-up, which no Node CLI can bring under 1.3x of a ${c.toFixed(0)} ms cp: node alone takes ${bare.toFixed(0)} ms, convert --show_proto (imports of commander, zod, protobufjs; program decode; no copy) ${s.toFixed(0)} ms`,
     },
     {
       area: 'convert', name: `convert without process start-up (convertModel in-process), ${mib} MiB`, value: q, unit: 'ms', baseline: 'cp -r of the same files', baselineValue: c,
       ratio: q / c, target: '<= 1.3x cp', meets: q / c <= 1.3,
-      reading: 'program decode, params header walk, fs.copyFile into a temp sibling, conf files, rename: the part pserve controls',
+      reading: 'program decode, params header walk, fs.copyFile into a temp sibling, confs, rename; fs.copyFile truncates the new file, so ext4 starts its write-back at close (auto_da_alloc), which cp does not pay',
     },
     {
       area: 'convert', name: `pserve convert peak RSS, ${mib} MiB params`, value: rss, unit: 'MiB', baseline: 'params file size', baselineValue: bytes / 2 ** 20,
