@@ -1,0 +1,25 @@
+/** The README's generated parts are current, and the generated fixtures match their script. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers.js';
+
+describe('generated content', () => {
+  it('README op-coverage table matches the converter registry', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'op-coverage.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+  it('fixtures/ matches scripts/gen-fixtures.mjs byte for byte', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-fixtures.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+  it('.ci/run runs the README install and test commands', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const ci = readFileSync(join(ROOT, '.ci', 'run'), 'utf8');
+    expect(readme).toMatch(/npm ci && npx pserve demo/);
+    expect(readme).toMatch(/^npm test/m);
+    expect(ci).toMatch(/^npm ci$/m);
+    expect(ci).toMatch(/^npm test$/m);
+  });
+});
