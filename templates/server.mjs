@@ -4,7 +4,7 @@
  * Prometheus metrics. Plain Node, nothing but the onnxruntime-node copy beside this file.
  *
  *   node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml]
- *                   [--max-body-bytes N]
+ *                   [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--max-batch N]
  *
  * What it serves, and why it is shaped so, is in README.md next to this file.
  */
@@ -289,6 +289,13 @@ class Metrics {
       out.push(`pserve_request_duration_seconds_sum{protocol="${p}"} ${h.sum}`);
       out.push(`pserve_request_duration_seconds_count{protocol="${p}"} ${h.count}`);
     }
+    const mem = process.memoryUsage();
+    out.push('# HELP process_resident_memory_bytes Resident memory size in bytes.');
+    out.push('# TYPE process_resident_memory_bytes gauge');
+    out.push(`process_resident_memory_bytes ${mem.rss}`);
+    out.push('# HELP nodejs_heap_size_used_bytes V8 heap in use, in bytes.');
+    out.push('# TYPE nodejs_heap_size_used_bytes gauge');
+    out.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
     out.push('# HELP pserve_inflight_requests Requests being served now.');
     out.push('# TYPE pserve_inflight_requests gauge');
     out.push(`pserve_inflight_requests ${this.inflight}`);
@@ -385,10 +392,11 @@ function intOpt(v, name, min, max) {
 export async function startServer(argv = process.argv.slice(2), env = {}) {
   const args = parseArgs(argv);
   if (args.help) {
-    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N]\n');
+    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--max-batch N]\n');
     return null;
   }
   const log = env.log ?? ((line) => process.stderr.write(`pserve-server: ${line}\n`));
+  const processEnv = env.processEnv ?? process.env;
   const configPath = resolve(HERE, args.config ?? 'config.yml');
   const cfg = parseYaml(readFileSync(configPath, 'utf8'));
   const ops = cfg.op && typeof cfg.op === 'object' ? Object.entries(cfg.op) : [];
@@ -408,10 +416,12 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw new Error(`--device must be cpu, gpu, webgpu or auto, found "${device}"`);
   const port = intOpt(args.port ?? cfg.http_port ?? 9393, '--port', 0, 65535);
   const host = String(args.host ?? ps.host ?? '127.0.0.1');
-  const maxBody = intOpt(args['max-body-bytes'] ?? ps.max_body_bytes ?? 16 * 1024 * 1024, '--max-body-bytes', 1, 2 ** 31 - 1);
-  const headerTimeout = intOpt(ps.header_timeout_ms ?? 10000, 'pserve.header_timeout_ms', 1, 3600000);
-  const bodyTimeout = intOpt(ps.body_timeout_ms ?? 30000, 'pserve.body_timeout_ms', 1, 3600000);
-  const drainTimeout = intOpt(ps.drain_timeout_ms ?? 10000, 'pserve.drain_timeout_ms', 0, 3600000);
+  // limits: a flag wins, then the environment (PSERVE_MAX_BODY_BYTES, ...), then config.yml's pserve section
+  const pick = (flag, key, fallback) => args[flag] ?? processEnv[`PSERVE_${key.toUpperCase()}`] ?? ps[key] ?? fallback;
+  const maxBody = intOpt(pick('max-body-bytes', 'max_body_bytes', 16 * 1024 * 1024), 'max_body_bytes', 1, 2 ** 31 - 1);
+  const headerTimeout = intOpt(pick('header-timeout-ms', 'header_timeout_ms', 10000), 'header_timeout_ms', 1, 3600000);
+  const bodyTimeout = intOpt(pick('body-timeout-ms', 'body_timeout_ms', 30000), 'body_timeout_ms', 1, 3600000);
+  const drainTimeout = intOpt(pick('drain-timeout-ms', 'drain_timeout_ms', 10000), 'drain_timeout_ms', 0, 3600000);
   const threads = intOpt(lsc.thread_num ?? 0, 'thread_num', 0, 1024);
 
   const requireFn = createRequire(join(HERE, 'server.mjs'));

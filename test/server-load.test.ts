@@ -1,0 +1,110 @@
+/**
+ * The bundle server under load (issue 7): the project's own sample classifier bundled, then many
+ * requests at concurrency 64 mixing valid and invalid bodies over the three protocols; zero 5xx,
+ * zero dropped connections, resident memory stable after warm-up, p99 printed. Slow clients do
+ * not hold others up, and the header and body timeouts cut stalled connections.
+ * N is 2,000 under CI and 10,000 otherwise (PSERVE_LOAD_N overrides).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
+// plain JS shared with bench/server.bench.mjs
+// @ts-expect-error no typings for the bench helper
+import { requestMix, runLoad, serverRss, slowClient, percentile } from '../bench/server-load.mjs';
+import { cliJson, ROOT, tempDir } from './helpers.js';
+
+const N = Number(process.env['PSERVE_LOAD_N'] ?? (process.env['CI'] ? 2000 : 10000));
+const CONCURRENCY = 64;
+const SHAPE = [1, 3, 32, 32];
+const MAX_BODY = 64 * 1024;
+const HEADER_TIMEOUT_MS = 800;
+const BODY_TIMEOUT_MS = 1500;
+/** growth of the server's RSS from after warm-up to the end of the run */
+const RSS_GROWTH_BOUND = 48 * 2 ** 20;
+
+const SAMPLE = join(ROOT, 'fixtures', 'tiny_classifier');
+
+/** the answer's probabilities, whichever protocol it came back on */
+function probs(body: any): number[] {
+  if (body.result) return body.result.prob.flat();
+  if (body.value) return JSON.parse(body.value[0]).flat();
+  return body.outputs[0].data;
+}
+
+function checkProbs(_r: unknown, body: any): string | null {
+  const p = probs(body);
+  if (p.length !== 4 || !p.every(Number.isFinite)) return `expected 4 finite probabilities, got ${JSON.stringify(p).slice(0, 100)}`;
+  const sum = p.reduce((a, b) => a + b, 0);
+  return Math.abs(sum - 1) < 1e-4 ? null : `probabilities sum to ${sum}`;
+}
+
+describe('bundle server under load (tiny_classifier)', () => {
+  const work = tempDir('pserve-load-');
+  const dir = join(work, 'bundle');
+  let s: RunningServer;
+  const mix = requestMix({ name: 'cls', alias: 'x', shape: SHAPE, maxBody: MAX_BODY });
+
+  beforeAll(async () => {
+    const srv = join(work, 'serving_server');
+    const conv = cliJson(['convert', '--dirname', SAMPLE, '--model_filename', 'inference.pdmodel', '--params_filename', 'inference.pdiparams', '--serving_server', srv, '--serving_client', join(work, 'serving_client')]);
+    expect(conv.code, conv.stderr).toBe(0);
+    const al = cliJson(['alias', 'set', 'fetch', 'prob', '--serving_server', srv]);
+    expect(al.code, al.stderr).toBe(0);
+    const onnx = cliJson(['onnx', '--model_dir', SAMPLE, '--model_filename', 'inference.pdmodel', '--params_filename', 'inference.pdiparams', '--save_file', join(work, 'model.onnx')]);
+    expect(onnx.code, onnx.stderr).toBe(0);
+    const b = cliJson(['bundle', '--serving_server', srv, '--onnx', join(work, 'model.onnx'), '--out', dir, '--name', 'cls']);
+    expect(b.code, b.stderr).toBe(0);
+    s = await startBundleServer(dir, ['--max-body-bytes', String(MAX_BODY), '--header-timeout-ms', String(HEADER_TIMEOUT_MS), '--body-timeout-ms', String(BODY_TIMEOUT_MS)]);
+  }, 120_000);
+  afterAll(async () => { await s?.stop(); });
+
+  it(`answers ${N} mixed requests at concurrency ${CONCURRENCY}: no 5xx, none dropped, RSS stable`, async () => {
+    const warm = await runLoad({ url: s.url, mix, n: Math.min(1000, N / 2), concurrency: CONCURRENCY, check: checkProbs });
+    expect(warm.problems).toEqual([]);
+    const rssBefore = await serverRss(s.url);
+    const r = await runLoad({ url: s.url, mix, n: N, concurrency: CONCURRENCY, check: checkProbs });
+    const rssAfter = await serverRss(s.url);
+    const growth = rssAfter - rssBefore;
+    // eslint-disable-next-line no-console
+    console.log(`[load] ${N} requests at concurrency ${CONCURRENCY}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms (200s only: p50 ${r.p50ok.toFixed(1)}, p99 ${r.p99ok.toFixed(1)} ms), statuses ${JSON.stringify(r.byStatus)}, RSS ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB (growth ${(growth / 2 ** 20).toFixed(1)} MiB, bound ${RSS_GROWTH_BOUND / 2 ** 20} MiB)`);
+    expect(r.problems).toEqual([]);
+    expect(r.dropped).toBe(0);
+    expect(r.fiveXX).toBe(0);
+    expect(r.wrong).toBe(0);
+    expect(Object.values(r.byStatus as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(N);
+    expect(r.byStatus[200]).toBe(N / 2);
+    expect(growth).toBeLessThan(RSS_GROWTH_BOUND);
+    // and it still serves
+    expect((await fetch(`${s.url}/v2/health/ready`)).status).toBe(200);
+  }, 180_000);
+
+  it('keeps serving others while a client trickles its body, then cuts that client at the body timeout', async () => {
+    const head = 'POST /cls/prediction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n';
+    const trickler = slowClient(s.url, { head, trickle: '{"feed":[{"x":['.padEnd(1000, '0'), everyMs: 200 });
+    await new Promise((ok) => setTimeout(ok, 300));
+    const lat: number[] = [];
+    const ok = mix.filter((m: { status: number }) => m.status === 200);
+    const t0 = performance.now();
+    while (performance.now() - t0 < BODY_TIMEOUT_MS * 0.6) {
+      const r = await runLoad({ url: s.url, mix: ok, n: 20, concurrency: 4, check: checkProbs });
+      expect(r.problems).toEqual([]);
+      lat.push(r.p99ok);
+    }
+    const p99 = percentile(lat, 99);
+    const cut = await trickler;
+    // eslint-disable-next-line no-console
+    console.log(`[slow client] others' p99 while it trickled: ${p99.toFixed(1)} ms; the trickler (${cut.bytesTrickled} bytes sent) was answered ${JSON.stringify(cut.answer.split('\r\n')[0])} and closed after ${cut.closedAfterMs.toFixed(0)} ms (body timeout ${BODY_TIMEOUT_MS} ms)`);
+    expect(p99).toBeLessThan(250);
+    expect(cut.bytesTrickled).toBeGreaterThan(0);
+    expect(cut.answer === '' || /^HTTP\/1\.1 408/.test(cut.answer)).toBe(true);
+    // Node checks the timeouts every max(50, min(1000, timeout / 4)) ms
+    expect(cut.closedAfterMs).toBeLessThan(BODY_TIMEOUT_MS + BODY_TIMEOUT_MS / 4 + 500);
+  }, 30_000);
+
+  it('cuts a client whose headers stall at the header timeout', async () => {
+    const cut = await slowClient(s.url, { head: 'POST /cls/prediction HTTP/1.1\r\nHost: x\r\n' });
+    expect(cut.answer === '' || /^HTTP\/1\.1 408/.test(cut.answer)).toBe(true);
+    expect(cut.closedAfterMs).toBeGreaterThan(HEADER_TIMEOUT_MS * 0.9);
+    expect(cut.closedAfterMs).toBeLessThan(HEADER_TIMEOUT_MS + HEADER_TIMEOUT_MS / 4 + 500);
+  }, 30_000);
+});
