@@ -84,7 +84,20 @@ export async function run({ root, tmp, log }) {
     return ms;
   };
 
+  // what a `pserve fetch` costs before the first byte: node, the command table, zod, tar
+  const startOnce = () => timed(process.execPath, [bin, 'fetch', '--list'], { env });
+  // the floor under any node download: undici receiving the body and dropping it, vs curl -o /dev/null
+  const drain = join(tmp, 'drain.mjs');
+  writeFileSync(drain, `import { createRequire } from 'node:module';
+const { request, Agent } = createRequire(${JSON.stringify(join(root, 'package.json'))})('undici');
+const res = await request(process.argv[2], { dispatcher: new Agent() });
+for await (const c of res.body) {}
+process.exit(0);
+`);
+  const drainOnce = () => timed(process.execPath, [drain, `${base}/big_infer.tar`], { env });
+  const curlNullOnce = () => timed('curl', ['-sf', '-o', '/dev/null', `${base}/big_infer.tar`]);
   const runs = 5;
+  const st = [], dr = [], cn = [];
   const p = [], c = [], rssBig = [], rssSmall = [];
   await pserveOnce('small_infer', 'warm');
   await curlOnce('warm');
@@ -93,23 +106,40 @@ export async function run({ root, tmp, log }) {
     p.push(a.ms); rssBig.push(a.rss);
     c.push(await curlOnce(i));
     rssSmall.push((await pserveOnce('small_infer', i)).rss);
+    st.push(await startOnce());
+    dr.push(await drainOnce());
+    cn.push(await curlNullOnce());
   }
   server.close();
   const mb = bigBytes / 2 ** 20;
   const pRate = mb / (median(p) / 1000);
   const cRate = mb / (median(c) / 1000);
+  const start = median(st);
+  const drRate = mb / (median(dr) / 1000), cnRate = mb / (median(cn) / 1000);
+  const pSteady = mb / ((median(p) - start) / 1000);
   const rB = median(rssBig) / 2 ** 20, rS = median(rssSmall) / 2 ** 20;
-  log(`   pserve ${p.map((x) => x.toFixed(0)).join(',')} ms; curl|tar ${c.map((x) => x.toFixed(0)).join(',')} ms; RSS 200MB ${rB.toFixed(1)} MiB, 50MB ${rS.toFixed(1)} MiB`);
+  log(`   drain ${dr.map((x) => x.toFixed(0)).join(',')} ms; curl>null ${cn.map((x) => x.toFixed(0)).join(',')} ms`);
+  log(`   pserve ${p.map((x) => x.toFixed(0)).join(',')} ms; curl|tar ${c.map((x) => x.toFixed(0)).join(',')} ms; RSS 200MB ${rB.toFixed(1)} MiB, 50MB ${rS.toFixed(1)} MiB; start-up ${st.map((x) => x.toFixed(0)).join(',')} ms`);
   return [
     {
       area: 'fetch', name: `fetch ${mb.toFixed(0)} MiB tarball from loopback (download+sha256+cache+unpack)`, value: pRate, unit: 'MiB/s',
-      baseline: 'curl -s URL | tar -x', baselineValue: cRate, ratio: pRate / cRate, target: '>= 0.8x curl | tar -x', meets: pRate / cRate >= 0.8,
-      reading: 'one node thread hashes, writes the cache copy and feeds the tar parser; curl and tar are two processes and keep no copy; includes ~0.1 s node start-up',
+      baseline: 'curl -s URL piped to tar -x', baselineValue: cRate, ratio: pRate / cRate, target: '>= 0.8x curl piped to tar', meets: pRate / cRate >= 0.8,
+      reading: 'end to end, node start-up included; pserve also hashes (worker thread) and keeps a 200 MiB cache copy for resume and --offline that curl|tar does not write',
+    },
+    {
+      area: 'fetch', name: `same, less pserve start-up (${start.toFixed(0)} ms, the time of pserve fetch --list)`, value: pSteady, unit: 'MiB/s',
+      baseline: 'curl -s URL piped to tar -x', baselineValue: cRate, ratio: pSteady / cRate, target: '>= 0.8x curl piped to tar', meets: pSteady / cRate >= 0.8,
+      reading: 'the transfer itself: sha256 on a worker thread, 1 MiB blocks to the cache file and the tar parser; the extra cache copy is 200 MiB more written than tar writes',
+    },
+    {
+      area: 'fetch', name: 'floor: node + undici receiving the same 200 MiB and dropping it (no hash, no disk)', value: drRate, unit: 'MiB/s',
+      baseline: 'curl -s -o /dev/null', baselineValue: cnRate, ratio: drRate / cnRate, target: 'context for the row above (no target)', meets: true,
+      reading: 'why 0.8x is out of reach here: the HTTP receive alone in node (64 KiB socket reads, JS stream per chunk, plus node start-up) takes longer than the whole curl|tar pipeline',
     },
     {
       area: 'fetch', name: 'pserve fetch peak RSS, 200 MiB archive', value: rB, unit: 'MiB',
       baseline: 'same, 50 MiB archive', baselineValue: rS, ratio: rB / rS, target: '<= 1.25x (flat in archive size)', meets: rB / rS <= 1.25,
-      reading: 'everything streams: 1 MiB read chunks, backpressure from the file writes; RSS is node + undici + tar buffers',
+      reading: 'everything streams in 1 MiB blocks with backpressure; at most 32 MiB waits for the hashing worker, so RSS is bounded whatever the archive size',
     },
   ];
 }
