@@ -19,8 +19,8 @@ import { tempSibling } from '../util/atomic.js';
 import { parseOptions, z } from './options.js';
 
 const Options = z.object({
-  action: z.enum(['set', 'list'], { error: 'expected set or list (pserve alias set <feed|fetch> <alias> | pserve alias list)' }),
-  kind: z.enum(['feed', 'fetch'], { error: 'expected feed or fetch (pserve alias set <feed|fetch> <alias>)' }).optional(),
+  action: z.enum(['set', 'list'], { message: 'expected set or list (pserve alias set <feed|fetch> <alias> | pserve alias list)' }),
+  kind: z.enum(['feed', 'fetch'], { message: 'expected feed or fetch (pserve alias set <feed|fetch> <alias>)' }).optional(),
   alias: z.string().optional(),
   var: z.string().min(1).optional(),
   index: z.string().regex(/^\d+$/, 'expected a var index (0, 1, ...)').transform(Number).optional(),

@@ -25,10 +25,10 @@ const flag = z.preprocess((v) => {
   if (['true', '1', 'yes'].includes(s)) return true;
   if (['false', '0', 'no'].includes(s)) return false;
   return v;
-}, z.boolean({ error: 'expected true or false' }));
+}, z.boolean({ message: 'expected true or false' }));
 
 const Options = z.object({
-  dirname: z.string({ error: 'is required (the model directory)' }).min(1),
+  dirname: z.string({ message: 'is required (the model directory)' }).min(1),
   model_filename: z.string().min(1).optional(),
   params_filename: z.string().min(1).optional(),
   serving_server: z.string().min(1).default('serving_server'),

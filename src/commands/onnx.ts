@@ -13,10 +13,10 @@ import type { TensorSpec } from '../model/types.js';
 import { parseOptions, z } from './options.js';
 
 const Options = z.object({
-  model_dir: z.string({ error: 'is required' }).min(1),
+  model_dir: z.string({ message: 'is required' }).min(1),
   model_filename: z.string().min(1).optional(),
   params_filename: z.string().min(1).optional(),
-  save_file: z.string({ error: 'is required' }).min(1),
+  save_file: z.string({ message: 'is required' }).min(1),
   opset_version: z.coerce.number().int().min(1).max(99).optional(),
   engine: z.enum(['auto', 'paddle2onnx', 'native']).default('auto'),
   validate: z.boolean().default(true),

@@ -1,5 +1,5 @@
 /** Shared zod helpers for validating command options: a failure is a usage error (exit 2). */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { PserveError } from '../errors.js';
 
 export function parseOptions<T extends z.ZodType>(schema: T, opts: Record<string, unknown>, command: string): z.infer<T> {

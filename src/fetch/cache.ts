@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { tempSibling } from '../util/atomic.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -3,7 +3,7 @@
  * machine, a CI run, a mirror) can refuse anything else. Keyed by the canonical URL.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { PserveError, fsError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 

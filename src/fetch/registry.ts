@@ -5,7 +5,7 @@
  * the first download writes.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { PserveError, fsError } from '../errors.js';
 
 export const ARCHIVE_KINDS = ['tar', 'tgz', 'zip', 'file'] as const;
