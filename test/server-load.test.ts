@@ -101,6 +101,38 @@ describe('bundle server under load (tiny_classifier)', () => {
     expect(cut.closedAfterMs).toBeLessThan(BODY_TIMEOUT_MS + BODY_TIMEOUT_MS / 4 + 500);
   }, 30_000);
 
+  it('answers each request of a micro-batched run exactly as an unbatched run does', async () => {
+    const one = await startBundleServer(dir, ['--max-batch', '1']);
+    try {
+      const n = SHAPE.reduce((a, b) => a * b, 1);
+      const inputs = Array.from({ length: 48 }, (_, k) => Array.from({ length: n }, (_, i) => Math.round(Math.sin(i * 0.37 + k * 1.7) * 1e4) / 1e4));
+      const ask = (url: string, data: number[], k: number) => {
+        const body = k % 3 === 0 ? { feed: [{ x: data }], fetch: ['prob'] }
+          : k % 3 === 1 ? { key: ['x'], value: [JSON.stringify(data)] }
+          : { inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data }] };
+        const path = k % 3 === 2 ? '/v2/models/cls/infer' : '/cls/prediction';
+        return fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
+      };
+      const runs = async (url: string) => {
+        const t = await (await fetch(`${url}/metrics`)).text();
+        return [Number(/^pserve_session_runs_total (\d+)$/m.exec(t)![1]), Number(/^pserve_session_run_requests_total (\d+)$/m.exec(t)![1])];
+      };
+      const [runs0, req0] = await runs(s.url);
+      const batched = await Promise.all(inputs.map((d, k) => ask(s.url, d, k)));
+      const [runs1, req1] = await runs(s.url);
+      const alone: unknown[] = [];
+      for (const [k, d] of inputs.entries()) alone.push(await ask(one.url, d, k));
+      // eslint-disable-next-line no-console
+      console.log(`[batching] ${req1 - req0} requests in ${runs1 - runs0} runs`);
+      expect(req1 - req0).toBe(inputs.length);
+      expect(runs1 - runs0).toBeLessThan(inputs.length);
+      for (const [k, b] of batched.entries()) expect(probs(b), `request ${k}`).toEqual(probs(alone[k]));
+      expect(new Set(batched.map((b) => JSON.stringify(probs(b)))).size).toBe(inputs.length);
+    } finally {
+      await one.stop();
+    }
+  }, 60_000);
+
   it('cuts a client whose headers stall at the header timeout', async () => {
     const cut = await slowClient(s.url, { head: 'POST /cls/prediction HTTP/1.1\r\nHost: x\r\n' });
     expect(cut.answer === '' || /^HTTP\/1\.1 408/.test(cut.answer)).toBe(true);
