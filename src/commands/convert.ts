@@ -173,7 +173,8 @@ export async function convertModel(o: z.infer<typeof Options>, ctx: CommandConte
       const to = join(tmp, files[i]!);
       try {
         if (files[i]!.includes(sep)) await mkdir(dirname(to), { recursive: true });
-        await copyFile(from, to);
+        // a reflink where the filesystem can (btrfs, XFS): instant and no extra space; else a kernel copy
+        await copyFile(from, to, fsConstants.COPYFILE_FICLONE);
       } catch (e) {
         throw fsError(e, from, 'copying model file');
       }
