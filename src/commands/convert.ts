@@ -5,7 +5,7 @@
  * temporary sibling and renamed into place, so a failure or a kill leaves no partial directory.
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { constants as fsConstants, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman, shapeStr, table } from '../cli/render.js';
