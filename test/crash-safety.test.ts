@@ -86,3 +86,40 @@ describe('crash safety: convert', () => {
     expect(treeHash(model)).toEqual(before);
   });
 });
+
+describe('crash safety: bundle and package', () => {
+  const tmp = tempDir('pserve-kill-bundle-');
+  const sample = join(import.meta.dirname, '..', 'fixtures', 'tiny_classifier');
+
+  it('SIGKILL during bundle leaves the bundle folder absent or complete; during package, the .tgz absent or complete', async () => {
+    const conv = join(tmp, 'conv');
+    mkdirSync(conv);
+    expect(await timeRun(['convert', '--dirname', sample, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')], tmp)).toBeGreaterThan(0);
+    const before = { model: treeHash(sample), srv: treeHash(join(conv, 'srv')), cli: treeHash(join(conv, 'cli')) };
+    const bundleArgs = (out: string) => ['bundle', '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli'), '--out', out, '--name', 'cls'];
+    const ref = join(tmp, 'ref-bundle');
+    const fullBundle = await timeRun(bundleArgs(ref), tmp);
+    const refTree = treeHash(ref);
+    const refTgz = join(tmp, 'ref.tgz');
+    const fullPackage = await timeRun(['package', ref, '--out', refTgz], tmp);
+    const tgzHash = sha(refTgz);
+    const rng = new Rng(11);
+    let killed = 0;
+    for (let i = 0; i < 6; i++) {
+      const out = join(tmp, `b${i}`);
+      const r = await runAndKill(bundleArgs(out), 20 + rng.int(Math.ceil(fullBundle * 1.1)), tmp);
+      if (r.killed) killed++;
+      if (existsSync(out)) expect(treeHash(out)).toEqual(refTree);
+      const tgz = join(tmp, `p${i}.tgz`);
+      const p = await runAndKill(['package', ref, '--out', tgz], 20 + rng.int(Math.ceil(fullPackage * 1.1)), tmp);
+      if (p.killed) killed++;
+      if (existsSync(tgz)) expect(sha(tgz)).toBe(tgzHash);
+    }
+    expect(killed).toBeGreaterThan(0);
+    // sources untouched
+    expect(treeHash(sample)).toEqual(before.model);
+    expect(treeHash(join(conv, 'srv'))).toEqual(before.srv);
+    expect(treeHash(join(conv, 'cli'))).toEqual(before.cli);
+    expect(treeHash(ref)).toEqual(refTree);
+  });
+});
