@@ -749,6 +749,16 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     });
   }
 
+  function discardBody(req) {
+    return new Promise((done) => {
+      req.removeAllListeners('data');
+      req.once('end', done);
+      req.once('close', done);
+      req.once('error', done);
+      req.resume();
+    });
+  }
+
   async function jsonBody(req, errNo) {
     const raw = await readBody(req);
     try { return parseJsonBody(raw); } catch (e) { throw new RequestError(400, `body is not JSON: ${e.message}`, errNo); }
@@ -814,12 +824,14 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     } catch (e) {
       const err = e instanceof RequestError ? e : new RequestError(500, `internal error: ${String(e?.message ?? e).split('\n')[0]}`, 10000);
       if (res.protocol) protocol = res.protocol;
+      // read the rest of an oversized body before answering: closing on a client that is still
+      // writing resets the connection before it can read the 413 (the body timeout still applies)
+      if (err.status === 413 && !req.complete) await discardBody(req);
       if (!res.headersSent) {
         send(res, err.status, protocol === 'pipeline'
           ? { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] }
           : { error: err.message });
       }
-      if (err.status === 413) req.resume();
     } finally {
       if (res.protocol) protocol = res.protocol;
       metrics.inflight -= 1;
