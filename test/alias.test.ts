@@ -6,7 +6,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rm
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeServingConf, encodeServingConf, parseServingConf } from '../src/formats/serving-conf.js';
-import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { cli, cliJson, describeShared, shared, tempDir, fresh, writableCopy } from './helpers.js';
 
 const CONFS = [
   ['serving_server', 'serving_server_conf.prototxt'],
@@ -15,18 +15,7 @@ const CONFS = [
   ['serving_client', 'serving_client_conf.stream.prototxt'],
 ] as const;
 
-function fresh(root: string, name: string): string {
-  const d = join(root, name);
-  rmSync(d, { recursive: true, force: true });
-  mkdirSync(d, { recursive: true });
-  return d;
-}
 
-function writableCopy(src: string, dest: string): string {
-  cpSync(src, dest, { recursive: true });
-  for (const f of readdirSync(dest, { recursive: true }) as string[]) chmodSync(join(dest, f), statSync(join(dest, f)).isDirectory() ? 0o755 : 0o644);
-  return dest;
-}
 
 function snapshot(dir: string): Map<string, string> {
   const m = new Map<string, string>();

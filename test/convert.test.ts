@@ -10,26 +10,11 @@ import type { CommandContext } from '../src/cli/context.js';
 import { servingShape, servingTypeCode, toServingConfig } from '../src/convert/serving-config.js';
 import { PserveError } from '../src/errors.js';
 import { parseServingConf } from '../src/formats/serving-conf.js';
-import { BIN, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { BIN, cli, cliJson, describeShared, shared, tempDir, fresh, writableCopy } from './helpers.js';
 
 const same = (a: string, b: string) => Buffer.compare(readFileSync(a), readFileSync(b)) === 0;
 
-function fresh(root: string, name: string): string {
-  const d = join(root, name);
-  rmSync(d, { recursive: true, force: true });
-  mkdirSync(d, { recursive: true });
-  return d;
-}
 
-/** A copy of a fixture folder that tests may write into. */
-function writableCopy(src: string, dest: string): string {
-  cpSync(src, dest, { recursive: true });
-  for (const f of readdirSync(dest, { recursive: true }) as string[]) {
-    const p = join(dest, f);
-    chmodSync(p, statSync(p).isDirectory() ? 0o755 : 0o644);
-  }
-  return dest;
-}
 
 describe('conf rules', () => {
   it('maps dtypes to Serving type codes, unknown ones to -1', () => {

@@ -4,7 +4,7 @@
  * is a failure (CI always has it).
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,4 +61,22 @@ export function cliJson<T = Record<string, unknown>>(args: string[], opts: Spawn
     throw new Error(`not JSON (exit ${r.code}): ${r.stdout.slice(0, 500)}\nstderr: ${r.stderr.slice(0, 500)}`);
   }
   return { code: r.code, json, stderr: r.stderr };
+}
+
+/** An empty directory `name` under `root` (emptied if it was there). */
+export function fresh(root: string, name: string): string {
+  const d = join(root, name);
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** A copy of a (read-only) fixture folder that tests may write into. */
+export function writableCopy(src: string, dest: string): string {
+  cpSync(src, dest, { recursive: true });
+  for (const f of readdirSync(dest, { recursive: true }) as string[]) {
+    const p = join(dest, f);
+    chmodSync(p, statSync(p).isDirectory() ? 0o755 : 0o644);
+  }
+  return dest;
 }

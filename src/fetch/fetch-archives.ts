@@ -16,6 +16,7 @@ import { applyMirror, defaultDispatcher } from './http.js';
 import { readLockFile, writeLockFile, type LockFile } from './lock-file.js';
 import type { ArchiveSpec } from './registry.js';
 import { sniffArchive, tarSink, unpackZip, type UnpackLimits } from './unpack.js';
+import { bytesHuman } from '../util/format.js';
 
 /** Same shape as the CLI's progress event; the library reports, it never draws. */
 export interface FetchProgress {
@@ -77,15 +78,6 @@ function removeStaleTemps(dir: string): void {
 
 function rate(bytes: number, ms: number): number {
   return ms > 0 ? (bytes * 1000) / ms : 0;
-}
-
-function human(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const u = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${u[i]}`;
 }
 
 function eta(secs: number): string {
@@ -208,7 +200,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     if (t - lastEmit < 200 && done !== total) return;
     lastEmit = t;
     const r = rate(done, t - t0);
-    const parts = [name, total !== undefined ? `${human(done)} / ${human(total)}` : human(done), `${human(Math.round(r))}/s`];
+    const parts = [name, total !== undefined ? `${bytesHuman(done)} / ${bytesHuman(total)}` : bytesHuman(done), `${bytesHuman(Math.round(r))}/s`];
     if (total !== undefined && r > 0) parts.push(`ETA ${eta((total - done) / r)}`);
     report({ phase: 'progress', text: parts.join('  '), bytes: done, ...(total !== undefined ? { total } : {}) });
   };
@@ -243,7 +235,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
       const r = await downloadResumable({
         url: source, paths, dispatcher, consumer: newSink, retries: o.retries, backoffMs: o.backoffMs,
         onBytes,
-        onRetry: (n, err, from) => report({ phase: 'info', text: `${name}: ${err.code} ${err.message}; retry ${n}${from ? ` resuming at ${human(from)}` : ''}` }),
+        onRetry: (n, err, from) => report({ phase: 'info', text: `${name}: ${err.code} ${err.message}; retry ${n}${from ? ` resuming at ${bytesHuman(from)}` : ''}` }),
       });
       got = { sha256: r.sha256, size: r.size, resumedFrom: r.resumedFrom, cached: false };
     }

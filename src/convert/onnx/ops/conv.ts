@@ -1,31 +1,39 @@
 /** conv2d / depthwise_conv2d (and conv3d): strides, dilations, groups, padding_algorithm, data_format, optional Bias. */
+import type { MapContext } from '../mapper.js';
 import { ints, num, type OpMapper } from '../mapper.js';
 import { inChannelsFirst, isChannelsLast, padsOf } from './layout.js';
+
+/**
+ * What Conv and ConvTranspose share: the operands (input, filter, legacy Bias), the output, and the
+ * kernel/stride/dilation/group/padding attributes, all read with Paddle's semantics.
+ */
+export function convParts(ctx: MapContext) {
+  const ws = ctx.pir ? '1' : 'Filter';
+  const w = ctx.shapeOf(ws);
+  if (!w) throw ctx.unsupported('filter shape unknown');
+  const spatial = w.length - 2;
+  const strides = ints(ctx.op.attrs['strides']);
+  const dil = ints(ctx.op.attrs['dilations']);
+  const pad = padsOf(ctx, spatial);
+  const inputs = [ctx.input(ctx.pir ? '0' : 'Input'), ctx.input(ws)];
+  if (!ctx.pir && ctx.has('Bias')) inputs.push(ctx.input('Bias'));
+  const out = ctx.output(ctx.pir ? '0' : 'Output');
+  const attrs = {
+    kernel_shape: w.slice(2),
+    strides: strides.length ? strides : undefined,
+    dilations: dil.length ? dil : undefined,
+    group: num(ctx.op.attrs['groups'], 1),
+    pads: pad.pads,
+    auto_pad: pad.autoPad,
+  };
+  return { spatial, inputs, out, attrs, channelsLast: isChannelsLast(ctx) };
+}
 
 export const conv: OpMapper = {
   types: ['conv2d', 'depthwise_conv2d', 'conv3d'],
   note: 'padding_algorithm SAME/VALID/EXPLICIT, groups, dilations, data_format',
   map(ctx) {
-    const { g } = ctx;
-    const xs = ctx.pir ? '0' : 'Input';
-    const ws = ctx.pir ? '1' : 'Filter';
-    const w = ctx.shapeOf(ws);
-    if (!w) throw ctx.unsupported('filter shape unknown');
-    const spatial = w.length - 2;
-    const strides = ints(ctx.op.attrs['strides']);
-    const dil = ints(ctx.op.attrs['dilations']);
-    const pad = padsOf(ctx, spatial);
-    const inputs = [ctx.input(xs), ctx.input(ws)];
-    if (!ctx.pir && ctx.has('Bias')) inputs.push(ctx.input('Bias'));
-    const out = ctx.output(ctx.pir ? '0' : 'Output');
-    const attrs = {
-      kernel_shape: w.slice(2),
-      strides: strides.length ? strides : undefined,
-      dilations: dil.length ? dil : undefined,
-      group: num(ctx.op.attrs['groups'], 1),
-      pads: pad.pads,
-      auto_pad: pad.autoPad,
-    };
-    inChannelsFirst(ctx, inputs[0]!, spatial + 2, isChannelsLast(ctx), out, (x, o) => g.op('Conv', [x, ...inputs.slice(1)], attrs, o));
+    const { spatial, inputs, out, attrs, channelsLast } = convParts(ctx);
+    inChannelsFirst(ctx, inputs[0]!, spatial + 2, channelsLast, out, (x, o) => ctx.g.op('Conv', [x, ...inputs.slice(1)], attrs, o));
   },
 };
