@@ -176,4 +176,16 @@ describeShared('pserve smoke on converted image models', () => {
     expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [1, 3, 96, 128], shapeFrom: '--shape' });
     expect(r.json.checks.find((c: any) => c.name === 'kserve v2').detail).toMatch(/\[1,1,96,128\]/);
   }, 120_000);
+
+  it('ppocr_cls_v2 (dynamic H/W) with the default shape for unknown dims', () => {
+    const c = cli(['convert', '--dirname', shared('ppocr_cls_v2'), '--serving_server', join(work, 'cls-srv'), '--serving_client', join(work, 'cls-cli')]);
+    expect(c.code, c.stderr).toBe(0);
+    const b = cliJson<any>(['bundle', '--serving_server', join(work, 'cls-srv'), '--out', join(work, 'cls'), '--name', 'cls']);
+    expect(b.code, b.stderr).toBe(0);
+    const r = cliJson<any>(['smoke', join(work, 'cls')]);
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.checks.every((k: any) => k.ok)).toBe(true);
+    expect(r.json.checks.find((k: any) => k.name === 'kserve v2').detail).toMatch(/\[1,2\]/);
+  }, 120_000);
 });
