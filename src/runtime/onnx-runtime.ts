@@ -64,7 +64,12 @@ function dtypeOfOrt(t: string): DType {
 type Ort = typeof import('onnxruntime-node');
 let ortPromise: Promise<Ort> | undefined;
 function ort(): Promise<Ort> {
-  ortPromise ??= import('onnxruntime-node');
+  ortPromise ??= import('onnxruntime-node').then((m) => {
+    // onnxruntime logs a failed provider load (e.g. CUDA libraries missing) to stderr itself before
+    // it throws; we turn the throw into one clear error, so its own log would only be noise
+    if (!process.env['PSERVE_DEBUG']) m.env.logLevel = 'fatal';
+    return m;
+  });
   return ortPromise;
 }
 
@@ -78,7 +83,7 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
   try {
     const so = {
       executionProviders: eps,
-      logSeverityLevel: 3 as const,
+      logSeverityLevel: (process.env['PSERVE_DEBUG'] ? 2 : 4) as 2 | 4,
       ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
     };
     session = typeof model === 'string' ? await o.InferenceSession.create(model, so) : await o.InferenceSession.create(model, so);
