@@ -4,15 +4,18 @@
  * Prometheus metrics. Plain Node, nothing but the onnxruntime-node copy beside this file.
  *
  *   node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml]
- *                   [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--max-batch N]
+ *                   [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N]
+ *                   [--max-batch N] [--workers N] [--threads N]
  *
  * What it serves, and why it is shaped so, is in README.md next to this file.
  */
 import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VERSION = '__PSERVE_VERSION__';
@@ -341,6 +344,8 @@ class Metrics {
     this.runs = 0;
     this.runRequests = 0;
     this.runRows = 0;
+    this.workerRestarts = 0;
+    this.pool = null;
   }
   sessionRun(requests, rows) {
     this.runs += 1;
@@ -382,6 +387,12 @@ class Metrics {
     out.push('# HELP pserve_session_run_rows_total Batch rows (samples) fed to model runs.');
     out.push('# TYPE pserve_session_run_rows_total counter');
     out.push(`pserve_session_run_rows_total ${this.runRows}`);
+    out.push('# HELP pserve_inference_workers Inference worker threads with an open session.');
+    out.push('# TYPE pserve_inference_workers gauge');
+    out.push(`pserve_inference_workers ${this.pool?.ready ?? 0}`);
+    out.push('# HELP pserve_inference_worker_restarts_total Inference workers that stopped unexpectedly and were replaced.');
+    out.push('# TYPE pserve_inference_worker_restarts_total counter');
+    out.push(`pserve_inference_worker_restarts_total ${this.workerRestarts}`);
     const mem = process.memoryUsage();
     out.push('# HELP process_resident_memory_bytes Resident memory size in bytes.');
     out.push('# TYPE process_resident_memory_bytes gauge');
@@ -438,6 +449,7 @@ export async function openSession(ort, requireFn, modelPath, device, { explicit,
   throw new Error(notes.join('; '));
 }
 
+/** the conf's aliases bound to the model's inputs and outputs (io: names and metadata from a worker's session) */
 function bindModel(session, conf) {
   const io = (confVars, names, metas, kind) => {
     if (confVars.length === 0) return names.map((n, i) => ({ name: n, alias: n, onnx: n, ...meta(metas[i]) }));
@@ -459,19 +471,99 @@ function bindModel(session, conf) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Micro-batching
+// Inference workers and micro-batching
 
 /**
- * onnxruntime-node runs a session synchronously on the main thread, so requests that arrive while
- * a run is in progress wait for it anyway. Those with the same non-batch shapes and fetches go into
- * the next run together (concatenated along dim 0, outputs split back per request), up to
- * `maxRows` rows. Nothing waits for a batch to fill: an idle server runs a request at once.
- * Only for models whose feeds and fetches all have a batch dim of -1; a batched run that fails is
- * retried one request at a time, so one bad request never fails the others.
+ * onnxruntime-node's session.run occupies the thread that calls it for the whole run, so the
+ * sessions live on worker threads: the main thread reads HTTP and parses JSON for the next
+ * requests while a worker runs the model. Input and output tensors cross as transferred
+ * ArrayBuffers (moved, not copied). Each worker owns one session and runs one job at a time.
+ *
+ * Micro-batching: requests with the same non-batch shapes and fetches that are waiting when a
+ * worker becomes free go into its next run together (concatenated along dim 0, outputs split
+ * back per request), up to `maxRows` rows. Nothing waits for a batch to fill: an idle worker
+ * takes a request at once. Only for models whose feeds and fetches all have a batch dim of -1; a
+ * batched run that fails is retried one request at a time, so one bad request never fails the others.
+ *
+ * A worker that stops (an uncaught error, memory, a native abort that spares the process) is
+ * replaced; the requests it was running get a 503 (their inputs went with it), queued ones wait
+ * for the replacement.
  */
-class Batcher {
-  constructor(ort, session, maxRows, onRun) {
-    Object.assign(this, { ort, session, maxRows, onRun, queue: [], busy: false });
+
+/** the device to give further workers once the first has found one that starts: no fallback notes twice */
+const DEVICE_OF_EP = { cuda: 'gpu', webgpu: 'webgpu', cpu: 'cpu' };
+
+class WorkerStopped extends Error {}
+
+class InferencePool {
+  /** count workers; session: { modelPath, device, explicit, threads }; onRun(requests, rows) */
+  constructor({ count, session, maxRows, onRun, onRestart, log }) {
+    Object.assign(this, { count, session, maxRows, onRun, onRestart, log });
+    this.slots = [];
+    this.queue = [];
+    this.nextId = 1;
+    this.closing = false;
+    this.ep = null;
+  }
+
+  /** Start the workers; resolves { ep, io, notes } from the first, which tries the device's fallback order. */
+  async start() {
+    const first = await this.spawn(this.session.device, this.session.explicit);
+    this.ep = first.ep;
+    const rest = [];
+    for (let i = 1; i < this.count; i++) rest.push(this.spawn(DEVICE_OF_EP[first.ep], true));
+    await Promise.all(rest);
+    return first;
+  }
+
+  get ready() { return this.slots.filter((s) => s.ready).length; }
+
+  spawn(device, explicit) {
+    return new Promise((resolveStart, rejectStart) => {
+      const { modelPath, threads } = this.session;
+      const worker = new Worker(new URL(import.meta.url), { workerData: { pserveInferWorker: true, modelPath, device, explicit, threads } });
+      const slot = { worker, ready: false, jobs: null, stopReason: '' };
+      this.slots.push(slot);
+      worker.on('message', (m) => {
+        if (m.type === 'ready') {
+          slot.ready = true;
+          resolveStart(m);
+          this.pump();
+        } else if (m.type === 'failed') {
+          slot.stopReason = m.message;
+          rejectStart(new Error(m.message));
+        } else if (m.type === 'done') this.finish(slot, m);
+      });
+      worker.on('error', (e) => { slot.stopReason = String(e?.message ?? e).split('\n')[0]; });
+      worker.on('exit', (code) => {
+        this.slots.splice(this.slots.indexOf(slot), 1);
+        if (this.closing) return;
+        if (!slot.ready) {
+          rejectStart(new Error(slot.stopReason || `the inference worker exited with code ${code} while opening the model`));
+          return;
+        }
+        const why = slot.stopReason || `exit code ${code}`;
+        if (slot.jobs) {
+          const err = new WorkerStopped(`the inference worker stopped while running this request (${why}); it has been restarted, send the request again`);
+          for (const j of slot.jobs) j.rejectJob(err);
+        }
+        this.onRestart();
+        this.log(`inference worker stopped (${why}); starting another`);
+        this.replace();
+      });
+    });
+  }
+
+  replace() {
+    this.spawn(DEVICE_OF_EP[this.ep], true).catch((e) => {
+      if (this.closing) return;
+      this.log(`inference worker could not restart: ${e.message}; trying again in 1 s`);
+      if (this.ready === 0) {
+        const err = new WorkerStopped(`no inference worker is running (${e.message}); send the request again later`);
+        for (const j of this.queue.splice(0)) j.rejectJob(err);
+      }
+      setTimeout(() => { if (!this.closing) this.replace(); }, 1000).unref();
+    });
   }
 
   /** feeds: [{ onnx, dtype, data, shape }], fetches: onnx names; resolves { name: { data, dims } } */
@@ -481,64 +573,131 @@ class Batcher {
       ? JSON.stringify([fetches, feeds.map((f) => [f.onnx, f.dtype, f.shape.slice(1)])]) : null;
     return new Promise((resolveJob, rejectJob) => {
       this.queue.push({ feeds, fetches, rows, key, resolveJob, rejectJob });
-      if (!this.busy) { this.busy = true; this.next(); }
+      this.pump();
     });
   }
 
-  async next() {
-    const first = this.queue.shift();
-    const jobs = [first];
-    if (first.key !== null) {
-      let rows = first.rows;
-      for (let i = 0; i < this.queue.length && rows < this.maxRows;) {
-        const j = this.queue[i];
-        if (j.key === first.key && rows + j.rows <= this.maxRows) { jobs.push(j); rows += j.rows; this.queue.splice(i, 1); } else i++;
+  /** hand waiting jobs to idle workers, batching those that fit together */
+  pump() {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (!slot.ready || slot.jobs) continue;
+      const first = this.queue.shift();
+      const jobs = [first];
+      if (first.key !== null) {
+        let rows = first.rows;
+        for (let i = 0; i < this.queue.length && rows < this.maxRows;) {
+          const j = this.queue[i];
+          if (j.key === first.key && rows + j.rows <= this.maxRows) { jobs.push(j); rows += j.rows; this.queue.splice(i, 1); } else i++;
+        }
       }
+      slot.jobs = jobs;
+      const transfer = [];
+      const message = {
+        type: 'run',
+        fetches: first.fetches,
+        jobs: jobs.map((j) => ({ rows: j.rows, feeds: j.feeds.map((f) => ({ onnx: f.onnx, dtype: f.dtype, shape: f.shape, data: movable(f.data, transfer) })) })),
+      };
+      slot.worker.postMessage(message, transfer);
     }
-    if (jobs.length === 1) await this.runOne(first);
-    else await this.runBatch(jobs);
-    // let the event loop read the requests that came in during the run before the next one starts
-    if (this.queue.length) setImmediate(() => this.next()); else this.busy = false;
   }
 
-  async runOne(job) {
-    try {
-      const input = {};
-      for (const f of job.feeds) input[f.onnx] = new this.ort.Tensor(f.dtype, f.data, f.shape);
-      const out = await this.session.run(input, job.fetches);
-      this.onRun(1, job.rows);
-      job.resolveJob(out);
-    } catch (e) { job.rejectJob(e); }
+  finish(slot, m) {
+    const jobs = slot.jobs;
+    slot.jobs = null;
+    for (const [requests, rows] of m.runs) this.onRun(requests, rows);
+    if (m.batch) {
+      const total = jobs.reduce((n, j) => n + j.rows, 0);
+      let row = 0;
+      for (const j of jobs) {
+        const part = {};
+        for (const name of j.fetches) {
+          const t = m.batch[name];
+          const per = t.data.length / total;
+          part[name] = { data: t.data.subarray(row * per, (row + j.rows) * per), dims: [j.rows, ...t.dims.slice(1)] };
+        }
+        row += j.rows;
+        j.resolveJob(part);
+      }
+    } else {
+      m.single.forEach((r, i) => (r.error !== undefined ? jobs[i].rejectJob(new Error(r.error)) : jobs[i].resolveJob(r.out)));
+    }
+    this.pump();
   }
 
-  async runBatch(jobs) {
-    const total = jobs.reduce((n, j) => n + j.rows, 0);
-    let out;
-    try {
-      const input = {};
-      jobs[0].feeds.forEach((f, k) => {
-        const data = new f.data.constructor(jobs.reduce((n, j) => n + j.feeds[k].data.length, 0));
-        let at = 0;
-        for (const j of jobs) { data.set(j.feeds[k].data, at); at += j.feeds[k].data.length; }
-        input[f.onnx] = new this.ort.Tensor(f.dtype, data, [total, ...f.shape.slice(1)]);
-      });
-      out = await this.session.run(input, jobs[0].fetches);
-      if (!jobs[0].fetches.every((name) => out[name].dims[0] === total)) out = null;
-    } catch { out = null; }
-    if (!out) { for (const j of jobs) await this.runOne(j); return; }
-    this.onRun(jobs.length, total);
-    let row = 0;
+  async close() {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** a typed array whose buffer can be moved to another thread: its own whole buffer, else a copy */
+function movable(data, transfer) {
+  if (!ArrayBuffer.isView(data)) return data;
+  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer)) data = data.slice();
+  transfer.push(data.buffer);
+  return data;
+}
+
+/** The worker side: open the session, then answer { type: 'run' } messages one at a time. */
+async function inferWorkerMain({ modelPath, device, explicit, threads }) {
+  const requireFn = createRequire(join(HERE, 'server.mjs'));
+  const ort = requireFn('onnxruntime-node');
+  const notes = [];
+  let session;
+  let ep;
+  try {
+    ({ session, ep } = await openSession(ort, requireFn, modelPath, device, { explicit, threads, log: (line) => notes.push(line) }));
+  } catch (e) {
+    parentPort.postMessage({ type: 'failed', message: String(e?.message ?? e) });
+    return;
+  }
+  const io = { inputNames: session.inputNames, outputNames: session.outputNames, inputMetadata: session.inputMetadata ?? [], outputMetadata: session.outputMetadata ?? [] };
+  parentPort.postMessage({ type: 'ready', ep, notes, io: JSON.parse(JSON.stringify(io)) });
+
+  const plain = (out, fetches) => Object.fromEntries(fetches.map((n) => [n, { data: out[n].data, dims: Array.from(out[n].dims) }]));
+  const runOne = (job, fetches) => {
+    const input = {};
+    for (const f of job.feeds) input[f.onnx] = new ort.Tensor(f.dtype, f.data, f.shape);
+    return session.run(input, fetches);
+  };
+  async function runJobs({ jobs, fetches }) {
+    if (jobs.length > 1) {
+      const total = jobs.reduce((n, j) => n + j.rows, 0);
+      try {
+        const input = {};
+        jobs[0].feeds.forEach((f, k) => {
+          const data = new f.data.constructor(jobs.reduce((n, j) => n + j.feeds[k].data.length, 0));
+          let at = 0;
+          for (const j of jobs) { data.set(j.feeds[k].data, at); at += j.feeds[k].data.length; }
+          input[f.onnx] = new ort.Tensor(f.dtype, data, [total, ...f.shape.slice(1)]);
+        });
+        const out = await session.run(input, fetches);
+        if (fetches.every((n) => out[n].dims[0] === total)) return { batch: plain(out, fetches), runs: [[jobs.length, total]] };
+      } catch { /* one at a time below */ }
+    }
+    const single = [];
+    const runs = [];
     for (const j of jobs) {
-      const part = {};
-      for (const name of j.fetches) {
-        const t = out[name];
-        const per = t.data.length / total;
-        part[name] = { data: t.data.subarray(row * per, (row + j.rows) * per), dims: [j.rows, ...t.dims.slice(1)] };
+      try {
+        single.push({ out: plain(await runOne(j, fetches), fetches) });
+        runs.push([1, j.rows]);
+      } catch (e) {
+        single.push({ error: String(e?.message ?? e).split('\n')[0] });
       }
-      row += j.rows;
-      j.resolveJob(part);
     }
+    return { single, runs };
   }
+
+  parentPort.on('message', async (m) => {
+    if (m.type !== 'run') return;
+    const reply = { type: 'done', ...(await runJobs(m)) };
+    const transfer = [];
+    for (const outs of reply.batch ? [reply.batch] : reply.single.map((r) => r.out ?? {})) {
+      for (const t of Object.values(outs)) t.data = movable(t.data, transfer);
+    }
+    parentPort.postMessage(reply, transfer);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,6 +718,14 @@ function parseArgs(argv) {
   return out;
 }
 
+/**
+ * Workers and runtime threads per worker when config.yml, the environment or a flag leave them
+ * at 0. POLICY_PLACEHOLDER
+ */
+export function defaultWorkers(workers, threads, cores = availableParallelism()) {
+  return { workers: workers || 1, threads };
+}
+
 function intOpt(v, name, min, max) {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in ${min}..${max}, found ${JSON.stringify(v)}`);
@@ -568,7 +735,7 @@ function intOpt(v, name, min, max) {
 export async function startServer(argv = process.argv.slice(2), env = {}) {
   const args = parseArgs(argv);
   if (args.help) {
-    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--max-batch N]\n');
+    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N] [--max-batch N] [--workers N] [--threads N]\n');
     return null;
   }
   const log = env.log ?? ((line) => process.stderr.write(`pserve-server: ${line}\n`));
@@ -599,21 +766,35 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const bodyTimeout = intOpt(pick('body-timeout-ms', 'body_timeout_ms', 30000), 'body_timeout_ms', 1, 3600000);
   const drainTimeout = intOpt(pick('drain-timeout-ms', 'drain_timeout_ms', 10000), 'drain_timeout_ms', 0, 3600000);
   const maxBatch = intOpt(pick('max-batch', 'max_batch', 8), 'max_batch', 1, 4096);
-  const threads = intOpt(lsc.thread_num ?? 0, 'thread_num', 0, 1024);
+  // 0 = chosen from the machine (defaultWorkers); thread_num is Paddle Serving's key for the
+  // runtime's threads, here per worker (0 = onnxruntime's default, one per physical core)
+  const workersWanted = intOpt(pick('workers', 'workers', 0), 'workers', 0, 64);
+  const threadsWanted = intOpt(args.threads ?? processEnv.PSERVE_THREADS ?? lsc.thread_num ?? 0, 'thread_num', 0, 1024);
+  const { workers, threads } = defaultWorkers(workersWanted, threadsWanted);
 
-  const requireFn = createRequire(join(HERE, 'server.mjs'));
-  const ort = env.ort ?? requireFn('onnxruntime-node');
-  const { session, ep } = await openSession(ort, requireFn, modelPath, device, { explicit: args.device === 'gpu', threads, log });
-  const model = bindModel(session, conf);
+  const metrics = new Metrics();
+  const pool = new InferencePool({
+    count: workers,
+    session: { modelPath, device, explicit: args.device === 'gpu', threads },
+    maxRows: maxBatch,
+    onRun: (requests, rows) => metrics.sessionRun(requests, rows),
+    onRestart: () => { metrics.workerRestarts += 1; },
+    log,
+  });
+  metrics.pool = pool;
+  let started;
+  try { started = await pool.start(); } catch (e) { await pool.close(); throw e; }
+  const { ep, io, notes } = started;
+  for (const n of notes) log(n);
+  const model = bindModel(io, conf);
   const defaultFetch = Array.isArray(lsc.fetch_list) && lsc.fetch_list.length ? lsc.fetch_list.map(String) : model.fetches.map((f) => f.alias);
   for (const a of defaultFetch) {
     if (!model.fetches.some((f) => f.alias === a || f.name === a)) throw new Error(`config.yml fetch_list names "${a}", which is not a fetch of the model (${model.fetches.map((f) => f.alias).join(', ')})`);
   }
-  const metrics = new Metrics();
   const batchable = maxBatch > 1 && model.feeds.length > 0 && [...model.feeds, ...model.fetches].every((f) => f.shape[0] === -1);
-  const batcher = new Batcher(ort, session, maxBatch, (requests, rows) => metrics.sessionRun(requests, rows));
   let draining = false;
 
+  const isReady = () => !draining && pool.ready > 0;
   const findFeed = (key) => model.feeds.find((f) => f.alias === key) ?? model.feeds.find((f) => f.name === key);
   const findFetch = (key) => model.fetches.find((f) => f.alias === key) ?? model.fetches.find((f) => f.name === key);
 
@@ -630,8 +811,9 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const input = [...feeds].map(([f, t]) => ({ onnx: f.onnx, dtype: f.dtype, data: t.data, shape: t.shape }));
     let out;
     try {
-      out = await batcher.run(input, fetches.map((f) => f.onnx), batchable && sameRows);
+      out = await pool.run(input, fetches.map((f) => f.onnx), batchable && sameRows);
     } catch (e) {
+      if (e instanceof WorkerStopped) throw new RequestError(503, e.message, 3001);
       throw new RequestError(400, `the model rejected the input: ${String(e?.message ?? e).split('\n')[0]}`, 5000);
     }
     return fetches.map((f, i) => ({ key: fetchKeys[i], spec: f, ...tensorToJson(out[f.onnx]) }));
@@ -768,6 +950,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
     const headers = { 'content-type': type, 'content-length': Buffer.byteLength(body) };
     if (draining || status === 413) headers.connection = 'close';
+    if (status === 503) headers['retry-after'] = '1';
     res.writeHead(status, headers);
     res.end(body);
   }
@@ -779,13 +962,13 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     let m;
     if (path === '/metrics' && method === 'GET') return ['metrics', () => send(res, 200, metrics.text(), 'text/plain; version=0.0.4')];
     if (path === '/v2/health/live') return ['health', () => send(res, 200, { live: true })];
-    if (path === '/v2/health/ready') return ['health', () => send(res, draining ? 503 : 200, { ready: !draining })];
+    if (path === '/v2/health/ready') return ['health', () => send(res, isReady() ? 200 : 503, { ready: isReady() })];
     if (path === '/v2' && method === 'GET') return ['kserve', () => send(res, 200, { name: 'pserve', version: VERSION, extensions: [] })];
     if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?(\/ready|\/infer)?$/.exec(path))) {
       const name = decodeURIComponent(m[1]);
       return ['kserve', async () => {
         if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
-        if (m[2] === '/ready') return send(res, draining ? 503 : 200, { name, ready: !draining });
+        if (m[2] === '/ready') return send(res, isReady() ? 200 : 503, { name, ready: isReady() });
         if (m[2] === '/infer') {
           if (method !== 'POST') throw new RequestError(405, 'use POST for infer');
           return send(res, 200, await kserveInfer(await jsonBody(req)));
@@ -842,7 +1025,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, host, ok); });
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, model ${modelPath})`;
+  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, model ${modelPath})`;
 
   function shutdown(signal) {
     if (draining) return;
@@ -852,16 +1035,16 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     force.unref();
     server.close(() => {
       clearTimeout(force);
-      session.release?.().catch(() => {});
-      if (env.onClosed) env.onClosed(); else process.exit(0);
+      void pool.close().then(() => { if (env.onClosed) env.onClosed(); else process.exit(0); });
     });
     server.closeIdleConnections();
   }
 
-  return { server, port: addr.port, host: addr.address, serviceName, device: ep, model, listeningLine, shutdown };
+  return { server, port: addr.port, host: addr.address, serviceName, device: ep, workers, threads, pool, model, listeningLine, shutdown };
 }
 
-const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (!isMainThread && workerData?.pserveInferWorker) await inferWorkerMain(workerData);
+const isMain = isMainThread && process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
   try {
     const s = await startServer();
