@@ -1,6 +1,7 @@
 // The bundle server under load: requests/s and p50/p99 latency for ppocr_cls_v2 (x [1,3,48,192])
 // at concurrency 1 and 8, KServe v2 JSON over loopback with keep-alive, against a bare in-process
 // loop calling session.run on the same model.onnx in the same run. Also the bundle's size.
+// Without ../shared/fixtures it measures the project's own fixtures/tiny_classifier (x [1,3,32,32]).
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import { requestMix, runLoad, serverRss } from './server-load.mjs';
 const DURATION_MS = 4000;
 const LOAD_N = 10000;
 const RSS_BOUND_MIB = 48;
-const SHAPE = [1, 3, 48, 192];
 
 function pct(xs, p) { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; }
 
@@ -37,12 +37,18 @@ export async function run({ root, tmp, shared, log }) {
     return JSON.parse(r.stdout);
   };
   let modelName = 'ppocr_cls_v2';
+  let SHAPE = [1, 3, 48, 192];
   if (shared) {
     sh(['convert', '--dirname', join(shared, 'ppocr_cls_v2'), '--serving_server', join(tmp, 'srv'), '--serving_client', join(tmp, 'cli')]);
     sh(['bundle', '--serving_server', join(tmp, 'srv'), '--out', join(tmp, 'bundle'), '--name', 'cls']);
   } else {
     modelName = 'tiny_classifier';
-    throw new Error('needs the shared fixtures (ppocr_cls_v2)');
+    SHAPE = [1, 3, 32, 32];
+    const sample = join(root, 'fixtures', 'tiny_classifier');
+    const files = ['--model_filename', 'inference.pdmodel', '--params_filename', 'inference.pdiparams'];
+    sh(['convert', '--dirname', sample, ...files, '--serving_server', join(tmp, 'srv'), '--serving_client', join(tmp, 'cli')]);
+    sh(['onnx', '--model_dir', sample, ...files, '--save_file', join(tmp, 'model.onnx')]);
+    sh(['bundle', '--serving_server', join(tmp, 'srv'), '--onnx', join(tmp, 'model.onnx'), '--out', join(tmp, 'bundle'), '--name', 'cls']);
   }
   const dir = join(tmp, 'bundle');
   const bundle = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'manifest.json'), 'utf8')));

@@ -719,11 +719,14 @@ function parseArgs(argv) {
 }
 
 /**
- * Workers and runtime threads per worker when config.yml, the environment or a flag leave them
- * at 0. POLICY_PLACEHOLDER
+ * Workers and runtime threads per worker where config.yml, the environment and the flags leave
+ * them at 0: two workers (one runs while the other takes the next batch; measured on 2 cores:
+ * ahead of one worker with 1 or 2 threads), and the cores but one (the main thread's HTTP and
+ * JSON) shared among them, at least one thread each. A single core gets one worker.
  */
 export function defaultWorkers(workers, threads, cores = availableParallelism()) {
-  return { workers: workers || 1, threads };
+  const w = workers || Math.min(2, cores);
+  return { workers: w, threads: threads || Math.max(1, Math.floor((cores - 1) / w)) };
 }
 
 function intOpt(v, name, min, max) {

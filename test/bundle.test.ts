@@ -20,7 +20,7 @@ describe('config readers of the server template', () => {
     expect(parseYaml(text)).toEqual({
       http_port: 9393, rpc_port: 0, worker_num: 1, dag: { is_thread_op: false },
       op: { uci: { concurrency: 1, local_service_conf: { client_type: 'local_predictor', model_config: 'serving_server', device_type: 0, devices: '', fetch_list: ['price', 'b'], thread_num: 0 } } },
-      pserve: { model: 'model.onnx', host: '127.0.0.1', device: 'auto', max_body_bytes: 16777216, header_timeout_ms: 10000, body_timeout_ms: 30000, drain_timeout_ms: 10000 },
+      pserve: { model: 'model.onnx', host: '127.0.0.1', device: 'auto', max_batch: 8, workers: 0, max_body_bytes: 16777216, header_timeout_ms: 10000, body_timeout_ms: 30000, drain_timeout_ms: 10000 },
     });
   });
 

@@ -6,6 +6,7 @@
  * N is 2,000 under CI and 10,000 otherwise (PSERVE_LOAD_N overrides).
  */
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
 // plain JS shared with bench/server.bench.mjs
@@ -132,6 +133,45 @@ describe('bundle server under load (tiny_classifier)', () => {
       await one.stop();
     }
   }, 60_000);
+
+  it('replaces an inference worker that crashes: its in-flight request gets a 503, the others and later ones a 200', async () => {
+    // the bundle's own server.mjs in this process, so the test can reach a worker thread
+    const { startServer } = await import(pathToFileURL(join(dir, 'server.mjs')).href);
+    const lines: string[] = [];
+    let closed!: () => void;
+    const done = new Promise<void>((ok) => { closed = ok; });
+    const srv = await startServer(['--port', '0', '--workers', '1', '--config', join(dir, 'config.yml')], { log: (l: string) => lines.push(l), onClosed: () => closed() });
+    const url = `http://127.0.0.1:${srv.port}`;
+    try {
+      const body = mix.find((m: { kind: string }) => m.kind === 'kserve');
+      const ask = () => fetch(url + body.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.body })
+        .then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), json: await r.json() as any }));
+      expect((await ask()).status).toBe(200);
+      // the next job the pool hands out is replaced by one that throws inside the worker (an
+      // uncaught error there ends the thread, as a crash would)
+      const worker = srv.pool.slots[0].worker;
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = () => { worker.postMessage = post; post({ type: 'run', jobs: null, fetches: [] }); };
+      const answers = await Promise.all(Array.from({ length: 6 }, ask));
+      const statuses = answers.map((a) => a.status).sort();
+      expect(statuses[0]).toBe(200);
+      expect(statuses.filter((c) => c !== 200)).toEqual([503]);
+      const failed = answers.find((a) => a.status === 503)!;
+      expect(failed.json.error).toMatch(/inference worker stopped while running this request .*send the request again/);
+      expect(failed.retry).toBe('1');
+      for (const a of answers.filter((x) => x.status === 200)) expect(checkProbs(null, a.json)).toBeNull();
+      expect(lines.some((l) => /inference worker stopped \(.+\); starting another/.test(l))).toBe(true);
+      const again = await Promise.all(Array.from({ length: 8 }, ask));
+      expect(again.map((a) => a.status)).toEqual(Array(8).fill(200));
+      const m = await (await fetch(`${url}/metrics`)).text();
+      expect(m).toMatch(/^pserve_inference_worker_restarts_total 1$/m);
+      expect(m).toMatch(/^pserve_inference_workers 1$/m);
+      expect(m).toMatch(/^pserve_requests_total\{protocol="kserve",code="503"\} 1$/m);
+    } finally {
+      srv.shutdown('test');
+      await done;
+    }
+  }, 30_000);
 
   it('cuts a client whose headers stall at the header timeout', async () => {
     const cut = await slowClient(s.url, { head: 'POST /cls/prediction HTTP/1.1\r\nHost: x\r\n' });

@@ -33,15 +33,18 @@ export function renderConfigYml(o: ConfigYmlOptions): string {
     `      device_type: ${deviceType}`,
     `      devices: ${q(deviceType === 1 ? '0' : '')}`,
     `      fetch_list: [${o.fetchAliases.map(q).join(', ')}]`,
-    '      thread_num: 0',
+    '      thread_num: 0  # runtime threads per inference worker (0: the cores but one, shared among the workers)',
     'pserve:',
     '  model: model.onnx',
     '  host: 127.0.0.1',
     ...(o.device === 'webgpu' || o.device === 'auto' ? [`  device: ${o.device}`] : []),
-    '  max_body_bytes: 16777216',
-    '  header_timeout_ms: 10000',
-    '  body_timeout_ms: 30000',
-    '  drain_timeout_ms: 10000',
+    '  # the server\'s tunables; a flag (--max-batch) or the environment (PSERVE_MAX_BATCH) wins',
+    '  max_batch: 8              # rows per model run when concurrent requests are micro-batched (1: off)',
+    '  workers: 0                # inference worker threads, one session each (0: 2, or 1 on a single core)',
+    '  max_body_bytes: 16777216  # larger request bodies get a 413',
+    '  header_timeout_ms: 10000  # a client must send its headers within this',
+    '  body_timeout_ms: 30000    # ... and its whole request within this (408 otherwise)',
+    '  drain_timeout_ms: 10000   # on SIGTERM, wait this long for requests in flight',
   ];
   return `${lines.join('\n')}\n`;
 }
