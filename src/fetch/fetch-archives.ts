@@ -158,8 +158,8 @@ function dropCache(p: CachePaths): void {
 }
 
 export async function fetchArchives(archives: ArchiveSpec[], o: FetchOptions): Promise<FetchedArchive[]> {
-  const owned = o.dispatcher || o.offline ? undefined : defaultDispatcher();
-  const dispatcher = o.dispatcher ?? owned?.dispatcher;
+  let owned: ReturnType<typeof defaultDispatcher> | undefined;
+  const dispatcher = o.offline ? undefined : () => o.dispatcher ?? (owned ??= defaultDispatcher()).dispatcher;
   const now = o.now ?? Date.now;
   const lock: LockFile = readLockFile(o.lockFile);
   const out: FetchedArchive[] = [];
@@ -174,7 +174,7 @@ export async function fetchArchives(archives: ArchiveSpec[], o: FetchOptions): P
   return out;
 }
 
-async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatcher: Dispatcher | undefined, now: () => number): Promise<FetchedArchive> {
+async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatcher: (() => Dispatcher) | undefined, now: () => number): Promise<FetchedArchive> {
   const name = basename(new URL(a.url).pathname) || 'download';
   const id = a.url;
   const source = applyMirror(a.url, o.mirror);
@@ -233,7 +233,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     } else {
       if (!dispatcher) throw new Error('no dispatcher');
       const r = await downloadResumable({
-        url: source, paths, dispatcher, consumer: newSink, retries: o.retries, backoffMs: o.backoffMs,
+        url: source, paths, dispatcher, direct: !o.dispatcher, consumer: newSink, retries: o.retries, backoffMs: o.backoffMs,
         onBytes,
         onRetry: (n, err, from) => report({ phase: 'info', text: `${name}: ${err.code} ${err.message}; retry ${n}${from ? ` resuming at ${bytesHuman(from)}` : ''}` }),
       });
