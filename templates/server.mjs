@@ -643,6 +643,9 @@ function movable(data, transfer) {
 async function inferWorkerMain({ modelPath, device, explicit, threads }) {
   const requireFn = createRequire(join(HERE, 'server.mjs'));
   const ort = requireFn('onnxruntime-node');
+  // a provider that cannot start is reported once, in our own words (below); onnxruntime's own
+  // log line about it would only repeat that on stderr (PSERVE_DEBUG=1 keeps it)
+  if (!process.env.PSERVE_DEBUG) ort.env.logLevel = 'fatal';
   const notes = [];
   let session;
   let ep;
