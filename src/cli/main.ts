@@ -164,8 +164,9 @@ function normalizeArgv(argv: string[]): string[] {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-    process.stdout.write(`${version()}\n`);
+  const rest = argv.filter((a) => a !== '--json');
+  if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V')) {
+    process.stdout.write(rest.length === argv.length ? `${version()}\n` : `${JSON.stringify({ version: version() })}\n`);
     return 0;
   }
   const { Command, CommanderError } = await import('commander');
@@ -173,9 +174,10 @@ export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const { useColor } = await import('./render.js');
   const color = useColor(process.stderr);
-  const interactive = !json && process.stderr.isTTY === true && !process.env['CI'];
-  const { ProgressRenderer } = await import('./progress.js');
-  const renderer = new ProgressRenderer(json ? 'silent' : interactive ? 'tty' : 'lines', color);
+  const { ProgressRenderer, progressMode } = await import('./progress.js');
+  const mode = progressMode(json, process.stderr);
+  const interactive = mode === 'tty';
+  const renderer = new ProgressRenderer(mode, color);
   const ctx: CommandContext = {
     cwd: process.cwd(),
     json,
@@ -190,8 +192,11 @@ export async function main(argv: string[]): Promise<number> {
     .description('PaddlePaddle inference models to production, without Python')
     .version(version(), '-V, --version')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .showHelpAfterError('(run pserve --help for usage)');
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      // usage errors read like every other error: one line, a stable code
+      outputError: (s, write) => write(`pserve: E_USAGE: ${s.replace(/^error: /, '').trimEnd()} (pserve --help for usage)\n`),
+    });
 
   for (const spec of COMMANDS) {
     const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);

@@ -38,7 +38,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   const lines: string[] = [`pserve demo: sample model ${relative(ctx.cwd, SAMPLE_MODEL) || SAMPLE_MODEL} -> ${relative(ctx.cwd, dir) || dir}`];
 
   const stepRun = async (name: string, load: () => Promise<{ run: Runner }>, args: Record<string, unknown>, summarize: (d: Record<string, unknown>) => string): Promise<Record<string, unknown>> => {
-    const id = `demo-${name}`;
+    const id = 'demo'; // one spinner line that moves from step to step
     ctx.progress({ id, phase: 'start', text: `${steps.length + 1}/6 ${name}` });
     const t0 = performance.now();
     try {
