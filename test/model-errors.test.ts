@@ -102,6 +102,12 @@ describe('bad models: codes, files, offsets', () => {
     expectCliError(['inspect', d], 'E_NO_MODEL');
   });
 
+  it('a folder that only holds model folders: E_NO_MODEL names them', () => {
+    const r = cli(['inspect', join(ROOT, 'fixtures')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_NO_MODEL: .*models found in .*tiny_classifier/);
+  });
+
   it('a path that does not exist -> E_NOT_FOUND', () => {
     expectCliError(['inspect', join(tmp, 'nope')], 'E_NOT_FOUND');
   });

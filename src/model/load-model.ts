@@ -69,7 +69,19 @@ export function resolveModelFile(path: string, modelFilename?: string): { dir: s
   if (pd.length + js.length > 1) {
     throw new PserveError('E_MODEL_AMBIGUOUS', `several programs found (${[...pd, ...js].join(', ')}); pick one with --model_filename`, { file: dir });
   }
-  throw new PserveError('E_NO_MODEL', 'no Paddle model found: expected inference.pdmodel, model.pdmodel, __model__, *.pdmodel or a PIR inference.json', { file: dir });
+  throw new PserveError('E_NO_MODEL', 'no Paddle model found: expected inference.pdmodel, model.pdmodel, __model__, *.pdmodel or a PIR inference.json', { file: dir, hint: noModelHint(dir, entries) });
+}
+
+/** Point at what the folder does hold: serving confs, or sub-folders with models. */
+function noModelHint(dir: string, entries: string[]): string | undefined {
+  if (entries.some((e) => /^serving_(server|client)_conf(\.stream)?\.prototxt$/.test(e))) {
+    return 'this folder holds Paddle Serving confs only; `pserve alias list --serving_server DIR` reads them';
+  }
+  const subs = entries.filter((e) => {
+    const p = join(dir, e);
+    try { return statSync(p).isDirectory() && MODEL_CANDIDATES.some((c) => isFile(join(p, c))); } catch { return false; }
+  });
+  return subs.length ? `models found in ${subs.slice(0, 3).map((s) => join(dir, s)).join(', ')}${subs.length > 3 ? ', ...' : ''}` : undefined;
 }
 
 function readWhole(file: string, what: string): Uint8Array {
