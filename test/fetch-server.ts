@@ -17,6 +17,12 @@ export interface Route {
   dropTimes?: number;
   /** send the body in pieces of this size, pausing between them */
   trickle?: { bytes: number; everyMs: number };
+  /**
+   * on a full (200) response, after this many body bytes slow down to 1 KiB every 200 ms: the
+   * transfer then stays in flight for minutes, so a test can wait for what it needs to see (the
+   * partial file on disk) however loaded the machine is, instead of guessing a delay
+   */
+  crawlAfter?: number;
   status?: number;
   contentType?: string;
 }
@@ -73,13 +79,15 @@ export async function startServer(): Promise<TestServer> {
     if (route.trickle) {
       const { bytes, everyMs } = route.trickle;
       let off = 0;
+      const crawl = status === 200 ? route.crawlAfter ?? Infinity : Infinity;
       const tick = () => {
         if (res.destroyed) return;
-        const next = part.subarray(off, off + bytes);
+        const slow = off >= crawl;
+        const next = part.subarray(off, off + (slow ? 1024 : Math.min(bytes, Math.max(crawl - off, 1))));
         off += next.length;
         if (off >= part.length) { res.end(next); return; }
         res.write(next);
-        setTimeout(tick, everyMs);
+        setTimeout(tick, off >= crawl ? 200 : everyMs);
       };
       tick();
       return;
