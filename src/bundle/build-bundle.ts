@@ -182,11 +182,13 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
       formatVersion: 1,
       name,
       pserveVersion: version,
+      // base names only: the same sources give the same manifest (and archive) from any folder;
+      // the sha256 of each source file says which sources they were
       createdFrom: {
-        servingServer,
+        servingServer: basename(servingServer),
         model: src(model?.modelFile),
         params: src(model?.paramsFile),
-        onnx: { from: onnxFrom, ...(opts.onnx ? { file: resolve(opts.onnx) } : {}), sha256: onnxEntry.sha256 },
+        onnx: { from: onnxFrom, ...(opts.onnx ? { file: basename(opts.onnx) } : {}), sha256: onnxEntry.sha256 },
       },
       feeds,
       fetches,
