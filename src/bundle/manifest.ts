@@ -30,6 +30,7 @@ export interface BundleManifest {
   name: string;
   pserveVersion: string;
   createdFrom: {
+    /** base name of the --serving_server folder (never a full path: it would make builds differ by where they ran) */
     servingServer: string;
     model: { file: string; sha256: string } | null;
     params: { file: string; sha256: string } | null;
@@ -102,9 +103,31 @@ export function readManifest(dir: string): BundleManifest {
   return m;
 }
 
-export interface VerifyResult { ok: boolean; checked: number; problems: string[] }
+export interface VerifyResult {
+  /** no problem and nothing unlisted */
+  ok: boolean;
+  checked: number;
+  /** listed files that are missing, resized or altered */
+  problems: string[];
+  /** files (and empty folders, with a trailing '/') in the bundle that manifest.json does not list */
+  unlisted: string[];
+}
 
-/** Recompute every listed file's size and sha256; a missing, resized or altered file is a problem. */
+/**
+ * Paths under the bundle that the manifest does not account for: files it does not list, and
+ * folders that hold no listed file. `paths` is listFiles(dir, { withDirs: true }).
+ */
+export function unlistedPaths(manifest: BundleManifest, paths: string[]): string[] {
+  const listed = new Set(manifest.files.map((f) => f.path));
+  listed.add(MANIFEST);
+  const dirs = new Set<string>();
+  for (const p of listed) {
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i + 1));
+  }
+  return paths.filter((p) => (p.endsWith('/') ? !dirs.has(p) : !listed.has(p)));
+}
+
+/** Recompute every listed file's size and sha256 (a missing, resized or altered file is a problem), and find unlisted files. */
 export function verifyBundle(dir: string, manifest = readManifest(dir)): VerifyResult {
   const problems: string[] = [];
   for (const f of manifest.files) {
@@ -119,5 +142,22 @@ export function verifyBundle(dir: string, manifest = readManifest(dir)): VerifyR
     const h = sha256File(abs);
     if (h !== f.sha256) problems.push(`${f.path}: sha256 ${h.slice(0, 12)}..., manifest says ${String(f.sha256).slice(0, 12)}...`);
   }
-  return { ok: problems.length === 0, checked: manifest.files.length, problems };
+  const unlisted = unlistedPaths(manifest, listFiles(dir, { withDirs: true }));
+  return { ok: problems.length === 0 && unlisted.length === 0, checked: manifest.files.length, problems, unlisted };
+}
+
+const firstFew = (list: string[], n: number, sep: string) => `${list.slice(0, n).join(sep)}${list.length > n ? `${sep}and ${list.length - n} more` : ''}`;
+
+/**
+ * The error for a bundle that failed verifyBundle: E_BUNDLE_TAMPERED when a listed file is
+ * missing or altered, else E_BUNDLE_UNLISTED naming the files that manifest.json does not list
+ * (a packed or served bundle must be exactly what was built and hashed).
+ */
+export function bundleMismatchError(dir: string, v: Pick<VerifyResult, 'problems' | 'unlisted'>, hint: string): PserveError {
+  const file = join(dir, MANIFEST);
+  const extra = v.unlisted.length ? `; ${v.unlisted.length} file(s) not listed: ${firstFew(v.unlisted, 5, ', ')}` : '';
+  if (v.problems.length) {
+    return new PserveError('E_BUNDLE_TAMPERED', `the bundle does not match its manifest: ${firstFew(v.problems, 3, '; ')}${extra}`, { file, hint });
+  }
+  return new PserveError('E_BUNDLE_UNLISTED', `the bundle holds ${v.unlisted.length} file(s) that manifest.json does not list: ${firstFew(v.unlisted, 5, ', ')}`, { file, hint: `remove them, or ${hint}` });
 }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { PserveError } from '../errors.js';
-import { readManifest, verifyBundle } from '../bundle/manifest.js';
+import { bundleMismatchError, readManifest, verifyBundle } from '../bundle/manifest.js';
 import { parseOptions, z } from './options.js';
 
 const Options = z.object({
@@ -21,7 +21,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   if (!existsSync(join(dir, 'server.mjs'))) throw new PserveError('E_BUNDLE_NO_SERVER', 'no server.mjs: is this a pserve bundle?', { file: dir });
   if (o.verify !== false) {
     const v = verifyBundle(dir, readManifest(dir));
-    if (!v.ok) throw new PserveError('E_BUNDLE_TAMPERED', `the bundle does not match its manifest: ${v.problems.slice(0, 3).join('; ')}`, { file: join(dir, 'manifest.json'), hint: 'rebuild it, or pass --no-verify' });
+    if (!v.ok) throw bundleMismatchError(dir, v, 'rebuild it, or pass --no-verify');
     ctx.info(`pserve: ${v.checked} files match manifest.json`);
   }
   const args = ['server.mjs'];
