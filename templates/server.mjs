@@ -282,6 +282,16 @@ function toTyped(dtype, data, what) {
   return out;
 }
 
+/** one line for a failed listen: the code and what it usually means */
+function listenReason(e) {
+  const why = {
+    EADDRINUSE: 'the port is in use by another process (pick one with --port)',
+    EADDRNOTAVAIL: 'the address is not available on this machine (is the interface up? pick one with --host)',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+  }[e?.code];
+  return `${e?.code ?? 'error'}: ${why ?? String(e?.message ?? e).split('\n')[0]}`;
+}
+
 const prod = (dims) => dims.reduce((a, b) => a * b, 1);
 
 /**
@@ -1028,7 +1038,12 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     }
   });
 
-  await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, host, ok); });
+  try {
+    await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, host, ok); });
+  } catch (e) {
+    await pool.close();
+    throw new Error(`cannot bind ${host}:${port}: ${listenReason(e)}`);
+  }
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, model ${modelPath})`;
