@@ -1,18 +1,20 @@
 /** pserve bundle / smoke / package: layout, manifest, one platform's runtime, tamper detection, reproducible archives. */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { x as untar } from 'tar';
 import { verifyBundle, readManifest, listFiles } from '../src/bundle/manifest.js';
 import { tarHeader, FIXED_MTIME } from '../src/bundle/package.js';
-import { shapesFromInferenceYml } from '../src/bundle/smoke.js';
+import { shapesFromInferenceYml, startBundleServer } from '../src/bundle/smoke.js';
 import { renderConfigYml } from '../src/bundle/config-yml.js';
 // the server template is plain JS that a recipient runs; its readers are exported for these tests
 // @ts-expect-error no typings for the template
 import { parseYaml, parseServingConf } from '../templates/server.mjs';
 import { uciHousingOnnx } from './onnx-test-models.js';
-import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { ROOT, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
 describe('config readers of the server template', () => {
   it('reads the config.yml that bundle writes back to what it says', () => {
@@ -98,6 +100,15 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
     expect(r.code, JSON.stringify(r.json)).toBe(0);
     expect(r.json.ok).toBe(true);
     expect(r.json.checks.map((c: any) => c.name)).toEqual(['ready', 'web service', 'pipeline', 'kserve v2', 'metrics', 'SIGTERM']);
+  }, 60_000);
+
+  it('smoke sends a batch of 3 rows and expects 3 rows back on every protocol', () => {
+    const r = cliJson<any>(['smoke', dir, '--shape', 'x=3,13']);
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [3, 13], shapeFrom: '--shape' });
+    for (const name of ['web service', 'pipeline', 'kserve v2']) {
+      expect(r.json.checks.find((c: any) => c.name === name).detail).toBe('price [3,1]');
+    }
   }, 60_000);
 
   it('smoke fails with exit 1 and E_BUNDLE_TAMPERED on an altered model file', () => {
@@ -188,4 +199,141 @@ describeShared('pserve smoke on converted image models', () => {
     expect(r.json.checks.every((k: any) => k.ok)).toBe(true);
     expect(r.json.checks.find((k: any) => k.name === 'kserve v2').detail).toMatch(/\[1,2\]/);
   }, 120_000);
+});
+
+/** `unshare -rn` gives a network namespace whose loopback is down; not every machine allows it */
+const canUnshare = spawnSync('unshare', ['-rn', 'true']).status === 0;
+
+describe('bundle, smoke and package on the project\'s own tiny_classifier', () => {
+  const work = tempDir('pserve-tiny-');
+  const sample = join(ROOT, 'fixtures', 'tiny_classifier');
+  // the same sources converted and bundled in two different folders
+  const one = join(work, 'one', 'b');
+  const two = join(work, 'elsewhere', 'deeper', 'b');
+
+  beforeAll(() => {
+    for (const b of [one, two]) {
+      const root = join(b, '..');
+      const c = cli(['convert', '--dirname', sample, '--model_filename', 'inference.pdmodel', '--params_filename', 'inference.pdiparams', '--serving_server', join(root, 'srv'), '--serving_client', join(root, 'cli')]);
+      expect(c.code, c.stderr).toBe(0);
+      const r = cliJson(['bundle', '--serving_server', join(root, 'srv'), '--serving_client', join(root, 'cli'), '--out', b, '--name', 'tiny']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  }, 60_000);
+
+  const copyOf = (name: string) => {
+    const d = join(work, name);
+    rmSync(d, { recursive: true, force: true });
+    cpSync(one, d, { recursive: true });
+    return d;
+  };
+
+  it('the manifest holds no absolute path: bundles built in two folders pack to the same bytes', () => {
+    const m = readManifest(one);
+    expect(m.createdFrom.servingServer).toBe('srv');
+    expect(JSON.stringify(m)).not.toContain(work);
+    expect(m.createdFrom.model).toMatchObject({ file: 'inference.pdmodel' });
+    const a = cliJson<any>(['package', one, '--out', join(work, 'one.tgz')]);
+    const b = cliJson<any>(['package', two, '--out', join(work, 'two.tgz')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(readFileSync(join(work, 'two.tgz')).equals(readFileSync(join(work, 'one.tgz')))).toBe(true);
+  });
+
+  it('package refuses a tampered bundle (same size, one byte flipped) with E_BUNDLE_TAMPERED and writes nothing', () => {
+    const bad = copyOf('flipped');
+    const onnx = readFileSync(join(bad, 'model.onnx'));
+    onnx[onnx.length >> 1] ^= 1;
+    writeFileSync(join(bad, 'model.onnx'), onnx);
+    const r = cliJson<any>(['package', bad, '--out', join(work, 'flipped.tgz')]);
+    expect(r.code).toBe(1);
+    expect(r.json.error.code).toBe('E_BUNDLE_TAMPERED');
+    expect(r.json.error.message).toMatch(/model\.onnx: sha256/);
+    expect(existsSync(join(work, 'flipped.tgz'))).toBe(false);
+    rmSync(join(bad, 'README.md'));
+    const gone = cliJson<any>(['package', bad, '--out', join(work, 'flipped.tgz')]);
+    expect(gone.json.error.code).toBe('E_BUNDLE_TAMPERED');
+    expect(gone.json.error.message).toMatch(/README\.md: missing/);
+  });
+
+  it('package, smoke and serve refuse files and folders that manifest.json does not list (E_BUNDLE_UNLISTED)', () => {
+    const extra = copyOf('extra');
+    writeFileSync(join(extra, 'extra.txt'), 'not built by pserve\n');
+    mkdirSync(join(extra, 'serving_server', 'empty'));
+    expect(verifyBundle(extra)).toMatchObject({ ok: false, problems: [], unlisted: ['extra.txt', 'serving_server/empty/'] });
+    const p = cliJson<any>(['package', extra, '--out', join(work, 'extra.tgz')]);
+    expect(p.code).toBe(1);
+    expect(p.json.error.code).toBe('E_BUNDLE_UNLISTED');
+    expect(p.json.error.message).toMatch(/2 file\(s\) that manifest\.json does not list: extra\.txt, serving_server\/empty\//);
+    expect(existsSync(join(work, 'extra.tgz'))).toBe(false);
+    const s = cli(['smoke', extra]);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/E_BUNDLE_UNLISTED: .*extra\.txt/);
+    expect(s.stdout).toBe('');
+    const v = cliJson<any>(['serve', extra]);
+    expect(v.code).toBe(1);
+    expect(v.json.error.code).toBe('E_BUNDLE_UNLISTED');
+  });
+
+  it('smoke --shape with batch 2 sends 2 rows on every protocol and expects 2 rows back', () => {
+    const r = cliJson<any>(['smoke', one, '--shape', 'x=2,3,32,32']);
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [2, 3, 32, 32], shapeFrom: '--shape' });
+    for (const name of ['web service', 'pipeline', 'kserve v2']) {
+      expect(r.json.checks.find((c: any) => c.name === name).detail).toBe('softmax_0.tmp_0 [2,4]');
+    }
+  }, 60_000);
+
+  it('smoke checks every --shape against the feeds before it starts anything (usage, exit 2)', () => {
+    const cases: [string, RegExp][] = [
+      ['y=1,2', /--shape y=1,2: the model has no feed "y"; its feeds are x \(rank 4, \[-1,3,32,32\]\)/],
+      ['x=1,3,48', /--shape x=1,3,48: rank 3, feed "x" has rank 4/],
+      ['x=0,3,32,32', /dim 0 is 0; every dim must be a positive integer/],
+      ['x=1,4,32,32', /dim 1 is 4, feed "x" fixes it at 3/],
+    ];
+    for (const [shape, msg] of cases) {
+      const t0 = Date.now();
+      const r = cliJson<any>(['smoke', one, '--shape', shape]);
+      expect(r.code, shape).toBe(2);
+      expect(r.json.error.code).toBe('E_USAGE');
+      expect(r.json.error.message).toMatch(msg);
+      // no server was started: a server start takes a worker and a session, well over this
+      expect(Date.now() - t0).toBeLessThan(5000);
+    }
+  });
+
+  it('smoke in plain (non-TTY) mode prints each check once: no progress lines that repeat the summary', () => {
+    const r = cli(['smoke', one]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    for (const name of ['ready', 'web service', 'pipeline', 'kserve v2', 'metrics', 'SIGTERM']) {
+      expect(r.stdout.split(`${name}: `).length - 1, name).toBe(1);
+    }
+    expect(r.stdout).toMatch(/smoke passed\n$/);
+  }, 60_000);
+
+  it('server.mjs that cannot listen prints one error line and exits 1; smoke reports E_SERVER_LISTEN', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = spawnSync(process.execPath, ['server.mjs', '--port', String(port)], { cwd: one, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`pserve-server: error: cannot bind 127.0.0.1:${port}: EADDRINUSE: the port is in use by another process (pick one with --port)\n`);
+    } finally { busy.close(); }
+    // 192.0.2.1 (TEST-NET-1) is on no interface of this machine
+    await expect(startBundleServer(one, ['--host', '192.0.2.1'], 30)).rejects.toMatchObject({
+      code: 'E_SERVER_LISTEN', message: expect.stringMatching(/cannot bind 192\.0\.2\.1:0: EADDRNOTAVAIL/),
+    });
+  }, 60_000);
+
+  it.skipIf(!canUnshare)('smoke with the loopback down reports E_SMOKE_NOT_READY with the socket error, never E_INTERNAL', () => {
+    const r = spawnSync('unshare', ['-rn', process.execPath, join(ROOT, 'bin', 'pserve.js'), 'smoke', one, '--json'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CI: '1' } });
+    expect(r.status).toBe(1);
+    const j = JSON.parse(r.stdout);
+    expect(j.error.code).toBe('E_SMOKE_NOT_READY');
+    expect(j.error.message).toMatch(/health\/ready failed: connect ENETUNREACH 127\.0\.0\.1:\d+$/);
+    expect(j.error.hint).toMatch(/loopback/);
+  }, 60_000);
 });

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PserveError } from '../errors.js';
-import { readManifest, verifyBundle } from './manifest.js';
+import { bundleMismatchError, readManifest, verifyBundle, type BundleManifest } from './manifest.js';
 import type { Progress } from './build-bundle.js';
 
 export interface SmokeOptions {
@@ -69,8 +69,38 @@ function defaultDim(rank: number, i: number): number {
   return 1;
 }
 
-function resolveDims(t: TensorMeta, alias: string, opts: SmokeOptions, yml: Record<string, number[]>): { shape: number[]; from: string } {
-  const given = opts.shapes?.[alias] ?? opts.shapes?.[t.name];
+/**
+ * Check every --shape against the bundle's feeds before anything starts: the key must be a feed's
+ * alias or name, the rank the feed's rank, every dim positive and equal to the model's fixed dims,
+ * and feeds with an open batch dim must agree on the batch. Returns the dims keyed by alias and
+ * the batch size (1 when no --shape sets one).
+ */
+export function checkShapes(manifest: Pick<BundleManifest, 'feeds'>, shapes: Record<string, number[]>): { byAlias: Record<string, number[]>; batch: number } {
+  const usage = (msg: string) => new PserveError('E_USAGE', msg, { kind: 'usage' });
+  const known = manifest.feeds.map((f) => `${f.alias} (rank ${f.shape.length}, [${f.shape.join(',')}])`).join(', ');
+  const byAlias: Record<string, number[]> = {};
+  let batch: { n: number; from: string } | undefined;
+  for (const [key, dims] of Object.entries(shapes)) {
+    const flag = `--shape ${key}=${dims.join(',')}`;
+    const f = manifest.feeds.find((x) => x.alias === key) ?? manifest.feeds.find((x) => x.name === key);
+    if (!f) throw usage(`${flag}: the model has no feed "${key}"; its feeds are ${known}`);
+    if (byAlias[f.alias]) throw usage(`${flag}: feed "${f.alias}" is given more than one --shape`);
+    if (dims.length !== f.shape.length) throw usage(`${flag}: rank ${dims.length}, feed "${f.alias}" has rank ${f.shape.length} [${f.shape.join(',')}]`);
+    dims.forEach((d, i) => {
+      if (!Number.isSafeInteger(d) || d <= 0) throw usage(`${flag}: dim ${i} is ${d}; every dim must be a positive integer`);
+      if (f.shape[i]! >= 0 && f.shape[i] !== d) throw usage(`${flag}: dim ${i} is ${d}, feed "${f.alias}" fixes it at ${f.shape[i]} [${f.shape.join(',')}]`);
+    });
+    if (f.shape.length > 0 && f.shape[0]! < 0) {
+      if (batch && batch.n !== dims[0]) throw usage(`${flag}: batch ${dims[0]}, but ${batch.from} sets batch ${batch.n}; feeds are sent together, with one batch size`);
+      batch ??= { n: dims[0]!, from: flag };
+    }
+    byAlias[f.alias] = dims.slice();
+  }
+  return { byAlias, batch: batch?.n ?? 1 };
+}
+
+function resolveDims(t: TensorMeta, alias: string, shapes: Record<string, number[]>, batch: number, yml: Record<string, number[]>): { shape: number[]; from: string } {
+  const given = shapes[alias] ?? shapes[t.name];
   const fromYml = yml[alias] ?? yml[t.name];
   const pick = (src: number[] | undefined, from: string) => {
     if (!src) return null;
@@ -81,8 +111,11 @@ function resolveDims(t: TensorMeta, alias: string, opts: SmokeOptions, yml: Reco
     return { shape: t.shape.map((d, i) => (d >= 0 ? d : src[i]!)), from };
   };
   if (!t.shape.some((d) => d < 0)) return { shape: t.shape.slice(), from: 'model' };
-  return pick(given, '--shape') ?? pick(fromYml, 'inference.yml')
+  const r = pick(given, '--shape') ?? pick(fromYml, 'inference.yml')
     ?? { shape: t.shape.map((d, i) => (d >= 0 ? d : defaultDim(t.shape.length, i))), from: 'default' };
+  // an open batch dim takes the batch that --shape set for any feed
+  if (r.from !== '--shape' && t.shape[0]! < 0) r.shape[0] = batch;
+  return r;
 }
 
 function generate(datatype: string, n: number): number[] {
@@ -127,6 +160,23 @@ function checkTensor(what: string, data: unknown[], shape: number[], expected: n
   return null;
 }
 
+/**
+ * The web-service "feed" list: one {alias: row} sample per batch row, as Paddle Serving clients
+ * send a batch. When the feeds do not share one open batch dim, one sample carries each whole
+ * tensor with its "<alias>.shape".
+ */
+export function webServiceSamples(inputs: { t: TensorMeta; shape: number[]; data: number[] }[]): Record<string, unknown>[] {
+  const rows = inputs[0]?.shape[0];
+  const byRow = rows !== undefined && inputs.every((x) => x.shape.length > 0 && x.shape[0] === rows && (x.t.shape[0]! < 0 || rows === 1));
+  if (!byRow) return [Object.fromEntries(inputs.flatMap((x) => [[x.t.name, x.data], [`${x.t.name}.shape`, x.shape]]))];
+  return Array.from({ length: rows }, (_, b) => Object.fromEntries(inputs.map((x) => {
+    const rest = x.shape.slice(1);
+    const per = rest.reduce((a, c) => a * c, 1);
+    const row = x.data.slice(b * per, (b + 1) * per);
+    return [x.t.name, rest.length > 1 ? nest(row, rest) : row];
+  })));
+}
+
 /** the environment a recipient's shell would give: no NODE_PATH, no NODE_OPTIONS, nothing of pserve */
 function bareEnv(): NodeJS.ProcessEnv {
   const keep = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'SYSTEMROOT', 'LANG', 'LD_LIBRARY_PATH', 'CUDA_VISIBLE_DEVICES'];
@@ -141,7 +191,12 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
   let out = '';
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-8000); });
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  let spawnError: Error | undefined;
+  // 'close' comes after the child's stdio is drained, so its last stderr line is in `err`
+  const exited = new Promise<number | null>((ok) => {
+    child.once('error', (e) => { spawnError = e; ok(null); });
+    child.once('close', (code) => ok(code));
+  });
   const listening = await new Promise<{ url: string; device: string | null }>((ok, fail) => {
     const timer = setTimeout(() => fail(new PserveError('E_SMOKE_NOT_READY', `the server did not listen within ${timeoutS} s${err ? `: ${lastLine(err)}` : ''}`, { file: join(dir, 'server.mjs') })), timeoutS * 1000);
     child.stdout!.on('data', (c: Buffer) => {
@@ -149,14 +204,21 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
       const m = /listening on (http:\/\/\S+) \(service "[^"]*", device (\w+)/.exec(out);
       if (m) { clearTimeout(timer); ok({ url: m[1]!, device: m[2]! }); }
     });
-    void exited.then((code) => { clearTimeout(timer); fail(new PserveError('E_SMOKE_SERVER_EXITED', `the server exited with code ${code} before listening: ${lastLine(err) || '(no message)'}`, { file: join(dir, 'server.mjs') })); });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      const file = join(dir, 'server.mjs');
+      const why = lastLine(err);
+      if (spawnError) fail(new PserveError('E_SMOKE_SERVER_EXITED', `cannot start ${process.execPath}: ${spawnError.message}`, { file }));
+      else if (/^cannot bind /.test(why)) fail(new PserveError('E_SERVER_LISTEN', `the server could not listen: ${why}`, { file, hint: 'check that the loopback interface is up and the address exists on this machine' }));
+      else fail(new PserveError('E_SMOKE_SERVER_EXITED', `the server exited with code ${code} before listening: ${why || '(no message)'}`, { file }));
+    });
   }).catch((e) => { child.kill('SIGKILL'); throw e; });
   return {
     child,
     ...listening,
     stderr: () => err,
     async stop() {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || spawnError) return child.exitCode;
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 15000);
       const code = await exited;
@@ -170,8 +232,26 @@ function lastLine(s: string): string {
   return s.trim().split('\n').filter(Boolean).pop()?.replace(/^pserve-server: (error: )?/, '') ?? '';
 }
 
+/** fetch's own message is "fetch failed"; the socket error under it says what happened */
+function requestError(e: unknown, url: string): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  const cause = err?.cause;
+  // undici appends the local end (" - Local (0.0.0.0:0)"), which says nothing here
+  const what = String(cause?.message ?? err?.message ?? e).replace(/ - Local \([^)]*\)$/, '');
+  return `a request to ${url} failed: ${cause?.code && !what.includes(cause.code) ? `${cause.code}: ` : ''}${what}`;
+}
+
+async function getText(url: string): Promise<{ status: number; text: string }> {
+  let res: Response;
+  try { res = await fetch(url); } catch (e) { throw new Error(requestError(e, url)); }
+  return { status: res.status, text: await res.text() };
+}
+
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  } catch (e) { throw new Error(requestError(e, url)); }
   const text = await res.text();
   let json: unknown;
   try { json = JSON.parse(text); } catch { json = text; }
@@ -180,64 +260,87 @@ async function postJson(url: string, body: unknown): Promise<{ status: number; j
 
 export async function smokeBundle(dirIn: string, opts: SmokeOptions = {}, progress: Progress = () => {}): Promise<SmokeReport> {
   const dir = resolve(dirIn);
+  try {
+    return await smoke(dir, opts, progress);
+  } catch (e) {
+    if (e instanceof PserveError) throw e;
+    // every failure smoke knows of is a PserveError or a failed check; anything else still gets a code
+    throw new PserveError('E_SMOKE_FAILED', `smoke could not finish: ${String((e as Error)?.message ?? e).split('\n')[0]}`, { file: dir });
+  }
+}
+
+async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promise<SmokeReport> {
   const manifest = readManifest(dir);
-  progress({ id: 'verify', phase: 'start', text: `verifying ${manifest.files.length} files against manifest.json` });
+  // usage errors first: nothing is hashed or started for a --shape that cannot apply
+  const { byAlias: shapes, batch } = checkShapes(manifest, opts.shapes ?? {});
+  // one progress item whose text follows the steps: the final text lists every check, so the
+  // progress shows only what runs now and what failed (no "done" lines that repeat the summary)
+  let started = false;
+  const step = (text: string) => { progress({ id: 'smoke', phase: started ? 'progress' : 'start', text }); started = true; };
+  const failed = (text: string) => { progress({ id: 'smoke', phase: 'fail', text }); started = false; };
+  step(`verifying ${manifest.files.length} files against manifest.json`);
   const v = verifyBundle(dir, manifest);
   if (!v.ok) {
-    progress({ id: 'verify', phase: 'fail', text: v.problems[0]! });
-    throw new PserveError('E_BUNDLE_TAMPERED', `the bundle does not match its manifest: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; and ${v.problems.length - 3} more` : ''}`, { file: join(dir, 'manifest.json'), hint: 'rebuild it with pserve bundle' });
+    failed(v.problems[0] ?? `${v.unlisted[0]}: not listed in manifest.json`);
+    throw bundleMismatchError(dir, v, 'rebuild it with pserve bundle');
   }
-  progress({ id: 'verify', phase: 'done', text: `${v.checked} files match manifest.json` });
 
   const checks: SmokeCheck[] = [];
   const report: SmokeReport = { ok: false, bundle: dir, name: manifest.name, device: null, verified: v.checked, inputs: {}, checks, failures: [] };
   const check = async (name: string, fn: () => Promise<string>) => {
     const t0 = performance.now();
-    progress({ id: name, phase: 'start', text: name });
+    step(name);
     try {
       const detail = await fn();
       checks.push({ name, ok: true, ms: Math.round(performance.now() - t0), detail });
-      progress({ id: name, phase: 'done', text: `${name}: ${detail}` });
     } catch (e) {
       const detail = (e as Error).message;
       checks.push({ name, ok: false, ms: Math.round(performance.now() - t0), detail });
       report.failures.push(`${name}: ${detail}`);
-      progress({ id: name, phase: 'fail', text: `${name}: ${detail}` });
+      failed(`${name}: ${detail}`);
     }
   };
 
-  progress({ id: 'start', phase: 'start', text: 'starting node server.mjs on a free port' });
+  step('starting node server.mjs on a free port');
   const server = await startBundleServer(dir, opts.device ? ['--device', opts.device] : [], opts.timeoutS ?? 60);
   report.device = server.device;
-  progress({ id: 'start', phase: 'done', text: `listening on ${server.url} (device ${server.device})` });
   const base = server.url;
   const name = manifest.name;
   try {
     let meta: ModelMeta | undefined;
     await check('ready', async () => {
-      const r = await fetch(`${base}/v2/health/ready`);
+      const r = await getText(`${base}/v2/health/ready`);
       if (r.status !== 200) throw new Error(`/v2/health/ready answered ${r.status}`);
-      const m = await fetch(`${base}/v2/models/${encodeURIComponent(name)}`);
+      const m = await getText(`${base}/v2/models/${encodeURIComponent(name)}`);
       if (m.status !== 200) throw new Error(`/v2/models/${name} answered ${m.status}`);
-      meta = await m.json() as ModelMeta;
+      const j = JSON.parse(m.text) as ModelMeta;
+      if (!Array.isArray(j?.inputs) || !Array.isArray(j?.outputs)) throw new Error(`/v2/models/${name} has no inputs and outputs`);
+      meta = j;
       return `ready; ${meta.inputs.length} input(s), ${meta.outputs.length} output(s)`;
     });
-    if (!meta) throw new Error('no model metadata');
+    if (!meta) {
+      const why = checks.find((c) => c.name === 'ready')?.detail ?? 'no answer';
+      throw new PserveError('E_SMOKE_NOT_READY', `the server printed that it listens on ${base}, but it is not ready: ${why}`, {
+        file: join(dir, 'server.mjs'),
+        hint: /ENETUNREACH|ECONNREFUSED|EADDRNOTAVAIL|EHOSTUNREACH/.test(why) ? 'the loopback interface (127.0.0.1) may be down on this machine' : undefined,
+      });
+    }
     const md = meta;
     const ymlFile = join(dir, 'serving_server', 'inference.yml');
     const yml = existsSync(ymlFile) ? shapesFromInferenceYml(readFileSync(ymlFile, 'utf8')) : {};
     const inputs = md.inputs.map((t) => {
-      const r = resolveDims(t, t.name, opts, yml);
+      const r = resolveDims(t, t.name, shapes, batch, yml);
       const n = r.shape.reduce((a, b) => a * b, 1);
       report.inputs[t.name] = { dtype: t.datatype, shape: r.shape, shapeFrom: r.from };
       return { t, shape: r.shape, data: generate(t.datatype, n) };
     });
-    const expected = (o: TensorMeta) => o.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d));
+    // outputs with an open batch dim answer one row per input row
+    const rows = inputs.find((x) => x.t.shape.length > 0 && x.t.shape[0]! < 0)?.shape[0] ?? 1;
+    const expected = (o: TensorMeta) => o.shape.map((d, i) => (i === 0 && d < 0 ? rows : d));
     const fetchList = md.outputs.map((o) => o.name);
 
     await check('web service', async () => {
-      const sample = Object.fromEntries(inputs.map((x) => [x.t.name, x.shape.length > 1 ? nest(x.data, x.shape.slice(1)) : x.data]));
-      const r = await postJson(`${base}/${encodeURIComponent(name)}/prediction`, { feed: [sample], fetch: fetchList });
+      const r = await postJson(`${base}/${encodeURIComponent(name)}/prediction`, { feed: webServiceSamples(inputs), fetch: fetchList });
       if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
       const result = (r.json as { result?: Record<string, unknown> }).result ?? {};
       const shapes: string[] = [];
@@ -287,7 +390,7 @@ export async function smokeBundle(dirIn: string, opts: SmokeOptions = {}, progre
     });
 
     await check('metrics', async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const { text } = await getText(`${base}/metrics`);
       const count = (proto: string) => {
         const m = new RegExp(`^pserve_requests_total\\{protocol="${proto}",code="200"\\} (\\d+)$`, 'm').exec(text);
         return m ? Number(m[1]) : 0;
