@@ -2,12 +2,15 @@
  * Safe unpacking into a directory that the caller created empty (a temp sibling of the final place).
  * Every entry is checked BEFORE anything is written: no absolute paths, no "..", no links whose
  * target leaves the directory (also not via another link from the same archive), no device files or
- * fifos, and caps on the total size and entry count so a small download cannot fill the disk
- * (a decompression bomb). Any violation aborts the whole unpack with a PserveError; the caller
+ * fifos, caps on the total size and entry count, and for compressed archives a cap on the ratio of
+ * unpacked to compressed bytes, so a small download cannot fill the disk (a decompression bomb).
+ * Any violation aborts the whole unpack with a PserveError; the caller
  * throws the temp directory away, so nothing is ever half-written into place.
  */
 import { createWriteStream, mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
+import { Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { Unpack } from 'tar';
 import type yauzl from 'yauzl';
 import { PserveError } from '../errors.js';
@@ -16,14 +19,33 @@ export interface UnpackLimits {
   /** sum of the uncompressed sizes of all entries */
   maxBytes: number;
   maxEntries: number;
+  /** unpacked:compressed bytes allowed once more than `ratioFloorBytes` are unpacked (tgz, zip) */
+  maxRatio?: number;
+  ratioFloorBytes?: number;
 }
 
-export const DEFAULT_UNPACK_LIMITS: UnpackLimits = {
-  maxBytes: 64 * 1024 ** 3,
+/**
+ * Why these numbers. Real model sets compress badly: float32/float16 weights gzip to ~0.9 of their
+ * size (1.1:1), quantised int8 weights to ~1.5:1, programs, vocabularies and configs to ~3-5:1;
+ * a whole set lands at 1.1-3:1. A one-layer deflate bomb reaches ~1030:1 (deflate's ceiling), so
+ * 200:1 sits two orders of magnitude above any real set and well below a bomb. The ratio is
+ * judged on the running totals, so one all-zero tensor inside a real set is diluted by the rest.
+ * Below the 1 GiB floor the ratio is not judged at all: small archives (configs, a tiny model)
+ * may compress well, and 1 GiB is then the most a bomb can write before it is stopped. 32 GiB of
+ * output covers the biggest sets a user deploys with pserve (a 13B-parameter fp16 model is ~26 GB)
+ * while a disk that holds models still has room left when a bomb hits the absolute cap.
+ */
+export const DEFAULT_UNPACK_LIMITS: Required<UnpackLimits> = {
+  maxBytes: 32 * 1024 ** 3,
   maxEntries: 200_000,
+  maxRatio: 200,
+  ratioFloorBytes: 1024 ** 3,
 };
 
-/** Limits with env overrides (PSERVE_FETCH_MAX_BYTES / PSERVE_FETCH_MAX_ENTRIES), for small disks and tests. */
+/**
+ * Limits with env overrides (PSERVE_FETCH_MAX_BYTES / PSERVE_FETCH_MAX_ENTRIES /
+ * PSERVE_FETCH_MAX_RATIO / PSERVE_FETCH_RATIO_FLOOR_BYTES), for small disks, trusted archives and tests.
+ */
 export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): UnpackLimits {
   const num = (name: string, dflt: number) => {
     const v = env[name];
@@ -32,7 +54,25 @@ export function unpackLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): Unpac
     if (!Number.isSafeInteger(n) || n <= 0) throw new PserveError('E_USAGE', `${name} must be a positive integer, got "${v}"`, { kind: 'usage' });
     return n;
   };
-  return { maxBytes: num('PSERVE_FETCH_MAX_BYTES', DEFAULT_UNPACK_LIMITS.maxBytes), maxEntries: num('PSERVE_FETCH_MAX_ENTRIES', DEFAULT_UNPACK_LIMITS.maxEntries) };
+  return {
+    maxBytes: num('PSERVE_FETCH_MAX_BYTES', DEFAULT_UNPACK_LIMITS.maxBytes),
+    maxEntries: num('PSERVE_FETCH_MAX_ENTRIES', DEFAULT_UNPACK_LIMITS.maxEntries),
+    maxRatio: num('PSERVE_FETCH_MAX_RATIO', DEFAULT_UNPACK_LIMITS.maxRatio),
+    ratioFloorBytes: num('PSERVE_FETCH_RATIO_FLOOR_BYTES', DEFAULT_UNPACK_LIMITS.ratioFloorBytes),
+  };
+}
+
+/**
+ * The ratio rule: an E_ARCHIVE_BOMB error once `unpacked` is past the floor AND more than
+ * maxRatio times the compressed bytes it came from; undefined while the archive is within bounds.
+ */
+export function ratioViolation(unpacked: number, compressed: number, limits: UnpackLimits, archive: string, what = 'archive'): PserveError | undefined {
+  const ratio = limits.maxRatio ?? DEFAULT_UNPACK_LIMITS.maxRatio;
+  const floor = limits.ratioFloorBytes ?? DEFAULT_UNPACK_LIMITS.ratioFloorBytes;
+  if (unpacked <= floor || unpacked <= ratio * Math.max(compressed, 1)) return undefined;
+  return new PserveError('E_ARCHIVE_BOMB',
+    `${what} unpacks to ${unpacked} bytes from ${compressed} compressed bytes, more than ${ratio}:1 (judged past ${floor} bytes)`,
+    { file: archive, hint: 'a decompression bomb? raise PSERVE_FETCH_MAX_RATIO if this archive is trusted' });
 }
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
@@ -126,6 +166,9 @@ export interface UnpackSink {
 
 /**
  * A streaming tar (or gzip'd tar) unpacker. Errors surface from write()/finish() as PserveErrors.
+ * A gzip'd stream is inflated here rather than inside the tar parser, so that the inflated bytes
+ * can be counted against the compressed bytes that went in (the ratio rule) as they appear, long
+ * before a bomb's entries, whose headers may all look modest, have filled the disk.
  */
 export function tarSink(dir: string, archive: string, limits: UnpackLimits): UnpackSink {
   const guard = new EntryGuard(archive, limits);
@@ -160,23 +203,65 @@ export function tarSink(dir: string, archive: string, limits: UnpackLimits): Unp
   } as ConstructorParameters<typeof Unpack>[0]);
   unpack.on('error', (e: unknown) => fail(e));
   const closed = new Promise<void>((res) => unpack.on('close', () => res()));
+
+  // where written bytes go: the tar parser, or (gzip magic in the first bytes) an inflater in front of it
+  type Input = { write(b: Buffer): boolean; end(): void; once(ev: 'drain', f: () => void): unknown };
+  let input: Input | undefined;
+  let gunzip: ReturnType<typeof createGunzip> | undefined;
+  let head: Buffer = Buffer.alloc(0);
+  let unpackedOut = 0;
+  const stop = (e: unknown) => {
+    fail(e);
+    gunzip?.destroy();
+    try { unpack.abort(failure ?? new Error('aborted')); } catch { /* already reported */ }
+  };
+  const route = (first: Buffer): Input => {
+    if (first.length < 2 || first[0] !== 0x1f || first[1] !== 0x8b) return unpack as unknown as Input;
+    const z = createGunzip();
+    gunzip = z;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        unpackedOut += chunk.length;
+        // the inflater's own count of compressed bytes it has consumed, not what was handed to it
+        const bomb = ratioViolation(unpackedOut, z.bytesWritten, limits, archive);
+        if (bomb) { stop(bomb); done(); return; }
+        done(null, chunk);
+      },
+    });
+    z.on('error', stop);
+    count.on('error', stop);
+    z.pipe(count).pipe(unpack as unknown as NodeJS.WritableStream);
+    return z;
+  };
+  const push = async (chunk: Buffer) => {
+    if (!input) {
+      head = head.length ? Buffer.concat([head, chunk]) : chunk;
+      if (head.length < 2) return;
+      input = route(head);
+      chunk = head;
+      head = Buffer.alloc(0);
+    }
+    const ok = input.write(chunk);
+    if (failure) throw failure;
+    if (!ok) await Promise.race([new Promise<void>((res) => input!.once('drain', () => res())), failedP]);
+  };
   return {
     async write(chunk) {
       if (failure) throw failure;
-      const ok = unpack.write(chunk);
+      await push(chunk);
       if (failure) throw failure;
-      if (!ok) await Promise.race([new Promise<void>((res) => unpack.once('drain', () => res())), failedP]);
     },
     async finish() {
       if (failure) throw failure;
-      unpack.end();
+      if (!input) input = route(head);
+      if (head.length) { const h = head; head = Buffer.alloc(0); input.write(h); }
+      input.end();
       await Promise.race([closed, failedP]);
       if (failure) throw failure;
       return { topLevel: [...guard.topLevel] };
     },
     abort() {
-      if (!failure) fail(new PserveError('E_ABORTED', 'unpack aborted'));
-      try { unpack.abort(failure ?? new Error('aborted')); } catch { /* already reported */ }
+      stop(new PserveError('E_ABORTED', 'unpack aborted'));
     },
   };
 }
@@ -227,6 +312,10 @@ export async function unpackZip(file: string, dir: string, archive: string, limi
     zip.close();
     throw new PserveError('E_ARCHIVE_BOMB', `archive has ${zip.entryCount} entries, more than ${limits.maxEntries}`, { file: archive, hint: 'raise PSERVE_FETCH_MAX_ENTRIES if this archive is trusted' });
   }
+  // running totals for the ratio rule; the compressed side never counts more than the file holds
+  // (entries that share compressed bytes, the overlapping-entry bomb, gain nothing by it)
+  let unpackedTotal = 0;
+  let compressedTotal = 0;
   try {
     await new Promise<void>((resolve, reject) => {
       const failWith = (e: unknown) => {
@@ -266,6 +355,15 @@ export async function unpackZip(file: string, dir: string, archive: string, limi
             return;
           }
           const rel = guard.check(entry.fileName, type, type === 'file' ? entry.uncompressedSize : 0, undefined, `mode ${fmt.toString(8)}`);
+          if (type === 'file') {
+            // judged on the declared sizes, before a byte is inflated: the zip reader stops any
+            // entry whose stream runs past its declared size (validateEntrySizes), so they bind
+            unpackedTotal += entry.uncompressedSize;
+            compressedTotal = Math.min(compressedTotal + entry.compressedSize, zip.fileSize);
+            const bomb = ratioViolation(entry.uncompressedSize, entry.compressedSize, limits, archive, `entry "${entry.fileName}"`)
+              ?? ratioViolation(unpackedTotal, compressedTotal, limits, archive);
+            if (bomb) throw bomb;
+          }
           const out = join(dir, rel);
           if (type === 'dir') { mkdirSync(out, { recursive: true }); zip.readEntry(); return; }
           mkdirSync(dirname(out), { recursive: true });
