@@ -6,9 +6,9 @@
  * on the very bytes that go into the archive) and nothing else.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { constants, gzipSync } from 'node:zlib';
+import { constants, createGzip } from 'node:zlib';
 import { PserveError, fsError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { bundleMismatchError, listFiles, readManifest, unlistedPaths, type BundleManifest } from './manifest.js';
@@ -54,53 +54,97 @@ export function tarHeader(name: string, size: number, type: 'file' | 'dir'): Buf
   return h;
 }
 
-/**
- * The uncompressed tar of `dir` with entries under `top/`. With `manifest`, the bundle must match
- * it: an unlisted path is refused before anything is read (E_BUNDLE_UNLISTED), and a missing,
- * resized or altered file (hashed as it is packed) is refused as E_BUNDLE_TAMPERED.
- */
-export function tarBundle(dir: string, top: string, manifest?: BundleManifest): { tar: Buffer; entries: number } {
-  const parts: Buffer[] = [];
-  const paths = listFiles(dir, { withDirs: true });
-  const hint = 'rebuild it with pserve bundle';
-  const expected = manifest ? new Map(manifest.files.map((f) => [f.path, f])) : undefined;
-  if (manifest && expected) {
-    const present = new Set(paths);
-    const problems = manifest.files.filter((f) => !present.has(f.path)).map((f) => `${String(f.path)}: missing`);
-    const unlisted = unlistedPaths(manifest, paths);
-    if (problems.length || unlisted.length) throw bundleMismatchError(dir, { problems, unlisted }, hint);
-  }
-  const problems: string[] = [];
-  parts.push(tarHeader(`${top}/`, 0, 'dir'));
-  for (const p of paths) {
-    if (p.endsWith('/')) { parts.push(tarHeader(`${top}/${p}`, 0, 'dir')); continue; }
-    const abs = join(dir, p);
-    const size = statSync(abs).size;
-    if (size > MAX_ENTRY_SIZE) throw new PserveError('E_PACKAGE_FILE_TOO_LARGE', `file of ${size} bytes is over the ustar limit of ${MAX_ENTRY_SIZE}`, { file: abs });
-    const want = expected?.get(p);
-    if (want && want.size !== size) { problems.push(`${p}: size ${size}, manifest says ${want.size}`); continue; }
-    let data: Buffer;
-    try { data = readFileSync(abs); } catch (e) { throw fsError(e, abs, 'bundle file'); }
-    if (data.length !== size) throw new PserveError('E_PACKAGE_FILE_CHANGED', 'file changed while it was packed', { file: abs });
-    if (want) {
-      const h = createHash('sha256').update(data).digest('hex');
-      if (h !== want.sha256) { problems.push(`${p}: sha256 ${h.slice(0, 12)}..., manifest says ${String(want.sha256).slice(0, 12)}...`); continue; }
-    }
-    parts.push(tarHeader(`${top}/${p}`, size, 'file'), data);
-    const pad = (512 - (size % 512)) % 512;
-    if (pad) parts.push(Buffer.alloc(pad, 0));
-  }
-  if (problems.length) throw bundleMismatchError(dir, { problems, unlisted: [] }, hint);
-  parts.push(Buffer.alloc(1024, 0));
-  return { tar: Buffer.concat(parts), entries: paths.length + 1 };
+/** ustar padding after `size` bytes of data */
+function padOf(size: number): number {
+  return (512 - (size % 512)) % 512;
 }
 
-/** gzip with mtime 0 (zlib's default) and OS byte 255 "unknown" so the bytes do not vary by machine */
-export function deterministicGzip(data: Buffer): Buffer {
-  const gz = gzipSync(data, { level: 6, memLevel: 8, strategy: constants.Z_DEFAULT_STRATEGY });
-  gz.writeUInt32LE(0, 4);
-  gz[9] = 255;
-  return gz;
+/**
+ * Streams the gzip'd tar of `dir` (entries under `top/`) into `file`: one file at a time, 1 MiB at a
+ * time, so memory stays flat whatever the model's size. With `manifest`, an unlisted path is
+ * refused before anything is read (E_BUNDLE_UNLISTED); a missing, resized or altered file (hashed
+ * on the very bytes that are packed) is refused as E_BUNDLE_TAMPERED once every file was seen, and
+ * the caller throws the partial output away.
+ */
+async function writeTgz(file: string, dir: string, top: string, manifest: BundleManifest): Promise<{ size: number; sha256: string; entries: number }> {
+  const paths = listFiles(dir, { withDirs: true });
+  const hint = 'rebuild it with pserve bundle';
+  const expected = new Map(manifest.files.map((f) => [f.path, f]));
+  const present = new Set(paths);
+  const missing = manifest.files.filter((f) => !present.has(f.path)).map((f) => `${String(f.path)}: missing`);
+  const unlisted = unlistedPaths(manifest, paths);
+  if (missing.length || unlisted.length) throw bundleMismatchError(dir, { problems: missing, unlisted }, hint);
+
+  let fd: number;
+  try { fd = openSync(file, 'w'); } catch (e) { throw fsError(e, file, 'archive'); }
+  const outHash = createHash('sha256');
+  let size = 0;
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let writeError: unknown;
+  // level, memLevel and strategy fixed: the same input gives the same deflate stream, however it is chunked
+  const gzip = createGzip({ level: 6, memLevel: 8, strategy: constants.Z_DEFAULT_STRATEGY, chunkSize: 1 << 20 });
+  const emit = (b: Buffer) => {
+    try { writeSync(fd, b); } catch (e) { writeError ??= e; }
+    outHash.update(b);
+    size += b.length;
+  };
+  gzip.on('data', (chunk: Buffer) => {
+    if (head === undefined) { emit(chunk); return; }
+    // the gzip header: mtime 0 (zlib's default) and OS byte 255 "unknown", so bytes do not vary by machine
+    head = Buffer.concat([head, chunk]);
+    if (head.length < 10) return;
+    head.writeUInt32LE(0, 4);
+    head[9] = 255;
+    const first = head;
+    head = undefined;
+    emit(first);
+  });
+  const ended = new Promise<void>((ok, fail) => { gzip.once('end', ok); gzip.once('error', fail); });
+  const put = (b: Buffer) => new Promise<void>((ok) => { if (gzip.write(b)) ok(); else gzip.once('drain', ok); });
+
+  const problems: string[] = [];
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    await put(tarHeader(`${top}/`, 0, 'dir'));
+    for (const p of paths) {
+      if (p.endsWith('/')) { await put(tarHeader(`${top}/${p}`, 0, 'dir')); continue; }
+      const abs = join(dir, p);
+      const want = expected.get(p);
+      let src: number;
+      try { src = openSync(abs, 'r'); } catch (e) { throw fsError(e, abs, 'bundle file'); }
+      try {
+        const fileSize = fstatSync(src).size;
+        if (fileSize > MAX_ENTRY_SIZE) throw new PserveError('E_PACKAGE_FILE_TOO_LARGE', `file of ${fileSize} bytes is over the ustar limit of ${MAX_ENTRY_SIZE}`, { file: abs });
+        if (want && want.size !== fileSize) { problems.push(`${p}: size ${fileSize}, manifest says ${want.size}`); continue; }
+        await put(tarHeader(`${top}/${p}`, fileSize, 'file'));
+        const h = createHash('sha256');
+        let done = 0;
+        while (done < fileSize) {
+          const n = readSync(src, buf, 0, Math.min(buf.length, fileSize - done), done);
+          if (n === 0) throw new PserveError('E_PACKAGE_FILE_CHANGED', 'file changed while it was packed', { file: abs });
+          const chunk = Buffer.from(buf.subarray(0, n));
+          h.update(chunk);
+          await put(chunk);
+          done += n;
+        }
+        const pad = padOf(fileSize);
+        if (pad) await put(Buffer.alloc(pad, 0));
+        const got = h.digest('hex');
+        if (want && got !== want.sha256) problems.push(`${p}: sha256 ${got.slice(0, 12)}..., manifest says ${String(want.sha256).slice(0, 12)}...`);
+      } finally {
+        closeSync(src);
+      }
+    }
+    await put(Buffer.alloc(1024, 0));
+    gzip.end();
+    await ended;
+  } finally {
+    gzip.destroy();
+    closeSync(fd);
+  }
+  if (writeError) throw fsError(writeError, file, 'archive');
+  if (problems.length) throw bundleMismatchError(dir, { problems, unlisted: [] }, hint);
+  return { size, sha256: outHash.digest('hex'), entries: paths.length + 1 };
 }
 
 export async function packageBundle(dir: string, out: string): Promise<PackageReport> {
@@ -109,12 +153,6 @@ export async function packageBundle(dir: string, out: string): Promise<PackageRe
   const top = manifest.name.replace(/[^A-Za-z0-9_.-]/g, '_') || basename(abs);
   const dest = resolve(out);
   if (dest.startsWith(`${abs}/`)) throw new PserveError('E_USAGE', '--out must be outside the bundle folder (the archive would contain itself)', { kind: 'usage', file: dest });
-  const { tar, entries } = tarBundle(abs, top, manifest);
-  const gz = deterministicGzip(tar);
-  await writeFileAtomic(dest, (tmp) => {
-    let fd: number;
-    try { fd = openSync(tmp, 'w'); } catch (e) { throw fsError(e, dest, 'archive'); }
-    try { writeSync(fd, gz); } catch (e) { throw fsError(e, dest, 'archive'); } finally { closeSync(fd); }
-  });
-  return { path: dest, size: gz.length, sha256: createHash('sha256').update(gz).digest('hex'), entries, top };
+  const r = await writeFileAtomic(dest, (tmp) => writeTgz(tmp, abs, top, manifest));
+  return { path: dest, size: r.size, sha256: r.sha256, entries: r.entries, top };
 }
