@@ -13,6 +13,10 @@ describe('generated content', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-fixtures.mjs'), '--check'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
   });
+  it('src/formats/proto/*.gen.ts are what scripts/gen-proto.mjs makes from the .proto schemas', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-proto.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
   it('.ci/run runs the README install and test commands', async () => {
     const { readFileSync } = await import('node:fs');
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');

@@ -3,10 +3,10 @@
  * Pure: bytes in, objects out.
  */
 import { PserveError } from '../errors.js';
-import { descriptor } from './proto/paddle_framework.gen.js';
+import { schema as table } from './proto/paddle_framework.gen.js';
 import { decodeMessage, encodeMessage, loadSchema, type ProtoMessage } from './protobuf.js';
 
-const schema = loadSchema(descriptor);
+const schema = loadSchema(table);
 export const ProgramDescSpec = schema('paddle.framework.proto.ProgramDesc');
 export const TensorDescSpec = schema('paddle.framework.proto.VarType.TensorDesc');
 

@@ -3,10 +3,10 @@
  * real files: fields are written in field-number order (as protoc-generated C++ does), repeated
  * scalars keep the packed/unpacked form they were read in, explicit defaults stay present, and
  * unknown fields are kept as raw bytes and written back in field-number order among the known ones.
- * The wire reader is our own so that every error carries a byte offset and every length is checked
- * against the bytes that remain before anything is sliced or allocated.
+ * The schema comes from our .proto files, parsed with protobufjs by scripts/gen-proto.mjs at build
+ * time. The wire reader is our own so that every error carries a byte offset and every length is
+ * checked against the bytes that remain before anything is sliced or allocated.
  */
-import protobuf from 'protobufjs/light.js';
 import { PserveError } from '../errors.js';
 import { LIMITS } from './limits.js';
 
@@ -42,34 +42,31 @@ const WIRE: Record<Scalar, number> = {
   int32: 0, int64: 0, uint32: 0, uint64: 0, sint32: 0, sint64: 0, bool: 0, enum: 0, string: 2, bytes: 2,
 };
 
-/** Build codec specs for every message type of a protobufjs JSON descriptor. */
-export function loadSchema(descriptor: unknown): (fullName: string) => MessageSpec {
-  const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
-  root.resolveAll();
+/** What scripts/gen-proto.mjs writes: message full name -> [number, name, repeated, kind, message type, packed]. */
+export type SchemaTable = Record<string, [number, string, 0 | 1, string, string, 0 | 1][]>;
+
+/** Codec specs for every message of a generated schema table, built on first use. */
+export function loadSchema(table: SchemaTable): (fullName: string) => MessageSpec {
   const cache = new Map<string, MessageSpec>();
-  const build = (type: protobuf.Type): MessageSpec => {
-    const hit = cache.get(type.fullName);
+  const build = (fullName: string): MessageSpec => {
+    const hit = cache.get(fullName);
     if (hit) return hit;
-    const spec: MessageSpec = { fullName: type.fullName.replace(/^\./, ''), byId: new Map(), ordered: [] };
-    cache.set(type.fullName, spec);
-    for (const f of type.fieldsArray) {
-      f.resolve();
-      let kind: FieldSpec['kind'];
-      let message: MessageSpec | undefined;
-      if (f.resolvedType instanceof protobuf.Type) { kind = 'message'; message = build(f.resolvedType); }
-      else if (f.resolvedType instanceof protobuf.Enum) kind = 'enum';
-      else kind = f.type as Scalar;
-      const fs: FieldSpec = { id: f.id, name: f.name, repeated: f.repeated, kind, message, packedDefault: f.packed === true && (f.options?.packed === true) };
-      spec.byId.set(f.id, fs);
+    const fields = table[fullName];
+    if (!fields) throw new Error(`schema has no message ${fullName}`);
+    const spec: MessageSpec = { fullName, byId: new Map(), ordered: [] };
+    cache.set(fullName, spec);
+    for (const [id, name, repeated, kind, message, packed] of fields) {
+      const fs: FieldSpec = {
+        id, name, repeated: repeated === 1, kind: kind as FieldSpec['kind'],
+        ...(kind === 'message' ? { message: build(message) } : {}),
+        packedDefault: packed === 1,
+      };
+      spec.byId.set(id, fs);
       spec.ordered.push(fs);
     }
-    spec.ordered.sort((a, b) => a.id - b.id);
     return spec;
   };
-  return (fullName: string) => {
-    const t = root.lookupType(fullName);
-    return build(t);
-  };
+  return build;
 }
 
 // ---------------------------------------------------------------------------------------------

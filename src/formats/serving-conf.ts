@@ -11,10 +11,10 @@
  * Pure: strings and bytes in, objects out.
  */
 import { PserveError } from '../errors.js';
-import { descriptor } from './proto/general_model_config.gen.js';
+import { schema as table } from './proto/general_model_config.gen.js';
 import { decodeMessage, encodeMessage, loadSchema, type ProtoMessage } from './protobuf.js';
 
-const schema = loadSchema(descriptor);
+const schema = loadSchema(table);
 export const GeneralModelConfigSpec = schema('baidu.paddle_serving.configure.GeneralModelConfig');
 
 export type ServingVarKind = 'feed' | 'fetch';
