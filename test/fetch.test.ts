@@ -154,7 +154,8 @@ describe('pserve fetch', () => {
     const body = archives['feature']!;
     srv.routes.set(path, { body, dropAfter: Math.floor(body.length / 2), dropTimes: 1 });
     const before = srv.seen.length;
-    const r = await fetchJson<any>(['fetch', `https://example.invalid${path}`, '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock], s.env);
+    // hashed on the worker thread (the shared ring), whatever the core count: the failed attempt closes one worker, the resumed one digests
+    const r = await fetchJson<any>(['fetch', `https://example.invalid${path}`, '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock], { ...s.env, PSERVE_FETCH_HASH_WORKER_MIN: '1' });
     expect(r.code, r.stderr).toBe(0);
     const reqs = srv.seen.slice(before).filter((q) => q.path === path);
     expect(reqs).toHaveLength(2);

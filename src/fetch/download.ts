@@ -8,6 +8,7 @@
  */
 import { createReadStream, existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
@@ -99,12 +100,17 @@ async function feedPrefix<T>(file: string, upTo: number, hash: Sha256Stream, sin
 /** network chunks (~64 KiB) are gathered into blocks this big before they are written and hashed */
 export const BLOCK = 1 << 20;
 /**
- * Archives at least this big are hashed on a worker thread. Measured on a loaded 2-core machine
- * (200 MiB, interleaved runs): the hand-off (a copy the worker owns + postMessage, ~250 ms of
- * main-thread CPU) cost more than hashing inline with SHA-NI (~150-290 ms), and the second core
- * is seldom free; so the worker is off unless PSERVE_FETCH_HASH_WORKER_MIN (bytes) asks for it.
+ * Archives at least this big are hashed on a worker thread (out of a shared ring, see sha256.ts)
+ * when the machine has more than two cores. Measured on 2 cores (200 MiB from a loopback server,
+ * 11 interleaved runs): the same median wall time as hashing inline (542 vs 542 ms) for ~90 ms
+ * more CPU (the worker's start-up and the copy into the ring), because the second core is already
+ * busy with the file writes (libuv's pool) and, in that bench, the server; the main thread was idle
+ * a third of the transfer. With a core to spare, the ~160 ms of hashing leaves the main thread.
+ * PSERVE_FETCH_HASH_WORKER_MIN (bytes) sets the threshold on any machine.
  */
-export const WORKER_HASH_MIN = Number(process.env['PSERVE_FETCH_HASH_WORKER_MIN']) > 0 ? Number(process.env['PSERVE_FETCH_HASH_WORKER_MIN']) : Number.MAX_SAFE_INTEGER;
+export const WORKER_HASH_MIN = Number(process.env['PSERVE_FETCH_HASH_WORKER_MIN']) > 0
+  ? Number(process.env['PSERVE_FETCH_HASH_WORKER_MIN'])
+  : availableParallelism() > 2 ? 16 * BLOCK : Number.MAX_SAFE_INTEGER;
 
 export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<DownloadResult<T>> {
   const retries = o.retries ?? 5;
