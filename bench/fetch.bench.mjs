@@ -123,7 +123,7 @@ process.exit(0);
     {
       area: 'fetch', name: `fetch ${mb.toFixed(0)} MiB tarball from loopback (download+sha256+cache+unpack)`, value: pRate, unit: 'MiB/s',
       baseline: 'curl -s URL piped to tar -x', baselineValue: cRate, ratio: pRate / cRate, target: '>= 0.8x curl piped to tar', meets: pRate / cRate >= 0.8,
-      reading: 'end to end, node start-up included; pserve also hashes (sha256, inline) and keeps a 200 MiB cache copy for resume and --offline that curl|tar does not write; on 2 shared cores this is CPU-bound: pserve uses ~0.6 s of CPU against ~0.2 s for curl+tar',
+      reading: 'end to end, node start-up included; pserve also hashes (sha256, inline) and keeps a 200 MiB cache copy for resume and --offline that curl|tar does not write; on 2 shared cores this is CPU-bound: pserve uses ~0.6 s of CPU against ~0.2 s for curl+tar, and the loopback server and the file writes (libuv pool) already keep the second core busy, so hashing on a worker (shared ring, on by default with >2 cores) gave the same wall time for ~90 ms more CPU',
     },
     {
       area: 'fetch', name: `same, less pserve start-up (${start.toFixed(0)} ms, the time of pserve fetch --list)`, value: pSteady, unit: 'MiB/s',
