@@ -156,84 +156,219 @@ class RequestError extends Error {
 }
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
-const BLANK = (c) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+const TWO53 = 9007199254740992;
+/** deepest nesting of a tensor array (flatten refuses more, with its own message) */
+const MAX_NEST = 16;
 
 /**
- * A JSON array of plain numbers starting after the "[" at b[i], read straight from the bytes:
- * { values, end } or null when it holds anything else or is not valid JSON (JSON.parse then
- * decides). Up to 15 significant digits and no exponent, m / 10^k is the correctly rounded double
- * (both operands exact), i.e. what JSON.parse gives; any other number goes through Number().
+ * The numbers of a JSON array read straight from the body's bytes: a plain list or a nested
+ * rectangular one, all of whose leaves are numbers. Held as exact doubles (the values JSON.parse
+ * gives) with the nesting shape; flatten/toTyped take it without a JS array in between, and it
+ * turns back into plain arrays (toArray / toJSON) wherever the body holds something else.
  */
-function readNumberArray(b, i) {
-  const values = [];
+export class NumArray {
+  constructor(f64, dims) { this.f64 = f64; this.dims = dims; }
+  toArray() { return nest(Array.from(this.f64), this.dims); }
+  toJSON() { return this.toArray(); }
+}
+
+const SCRATCH_KEEP = 1 << 20;
+let scratch = new Float64Array(1 << 16);
+const SHAPE_UNSET = new Array(MAX_NEST).fill(-1);
+
+/**
+ * The array starting after the "[" at b[i]: a NumArray and the offset past its "]" in readEnd,
+ * or null when it holds anything but numbers, is ragged, empty, nested too deep, or is not valid
+ * JSON (JSON.parse then decides, with its messages). A number with a mantissa below 2^53 and a
+ * decimal exponent within ±22 is m * 10^k or m / 10^k, both operands exact, so one correctly
+ * rounded operation: what JSON.parse gives. Any other number goes through Number(), which reads
+ * JSON numbers as JSON.parse does; a number that overflows to Infinity gives up (JSON.parse
+ * and the checks after it then say so).
+ */
+let readEnd = 0;
+function readNumbers(b, i) {
+  const len = b.length;
+  const shape = SHAPE_UNSET.slice();
+  const counts = [0];
+  let depth = 0;
+  let leaf = -1;
+  let n = 0;
+  let buf = scratch;
   for (;;) {
-    let c = b[i];
-    while (BLANK(c)) c = b[++i];
+    // a value
+    let c = i < len ? b[i] : 0;
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < len ? b[i] : 0;
+    if (c === 0x5b) {
+      if ((leaf >= 0 && depth >= leaf) || depth + 1 >= MAX_NEST) return null;
+      depth += 1;
+      counts[depth] = 0;
+      i += 1;
+      continue;
+    }
     const start = i;
     const neg = c === 0x2d;
-    if (neg) c = b[++i];
-    if (!(c >= 0x30 && c <= 0x39)) return null;
+    if (neg) c = ++i < len ? b[i] : 0;
+    if (c < 0x30 || c > 0x39) return null;
+    if (leaf !== depth) {
+      if (leaf >= 0) return null;
+      leaf = depth;
+    }
     let m = 0;
-    let digits = 0;
-    let frac = 0;
-    if (c === 0x30) { digits = 1; c = b[++i]; } // JSON: a leading 0 stands alone
-    else while (c >= 0x30 && c <= 0x39) { m = m * 10 + (c - 0x30); digits += 1; c = b[++i]; }
+    let k = 0;
+    if (c === 0x30) c = ++i < len ? b[i] : 0; // JSON: a leading 0 stands alone
+    else {
+      do { m = m * 10 + (c - 0x30); c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
+    }
     if (c === 0x2e) {
-      c = b[++i];
-      if (!(c >= 0x30 && c <= 0x39)) return null;
-      while (c >= 0x30 && c <= 0x39) { m = m * 10 + (c - 0x30); digits += 1; frac += 1; c = b[++i]; }
+      c = ++i < len ? b[i] : 0;
+      if (c < 0x30 || c > 0x39) return null;
+      do { m = m * 10 + (c - 0x30); k -= 1; c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
     }
-    let exact = digits <= 15 && frac <= 22;
     if (c === 0x65 || c === 0x45) {
-      exact = false;
-      c = b[++i];
-      if (c === 0x2b || c === 0x2d) c = b[++i];
-      if (!(c >= 0x30 && c <= 0x39)) return null;
-      while (c >= 0x30 && c <= 0x39) c = b[++i];
+      c = ++i < len ? b[i] : 0;
+      let eneg = false;
+      if (c === 0x2b || c === 0x2d) { eneg = c === 0x2d; c = ++i < len ? b[i] : 0; }
+      if (c < 0x30 || c > 0x39) return null;
+      let e = 0;
+      do { if (e < 100000) e = e * 10 + (c - 0x30); c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
+      k += eneg ? -e : e;
     }
-    values.push(exact ? (neg ? -m : m) / POW10[frac] : Number(b.latin1Slice(start, i)));
-    while (BLANK(c)) c = b[++i];
-    if (c === 0x5d) return { values, end: i + 1 };
-    if (c !== 0x2c) return null;
-    i += 1;
+    let v;
+    if (m < TWO53 && k === 0) v = neg ? -m : m;
+    else if (m < TWO53 && k < 0 && k >= -22) v = (neg ? -m : m) / POW10[-k];
+    else if (m < TWO53 && k > 0 && k <= 22) v = (neg ? -m : m) * POW10[k];
+    else {
+      v = Number(b.latin1Slice(start, i));
+      if (v === Infinity || v === -Infinity) return null;
+    }
+    if (n === buf.length) {
+      const grown = new Float64Array(buf.length * 2);
+      grown.set(buf);
+      buf = grown;
+      if (grown.length <= SCRATCH_KEEP) scratch = grown; // a rare huge body does not pin its memory
+    }
+    buf[n++] = v;
+    counts[depth] += 1;
+    // after a value: "," or the "]" of one or more arrays
+    for (;;) {
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < len ? b[i] : 0;
+      if (c === 0x2c) { i += 1; break; }
+      if (c !== 0x5d) return null;
+      const count = counts[depth];
+      if (shape[depth] < 0) shape[depth] = count;
+      else if (shape[depth] !== count) return null;
+      i += 1;
+      if (depth === 0) {
+        readEnd = i;
+        return new NumArray(buf.slice(0, n), shape.slice(0, leaf + 1));
+      }
+      depth -= 1;
+      counts[depth] += 1;
+      c = i < len ? b[i] : 0;
+    }
   }
 }
 
 const MARK = '\u0000pserve-array:';
-const MARK_BYTES = Buffer.from(JSON.stringify(MARK).slice(1, 10));
+// a body that spells NUL itself (the only way to write it in JSON) goes to JSON.parse alone, so a
+// string of the client's can never pass for a placeholder
+const MARK_BYTES = Buffer.from('\\u0000');
+const MARK_JSON = JSON.stringify(MARK).slice(0, -1);
 
 /**
  * JSON.parse for request bodies, whose bulk is long arrays of numbers: those are read by
- * readNumberArray and left as placeholders in the text that JSON.parse sees (about twice as fast
- * as JSON.parse alone). Strings are skipped whole, so an array inside a string stays a string.
+ * readNumbers into NumArrays and left as placeholders in the text that JSON.parse sees. Strings
+ * are skipped whole, so an array inside a string stays a string. The caller turns NumArrays that
+ * are not where a tensor belongs back into arrays (settle).
  */
 export function parseJsonBody(b) {
   if (b.length < 4096 || b.includes(MARK_BYTES)) return JSON.parse(b.toString('utf8'));
   const arrays = [];
   let text = '';
   let last = 0;
-  for (let i = 0; i < b.length; i++) {
+  const len = b.length;
+  for (let i = 0; i < len; i++) {
     const c = b[i];
     if (c === 0x22) { // skip a string, with its escapes
-      for (i++; i < b.length && b[i] !== 0x22; i++) if (b[i] === 0x5c) i++;
+      for (i++; i < len && b[i] !== 0x22; i++) if (b[i] === 0x5c) i++;
     } else if (c === 0x5b) {
-      const r = readNumberArray(b, i + 1);
-      if (r && r.values.length >= 16) {
-        text += `${b.toString('utf8', last, i)}${JSON.stringify(MARK + arrays.length)}`;
-        arrays.push(r.values);
-        last = r.end;
-        i = r.end - 1;
+      const r = readNumbers(b, i + 1);
+      if (r && r.f64.length >= 16) {
+        text += `${b.toString('utf8', last, i)}${MARK_JSON}${arrays.length}"`;
+        arrays.push(r);
+        last = readEnd;
+        i = readEnd - 1;
       }
     }
   }
   if (arrays.length === 0) return JSON.parse(b.toString('utf8'));
   text += b.toString('utf8', last);
-  return JSON.parse(text, (_k, v) => (typeof v === 'string' && v.startsWith(MARK) ? arrays[Number(v.slice(MARK.length))] : v));
+  try {
+    return JSON.parse(text, (_k, v) => (typeof v === 'string' && v.startsWith(MARK) ? arrays[Number(v.slice(MARK.length))] : v));
+  } catch {
+    return JSON.parse(b.toString('utf8')); // its own message, with positions in the body as sent
+  }
 }
 
+/** v with every NumArray in it turned back into plain arrays (objects and arrays changed in place) */
+export function settle(v) {
+  if (v instanceof NumArray) return v.toArray();
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (x !== null && typeof x === 'object') v[i] = settle(x);
+    }
+  } else if (v !== null && typeof v === 'object') {
+    for (const k of Object.keys(v)) {
+      const x = v[k];
+      if (x !== null && typeof x === 'object') {
+        const y = settle(x);
+        if (y !== x) v[k] = y;
+      }
+    }
+  }
+  return v;
+}
+
+/**
+ * A request body with NumArrays left only where a tensor belongs (body[list][i] itself when
+ * keepItem, else body[list][i][key] where keepKey(key)); everywhere else they are plain arrays
+ * again, so every other check sees what JSON.parse gives.
+ */
+function settleBody(body, list, keepItem, keepKey) {
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || body instanceof NumArray) return settle(body);
+  for (const k of Object.keys(body)) {
+    const x = body[k];
+    if (x === null || typeof x !== 'object') continue;
+    if (k !== list || !Array.isArray(x)) {
+      const y = settle(x);
+      if (y !== x) body[k] = y;
+      continue;
+    }
+    for (let i = 0; i < x.length; i++) {
+      const item = x[i];
+      if (item === null || typeof item !== 'object') continue;
+      if (Array.isArray(item) || item instanceof NumArray) {
+        if (!keepItem) x[i] = settle(item);
+        continue;
+      }
+      for (const key of Object.keys(item)) {
+        const v = item[key];
+        if (v === null || typeof v !== 'object' || keepKey(key)) continue;
+        const y = settle(v);
+        if (y !== v) item[key] = y;
+      }
+    }
+  }
+  return body;
+}
+const NO_KEY = () => false;
+
 /** Flatten a (nested) JSON array, checking it is rectangular; returns values and the nesting shape. */
-function flatten(value, what) {
+export function flatten(value, what) {
+  if (value instanceof NumArray) return { data: value.f64, shape: value.dims };
   if (!Array.isArray(value)) return { data: [value], shape: [] };
+  settle(value);
   // flat list: no copy; toTyped rejects any element that is not a number (nested arrays included)
   if (value.length > 0 && !Array.isArray(value[0])) return { data: value, shape: [value.length] };
   const shape = [];
@@ -256,9 +391,15 @@ function flatten(value, what) {
   return { data, shape };
 }
 
-function toTyped(dtype, data, what) {
+export function toTyped(dtype, data, what) {
   const t = DTYPES[dtype];
   if (!t) throw new RequestError(400, `${what}: the model wants ${dtype}, which this JSON server cannot carry`);
+  // numbers read by readNumbers are finite doubles: a float tensor is one conversion
+  if (t.kind === 'float' && data instanceof Float64Array) {
+    const out = new t.Array(data.length);
+    out.set(data);
+    return out;
+  }
   const out = new t.Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
@@ -843,6 +984,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
 
   /** Paddle Serving web service: {"feed":[{alias: value}, ...], "fetch":[alias]} */
   async function webService(body) {
+    settleBody(body, 'feed', false, (key) => !key.endsWith('.shape') && !key.endsWith('.lod'));
     if (!Array.isArray(body.feed) || body.feed.length === 0) throw new RequestError(400, '"feed" must be a non-empty list of {alias: value} objects');
     const perFeed = new Map();
     body.feed.forEach((sample, s) => {
@@ -884,6 +1026,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
 
   /** Paddle Serving pipeline: {"key":[alias], "value":["<JSON array>"]} */
   async function pipeline(body) {
+    settleBody(body, 'value', true, NO_KEY);
     if (!Array.isArray(body.key) || !Array.isArray(body.value)) throw new RequestError(400, '"key" and "value" must be lists');
     if (body.key.length !== body.value.length) throw new RequestError(400, `"key" has ${body.key.length} entries, "value" has ${body.value.length}`);
     const feeds = new Map();
@@ -893,6 +1036,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
       let value = body.value[i];
       if (typeof value === 'string') {
         try { value = parseJsonBody(Buffer.from(value)); } catch { throw new RequestError(400, `value for key "${key}" is not a JSON array`); }
+        if (!(value instanceof NumArray)) value = settle(value);
       }
       feeds.set(f, feedTensor(f, value, null, `key "${key}"`));
     });
@@ -911,6 +1055,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
 
   /** KServe v2 / Triton: {"inputs":[{name, shape, datatype, data}], "outputs":[{name}]} */
   async function kserveInfer(body) {
+    settleBody(body, 'inputs', false, (key) => key === 'data');
     if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new RequestError(400, '"inputs" must be a non-empty list');
     const feeds = new Map();
     body.inputs.forEach((inp, i) => {
@@ -959,7 +1104,10 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
 
   async function jsonBody(req, errNo) {
     const raw = await readBody(req);
-    try { return parseJsonBody(raw); } catch (e) { throw new RequestError(400, `body is not JSON: ${e.message}`, errNo); }
+    try {
+      const body = parseJsonBody(raw);
+      return body instanceof NumArray ? body.toArray() : body;
+    } catch (e) { throw new RequestError(400, `body is not JSON: ${e.message}`, errNo); }
   }
 
   function send(res, status, obj, type = 'application/json') {
