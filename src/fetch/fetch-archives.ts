@@ -143,6 +143,14 @@ async function readCached<T>(file: string, size: number, sink: ByteConsumer<T>, 
   }
 }
 
+/**
+ * Remove a temp tree after a failed unpack. The tar writer may still be closing files it had open
+ * when the unpack was aborted; retrying covers the ENOTEMPTY/EBUSY that race gives.
+ */
+export function removeTree(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
+}
+
 function finalizeCache(p: CachePaths, url: string, sha256: string, size: number): void {
   try {
     renameSync(p.partial, p.file);
@@ -205,11 +213,14 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     report({ phase: 'progress', text: parts.join('  '), bytes: done, ...(total !== undefined ? { total } : {}) });
   };
 
+  // every attempt unpacks into a fresh folder of its own inside tmp: an aborted attempt's tar writer
+  // may still be closing files, and none of them may end up in the tree that gets installed
+  let work = tmp;
+  let attempts = 0;
   const newSink = (): ByteConsumer<{ topLevel: string[] }> => {
-    // every attempt starts with an empty temp tree
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp);
-    if (a.kind === 'tar' || a.kind === 'tgz') return sniffing(tarSink(tmp, source, o.limits), a.kind, source);
+    work = join(tmp, `attempt-${++attempts}`);
+    mkdirSync(work);
+    if (a.kind === 'tar' || a.kind === 'tgz') return sniffing(tarSink(work, source, o.limits), a.kind, source);
     if (a.kind === 'zip') return sniffing(NULL_SINK, 'zip', source);
     return NULL_SINK;
   };
@@ -249,17 +260,17 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     if (!got.cached) finalizeCache(paths, a.url, got.sha256, got.size);
 
     if (a.kind === 'zip') {
-      try { await unpackZip(paths.file, tmp, source, o.limits); } catch (e) {
+      try { await unpackZip(paths.file, work, source, o.limits); } catch (e) {
         // a zip is only judged after the download: do not keep a hostile or broken one around
         if (e instanceof PserveError && /^E_(ARCHIVE_|NOT_ARCHIVE)/.test(e.code)) dropCache(paths);
         throw e;
       }
     }
     else if (a.kind === 'file') {
-      try { copyFileSync(paths.file, join(tmp, name)); } catch (e) { throw fsError(e, join(tmp, name), 'downloaded file'); }
+      try { copyFileSync(paths.file, join(work, name)); } catch (e) { throw fsError(e, join(work, name), 'downloaded file'); }
     }
 
-    const installed = install(tmp, into, o.force === true, o.dest);
+    const installed = install(work, into, o.force === true, o.dest);
     const status = locked ? 'verified' : 'recorded';
     lock.archives[a.url] = { url: a.url, sha256: got.sha256, size: got.size };
     report({ phase: 'done', text: `${name}  sha256 ${got.sha256.slice(0, 12)}…${got.cached ? '  (cache)' : ''}  → ${installed.join(', ') || '(empty)'}`, bytes: got.size });
@@ -268,7 +279,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
     report({ phase: 'fail', text: `${name}: ${e instanceof PserveError ? e.code : 'error'}` });
     throw e;
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTree(tmp);
     if (createdInto) { try { rmdirSync(into); } catch { /* not empty: something was installed */ } }
   }
 }

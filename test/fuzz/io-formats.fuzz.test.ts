@@ -112,7 +112,7 @@ describe('fuzz: serving confs, ONNX, archives, HTTP bodies', () => {
       } finally {
         // the only thing in the parent is what each run made
         expect(readdirSync(outside).every((e) => /^u\d+$/.test(e))).toBe(true);
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
       }
     });
     report(s);
@@ -137,7 +137,7 @@ describe('fuzz: serving confs, ONNX, archives, HTTP bodies', () => {
         await unpackZip(zipFile, dir, 'fuzz.zip', { maxBytes: 1 << 20, maxEntries: 100 });
       } finally {
         expect(readdirSync(outside).every((e) => /^u\d+$/.test(e))).toBe(true);
-        rmSync(dir, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
       }
     });
     report(s);
