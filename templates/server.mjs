@@ -165,15 +165,28 @@ const MAX_NEST = 16;
  * rectangular one, all of whose leaves are numbers. Held as exact doubles (the values JSON.parse
  * gives) with the nesting shape; flatten/toTyped take it without a JS array in between, and it
  * turns back into plain arrays (toArray / toJSON) wherever the body holds something else.
+ *
+ * f64 is a view into the reader's scratch buffer, lent to the arrays of one body (lease): once
+ * each has been copied out (done()), the next body reads into the same memory. A body whose
+ * arrays are not all copied out (a request refused half-way) keeps its buffer, and the next body
+ * gets a new one, so a view is never overwritten while something may still read it.
  */
 export class NumArray {
-  constructor(f64, dims) { this.f64 = f64; this.dims = dims; }
-  toArray() { return nest(Array.from(this.f64), this.dims); }
-  toJSON() { return this.toArray(); }
+  constructor(f64, dims, lease) { this.f64 = f64; this.dims = dims; this.lease = lease; this.copied = false; }
+  toArray() { const a = nest(Array.from(this.f64), this.dims); this.done(); return a; }
+  toJSON() { return nest(Array.from(this.f64), this.dims); }
+  /** its numbers have been copied out: when all of its body's have, the buffer goes back to the reader */
+  done() {
+    if (this.copied) return;
+    this.copied = true;
+    const lease = this.lease;
+    if (--lease.pending === 0 && lease.buf === scratch) scratchLent = false;
+  }
 }
 
 const SCRATCH_KEEP = 1 << 20;
 let scratch = new Float64Array(1 << 16);
+let scratchLent = false;
 const SHAPE_UNSET = new Array(MAX_NEST).fill(-1);
 
 /**
@@ -186,85 +199,100 @@ const SHAPE_UNSET = new Array(MAX_NEST).fill(-1);
  * and the checks after it then say so).
  */
 let readEnd = 0;
-function readNumbers(b, i) {
-  const len = b.length;
+let readBuf = scratch;
+function readNumbers(b, i, at) {
+  // b[i] past the end is undefined: every test below is written so that undefined (and NaN from
+  // it) fails it, which ends the read with null
   const shape = SHAPE_UNSET.slice();
   const counts = [0];
   let depth = 0;
   let leaf = -1;
-  let n = 0;
-  let buf = scratch;
+  let n = at;
+  let buf = readBuf;
+  let c = b[i];
   for (;;) {
-    // a value
-    let c = i < len ? b[i] : 0;
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < len ? b[i] : 0;
+    // a value: an array, or the first number of an innermost array
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i];
     if (c === 0x5b) {
       if ((leaf >= 0 && depth >= leaf) || depth + 1 >= MAX_NEST) return null;
       depth += 1;
       counts[depth] = 0;
-      i += 1;
+      c = b[++i];
       continue;
     }
-    const start = i;
-    const neg = c === 0x2d;
-    if (neg) c = ++i < len ? b[i] : 0;
-    if (c < 0x30 || c > 0x39) return null;
     if (leaf !== depth) {
       if (leaf >= 0) return null;
       leaf = depth;
     }
-    let m = 0;
-    let k = 0;
-    if (c === 0x30) c = ++i < len ? b[i] : 0; // JSON: a leading 0 stands alone
-    else {
-      do { m = m * 10 + (c - 0x30); c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
-    }
-    if (c === 0x2e) {
-      c = ++i < len ? b[i] : 0;
-      if (c < 0x30 || c > 0x39) return null;
-      do { m = m * 10 + (c - 0x30); k -= 1; c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
-    }
-    if (c === 0x65 || c === 0x45) {
-      c = ++i < len ? b[i] : 0;
-      let eneg = false;
-      if (c === 0x2b || c === 0x2d) { eneg = c === 0x2d; c = ++i < len ? b[i] : 0; }
-      if (c < 0x30 || c > 0x39) return null;
-      let e = 0;
-      do { if (e < 100000) e = e * 10 + (c - 0x30); c = ++i < len ? b[i] : 0; } while (c >= 0x30 && c <= 0x39);
-      k += eneg ? -e : e;
-    }
-    let v;
-    if (m < TWO53 && k === 0) v = neg ? -m : m;
-    else if (m < TWO53 && k < 0 && k >= -22) v = (neg ? -m : m) / POW10[-k];
-    else if (m < TWO53 && k > 0 && k <= 22) v = (neg ? -m : m) * POW10[k];
-    else {
-      v = Number(b.latin1Slice(start, i));
-      if (v === Infinity || v === -Infinity) return null;
-    }
-    if (n === buf.length) {
-      const grown = new Float64Array(buf.length * 2);
-      grown.set(buf);
-      buf = grown;
-      if (grown.length <= SCRATCH_KEEP) scratch = grown; // a rare huge body does not pin its memory
-    }
-    buf[n++] = v;
-    counts[depth] += 1;
-    // after a value: "," or the "]" of one or more arrays
+    // the numbers of one innermost array, up to its "]"
+    const first = n;
     for (;;) {
-      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < len ? b[i] : 0;
-      if (c === 0x2c) { i += 1; break; }
+      const start = i;
+      const neg = c === 0x2d;
+      if (neg) c = b[++i];
+      let d = c - 0x30;
+      if (!(d >= 0 && d <= 9)) return null;
+      let m = d;
+      c = b[++i];
+      d = c - 0x30;
+      if (m !== 0) { // JSON: a leading 0 stands alone
+        while (d >= 0 && d <= 9) { m = m * 10 + d; c = b[++i]; d = c - 0x30; }
+      }
+      let k = 0;
+      if (c === 0x2e) {
+        c = b[++i];
+        d = c - 0x30;
+        if (!(d >= 0 && d <= 9)) return null;
+        const at = i;
+        do { m = m * 10 + d; c = b[++i]; d = c - 0x30; } while (d >= 0 && d <= 9);
+        k = at - i;
+      }
+      if (c === 0x65 || c === 0x45) {
+        c = b[++i];
+        let eneg = false;
+        if (c === 0x2b || c === 0x2d) { eneg = c === 0x2d; c = b[++i]; }
+        d = c - 0x30;
+        if (!(d >= 0 && d <= 9)) return null;
+        let e = 0;
+        do { if (e < 100000) e = e * 10 + d; c = b[++i]; d = c - 0x30; } while (d >= 0 && d <= 9);
+        k += eneg ? -e : e;
+      }
+      let v;
+      if (m < TWO53 && k >= -22 && k <= 22) v = k === 0 ? m : k < 0 ? m / POW10[-k] : m * POW10[k];
+      else {
+        v = Number(b.latin1Slice(neg ? start + 1 : start, i));
+        if (v === Infinity) return null;
+      }
+      if (n === buf.length) {
+        const grown = new Float64Array(buf.length * 2);
+        grown.set(buf);
+        buf = grown;
+      }
+      buf[n++] = neg ? -v : v;
+      if (c !== 0x2c) {
+        while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i];
+        if (c !== 0x2c) break;
+      }
+      c = b[++i];
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i];
+    }
+    counts[depth] = n - first;
+    // after an array's last value: its "]", then "," or the "]" of the arrays around it
+    for (;;) {
       if (c !== 0x5d) return null;
       const count = counts[depth];
       if (shape[depth] < 0) shape[depth] = count;
       else if (shape[depth] !== count) return null;
-      i += 1;
+      c = b[++i];
       if (depth === 0) {
         readEnd = i;
-        return new NumArray(buf.slice(0, n), shape.slice(0, leaf + 1));
+        readBuf = buf;
+        return new NumArray(buf.subarray(at, n), shape.slice(0, leaf + 1), null);
       }
       depth -= 1;
       counts[depth] += 1;
-      c = i < len ? b[i] : 0;
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i];
+      if (c === 0x2c) { c = b[++i]; break; }
     }
   }
 }
@@ -286,22 +314,37 @@ export function parseJsonBody(b) {
   const arrays = [];
   let text = '';
   let last = 0;
+  let used = 0;
   const len = b.length;
+  readBuf = scratchLent ? new Float64Array(1 << 16) : scratch;
   for (let i = 0; i < len; i++) {
     const c = b[i];
     if (c === 0x22) { // skip a string, with its escapes
       for (i++; i < len && b[i] !== 0x22; i++) if (b[i] === 0x5c) i++;
     } else if (c === 0x5b) {
-      const r = readNumbers(b, i + 1);
+      const r = readNumbers(b, i + 1, used);
       if (r && r.f64.length >= 16) {
         text += `${b.toString('utf8', last, i)}${MARK_JSON}${arrays.length}"`;
         arrays.push(r);
+        used += r.f64.length;
         last = readEnd;
         i = readEnd - 1;
       }
     }
   }
   if (arrays.length === 0) return JSON.parse(b.toString('utf8'));
+  // the arrays of this body share its buffer (a grown one replaced it part-way: their views are
+  // re-taken from the final one, which holds every number read)
+  const buf = readBuf;
+  const lease = { buf, pending: arrays.length };
+  let from = 0;
+  for (const r of arrays) {
+    const n = r.f64.length;
+    r.f64 = buf.subarray(from, from + n);
+    r.lease = lease;
+    from += n;
+  }
+  if (buf.length <= SCRATCH_KEEP) { scratch = buf; scratchLent = true; } // a rare huge body does not pin its memory
   text += b.toString('utf8', last);
   try {
     return JSON.parse(text, (_k, v) => (typeof v === 'string' && v.startsWith(MARK) ? arrays[Number(v.slice(MARK.length))] : v));
@@ -366,7 +409,7 @@ const NO_KEY = () => false;
 
 /** Flatten a (nested) JSON array, checking it is rectangular; returns values and the nesting shape. */
 export function flatten(value, what) {
-  if (value instanceof NumArray) return { data: value.f64, shape: value.dims };
+  if (value instanceof NumArray) return { data: value.f64, shape: value.dims, from: value };
   if (!Array.isArray(value)) return { data: [value], shape: [] };
   settle(value);
   // flat list: no copy; toTyped rejects any element that is not a number (nested arrays included)
@@ -396,8 +439,9 @@ export function toTyped(dtype, data, what) {
   if (!t) throw new RequestError(400, `${what}: the model wants ${dtype}, which this JSON server cannot carry`);
   // numbers read by readNumbers are finite doubles: a float tensor is one conversion
   if (t.kind === 'float' && data instanceof Float64Array) {
-    const out = new t.Array(data.length);
-    out.set(data);
+    const n = data.length;
+    const out = new t.Array(n);
+    for (let i = 0; i < n; i++) out[i] = data[i];
     return out;
   }
   const out = new t.Array(data.length);
@@ -979,7 +1023,9 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   function feedTensor(f, value, givenShape, what) {
     const flat = flatten(value, what);
     const shape = resolveShape(f, flat.data.length, givenShape ?? (flat.shape.length > 1 ? flat.shape : null), what);
-    return { data: toTyped(f.dtype, flat.data, what), shape };
+    const data = toTyped(f.dtype, flat.data, what);
+    flat.from?.done();
+    return { data, shape };
   }
 
   /** Paddle Serving web service: {"feed":[{alias: value}, ...], "fetch":[alias]} */
@@ -1080,14 +1126,20 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     return new Promise((resolveBody, reject) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBody) { reject(new RequestError(413, `body of ${declared} bytes is over the limit of ${maxBody}`)); return; }
+      // a declared length (checked above) gets one buffer that the chunks are copied into; a
+      // chunked body is collected and joined
+      let whole = Number.isInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
       const chunks = [];
       let size = 0;
       req.on('data', (c) => {
+        const at = size;
         size += c.length;
         if (size > maxBody) { reject(new RequestError(413, `body is over the limit of ${maxBody} bytes`)); req.pause(); return; }
+        if (whole !== null && size <= whole.length) { c.copy(whole, at); return; }
+        if (whole !== null) { chunks.push(whole.subarray(0, at)); whole = null; }
         chunks.push(c);
       });
-      req.on('end', () => resolveBody(Buffer.concat(chunks)));
+      req.on('end', () => resolveBody(whole !== null ? whole.subarray(0, size) : Buffer.concat(chunks)));
       req.on('error', reject);
     });
   }

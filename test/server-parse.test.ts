@@ -138,4 +138,25 @@ describe('server body reader', () => {
       }
     }
   });
+
+  it('never lets a later body overwrite numbers that are still in use', () => {
+    const list = (base: number, n = 40) => Array.from({ length: n }, (_, i) => base + i);
+    const a = parseJsonBody(body(list(1000))).v;
+    const b = parseJsonBody(body(list(2000, 100000))).v; // grows past the first buffer
+    expect(Array.from(a.f64)).toEqual(list(1000));
+    expect(Array.from(b.f64)).toEqual(list(2000, 100000));
+    // two arrays in one body, copied out one after the other, a third body in between
+    const two = parseJsonBody(Buffer.from(JSON.stringify({ pad: 'x'.repeat(4096), p: list(3000), q: [list(4000, 20), list(5000, 20)] })));
+    expect(Array.from(toTyped('float32', flatten(two.p, 'p').data, 'p'))).toEqual(list(3000));
+    two.p.done();
+    const c = parseJsonBody(body(list(6000))).v;
+    expect(flatten(two.q, 'q').shape).toEqual([2, 20]);
+    expect(Array.from(two.q.f64)).toEqual([...list(4000, 20), ...list(5000, 20)]);
+    expect(Array.from(c.f64)).toEqual(list(6000));
+    two.q.done();
+    c.done();
+    const d = parseJsonBody(body(list(7000))).v;
+    expect(d.f64.buffer).toBe(c.f64.buffer); // all copied out: the buffer is reused
+    expect(Array.from(d.f64)).toEqual(list(7000));
+  });
 });
