@@ -180,13 +180,23 @@ export class NumArray {
     if (this.copied) return;
     this.copied = true;
     const lease = this.lease;
-    if (--lease.pending === 0 && lease.buf === scratch) scratchLent = false;
+    if (--lease.pending === 0 && scratchHolder === lease) scratchHolder = null;
   }
+}
+
+/** the lease of the body parseJsonBody read last (null when it read no number arrays) */
+let lastLease = null;
+export const takeLease = () => { const l = lastLease; lastLease = null; return l; };
+/** a request is over: nothing reads its body's numbers any more, copied out or not */
+export function endLease(lease) {
+  lease.pending = 0;
+  if (scratchHolder === lease) scratchHolder = null;
 }
 
 const SCRATCH_KEEP = 1 << 20;
 let scratch = new Float64Array(1 << 16);
-let scratchLent = false;
+/** the lease that holds scratch now, null when it is free */
+let scratchHolder = null;
 const SHAPE_UNSET = new Array(MAX_NEST).fill(-1);
 
 /**
@@ -310,13 +320,14 @@ const MARK_JSON = JSON.stringify(MARK).slice(0, -1);
  * are not where a tensor belongs back into arrays (settle).
  */
 export function parseJsonBody(b) {
+  lastLease = null;
   if (b.length < 4096 || b.includes(MARK_BYTES)) return JSON.parse(b.toString('utf8'));
   const arrays = [];
   let text = '';
   let last = 0;
   let used = 0;
   const len = b.length;
-  readBuf = scratchLent ? new Float64Array(1 << 16) : scratch;
+  readBuf = scratchHolder !== null ? new Float64Array(1 << 16) : scratch;
   for (let i = 0; i < len; i++) {
     const c = b[i];
     if (c === 0x22) { // skip a string, with its escapes
@@ -344,7 +355,8 @@ export function parseJsonBody(b) {
     r.lease = lease;
     from += n;
   }
-  if (buf.length <= SCRATCH_KEEP) { scratch = buf; scratchLent = true; } // a rare huge body does not pin its memory
+  if (buf.length <= SCRATCH_KEEP) { scratch = buf; scratchHolder = lease; } // a rare huge body does not pin its memory
+  lastLease = lease;
   text += b.toString('utf8', last);
   try {
     return JSON.parse(text, (_k, v) => (typeof v === 'string' && v.startsWith(MARK) ? arrays[Number(v.slice(MARK.length))] : v));
@@ -509,7 +521,8 @@ function resolveShape(feed, n, given, what) {
 }
 
 function tensorToJson(tensor) {
-  const data = Array.from(tensor.data, (v) => (typeof v === 'bigint' ? Number(v) : v));
+  const d = tensor.data;
+  const data = d instanceof BigInt64Array || d instanceof BigUint64Array ? Array.from(d, Number) : Array.from(d);
   return { data, shape: Array.from(tensor.dims) };
 }
 
@@ -1022,10 +1035,13 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
 
   function feedTensor(f, value, givenShape, what) {
     const flat = flatten(value, what);
-    const shape = resolveShape(f, flat.data.length, givenShape ?? (flat.shape.length > 1 ? flat.shape : null), what);
-    const data = toTyped(f.dtype, flat.data, what);
-    flat.from?.done();
-    return { data, shape };
+    // the numbers are not read again after this, whether it succeeds or refuses them
+    try {
+      const shape = resolveShape(f, flat.data.length, givenShape ?? (flat.shape.length > 1 ? flat.shape : null), what);
+      return { data: toTyped(f.dtype, flat.data, what), shape };
+    } finally {
+      flat.from?.done();
+    }
   }
 
   /** Paddle Serving web service: {"feed":[{alias: value}, ...], "fetch":[alias]} */
@@ -1159,7 +1175,11 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     try {
       const body = parseJsonBody(raw);
       return body instanceof NumArray ? body.toArray() : body;
-    } catch (e) { throw new RequestError(400, `body is not JSON: ${e.message}`, errNo); }
+    } catch (e) {
+      throw new RequestError(400, `body is not JSON: ${e.message}`, errNo);
+    } finally {
+      req.numbers = takeLease();
+    }
   }
 
   function send(res, status, obj, type = 'application/json') {
@@ -1232,6 +1252,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
           : { error: err.message });
       }
     } finally {
+      if (req.numbers) endLease(req.numbers);
       if (res.protocol) protocol = res.protocol;
       metrics.inflight -= 1;
       if (protocol !== 'metrics') metrics.observe(protocol, res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9);

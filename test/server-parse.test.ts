@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 // the server template is plain JS that a recipient runs; its readers are exported for these tests
 // @ts-expect-error no typings for the template
-import { NumArray, flatten, parseJsonBody, settle, toTyped } from '../templates/server.mjs';
+import { NumArray, endLease, flatten, parseJsonBody, settle, takeLease, toTyped } from '../templates/server.mjs';
 
 /** a deterministic generator, so a failure names a reproducible case */
 function rng(seed: number): () => number {
@@ -158,5 +158,19 @@ describe('server body reader', () => {
     const d = parseJsonBody(body(list(7000))).v;
     expect(d.f64.buffer).toBe(c.f64.buffer); // all copied out: the buffer is reused
     expect(Array.from(d.f64)).toEqual(list(7000));
+  });
+
+  it('ends a request\'s lease without freeing a buffer another body holds by then', () => {
+    const list = (base: number) => Array.from({ length: 40 }, (_, i) => base + i);
+    const a = parseJsonBody(body(list(100))).v;
+    const leaseA = takeLease();
+    a.done(); // copied out: the next body reads into the same buffer
+    const b = parseJsonBody(body(list(200))).v;
+    expect(b.f64.buffer).toBe(a.f64.buffer);
+    endLease(leaseA); // request A ends after B took the buffer
+    const c = parseJsonBody(body(list(300))).v;
+    expect(c.f64.buffer).not.toBe(b.f64.buffer);
+    expect(Array.from(b.f64)).toEqual(list(200));
+    expect(Array.from(c.f64)).toEqual(list(300));
   });
 });
