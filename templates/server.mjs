@@ -194,6 +194,8 @@ export function endLease(lease) {
 }
 
 const SCRATCH_KEEP = 1 << 20;
+/** bodies up to this declared size are read into one buffer allocated at the headers */
+const PREALLOC_BODY_MAX = 4 * 1024 * 1024;
 let scratch = new Float64Array(1 << 16);
 /** the lease that holds scratch now, null when it is free */
 let scratchHolder = null;
@@ -1143,8 +1145,9 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBody) { reject(new RequestError(413, `body of ${declared} bytes is over the limit of ${maxBody}`)); return; }
       // a declared length (checked above) gets one buffer that the chunks are copied into; a
-      // chunked body is collected and joined
-      let whole = Number.isInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
+      // chunked or very large body is collected and joined, so that a client cannot make the
+      // server set aside many large buffers by declaring sizes it never sends
+      let whole = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX ? Buffer.allocUnsafe(declared) : null;
       const chunks = [];
       let size = 0;
       req.on('data', (c) => {
