@@ -75,7 +75,7 @@ export async function run({ root, tmp, shared, log }) {
   // server's own openSession so the session options (threads, no spinning) are the same
   const require = createRequire(join(dir, 'server.mjs'));
   const ort = require('onnxruntime-node');
-  const { openSession } = await import(pathToFileURL(join(dir, 'server.mjs')).href);
+  const { openSession } = await import(pathToFileURL(join(dir, 'server', 'inference.mjs')).href);
   const { session } = await openSession(ort, require, join(dir, 'model.onnx'), 'cpu', { explicit: false, threads: 0, log });
   const feed = { [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(data), SHAPE) };
   for (let i = 0; i < 20; i++) await session.run(feed);

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { x as untar } from 'tar';
-import { verifyBundle, readManifest, listFiles } from '../src/bundle/manifest.js';
+import { verifyBundle, readManifest, listFiles, sha256File } from '../src/bundle/manifest.js';
 import { tarHeader, FIXED_MTIME } from '../src/bundle/package.js';
 import { shapesFromInferenceYml, startBundleServer } from '../src/bundle/smoke.js';
 import { renderConfigYml } from '../src/bundle/config-yml.js';
 // the server template is plain JS that a recipient runs; its readers are exported for these tests
 // @ts-expect-error no typings for the template
-import { parseYaml, parseServingConf } from '../templates/server.mjs';
+import { parseYaml, parseServingConf } from '../templates/server/config.mjs';
 import { uciHousingOnnx } from './onnx-test-models.js';
 import { ROOT, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
@@ -70,6 +70,8 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
 
   it('writes the bundle layout, a manifest that verifies, and one platform of native binaries', () => {
     for (const f of ['model.onnx', 'config.yml', 'server.mjs', 'README.md', 'manifest.json',
+      'server/config.mjs', 'server/numbers.mjs', 'server/tensors.mjs', 'server/protocols.mjs',
+      'server/inference.mjs', 'server/infer-worker.mjs', 'server/metrics.mjs',
       'serving_server/serving_server_conf.prototxt', 'serving_server/__model__',
       'serving_client/serving_client_conf.prototxt', 'serving_client/serving_client_conf.stream.prototxt']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
@@ -85,6 +87,10 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
     expect(m.createdFrom.model?.file).toBe('__model__');
     expect(m.files.map((f) => f.path)).toEqual(listFiles(dir).filter((p) => p !== 'manifest.json'));
     expect(verifyBundle(dir)).toMatchObject({ ok: true, problems: [] });
+    // every module of the server template travels, byte for byte, listed with its sha256
+    for (const n of readdirSync(join(ROOT, 'templates', 'server'))) {
+      expect(m.files.find((f) => f.path === `server/${n}`)?.sha256, n).toBe(sha256File(join(ROOT, 'templates', 'server', n)));
+    }
     const napi = join(dir, 'node_modules/onnxruntime-node/bin/napi-v6');
     expect(readdirSync(napi)).toEqual([process.platform]);
     expect(readdirSync(join(napi, process.platform))).toEqual([process.arch]);

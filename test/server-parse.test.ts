@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest';
 // the server template is plain JS that a recipient runs; its readers are exported for these tests
 // @ts-expect-error no typings for the template
-import { NumArray, endLease, flatten, parseJsonBody, settle, takeLease, toTyped } from '../templates/server.mjs';
+import { NumArray, endLease, parseJsonBody, settle, takeLease } from '../templates/server/numbers.mjs';
+// @ts-expect-error no typings for the template
+import { flatten, toTyped } from '../templates/server/tensors.mjs';
 
 /** a deterministic generator, so a failure names a reproducible case */
 function rng(seed: number): () => number {

@@ -1,9 +1,9 @@
 /**
  * `buildBundle`: a folder that serves one model with nothing but `node` — model.onnx, the serving
- * confs, config.yml, server.mjs from templates/, one platform's onnxruntime, README.md and a
+ * confs, config.yml, server.mjs and its server/ modules from templates/, one platform's onnxruntime, README.md and a
  * manifest with every file's sha256. Built in a temp sibling and renamed into place.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProgressEvent } from '../cli/context.js';
@@ -163,8 +163,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
     if (existsSync(streamSrc)) copyFileSync(streamSrc, join(clientDir, CLIENT_CONF_STREAM));
 
     writeFileSync(join(tmp, 'config.yml'), renderConfigYml({ name, port, device, fetchAliases: fetches.map((f) => f.alias), pserveVersion: version }));
-    const server = readFileSync(join(templates, 'server.mjs'), 'utf8').replace('__PSERVE_VERSION__', version);
-    writeFileSync(join(tmp, 'server.mjs'), server);
+    copyServer(templates, tmp, version);
     progress({ id: 'files', phase: 'done', text: 'serving confs, config.yml, server.mjs' });
 
     progress({ id: 'runtime', phase: 'start', text: `copying onnxruntime-node for ${platform}` });
@@ -211,6 +210,19 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
     } satisfies BundleReport;
   }, { replace: opts.force === true });
   return report;
+}
+
+/**
+ * The server from templates/: server.mjs (with pserve's version) and every module of server/
+ * beside it, in the same relative layout, so `node server.mjs` finds its imports in the bundle.
+ */
+function copyServer(templates: string, dest: string, version: string): void {
+  writeFileSync(join(dest, 'server.mjs'), readFileSync(join(templates, 'server.mjs'), 'utf8').replace('__PSERVE_VERSION__', version));
+  const modules = join(templates, 'server');
+  mkdirSync(join(dest, 'server'));
+  for (const n of readdirSync(modules).sort()) {
+    if (n.endsWith('.mjs')) copyFileSync(join(modules, n), join(dest, 'server', n));
+  }
 }
 
 interface ReadmeVars { name: string; port: number; platform: string; version: string; ortVersion: string; feeds: BundleTensor[]; fetches: BundleTensor[] }

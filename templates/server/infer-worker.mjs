@@ -1,0 +1,75 @@
+/**
+ * The entry of an inference worker thread, started by InferencePool (inference.mjs) with the
+ * model path, device and threads in workerData. Runs only inside such a worker.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { movable, openSession } from './inference.mjs';
+
+/** The worker side: open the session, then answer { type: 'run' } messages one at a time. */
+async function inferWorkerMain({ modelPath, device, explicit, threads }) {
+  // onnxruntime-node is resolved from the bundle's root (its node_modules), as server.mjs would
+  const requireFn = createRequire(fileURLToPath(new URL('../server.mjs', import.meta.url)));
+  const ort = requireFn('onnxruntime-node');
+  // a provider that cannot start is reported once, in our own words (below); onnxruntime's own
+  // log line about it would only repeat that on stderr (PSERVE_DEBUG=1 keeps it)
+  if (!process.env.PSERVE_DEBUG) ort.env.logLevel = 'fatal';
+  const notes = [];
+  let session;
+  let ep;
+  try {
+    ({ session, ep } = await openSession(ort, requireFn, modelPath, device, { explicit, threads, log: (line) => notes.push(line) }));
+  } catch (e) {
+    parentPort.postMessage({ type: 'failed', message: String(e?.message ?? e) });
+    return;
+  }
+  const io = { inputNames: session.inputNames, outputNames: session.outputNames, inputMetadata: session.inputMetadata ?? [], outputMetadata: session.outputMetadata ?? [] };
+  parentPort.postMessage({ type: 'ready', ep, notes, io: JSON.parse(JSON.stringify(io)) });
+
+  const plain = (out, fetches) => Object.fromEntries(fetches.map((n) => [n, { data: out[n].data, dims: Array.from(out[n].dims) }]));
+  const runOne = (job, fetches) => {
+    const input = {};
+    for (const f of job.feeds) input[f.onnx] = new ort.Tensor(f.dtype, f.data, f.shape);
+    return session.run(input, fetches);
+  };
+  async function runJobs({ jobs, fetches }) {
+    if (jobs.length > 1) {
+      const total = jobs.reduce((n, j) => n + j.rows, 0);
+      try {
+        const input = {};
+        jobs[0].feeds.forEach((f, k) => {
+          const data = new f.data.constructor(jobs.reduce((n, j) => n + j.feeds[k].data.length, 0));
+          let at = 0;
+          for (const j of jobs) { data.set(j.feeds[k].data, at); at += j.feeds[k].data.length; }
+          input[f.onnx] = new ort.Tensor(f.dtype, data, [total, ...f.shape.slice(1)]);
+        });
+        const out = await session.run(input, fetches);
+        if (fetches.every((n) => out[n].dims[0] === total)) return { batch: plain(out, fetches), runs: [[jobs.length, total]] };
+      } catch { /* one at a time below */ }
+    }
+    const single = [];
+    const runs = [];
+    for (const j of jobs) {
+      try {
+        single.push({ out: plain(await runOne(j, fetches), fetches) });
+        runs.push([1, j.rows]);
+      } catch (e) {
+        single.push({ error: String(e?.message ?? e).split('\n')[0] });
+      }
+    }
+    return { single, runs };
+  }
+
+  parentPort.on('message', async (m) => {
+    if (m.type !== 'run') return;
+    const reply = { type: 'done', ...(await runJobs(m)) };
+    const transfer = [];
+    for (const outs of reply.batch ? [reply.batch] : reply.single.map((r) => r.out ?? {})) {
+      for (const t of Object.values(outs)) t.data = movable(t.data, transfer);
+    }
+    parentPort.postMessage(reply, transfer);
+  });
+}
+
+if (!isMainThread && workerData?.pserveInferWorker) await inferWorkerMain(workerData);
