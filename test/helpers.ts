@@ -80,3 +80,12 @@ export function writableCopy(src: string, dest: string): string {
   }
   return dest;
 }
+
+/** Every file under `dir`, depth first, sorted. */
+export function* walkFiles(dir: string): Generator<string> {
+  for (const e of readdirSync(dir).sort()) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) yield* walkFiles(p);
+    else yield p;
+  }
+}

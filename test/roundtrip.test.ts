@@ -10,17 +10,10 @@ import { decodeProgram, encodeProgram, ProgramDescSpec } from '../src/formats/pa
 import { BytesSource, encodeTensorRecord, readTensorRecord, readTensorStream } from '../src/formats/pdiparams.js';
 import { decodeMessage, encodeMessage } from '../src/formats/protobuf.js';
 import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
-import { HAVE_SHARED, ROOT, SHARED, describeShared } from './helpers.js';
+import { HAVE_SHARED, ROOT, SHARED, describeShared, walkFiles } from './helpers.js';
 
-function* walk(d: string): Generator<string> {
-  for (const e of readdirSync(d).sort()) {
-    const p = join(d, e);
-    if (statSync(p).isDirectory()) yield* walk(p);
-    else yield p;
-  }
-}
 
-const files = HAVE_SHARED ? [...walk(SHARED)] : [];
+const files = HAVE_SHARED ? [...walkFiles(SHARED)] : [];
 const programs = files.filter((f) => /(\.pdmodel|__model__)$/.test(f));
 const combined = files.filter((f) => f.endsWith('.pdiparams'));
 // per-variable param files: the siblings of a __model__ that the program names

@@ -18,7 +18,7 @@ import { convertToOnnx } from '../../src/convert/onnx/index.js';
 import { tarSink, unpackZip } from '../../src/fetch/unpack.js';
 import { buildBundle } from '../../src/bundle/build-bundle.js';
 import { startBundleServer } from '../../src/bundle/smoke.js';
-import { HAVE_SHARED, ROOT, SHARED, cli } from '../helpers.js';
+import { HAVE_SHARED, ROOT, SHARED, cli, walkFiles } from '../helpers.js';
 import { MUTATORS, Rng, fuzz, type FuzzStats } from './harness.js';
 
 const totals: FuzzStats[] = [];
@@ -35,15 +35,8 @@ function report(s: FuzzStats): void {
   expect(s.crashes, s.crashes.join('\n')).toEqual([]);
 }
 
-function* walk(d: string): Generator<string> {
-  for (const e of readdirSync(d).sort()) {
-    const p = join(d, e);
-    if (statSync(p).isDirectory()) yield* walk(p);
-    else yield p;
-  }
-}
 
-const sharedFiles = HAVE_SHARED ? [...walk(SHARED)] : [];
+const sharedFiles = HAVE_SHARED ? [...walkFiles(SHARED)] : [];
 const generatedConf = {
   feed_var: [{ name: 'x', alias_name: 'x', is_lod_tensor: false, feed_type: 1, shape: [3, 224, 224] }],
   fetch_var: [{ name: 'save_infer_model/scale_0.tmp_1', alias_name: 'features', is_lod_tensor: true, fetch_type: 0, shape: [-1] }],
