@@ -9,6 +9,7 @@ import * as tar from 'tar';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachePaths } from '../src/fetch/cache.js';
+import { DEFAULT_UNPACK_LIMITS } from '../src/fetch/unpack.js';
 import { fetchJson, runCli, startServer, type TestServer } from './fetch-server.js';
 import { HAVE_SHARED, describeShared, shared, tempDir } from './helpers.js';
 
@@ -257,6 +258,39 @@ describe('pserve fetch', () => {
     expect(hit.json.files[0].lock).toBe('verified');
     expect(srv.seen.length).toBe(seen);
     expectTree(join(dest2, 'inference'), pptsm);
+  });
+
+  it('a run that only verifies leaves the lock file alone; a recording run merges with what another run wrote meanwhile', async () => {
+    const s = scene();
+    const warm = await fetchJson<any>(['fetch', 'pptsm', '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock], s.env);
+    expect(warm.code, warm.stderr).toBe(0);
+    const before = statSync(s.lock);
+    const text = readFileSync(s.lock, 'utf8');
+    const hit = await fetchJson<any>(['fetch', 'pptsm', '--offline', '--force', '--dest', s.dest, '--lock', s.lock], s.env);
+    expect(hit.code, hit.stderr).toBe(0);
+    expect(hit.json.files[0].lock).toBe('verified');
+    expect(statSync(s.lock).ino).toBe(before.ino);
+    expect(readFileSync(s.lock, 'utf8')).toBe(text);
+
+    // another fetch records an entry while this one downloads: both must survive
+    const other = { url: 'https://example.invalid/other_infer.tar', sha256: 'a'.repeat(64), size: 7 };
+    const url = `${srv.base}/x/merge_infer.tar`;
+    srv.routes.set('/x/merge_infer.tar', { body: archives['detector']! });
+    const { fetchArchives } = await import('../src/fetch/fetch-archives.js');
+    const got = await fetchArchives([{ url, kind: 'tar', into: 'm' }], {
+      dest: s.dest, lockFile: s.lock, cacheDir: s.cache, limits: DEFAULT_UNPACK_LIMITS,
+      progress: (e) => {
+        if (e.phase !== 'start') return;
+        const l = JSON.parse(readFileSync(s.lock, 'utf8'));
+        l.archives[other.url] = other;
+        writeFileSync(s.lock, JSON.stringify(l));
+      },
+    });
+    expect(got[0]!.lock).toBe('recorded');
+    const lock = JSON.parse(readFileSync(s.lock, 'utf8'));
+    expect(Object.keys(lock.archives).sort()).toEqual([other.url, url, 'https://videotag.bj.bcebos.com/PaddleVideo-release2.3/ppTSM.zip'].sort());
+    expect(lock.archives[other.url]).toEqual(other);
+    expect(lock.archives[url]).toEqual({ url, sha256: sha(archives['detector']!), size: archives['detector']!.length });
   });
 
   it('fetches a zip (pptsm) and unpacks it under inference/', async () => {

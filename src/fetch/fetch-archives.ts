@@ -171,9 +171,17 @@ export async function fetchArchives(archives: ArchiveSpec[], o: FetchOptions): P
   const now = o.now ?? Date.now;
   const lock: LockFile = readLockFile(o.lockFile);
   const out: FetchedArchive[] = [];
+  // what this run recorded; a run that only verified never writes (a read-only lock stays usable)
+  const added: LockFile['archives'] = {};
   try {
     for (const a of archives) {
-      out.push(await fetchOne(a, o, lock, dispatcher, now));
+      const r = await fetchOne(a, o, lock, dispatcher, now);
+      out.push(r);
+      if (r.lock !== 'recorded') continue;
+      added[a.url] = lock.archives[a.url]!;
+      // merge with the lock as it is now, so a fetch running beside this one keeps its entries
+      const current = readLockFile(o.lockFile);
+      lock.archives = { ...current.archives, ...added };
       await writeLockFile(o.lockFile, lock);
     }
   } finally {
