@@ -14,7 +14,7 @@ import { renderConfigYml } from '../src/bundle/config-yml.js';
 // @ts-expect-error no typings for the template
 import { parseYaml, parseServingConf } from '../templates/server/config.mjs';
 import { uciHousingOnnx } from './onnx-test-models.js';
-import { ROOT, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { ROOT, cli, cliJson, describeShared, shared, tempDir, writableCopy } from './helpers.js';
 
 describe('config readers of the server template', () => {
   it('reads the config.yml that bundle writes back to what it says', () => {
@@ -130,6 +130,14 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
     const text = cli(['smoke', bad]);
     expect(text.code).toBe(1);
     expect(text.stderr).toMatch(/E_BUNDLE_TAMPERED: the bundle does not match its manifest: model\.onnx/);
+  });
+
+  it('bundle refuses an --out inside --serving_server (usage error, nothing written)', () => {
+    const srv = writableCopy(shared('uci_housing', 'uci_housing_model'), join(work, 'src-model'));
+    const r = cliJson<any>(['bundle', '--serving_server', srv, '--out', join(srv, 'nested-bundle')]);
+    expect(r.code).toBe(2);
+    expect(r.json.error.code).toBe('E_USAGE');
+    expect(readdirSync(srv).filter((e) => e.includes('nested-bundle'))).toEqual([]);
   });
 
   it('bundle takes --onnx as given and checks its options', () => {

@@ -33,6 +33,8 @@ describe('pserve demo', () => {
       expect(json.smoke.ok).toBe(true);
       expect(json.smoke.checks.length).toBeGreaterThan(3);
       expect(json.smoke.checks.every((c) => c.ok)).toBe(true);
+      // paths name the final folder, not the temporary sibling it was built in
+      expect(JSON.stringify(json)).not.toMatch(/pserve-tmp/);
     }
   });
 });

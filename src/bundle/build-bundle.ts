@@ -4,10 +4,11 @@
  * manifest with every file's sha256. Built in a temp sibling and renamed into place.
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProgressEvent } from '../cli/context.js';
-import { PserveError, fsError } from '../errors.js';
+import { dtypeOfServingCode } from '../convert/serving-config.js';
+import { PserveError, fsError, withFile } from '../errors.js';
 import { CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, parseServingConf, typeCodeOf, varsOf, type ServingVarKind } from '../formats/serving-conf.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
@@ -48,9 +49,6 @@ export interface BundleReport {
 
 export type Progress = (e: ProgressEvent) => void;
 
-/** Serving type codes (FORMATS §4) -> dtype names */
-const SERVING_DTYPES = ['int64', 'float32', 'int32', 'float64', 'int16', 'float16', 'bfloat16', 'uint8', 'int8', 'bool', 'complex64', 'complex128'];
-
 export const TEMPLATES_DIR = new URL('../../templates/', import.meta.url);
 
 export function pserveVersion(): string {
@@ -81,7 +79,7 @@ function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, 
     return {
       name,
       alias: v.alias_name || name,
-      dtype: spec?.dtype ?? (code === undefined ? 'float32' : SERVING_DTYPES[code] ?? 'unknown'),
+      dtype: spec?.dtype ?? (code === undefined ? 'float32' : dtypeOfServingCode(code)),
       shape: spec ? spec.shape.slice() : [-1, ...servingShape],
       servingShape,
       lod: v.is_lod_tensor === true,
@@ -99,7 +97,7 @@ function readConf(dir: string, file: string): { text: string; conf: ReturnType<t
   try {
     return { text, conf: parseServingConf(text) };
   } catch (e) {
-    throw e instanceof PserveError && e.file === undefined ? new PserveError(e.code, e.message, { file: p, offset: e.offset }) : e;
+    throw withFile(e, p);
   }
 }
 
@@ -107,6 +105,12 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
   const servingServer = resolve(opts.servingServer);
   if (!existsSync(servingServer) || !statSync(servingServer).isDirectory()) {
     throw new PserveError('E_NOT_FOUND', '--serving_server folder not found', { file: servingServer });
+  }
+  const out = resolve(opts.out);
+  for (const [flag, dir] of [['--serving_server', servingServer], ['--serving_client', opts.servingClient ? resolve(opts.servingClient) : undefined]] as const) {
+    if (dir && (out === dir || out.startsWith(`${dir}${sep}`))) {
+      throw new PserveError('E_USAGE', `--out must be outside ${flag} (the bundle copies that folder)`, { kind: 'usage', file: out });
+    }
   }
   const name = opts.name ?? defaultBundleName(servingServer);
   checkName(name);
@@ -135,7 +139,13 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
   const version = pserveVersion();
   const templates = fileURLToPath(TEMPLATES_DIR);
 
-  const report = await writeDirAtomic(opts.out, async (tmp) => {
+  const report = await writeDirAtomic(out, (tmp) => build(tmp).catch((e: unknown) => {
+    // a full disk or a permission problem while copying is the user's to fix, not a bug
+    throw e instanceof PserveError ? e : fsError(e, out, 'writing the bundle');
+  }), { replace: opts.force === true });
+  return report;
+
+  async function build(tmp: string): Promise<BundleReport> {
     // model.onnx
     let onnxFrom: 'converted' | 'given';
     if (opts.onnx) {
@@ -175,7 +185,13 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
     progress({ id: 'manifest', phase: 'start', text: 'hashing files for manifest.json' });
     const files = fileEntries(tmp);
     const onnxEntry = files.find((f) => f.path === 'model.onnx')!;
-    const src = (f: string | null | undefined) => (f && existsSync(f) ? { file: relative(servingServer, f).split('\\').join('/'), sha256: sha256File(f) } : null);
+    const src = (f: string | null | undefined) => {
+      if (!f || !existsSync(f)) return null;
+      const rel = relative(servingServer, f).split('\\').join('/');
+      // files inside serving_server/ were just copied and hashed for the manifest: no second read
+      const copied = files.find((e) => e.path === `serving_server/${rel}`);
+      return { file: rel, sha256: copied?.sha256 ?? sha256File(f) };
+    };
     const manifest: BundleManifest = {
       format: 'pserve-bundle',
       formatVersion: 1,
@@ -198,7 +214,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
     writeFileSync(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     progress({ id: 'manifest', phase: 'done', text: `manifest.json: ${files.length} files` });
     return {
-      out: resolve(opts.out),
+      out,
       name,
       platform,
       onnx: { from: onnxFrom, size: onnxEntry.size, sha256: onnxEntry.sha256 },
@@ -208,8 +224,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
       feeds,
       fetches,
     } satisfies BundleReport;
-  }, { replace: opts.force === true });
-  return report;
+  }
 }
 
 /**

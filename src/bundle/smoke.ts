@@ -126,7 +126,6 @@ function generate(datatype: string, n: number): number[] {
     seed = (seed * 1103515245 + 12345) % 2147483648;
     out[i] = isFloat ? Math.round((seed / 2147483648) * 1e4) / 1e4 : datatype === 'BOOL' ? seed % 2 : 0;
   }
-  if (datatype === 'BOOL') return out.map((v) => v);
   return out;
 }
 

@@ -55,13 +55,15 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
       return data;
     } catch (e) {
       ctx.progress({ id, phase: 'fail', text: `${steps.length + 1}/6 ${name}` });
-      if (e instanceof PserveError) throw new PserveError(e.code, `demo step ${name}: ${e.message}`, { file: e.file, offset: e.offset, hint: e.hint });
+      if (e instanceof PserveError) throw new PserveError(e.code, `demo step ${name}: ${e.message}`, { file: e.file, offset: e.offset, hint: e.hint, kind: e.kind, cause: e });
       throw e;
     }
   };
 
   let smoke: Record<string, unknown> = {};
+  let built = '';
   await writeDirAtomic(dir, async (tmp) => {
+    built = tmp;
     const server = join(tmp, 'serving_server');
     const client = join(tmp, 'serving_client');
     const onnx = join(tmp, 'model.onnx');
@@ -83,5 +85,14 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
 
   const ok = steps.every((s) => s.ok);
   lines.push(ok ? `demo passed: the bundle in ${relative(ctx.cwd, join(dir, 'bundle')) || dir} answered every protocol; start it with: node ${relative(ctx.cwd, join(dir, 'bundle', 'server.mjs'))}` : 'demo FAILED: see the step marked FAIL');
-  return { data: { ok, dir, model: SAMPLE_MODEL, steps, smoke }, text: lines.join('\n'), exitCode: ok ? 0 : 1 };
+  // the steps ran in a temporary sibling that is now renamed to `dir`: report the paths that exist
+  const data = rebase({ ok, dir, model: SAMPLE_MODEL, steps, smoke }, built, dir) as DemoReport;
+  return { data, text: lines.join('\n'), exitCode: ok ? 0 : 1 };
+}
+
+function rebase(v: unknown, from: string, to: string): unknown {
+  if (typeof v === 'string') return from && v.startsWith(from) ? to + v.slice(from.length) : v;
+  if (Array.isArray(v)) return v.map((x) => rebase(x, from, to));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rebase(x, from, to)]));
+  return v;
 }

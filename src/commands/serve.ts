@@ -34,8 +34,12 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   const onInt = forward('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
-  const code = await new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
-  process.off('SIGTERM', onTerm);
-  process.off('SIGINT', onInt);
+  const code = await new Promise<number | null>((ok, fail) => {
+    child.once('exit', (c) => ok(c));
+    child.once('error', (e) => fail(new PserveError('E_SERVER_START', `could not start node server.mjs: ${e.message}`, { file: join(dir, 'server.mjs') })));
+  }).finally(() => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  });
   return { data: { ok: code === 0, exitCode: code }, text: '', exitCode: code ?? 1 };
 }
