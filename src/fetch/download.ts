@@ -56,18 +56,24 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ECONNABORTED',
 ]);
 
+/** network failures that another attempt will not fix (an unknown host, a broken protocol) */
+const NETWORK_CODES = new Set(['ENOTFOUND', 'EPROTO', 'EADDRNOTAVAIL', 'ENOTCONN', 'ESHUTDOWN', 'EHOSTDOWN']);
+
 function classify(e: unknown, url: string, file: string): PserveError {
   if (e instanceof PserveError) return e;
   const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = err?.code ?? err?.cause?.code;
-  if (code && TRANSIENT_CODES.has(code)) {
-    return new PserveError('E_NETWORK', `${url}: ${err.message || code}${err.cause?.message ? ` (${err.cause.message})` : ''}`, { kind: 'transient' });
+  const coded = err?.code ? err : err?.cause;
+  const code = coded?.code;
+  const what = `${url}: ${err?.message || code || String(e)}${err?.cause?.message ? ` (${err.cause.message})` : ''}`;
+  if (code && TRANSIENT_CODES.has(code)) return new PserveError('E_NETWORK', what, { kind: 'transient' });
+  if (code && NETWORK_CODES.has(code)) return new PserveError('E_NETWORK', what);
+  // any other errno code is the disk's (the partial file, the unpacked tree): retrying will not help
+  if (code && /^E[A-Z0-9]+$/.test(code)) return fsError(coded, file, 'download file');
+  // undici's code-less ends of a connection
+  if (!code && (err?.name === 'AbortError' || /terminated|other side closed|socket/i.test(err?.message ?? ''))) {
+    return new PserveError('E_NETWORK', what, { kind: 'transient' });
   }
-  if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') return fsError(err, file, 'download file');
-  if (err?.name === 'AbortError' || /terminated|other side closed|socket/i.test(err?.message ?? '')) {
-    return new PserveError('E_NETWORK', `${url}: ${err.message}`, { kind: 'transient' });
-  }
-  return new PserveError('E_NETWORK', `${url}: ${err?.message ?? String(e)}`, { kind: 'transient' });
+  return new PserveError('E_NETWORK', what);
 }
 
 function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {

@@ -1,0 +1,60 @@
+/**
+ * downloadResumable on its own, against the real 127.0.0.1 test server: which failures are retried
+ * and what happens to the partial download.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PserveError } from '../src/errors.js';
+import { cachePaths } from '../src/fetch/cache.js';
+import { downloadResumable, type ByteConsumer } from '../src/fetch/download.js';
+import { startServer, type TestServer } from './fetch-server.js';
+import { tempDir } from './helpers.js';
+
+const work = tempDir('pserve-download-');
+let srv: TestServer;
+const agent = new Agent();
+const body = randomBytes(300_000);
+
+beforeAll(async () => {
+  srv = await startServer();
+  srv.routes.set('/d/model_infer.tar', { body });
+});
+afterAll(async () => { await agent.close(); await srv?.close(); });
+
+let n = 0;
+/** download with a consumer that fails with `fail` on its first write; the error and the retries made */
+async function failing(fail: unknown, path = '/d/model_infer.tar'): Promise<{ err: PserveError; retries: number; partial: boolean }> {
+  const url = `${srv.base}${path}`;
+  const paths = cachePaths(join(work, `c${++n}`), url);
+  let retries = 0;
+  const consumer = (): ByteConsumer<void> => ({
+    async write() { throw fail; },
+    async finish() { /* nothing */ },
+    abort() { /* nothing */ },
+  });
+  const err = await downloadResumable({
+    url, paths, direct: true, dispatcher: () => agent,
+    consumer, retries: 3, backoffMs: 1, onRetry: () => { retries++; },
+  }).then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as PserveError);
+  expect(err).toBeInstanceOf(PserveError);
+  return { err, retries, partial: existsSync(paths.partial) };
+}
+
+describe('download failures', () => {
+  it('an errno code that is not a network one maps like any fs error and is not retried', async () => {
+    const acc = await failing(Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' }));
+    expect([acc.err.code, acc.err.kind, acc.retries]).toEqual(['E_ACCESS', 'permanent', 0]);
+    const emfile = await failing(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }));
+    expect([emfile.err.code, emfile.err.kind, emfile.retries]).toEqual(['E_IO', 'permanent', 0]);
+  });
+
+  it('an unknown error is permanent; a network reset is retried', async () => {
+    const odd = await failing(new Error('something unexpected'));
+    expect([odd.err.code, odd.err.kind, odd.retries]).toEqual(['E_NETWORK', 'permanent', 0]);
+    const reset = await failing(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    expect([reset.err.code, reset.err.kind, reset.retries]).toEqual(['E_NETWORK', 'transient', 3]);
+  });
+});
