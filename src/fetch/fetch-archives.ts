@@ -72,7 +72,9 @@ function removeStaleTemps(dir: string): void {
     if (pid === process.pid) continue;
     let alive = true;
     try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    if (!alive) rmSync(join(dir, n), { recursive: true, force: true });
+    if (!alive) {
+      try { rmSync(join(dir, n), { recursive: true, force: true }); } catch (e) { throw fsError(e, join(dir, n), 'destination directory'); }
+    }
   }
 }
 
@@ -205,9 +207,14 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
   } else if (!statSync(into).isDirectory()) {
     throw new PserveError('E_NOT_DIR', 'destination exists and is not a directory', { file: into });
   }
-  removeStaleTemps(into);
   const tmp = tempSibling(join(into, name));
-  mkdirSync(tmp);
+  try {
+    removeStaleTemps(into);
+    try { mkdirSync(tmp); } catch (e) { throw fsError(e, tmp, 'destination directory'); }
+  } catch (e) {
+    if (createdInto) { try { rmdirSync(into); } catch { /* leave it */ } }
+    throw e;
+  }
 
   const t0 = now();
   let lastEmit = 0;
@@ -227,7 +234,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
   let attempts = 0;
   const newSink = (): ByteConsumer<{ topLevel: string[] }> => {
     work = join(tmp, `attempt-${++attempts}`);
-    mkdirSync(work);
+    try { mkdirSync(work); } catch (e) { throw fsError(e, work, 'destination directory'); }
     if (a.kind === 'tar' || a.kind === 'tgz') return sniffing(tarSink(work, source, o.limits), a.kind, source);
     if (a.kind === 'zip') return sniffing(NULL_SINK, 'zip', source);
     return NULL_SINK;
