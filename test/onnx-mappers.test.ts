@@ -1,0 +1,64 @@
+/**
+ * Single-op regressions for the native ONNX engine: tiny models built in memory (legacy via
+ * ProgramBuilder, PIR as the loaded op list), converted, run in onnxruntime and compared with
+ * values computed here.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { PserveError } from '../src/errors.js';
+import { convertToOnnx } from '../src/convert/onnx/index.js';
+import type { LoadedModel } from '../src/model/load-model.js';
+import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
+import type { DType } from '../src/model/dtype.js';
+import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+
+const sessions: OnnxSession[] = [];
+afterAll(async () => { for (const s of sessions) await s.close(); });
+
+interface Var { name: string; dtype: DType; shape: number[] }
+
+/** A parameter-free model as the loader would hand it over. */
+function model(format: 'paddle-pir' | 'paddle-program', feeds: Var[], fetches: Var[], vars: Var[], ops: OpNode[]): LoadedModel {
+  const spec = (v: Var): TensorSpec => ({ name: v.name, dtype: v.dtype, shape: v.shape, lodLevel: 0 });
+  const all = new Map<string, VarSpec>([...feeds, ...fetches, ...vars].map((v) => [v.name, { ...spec(v), persistable: false }]));
+  const io: OpNode[] = format === 'paddle-pir'
+    ? [...feeds.map((f) => op('data', {}, { 0: [f.name] }, { name: f.name })), ...ops, ...fetches.map((f) => op('fetch', { 0: [f.name] }, {}, { name: f.name }))]
+    : [...feeds.map((f, i) => op('feed', { X: ['feed'] }, { Out: [f.name] }, { col: i })), ...ops, ...fetches.map((f, i) => op('fetch', { X: [f.name] }, { Out: ['fetch'] }, { col: i }))];
+  return {
+    format, modelFile: 'mem', paramsFile: null, paramsLayout: 'none', feeds: feeds.map(spec), fetches: fetches.map(spec),
+    blocks: [{ idx: 0, parentIdx: -1, ops: io, vars: all }], params: [], paramNames: [], warnings: [],
+    readParam: () => { throw new Error('no params'); }, programBytes: new Uint8Array(0),
+  };
+}
+
+function op(type: string, inputs: Record<string, string[]>, outputs: Record<string, string[]>, attrs: Record<string, AttrValue> = {}): OpNode {
+  return { type, inputs, outputs, attrs };
+}
+
+async function run(m: LoadedModel, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  const r = await convertToOnnx('mem', { model: m });
+  const s = await openSession(r.bytes!);
+  sessions.push(s);
+  return s.run(feeds);
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try { await p; return 'no error'; } catch (e) { expect(e).toBeInstanceOf(PserveError); return (e as PserveError).code; }
+}
+
+const x4: HostTensor = { dtype: 'float32', dims: [1, 4], data: Float32Array.from([1, -2, 3, 0.5]) };
+
+describe('native ONNX mappers', () => {
+  it('PIR dropout reads the rate from operand 2 and scales by 1-p in downgrade_in_infer', async () => {
+    const m = model('paddle-pir', [{ name: 'x', dtype: 'float32', shape: [-1, 4] }], [{ name: 'y', dtype: 'float32', shape: [-1, 4] }],
+      [{ name: 'p', dtype: 'float32', shape: [] }, { name: 'mask', dtype: 'uint8', shape: [-1, 4] }], [
+        op('full', {}, { 0: ['p'] }, { shape: [], value: 0.25, dtype: 'float32' }),
+        op('dropout', { 0: ['x'], 1: [''], 2: ['p'] }, { 0: ['y'], 1: ['mask'] }, { is_test: true, mode: 'downgrade_in_infer', seed: 0, fix_seed: false }),
+      ]);
+    const y = (await run(m, { x: x4 }))['y']!;
+    expect(Array.from(y.data as Float32Array)).toEqual([0.75, -1.5, 2.25, 0.375]);
+    // a rate that is not a constant is refused
+    const m2 = model('paddle-pir', [{ name: 'x', dtype: 'float32', shape: [-1, 4] }, { name: 'p', dtype: 'float32', shape: [] }],
+      [{ name: 'y', dtype: 'float32', shape: [-1, 4] }], [], [op('dropout', { 0: ['x'], 1: [''], 2: ['p'] }, { 0: ['y'] }, { mode: 'downgrade_in_infer' })]);
+    expect(await code(convertToOnnx('mem', { model: m2 }))).toBe('E_ONNX_OP_UNSUPPORTED');
+  });
+});
