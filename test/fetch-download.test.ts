@@ -3,7 +3,7 @@
  * and what happens to the partial download.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,5 +56,28 @@ describe('download failures', () => {
     expect([odd.err.code, odd.err.kind, odd.retries]).toEqual(['E_NETWORK', 'permanent', 0]);
     const reset = await failing(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
     expect([reset.err.code, reset.err.kind, reset.retries]).toEqual(['E_NETWORK', 'transient', 3]);
+  });
+
+  it('keeps the partial download on an HTTP 403, drops it when the unpacker refuses the bytes', async () => {
+    const url = `${srv.base}/d/denied_infer.tar`;
+    const paths = cachePaths(join(work, `c${++n}`), url);
+    const run = () => downloadResumable({
+      url, paths, direct: true, dispatcher: () => agent, retries: 0, backoffMs: 1,
+      consumer: (): ByteConsumer<void> => ({ async write() { /* fine */ }, async finish() { /* fine */ }, abort() { /* fine */ } }),
+    }).then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as PserveError);
+    srv.routes.set('/d/denied_infer.tar', { body, dropAfter: 100_000, dropTimes: 1 });
+    expect((await run()).kind).toBe('transient');
+    const have = statSync(paths.partial).size;
+    expect(have).toBeGreaterThan(0);
+    srv.routes.set('/d/denied_infer.tar', { body, status: 403 });
+    const denied = await run();
+    expect([denied.code, denied.kind]).toEqual(['E_HTTP_STATUS', 'permanent']);
+    expect(statSync(paths.partial).size).toBe(have);
+    expect(existsSync(paths.partialMeta)).toBe(true);
+
+    const refused = await failing(new PserveError('E_NOT_ARCHIVE', 'expected a tar archive'));
+    expect([refused.err.code, refused.partial]).toEqual(['E_NOT_ARCHIVE', false]);
+    const bomb = await failing(new PserveError('E_ARCHIVE_BOMB', 'too big'));
+    expect([bomb.err.code, bomb.partial]).toEqual(['E_ARCHIVE_BOMB', false]);
   });
 });

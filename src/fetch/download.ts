@@ -242,8 +242,9 @@ export async function downloadResumable<T>(o: DownloadOptions<T>): Promise<Downl
       await fh?.close().catch(() => undefined);
       const err = classify(e, o.url, o.paths.partial);
       if (err.kind !== 'transient') {
-        // the bytes are not an archive we accept (or the disk is full): never resume from them
-        if (err.code !== 'E_DISK_FULL') dropPartial(o.paths);
+        // bytes the unpacker or a checksum refused: never resume from them. Anything else (an HTTP
+        // 401/403, a disk error) says nothing against the bytes already here: keep them to resume.
+        if (/^E_(ARCHIVE_|NOT_ARCHIVE$|CHECKSUM_)/.test(err.code)) dropPartial(o.paths);
         throw err;
       }
       if (attempt >= retries) {
