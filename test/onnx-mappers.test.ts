@@ -9,6 +9,10 @@ import { convertToOnnx } from '../src/convert/onnx/index.js';
 import type { LoadedModel } from '../src/model/load-model.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import type { DType } from '../src/model/dtype.js';
+import { ProgramBuilder } from '../src/formats/program-builder.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './helpers.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
 
 const sessions: OnnxSession[] = [];
@@ -32,6 +36,17 @@ function model(format: 'paddle-pir' | 'paddle-program', feeds: Var[], fetches: V
 
 function op(type: string, inputs: Record<string, string[]>, outputs: Record<string, string[]>, attrs: Record<string, AttrValue> = {}): OpNode {
   return { type, inputs, outputs, attrs };
+}
+
+/** A legacy program written to a temp dir (no params), converted from the files. */
+async function runProgram(b: ProgramBuilder, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  const d = join(tempDir('pserve-onnx-map-'), 'm');
+  mkdirSync(d);
+  writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+  const r = await convertToOnnx(d, {});
+  const s = await openSession(r.bytes!);
+  sessions.push(s);
+  return s.run(feeds);
 }
 
 async function run(m: LoadedModel, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
@@ -60,5 +75,21 @@ describe('native ONNX mappers', () => {
     const m2 = model('paddle-pir', [{ name: 'x', dtype: 'float32', shape: [-1, 4] }, { name: 'p', dtype: 'float32', shape: [] }],
       [{ name: 'y', dtype: 'float32', shape: [-1, 4] }], [], [op('dropout', { 0: ['x'], 1: [''], 2: ['p'] }, { 0: ['y'] }, { mode: 'downgrade_in_infer' })]);
     expect(await code(convertToOnnx('mem', { model: m2 }))).toBe('E_ONNX_OP_UNSUPPORTED');
+  });
+
+  it('fill_constant str_value "inf", "-INF", "+inf" and "nan" become infinities and NaN', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [1, 4]);
+    const vals = ['inf', '-INF', '+inf', 'nan'];
+    vals.forEach((v, i) => {
+      b.variable(`c${i}`, 'float32', [1]).variable(`y${i}`, 'float32', [1, 4])
+        .op('fill_constant', {}, { Out: [`c${i}`] }, { dtype: 5, shape: [1], value: { f: 0 }, str_value: v })
+        .op('elementwise_add', { X: ['x'], Y: [`c${i}`] }, { Out: [`y${i}`] }, { axis: -1 })
+        .fetch(`y${i}`);
+    });
+    const r = await runProgram(b, { x: x4 });
+    expect(Array.from(r['y0']!.data as Float32Array)).toEqual([Infinity, Infinity, Infinity, Infinity]);
+    expect(Array.from(r['y1']!.data as Float32Array)).toEqual([-Infinity, -Infinity, -Infinity, -Infinity]);
+    expect(Array.from(r['y2']!.data as Float32Array)).toEqual([Infinity, Infinity, Infinity, Infinity]);
+    expect(Array.from(r['y3']!.data as Float32Array).every(Number.isNaN)).toBe(true);
   });
 });

@@ -16,6 +16,15 @@ function emit(ctx: MapContext, dtype: DType, dims: number[], values: number[]): 
   ctx.g.consts.set(out, { dtype, dims, values });
 }
 
+/** Paddle writes infinities and NaN as "inf", "-inf", "nan" (any case); Number() only knows "Infinity". */
+export function parseValue(s: string): number {
+  const t = s.trim().toLowerCase();
+  if (t === 'inf' || t === '+inf' || t === 'infinity' || t === '+infinity') return Infinity;
+  if (t === '-inf' || t === '-infinity') return -Infinity;
+  if (t === 'nan' || t === '+nan' || t === '-nan') return NaN;
+  return Number(s);
+}
+
 export const fillConstant: OpMapper = {
   types: ['fill_constant', 'full'],
   note: 'static shape and value',
@@ -29,7 +38,7 @@ export const fillConstant: OpMapper = {
     const n = dims.reduce((a, b) => a * b, 1);
     if (dims.some((d) => d < 0) || n > MAX_FILL) throw ctx.unsupported(`shape [${dims.join(',')}] is not a fixed size up to ${MAX_FILL} elements`);
     const str = op.attrs['str_value'];
-    const v = typeof str === 'string' && str !== '' ? Number(str) : num(op.attrs['value'], 0);
+    const v = typeof str === 'string' && str.trim() !== '' ? parseValue(str) : num(op.attrs['value'], 0);
     emit(ctx, dtype, dims, new Array(n).fill(v));
   },
 };
