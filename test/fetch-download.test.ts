@@ -3,12 +3,13 @@
  * and what happens to the partial download.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PserveError } from '../src/errors.js';
-import { cachePaths } from '../src/fetch/cache.js';
+import { cachePaths, writeJsonAtomic } from '../src/fetch/cache.js';
+import { writeLockFile } from '../src/fetch/lock-file.js';
 import { downloadResumable, type ByteConsumer } from '../src/fetch/download.js';
 import { startServer, type TestServer } from './fetch-server.js';
 import { tempDir } from './helpers.js';
@@ -79,5 +80,18 @@ describe('download failures', () => {
     expect([refused.err.code, refused.partial]).toEqual(['E_NOT_ARCHIVE', false]);
     const bomb = await failing(new PserveError('E_ARCHIVE_BOMB', 'too big'));
     expect([bomb.err.code, bomb.partial]).toEqual(['E_ARCHIVE_BOMB', false]);
+  });
+
+  it('a failed JSON side-file write leaves no temp behind; the lock writer maps it', async () => {
+    const dir = join(work, 'json');
+    mkdirSync(join(dir, 'taken'), { recursive: true });
+    expect(() => writeJsonAtomic(join(dir, 'taken'), { a: 1 })).toThrow();
+    expect(readdirSync(dir)).toEqual(['taken']);
+    const err = await writeLockFile(join(dir, 'taken'), { lockfileVersion: 1, archives: {} }).catch((e: unknown) => e as PserveError);
+    expect(err).toBeInstanceOf(PserveError);
+    expect(err!.code).toBe('E_IS_DIR');
+    expect(readdirSync(dir)).toEqual(['taken']);
+    await writeLockFile(join(dir, 'sub', 'pserve.lock.json'), { lockfileVersion: 1, archives: {} });
+    expect(readFileSync(join(dir, 'sub', 'pserve.lock.json'), 'utf8')).toBe('{\n  "lockfileVersion": 1,\n  "archives": {}\n}\n');
   });
 });

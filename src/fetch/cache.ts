@@ -6,7 +6,7 @@
  * a complete archive has `.json` beside it: {url, sha256, size}.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod/v3';
@@ -52,11 +52,19 @@ function readJson<T>(file: string, schema: z.ZodType<T>): T | undefined {
   }
 }
 
-/** Small JSON side files: write-then-rename, so a kill never leaves half a file. */
+/**
+ * Small JSON files (cache side files, the lock): write-then-rename, so a kill never leaves half a
+ * file, and a failed write or rename leaves no temp behind. Throws the raw fs error.
+ */
 export function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = tempSibling(file);
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** A complete cached archive, if its file is there with the recorded size. */

@@ -2,10 +2,11 @@
  * `pserve.lock.json`: what the first download of each archive was, so later fetches (another
  * machine, a CI run, a mirror) can refuse anything else. Keyed by the canonical URL.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod/v3';
 import { PserveError, fsError } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeJsonAtomic } from './cache.js';
 
 const LockEntrySchema = z.object({
   url: z.string().min(1),
@@ -41,9 +42,10 @@ export function readLockFile(file: string): LockFile {
 
 export async function writeLockFile(file: string, lock: LockFile): Promise<void> {
   const sorted: LockFile = { lockfileVersion: 1, archives: Object.fromEntries(Object.entries(lock.archives).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) };
+  try { mkdirSync(dirname(resolve(file)), { recursive: true }); } catch (e) { throw fsError(e, dirname(resolve(file)), 'lock file directory'); }
   try {
-    await writeFileAtomic(file, (tmp) => writeFileSync(tmp, `${JSON.stringify(sorted, null, 2)}\n`));
+    writeJsonAtomic(file, sorted);
   } catch (e) {
-    throw e instanceof PserveError ? e : fsError(e, file, 'lock file');
+    throw fsError(e, file, 'lock file');
   }
 }
