@@ -92,4 +92,20 @@ describe('native ONNX mappers', () => {
     expect(Array.from(r['y2']!.data as Float32Array)).toEqual([Infinity, Infinity, Infinity, Infinity]);
     expect(Array.from(r['y3']!.data as Float32Array).every(Number.isNaN)).toBe(true);
   });
+
+  it('squeeze with axes that are all not size 1 is the identity (legacy and PIR), not squeeze-all', async () => {
+    const x: HostTensor = { dtype: 'float32', dims: [1, 4, 1], data: Float32Array.from([1, 2, 3, 4]) };
+    const b = new ProgramBuilder().feed('x', 'float32', [1, 4, 1]).variable('y', 'float32', [1, 4, 1]).variable('xs', 'float32', [0, 1, 4, 1])
+      .op('squeeze2', { X: ['x'] }, { Out: ['y'], XShape: ['xs'] }, { axes: [1] }).fetch('y');
+    const y = (await runProgram(b, { x }))['y']!;
+    expect(y.dims).toEqual([1, 4, 1]);
+    expect(Array.from(y.data as Float32Array)).toEqual([1, 2, 3, 4]);
+    const m = model('paddle-pir', [{ name: 'x', dtype: 'float32', shape: [1, 4, 1] }], [{ name: 'y', dtype: 'float32', shape: [1, 4, 1] }],
+      [{ name: 'ax', dtype: 'int64', shape: [1] }], [
+        op('full_int_array', {}, { 0: ['ax'] }, { value: [-2], dtype: 'int64' }),
+        op('squeeze', { 0: ['x'], 1: ['ax'] }, { 0: ['y'] }),
+      ]);
+    const y2 = (await run(m, { x }))['y']!;
+    expect(y2.dims).toEqual([1, 4, 1]);
+  });
 });

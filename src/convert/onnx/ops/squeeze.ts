@@ -25,13 +25,15 @@ export const squeeze: OpMapper = {
     const xs = ctx.pir ? '0' : 'X';
     const shape = ctx.shapeOf(xs);
     let axes = axesOf(ctx, 'axes', ctx.pir ? ['1'] : []);
+    // no axes at all means every size-1 dim; listed axes that all turn out not to be size 1 mean none
+    const given = axes.length > 0;
     if (shape) {
       const r = shape.length;
       axes = axes.map((a) => (a < 0 ? a + r : a)).filter((a) => shape[a] === 1 || shape[a]! < 0);
-      if (axes.length === 0 && ctx.op.attrs['axes'] !== undefined && ints(ctx.op.attrs['axes']).length > 0) {
-        ctx.g.op('Identity', [ctx.input(xs)], {}, ctx.output(ctx.pir ? '0' : 'Out'));
-        return;
-      }
+    }
+    if (given && axes.length === 0) {
+      ctx.g.op('Identity', [ctx.input(xs)], {}, ctx.output(ctx.pir ? '0' : 'Out'));
+      return;
     }
     ctx.g.squeeze(ctx.input(xs), axes, ctx.output(ctx.pir ? '0' : 'Out'));
   },
