@@ -108,4 +108,15 @@ describe('native ONNX mappers', () => {
     const y2 = (await run(m, { x }))['y']!;
     expect(y2.dims).toEqual([1, 4, 1]);
   });
+
+  it('an int64 constant of INT64_MAX (2^63 as a double) stays INT64_MAX: slice to the end keeps the tail', async () => {
+    const m = model('paddle-pir', [{ name: 'x', dtype: 'float32', shape: [1, 4] }], [{ name: 'y', dtype: 'float32', shape: [1, 3] }],
+      [{ name: 's', dtype: 'int64', shape: [1] }, { name: 'e', dtype: 'int64', shape: [1] }], [
+        op('full_int_array', {}, { 0: ['s'] }, { value: [1], dtype: 'int64' }),
+        op('full_int_array', {}, { 0: ['e'] }, { value: [9223372036854775807], dtype: 'int64' }),
+        op('slice', { 0: ['x'], 1: ['s'], 2: ['e'] }, { 0: ['y'] }, { axes: [1], decrease_axis: [] }),
+      ]);
+    const y = (await run(m, { x: x4 }))['y']!;
+    expect(Array.from(y.data as Float32Array)).toEqual([-2, 3, 0.5]);
+  });
 });

@@ -162,13 +162,24 @@ function attrProto(name: string, v: AttrIn): import('onnx-proto').onnx.IAttribut
   return { name, type: T.FLOATS, floats: v.floats };
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/** A JS number as int64, clamped to the int64 range (INT64_MAX read as a double is 2^63, which would wrap to INT64_MIN); NaN is 0. */
+function toInt64(v: number): bigint {
+  if (Number.isNaN(v)) return 0n;
+  if (v >= 2 ** 63) return INT64_MAX;
+  if (v <= -(2 ** 63)) return INT64_MIN;
+  return BigInt(Math.trunc(v));
+}
+
 export function encodeValues(values: number[], dtype: DType): Uint8Array {
   let a: TypedArray;
   switch (dtype) {
     case 'float32': a = Float32Array.from(values); break;
     case 'float64': a = Float64Array.from(values); break;
     case 'int32': a = Int32Array.from(values); break;
-    case 'int64': a = BigInt64Array.from(values.map((v) => BigInt(Math.trunc(v)))); break;
+    case 'int64': a = BigInt64Array.from(values.map(toInt64)); break;
     case 'int8': a = Int8Array.from(values); break;
     case 'int16': a = Int16Array.from(values); break;
     case 'uint8': case 'bool': a = Uint8Array.from(values.map((v) => (dtype === 'bool' ? (v ? 1 : 0) : v))); break;
