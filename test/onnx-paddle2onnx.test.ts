@@ -71,6 +71,15 @@ describe('pserve onnx --engine paddle2onnx (stand-in executable)', () => {
     expect(t.stdout).toMatch(/^engine {4}paddle2onnx \(paddle2onnx 1\.2\.3 found at /);
   });
 
+  it('a --model_dir naming the program file passes its folder as --model_dir', () => {
+    const r = cliJson<Record<string, any>>(['onnx', '--model_dir', join(MODEL, 'inference.pdmodel'), '--save_file', join(dir, 'file.onnx'), '--engine', 'paddle2onnx'], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, FAKE_MODE: 'ok', FAKE_ARGV: argvLog, FAKE_SOURCE: good },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const argv = JSON.parse(readFileSync(argvLog, 'utf8')) as string[];
+    expect(argv.slice(0, 4)).toEqual(['--model_dir', MODEL, '--model_filename', 'inference.pdmodel']);
+  });
+
   it('passes --opset_version and then leaves auto-update off', () => {
     const r = run('ok', join(dir, 'ok11.onnx'), ['--opset_version', '11'], 'paddle2onnx');
     expect(r.code, r.stderr).toBe(0);

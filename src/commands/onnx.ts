@@ -54,7 +54,6 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     ctx.progress({ id: 'onnx', phase: 'start', text: `paddle2onnx: converting ${model.modelFile}` });
     let validation: OnnxReport['validation'] = { skipped: true };
     const r = await runPaddle2onnx(probe!, model, {
-      modelDir: o.model_dir,
       modelFilename: o.model_filename,
       paramsFilename: o.params_filename,
       saveFile: o.save_file,

@@ -11,8 +11,8 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { basename, delimiter, join } from 'node:path';
-import { PserveError } from '../errors.js';
+import { basename, delimiter, dirname, join } from 'node:path';
+import { PserveError, fsError } from '../errors.js';
 import type { LoadedModel } from '../model/load-model.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { onnx } from './onnx/graph-builder.js';
@@ -27,7 +27,6 @@ export interface Paddle2OnnxProbe {
 }
 
 export interface Paddle2OnnxOptions {
-  modelDir: string;
   modelFilename?: string;
   paramsFilename?: string;
   saveFile: string;
@@ -97,7 +96,8 @@ export function parseUnsupported(log: string): string[] | undefined {
 
 /** A file is an ONNX model when it decodes as ModelProto with a graph of at least one node. */
 export function checkOnnxFile(file: string, label: string): { opset?: number } {
-  const bytes = readFileSync(file);
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (e) { throw fsError(e, label, 'paddle2onnx output'); }
   if (bytes.byteLength === 0) throw new PserveError('E_PADDLE2ONNX_BAD_OUTPUT', 'paddle2onnx exited 0 but wrote an empty file', { file: label });
   let m: import('onnx-proto').onnx.ModelProto;
   try {
@@ -131,7 +131,8 @@ export async function runPaddle2onnx(probe: Paddle2OnnxProbe, model: LoadedModel
   let argv: string[] = [];
   let opset: number | undefined;
   await writeFileAtomic(o.saveFile, async (tmp) => {
-    argv = buildArgs(probe, { modelDir: o.modelDir, modelFilename, ...(paramsFilename ? { paramsFilename } : {}), saveFile: tmp, opsetVersion: o.opsetVersion });
+    // the folder holding the program, also when the user named the file itself
+    argv = buildArgs(probe, { modelDir: dirname(model.modelFile), modelFilename, ...(paramsFilename ? { paramsFilename } : {}), saveFile: tmp, opsetVersion: o.opsetVersion });
     const { code, signal, log } = await runTool(probe.path, argv, o.env ?? process.env, o.onLog);
     const unsupported = parseUnsupported(log);
     if (unsupported) {
