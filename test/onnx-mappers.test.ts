@@ -10,7 +10,7 @@ import type { LoadedModel } from '../src/model/load-model.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import type { DType } from '../src/model/dtype.js';
 import { ProgramBuilder } from '../src/formats/program-builder.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './helpers.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
@@ -118,5 +118,35 @@ describe('native ONNX mappers', () => {
       ]);
     const y = (await run(m, { x: x4 }))['y']!;
     expect(Array.from(y.data as Float32Array)).toEqual([-2, 3, 0.5]);
+  });
+
+  it('with external data, a model that fails validation leaves the old model and data file as they were', async () => {
+    const d = tempDir('pserve-onnx-ext-');
+    const src = join(d, 'src');
+    mkdirSync(src);
+    // x + w + inf: the parameter goes to external data, the output is not finite, so validation fails
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 256]).param('w', [256], new Float32Array(256).fill(1))
+      .variable('c', 'float32', [1]).variable('a', 'float32', [-1, 256]).variable('y', 'float32', [-1, 256])
+      .op('elementwise_add', { X: ['x'], Y: ['w'] }, { Out: ['a'] }, { axis: -1 })
+      .op('fill_constant', {}, { Out: ['c'] }, { dtype: 5, shape: [1], value: { f: 0 }, str_value: 'inf' })
+      .op('elementwise_add', { X: ['a'], Y: ['c'] }, { Out: ['y'] }, { axis: -1 }).fetch('y');
+    writeFileSync(join(src, 'inference.pdmodel'), b.programBytes());
+    writeFileSync(join(src, 'inference.pdiparams'), b.paramsBytes());
+    const file = join(d, 'm.onnx');
+    writeFileSync(file, 'old model');
+    writeFileSync(`${file}.data`, 'old data');
+    expect(await code(convertToOnnx(src, { saveFile: file, externalDataThreshold: 100 }))).toBe('E_ONNX_VALIDATE');
+    expect(readFileSync(file, 'utf8')).toBe('old model');
+    expect(readFileSync(`${file}.data`, 'utf8')).toBe('old data');
+    expect(readdirSync(d).sort()).toEqual(['m.onnx', 'm.onnx.data', 'src']);
+    // without validation both files are written, and onnxruntime reads the data beside the model
+    const r = await convertToOnnx(src, { saveFile: file, externalDataThreshold: 100, validate: false });
+    expect(r.externalDataFile).toBe(`${file}.data`);
+    expect(readFileSync(`${file}.data`).byteLength).toBe(1024);
+    expect(readdirSync(d).sort()).toEqual(['m.onnx', 'm.onnx.data', 'src']);
+    const s = await openSession(file);
+    sessions.push(s);
+    const y = (await s.run({ x: { dtype: 'float32', dims: [1, 256], data: new Float32Array(256) } }))['y']!;
+    expect((y.data as Float32Array)[0]).toBe(Infinity);
   });
 });

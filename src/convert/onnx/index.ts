@@ -4,16 +4,17 @@
  *   const r = await convertToOnnx('model_dir', { saveFile: 'out.onnx' });   // writes, validates
  *   const r = await convertToOnnx('model_dir', {});                          // in memory: r.bytes
  *
- * Writes are atomic (temp sibling, then rename; the external data file first). Validation loads the
+ * Writes are atomic (temp sibling, then rename; with external data both are built and validated in
+ * one temp folder, then the data file is renamed into place and the model after it). Validation loads the
  * written model in onnxruntime, runs one inference on generated inputs and checks every output is
  * finite with the expected shape.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PserveError, fsError } from '../../errors.js';
 import { loadModel, type LoadedModel } from '../../model/load-model.js';
 import type { TensorSpec } from '../../model/types.js';
-import { writeFileAtomic } from '../../util/atomic.js';
+import { tempSibling, writeFileAtomic } from '../../util/atomic.js';
 import { paddleToOnnx, type NativeOnnxOptions, type NativeOnnxResult } from './convert.js';
 import { validateOnnx, type ValidationReport } from './validate.js';
 
@@ -67,32 +68,55 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
 }
 
 /**
- * Write the model (and its external data) atomically. `check` runs on the finished temp file
- * before the rename, so a model that fails validation never reaches `file`. External data is
- * written under its final name first (the model refers to it by name).
+ * Write the model (and its external data) as atomically as two files allow. Without external data:
+ * a temp sibling, `check`ed, then renamed. With it: both files go into one temp sibling folder
+ * (the model finds its data there by relative name), `check` runs there, then the data file is
+ * renamed into place and the model after it; a model that fails validation leaves both old files
+ * as they were.
  */
-export async function writeOnnx<T>(file: string, r: NativeOnnxResult, check: (tmpFile: string) => Promise<T>, onExternal?: (f: string) => void): Promise<T> {
-  if (r.externalData) {
-    const ext = r.externalData;
-    const dataFile = `${file.replace(/[^/]*$/, '')}${ext.location}`;
-    await writeFileAtomic(dataFile, (tmp) => {
-      let fd: number;
-      try { fd = openSync(tmp, 'w'); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
-      try {
-        for (const c of ext.chunks) writeSync(fd, c.data, 0, c.data.byteLength, c.offset);
-      } catch (e) {
-        throw fsError(e, dataFile, 'external data file');
-      } finally {
-        closeSync(fd);
-      }
+async function writeOnnx<T>(file: string, r: NativeOnnxResult, check: (tmpFile: string) => Promise<T>, onExternal?: (f: string) => void): Promise<T> {
+  if (!r.externalData) {
+    return writeFileAtomic(file, async (tmp) => {
+      try { writeFileSync(tmp, r.bytes); } catch (e) { throw fsError(e, file, 'ONNX output'); }
+      return check(tmp);
     });
-    onExternal?.(dataFile);
   }
-  // the temp model sits beside the external data, so onnxruntime finds it by relative name
-  return writeFileAtomic(file, async (tmp) => {
+  const ext = r.externalData;
+  const abs = resolve(file);
+  const dataFile = join(dirname(file), ext.location);
+  if (existsSync(abs) && statSync(abs).isDirectory()) throw new PserveError('E_IS_DIR', 'output path is a directory, expected a file', { file: abs });
+  const tmpDir = tempSibling(abs);
+  try { mkdirSync(tmpDir, { recursive: true }); } catch (e) { throw fsError(e, dirname(abs), 'output directory'); }
+  try {
+    const tmpModel = join(tmpDir, basename(abs));
+    const tmpData = join(tmpDir, ext.location);
+    try { mkdirSync(dirname(tmpData), { recursive: true }); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
     let fd: number;
-    try { fd = openSync(tmp, 'w'); } catch (e) { throw fsError(e, file, 'ONNX output'); }
-    try { writeSync(fd, r.bytes); } catch (e) { throw fsError(e, file, 'ONNX output'); } finally { closeSync(fd); }
-    return check(tmp);
-  });
+    try { fd = openSync(tmpData, 'w'); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
+    try {
+      for (const c of ext.chunks) writeFully(fd, c.data, c.offset);
+    } catch (e) {
+      throw fsError(e, dataFile, 'external data file');
+    } finally {
+      closeSync(fd);
+    }
+    try { writeFileSync(tmpModel, r.bytes); } catch (e) { throw fsError(e, file, 'ONNX output'); }
+    const result = await check(tmpModel);
+    try { renameSync(tmpData, dataFile); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
+    try { renameSync(tmpModel, abs); } catch (e) { throw fsError(e, file, 'ONNX output'); }
+    onExternal?.(dataFile);
+    return result;
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** writeSync may write less than asked (a full disk, a signal): keep going until all of it is down. */
+function writeFully(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.byteLength) {
+    const n = writeSync(fd, data, done, data.byteLength - done, position + done);
+    if (n <= 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
+    done += n;
+  }
 }
