@@ -5,7 +5,6 @@
  */
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { convertToOnnx, validateOnnx } from '../convert/onnx/index.js';
-import { checkSupported } from '../convert/onnx/convert.js';
 import { probePaddle2onnx, runPaddle2onnx } from '../convert/paddle2onnx.js';
 import { PserveError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
@@ -39,8 +38,6 @@ export interface OnnxReport {
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<OnnxReport>> {
   const o = parseOptions(Options, opts, 'onnx');
   const model = loadModel(o.model_dir, { modelFilename: o.model_filename, paramsFilename: o.params_filename, params: 'require' });
-  const inputs = model.feeds.map(plain);
-  const outputs = model.fetches.map(plain);
   const probe = o.engine === 'native' ? undefined : probePaddle2onnx();
   let reason: string | undefined;
   if (o.engine === 'paddle2onnx' && !probe) {
@@ -61,32 +58,27 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
       onLog: (line) => ctx.info(`paddle2onnx: ${line}`),
       check: async (tmp) => {
         if (!o.validate) return;
-        const v = await validateOnnx(tmp, inputs, outputs, { label: o.save_file });
+        const v = await validateOnnx(tmp, model.feeds, model.fetches, { label: o.save_file });
         validation = { ok: true, outputs: v.outputs.map((x) => ({ name: x.name, dims: x.dims })), ms: v.ms };
       },
     });
     ctx.progress({ id: 'onnx', phase: 'done', text: `paddle2onnx wrote ${o.save_file}` });
     report = {
       engine: 'paddle2onnx', file: r.file, size: r.size, ...(r.opset === undefined ? {} : { opset: r.opset }),
-      tool: { path: r.tool, ...(r.version ? { version: r.version } : {}), argv: r.argv }, inputs, outputs, validation,
+      tool: { path: r.tool, ...(r.version ? { version: r.version } : {}), argv: r.argv }, inputs: model.feeds, outputs: model.fetches, validation,
     };
   } else {
-    checkSupported(model);
     ctx.progress({ id: 'onnx', phase: 'start', text: `native: converting ${model.modelFile}` });
     const r = await convertToOnnx(o.model_dir, { model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version });
     ctx.progress({ id: 'onnx', phase: 'done', text: `native engine wrote ${o.save_file}` });
     report = {
       engine: 'native', file: r.file!, ...(r.externalDataFile ? { externalDataFile: r.externalDataFile } : {}), size: r.size, opset: r.opset,
-      inputs, outputs, ops: r.ops,
+      inputs: r.inputs, outputs: r.outputs, ops: r.ops,
       validation: r.validation ? { ok: true, outputs: r.validation.outputs.map((x) => ({ name: x.name, dims: x.dims })), ms: r.validation.ms } : { skipped: true },
     };
   }
   if (reason) report.reason = reason;
   return { data: report, text: render(report) };
-}
-
-function plain(t: TensorSpec): TensorSpec {
-  return { name: t.name, dtype: t.dtype, shape: t.shape, lodLevel: t.lodLevel };
 }
 
 function render(r: OnnxReport): string {

@@ -60,8 +60,8 @@ export function countOps(model: LoadedModel): Map<string, number> {
 }
 
 /** Every op type without a mapper, with counts; thrown as one error before anything is built. */
-export function checkSupported(model: LoadedModel): void {
-  const missing = [...countOps(model)].filter(([t]) => !mapperFor(t)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+export function checkSupported(model: LoadedModel, counts = countOps(model)): void {
+  const missing = [...counts].filter(([t]) => !mapperFor(t)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   if (missing.length === 0) return;
   const list = missing.map(([t, n]) => `${t} x${n}${KNOWN_UNSUPPORTED[t] ? ` (${KNOWN_UNSUPPORTED[t]})` : ''}`).join(', ');
   throw new PserveError('E_ONNX_UNSUPPORTED_OPS', `${missing.length} op type${missing.length > 1 ? 's' : ''} cannot be converted to ONNX: ${list}`, {
@@ -70,10 +70,10 @@ export function checkSupported(model: LoadedModel): void {
   });
 }
 
-export function chooseOpset(model: LoadedModel, requested?: number): number {
+export function chooseOpset(model: LoadedModel, requested?: number, counts = countOps(model)): number {
   let need = MIN_OPSET;
   const needers: string[] = [];
-  for (const t of countOps(model).keys()) {
+  for (const t of counts.keys()) {
     const m = mapperFor(t);
     const v = m?.minOpset ?? MIN_OPSET;
     if (v > need) need = v;
@@ -96,8 +96,9 @@ function toNumber(v: number | bigint): number {
 }
 
 export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): NativeOnnxResult {
-  checkSupported(model);
-  const opset = chooseOpset(model, opts.opsetVersion);
+  const counts = countOps(model);
+  checkSupported(model, counts);
+  const opset = chooseOpset(model, opts.opsetVersion, counts);
   const g = new GraphBuilder(opset);
   const block = model.blocks[0];
   if (!block) throw new PserveError('E_ONNX_EMPTY', 'the program has no blocks', { file: model.modelFile });
@@ -116,7 +117,6 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   /** Paddle var name -> ONNX tensor holding its current value */
   const current = new Map<string, string>();
   const written = new Set<string>();
-  const ops: Record<string, number> = {};
 
   for (const f of model.feeds) {
     g.input(f.name, f.dtype === 'unknown' ? 'float32' : f.dtype, dimsOf(f, f.name));
@@ -145,7 +145,6 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   };
 
   for (const op of block.ops) {
-    ops[op.type] = (ops[op.type] ?? 0) + 1;
     const m = mapperFor(op.type)!;
     if (op.type === 'feed' || op.type === 'data' || op.type === 'fetch') continue;
     const ctx = makeContext(op, m, g, vars, current, written, paramEntries, paramTensor, model);
@@ -192,9 +191,9 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     ...(ext ? { externalData: ext } : {}),
     opset,
     irVersion,
-    inputs: model.feeds.map((f) => ({ name: f.name, dtype: f.dtype, shape: f.shape, lodLevel: f.lodLevel })),
+    inputs: model.feeds.map((f) => ({ name: f.name, dtype: f.dtype === 'unknown' ? 'float32' : f.dtype, shape: f.shape, lodLevel: f.lodLevel })),
     outputs,
-    ops,
+    ops: Object.fromEntries(counts),
     initializers: g.initializers.length,
   };
 }
