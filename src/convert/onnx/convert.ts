@@ -9,7 +9,7 @@ import type { DType } from '../../model/dtype.js';
 import type { LoadedModel } from '../../model/load-model.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../../model/types.js';
 import { GraphBuilder, onnx, type ConstValue, type Dim } from './graph-builder.js';
-import type { MapContext, OpMapper } from './mapper.js';
+import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 
 export const MIN_OPSET = 11;
@@ -147,7 +147,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   for (const op of block.ops) {
     const m = mapperFor(op.type)!;
     if (op.type === 'feed' || op.type === 'data' || op.type === 'fetch') continue;
-    const ctx = makeContext(op, m, g, vars, current, written, paramEntries, paramTensor, model);
+    const ctx = makeContext(op, g, vars, current, written, paramEntries, paramTensor, model);
     try {
       m.map(ctx);
     } catch (e) {
@@ -205,7 +205,6 @@ function firstOutput(op: OpNode): string {
 
 function makeContext(
   op: OpNode,
-  m: OpMapper,
   g: GraphBuilder,
   vars: Map<string, VarSpec>,
   current: Map<string, string>,
@@ -253,9 +252,6 @@ function makeContext(
       outNames.set(key, name);
       return name;
     },
-    hasOutput(s) {
-      return (op.outputs[s] ?? []).some((n) => n !== '');
-    },
     attr<T extends AttrValue>(name: string, fallback: T): T {
       const v = op.attrs[name];
       return (v === undefined || v === null ? fallback : v) as T;
@@ -298,6 +294,5 @@ function makeContext(
       return new PserveError('E_ONNX_OP_UNSUPPORTED', `${where}: ${reason}`, { file: model.modelFile, hint: 'nothing was written' });
     },
   };
-  void m;
   return ctx;
 }

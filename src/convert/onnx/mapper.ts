@@ -22,7 +22,6 @@ export interface MapContext {
   has(slot: string): boolean;
   /** the ONNX name to write the i-th argument of an output slot to */
   output(slot: string, i?: number): string;
-  hasOutput(slot: string): boolean;
   attr<T extends AttrValue>(name: string, fallback: T): T;
   /** declared shape of an input argument (-1 for unknown dims), or undefined when not declared */
   shapeOf(slot: string, i?: number): number[] | undefined;

@@ -3,7 +3,7 @@
  * input size divides evenly); ceil_mode; exclusive (avg: padding not counted); padding_algorithm;
  * data_format. PIR takes the kernel size as operand 1 (a full_int_array).
  */
-import { ints, num, type OpMapper } from '../mapper.js';
+import { ints, type OpMapper } from '../mapper.js';
 import { inChannelsFirst, isChannelsLast, padsOf } from './layout.js';
 
 export const pool2d: OpMapper = {
@@ -53,7 +53,6 @@ export const pool2d: OpMapper = {
       };
       return g.op(type === 'max' ? 'MaxPool' : 'AveragePool', [t], attrs, o);
     };
-    void num;
     inChannelsFirst(ctx, x, rank, cl, out, body);
   },
 };

@@ -8,8 +8,6 @@ export const shape: OpMapper = {
     const x = ctx.input(ctx.pir ? '0' : 'Input');
     const outSlot = ctx.pir ? '0' : 'Out';
     const out = ctx.output(outSlot);
-    const n = ctx.op.outputs[outSlot]?.[0];
-    void n;
     const declared = ctx.outputDtypeOf(outSlot);
     if (declared === 'int32') g.cast(g.op('Shape', [x]), 'int32', out);
     else g.op('Shape', [x], {}, out);
