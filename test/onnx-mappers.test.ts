@@ -149,4 +149,29 @@ describe('native ONNX mappers', () => {
     const y = (await s.run({ x: { dtype: 'float32', dims: [1, 256], data: new Float32Array(256) } }))['y']!;
     expect((y.data as Float32Array)[0]).toBe(Infinity);
   });
+
+  it('PIR concat, stack and add_n take their tensors through builtin.combine', async () => {
+    const a: HostTensor = { dtype: 'float32', dims: [1, 2], data: Float32Array.from([1, 2]) };
+    const b: HostTensor = { dtype: 'float32', dims: [1, 2], data: Float32Array.from([10, 20]) };
+    const v = (name: string, shape: number[]) => ({ name, dtype: 'float32' as DType, shape });
+    const m = model('paddle-pir', [v('a', [1, 2]), v('b', [1, 2])], [v('c', [1, 4]), v('s', [1, 2, 2]), v('n', [1, 2])],
+      [{ name: 'l', dtype: 'unknown', shape: [] }, { name: 'ax', dtype: 'int32', shape: [1] }], [
+        op('combine', { 0: ['a'], 1: ['b'] }, { 0: ['l'] }),
+        op('full', {}, { 0: ['ax'] }, { shape: [1], value: -1, dtype: 'int32' }),
+        op('concat', { 0: ['l'], 1: ['ax'] }, { 0: ['c'] }),
+        op('stack', { 0: ['l'] }, { 0: ['s'] }, { axis: -1 }),
+        op('add_n', { 0: ['l'] }, { 0: ['n'] }),
+      ]);
+    const r = await run(m, { a, b });
+    expect(Array.from(r['c']!.data as Float32Array)).toEqual([1, 2, 10, 20]);
+    expect(r['s']!.dims).toEqual([1, 2, 2]);
+    expect(Array.from(r['s']!.data as Float32Array)).toEqual([1, 10, 2, 20]);
+    expect(Array.from(r['n']!.data as Float32Array)).toEqual([11, 22]);
+    // an op that does not take a list refuses one instead of writing a dangling name
+    const bad = model('paddle-pir', [v('a', [1, 2])], [v('y', [1, 2])], [{ name: 'l', dtype: 'unknown', shape: [] }], [
+      op('combine', { 0: ['a'] }, { 0: ['l'] }),
+      op('relu', { 0: ['l'] }, { 0: ['y'] }),
+    ]);
+    expect(await code(convertToOnnx('mem', { model: bad }))).toBe('E_ONNX_OP_UNSUPPORTED');
+  });
 });

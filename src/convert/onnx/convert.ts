@@ -230,12 +230,19 @@ function makeContext(
     input(s, i = 0) {
       const n = argName(s, i, 'input');
       const c = current.get(n);
+      if (c !== undefined && g.lists.has(c)) throw ctx.unsupported(`input ${s} is a list (builtin.combine), which this op does not take`);
       if (c !== undefined) return c;
       if (params.has(n)) return paramTensor(n);
       throw new PserveError('E_ONNX_DANGLING', `${where} reads ${n}, which no earlier op writes and which is not a parameter`, { file: model.modelFile });
     },
     inputs(s) {
       return (op.inputs[s] ?? []).map((_, i) => ctx.input(s, i));
+    },
+    list(s) {
+      if (!pir) return { tensors: ctx.inputs(s), shapes: (op.inputs[s] ?? []).map((_, i) => ctx.shapeOf(s, i)) };
+      const c = current.get(argName(s, 0, 'input'));
+      const l = c === undefined ? undefined : g.lists.get(c);
+      return l ?? { tensors: [ctx.input(s)], shapes: [ctx.shapeOf(s)] };
     },
     has(s) {
       return (op.inputs[s] ?? []).some((n) => n !== '');

@@ -43,6 +43,8 @@ export class GraphBuilder {
   readonly outputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
   /** constants by tensor name */
   readonly consts = new Map<string, ConstValue>();
+  /** PIR `builtin.combine` results: a name standing for a list of tensors (with their declared shapes) */
+  readonly lists = new Map<string, { tensors: string[]; shapes: (number[] | undefined)[] }>();
   private readonly used = new Set<string>();
   private counter = 0;
 

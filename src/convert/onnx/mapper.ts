@@ -18,6 +18,11 @@ export interface MapContext {
   input(slot: string, i?: number): string;
   /** every argument of an input slot */
   inputs(slot: string): string[];
+  /**
+   * The tensors of a list operand: a legacy slot's arguments, or the operands of the PIR
+   * `builtin.combine` that built it; with the declared shape of each.
+   */
+  list(slot: string): { tensors: string[]; shapes: (number[] | undefined)[] };
   /** the slot is present and non-empty */
   has(slot: string): boolean;
   /** the ONNX name to write the i-th argument of an output slot to */

@@ -25,11 +25,12 @@ import { argMax } from './ops/arg-max.js';
 import { matmul } from './ops/matmul.js';
 import { lookupTable } from './ops/lookup-table.js';
 import { sum } from './ops/sum.js';
+import { combine } from './ops/combine.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
-  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable, sum,
+  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable, sum, combine,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
