@@ -126,11 +126,20 @@ describe('pserve fetch', () => {
     // no temporaries left behind
     expect(readdirSync(join(s.dest, 'models')).filter((x) => x.startsWith('.'))).toEqual([]);
 
-    // again, same cache: nothing downloaded; the existing trees need --force
+    // again, same cache: nothing downloaded; what is installed matches the lock, so: up to date, exit 0
     const seen = srv.seen.length;
     const again = await fetchJson<any>(['fetch', 'ppshitu', '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock], s.env);
-    expect(again.code).toBe(1);
-    expect(again.json.error.code).toBe('E_EXISTS');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json.files.map((f: any) => f.upToDate)).toEqual([true, true, true]);
+    expectTree(join(s.dest, 'models'), feature);
+    // a tree that differs from the verified archive is refused without --force, and left as it is
+    const edited = join(s.dest, 'models', Object.keys(feature)[0]!);
+    writeFileSync(edited, 'edited by hand');
+    const differ = await fetchJson<any>(['fetch', 'ppshitu', '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock], s.env);
+    expect(differ.code).toBe(1);
+    expect(differ.json.error.code).toBe('E_EXISTS');
+    expect(differ.json.error.message).toMatch(/different from the verified archive/);
+    expect(readFileSync(edited, 'utf8')).toBe('edited by hand');
     const forced = await fetchJson<any>(['fetch', 'ppshitu', '--mirror', srv.base, '--dest', s.dest, '--lock', s.lock, '--force'], s.env);
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.json.files.every((f: any) => f.cached && f.lock === 'verified')).toBe(true);

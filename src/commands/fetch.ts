@@ -56,7 +56,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     backoffMs: envInt('PSERVE_FETCH_BACKOFF_MS', 500),
     progress: (e) => ctx.progress(e),
   });
-  const rows = files.map((f) => [f.dest.join(', ') || '(empty)', bytesHuman(f.size), f.cached ? 'cache' : f.resumedFrom ? `resumed@${bytesHuman(f.resumedFrom)}` : 'download', f.lock, f.sha256.slice(0, 16)]);
+  const rows = files.map((f) => [f.dest.join(', ') || '(empty)', bytesHuman(f.size), f.cached ? 'cache' : f.resumedFrom ? `resumed@${bytesHuman(f.resumedFrom)}` : 'download', f.upToDate ? 'up to date' : f.lock, f.sha256.slice(0, 16)]);
   const text = `${table(['installed', 'size', 'from', 'lock', 'sha256'], rows)}\nlock ${lockFile}`;
   return { data: { dest, lock: lockFile, cache, files }, text };
 }

@@ -4,7 +4,7 @@
  * changes only by rename, after everything is verified; a kill at any moment leaves at most a
  * hidden `.…pserve-tmp-…` directory (removed by the next run) and a resumable `.partial` download.
  */
-import { copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { PserveError, fsError } from '../errors.js';
@@ -57,6 +57,8 @@ export interface FetchedArchive {
   resumedFrom: number;
   /** 'recorded' when this fetch added it to the lock, 'verified' when it matched the lock */
   lock: 'recorded' | 'verified';
+  /** the installed tree was already there, identical to the verified archive: nothing was changed */
+  upToDate: boolean;
 }
 
 const STALE_TMP = /^\..+\.pserve-tmp-(\d+)-[0-9a-f]{8}$/;
@@ -285,11 +287,11 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
       try { copyFileSync(paths.file, join(work, name)); } catch (e) { throw fsError(e, join(work, name), 'downloaded file'); }
     }
 
-    const installed = install(work, into, o.force === true, o.dest);
+    const { shown: installed, upToDate } = install(work, into, o.force === true, o.dest);
     const status = locked ? 'verified' : 'recorded';
     lock.archives[a.url] = { url: a.url, sha256: got.sha256, size: got.size };
-    report({ phase: 'done', text: `${name}  sha256 ${got.sha256.slice(0, 12)}…${got.cached ? '  (cache)' : ''}  → ${installed.join(', ') || '(empty)'}`, bytes: got.size });
-    return { url: a.url, source: got.cached ? paths.file : source, kind: a.kind, sha256: got.sha256, size: got.size, dest: installed, cached: got.cached, resumedFrom: got.resumedFrom, lock: status };
+    report({ phase: 'done', text: `${name}  sha256 ${got.sha256.slice(0, 12)}…${got.cached ? '  (cache)' : ''}  → ${installed.join(', ') || '(empty)'}${upToDate ? '  (up to date)' : ''}`, bytes: got.size });
+    return { url: a.url, source: got.cached ? paths.file : source, kind: a.kind, sha256: got.sha256, size: got.size, dest: installed, cached: got.cached, resumedFrom: got.resumedFrom, lock: status, upToDate };
   } catch (e) {
     report({ phase: 'fail', text: `${name}: ${e instanceof PserveError ? e.code : 'error'}` });
     throw e;
@@ -304,15 +306,19 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
  * before the first rename; a replaced tree is moved aside first and deleted only after the new one
  * is in place, so the path is never missing and never partial.
  */
-function install(tmp: string, into: string, force: boolean, dest: string): string[] {
+function install(tmp: string, into: string, force: boolean, dest: string): { shown: string[]; upToDate: boolean } {
   const names = readdirSync(tmp).sort();
   const conflicts = names.filter((n) => present(join(into, n)));
-  if (conflicts.length && !force) {
-    throw new PserveError('E_EXISTS', `already there: ${conflicts.map((n) => relative(dest, join(into, n)) || '.').join(', ')}`, { file: join(into, conflicts[0]!), hint: 'use --force to replace it with the verified download' });
+  // like `wget -nc`: what is already there and identical to the verified archive is left alone
+  const same = new Set(force ? [] : conflicts.filter((n) => sameTree(join(tmp, n), join(into, n))));
+  const differ = conflicts.filter((n) => !same.has(n));
+  if (differ.length && !force) {
+    throw new PserveError('E_EXISTS', `already there and different from the verified archive: ${differ.map((n) => relative(dest, join(into, n)) || '.').join(', ')}`, { file: join(into, differ[0]!), hint: 'use --force to replace it with the verified download' });
   }
   const shown: string[] = [];
   for (const n of names) {
     const target = join(into, n);
+    if (same.has(n)) { shown.push(relative(dest, target) || n); continue; }
     try {
       if (present(target)) {
         const old = tempSibling(target);
@@ -327,7 +333,41 @@ function install(tmp: string, into: string, force: boolean, dest: string): strin
     }
     shown.push(relative(dest, target) || n);
   }
-  return shown;
+  return { shown, upToDate: names.length > 0 && same.size === names.length };
+}
+
+/** Two trees with the same names, types, link targets and file bytes. */
+function sameTree(a: string, b: string): boolean {
+  let sa, sb;
+  try { sa = lstatSync(a); sb = lstatSync(b); } catch { return false; }
+  if (sa.isSymbolicLink() || sb.isSymbolicLink()) return sa.isSymbolicLink() && sb.isSymbolicLink() && readlinkSync(a) === readlinkSync(b);
+  if (sa.isDirectory() || sb.isDirectory()) {
+    if (!sa.isDirectory() || !sb.isDirectory()) return false;
+    const na = readdirSync(a).sort();
+    const nb = readdirSync(b).sort();
+    return na.length === nb.length && na.every((n, i) => n === nb[i] && sameTree(join(a, n), join(b, n)));
+  }
+  if (!sa.isFile() || !sb.isFile() || sa.size !== sb.size) return false;
+  return sameBytes(a, b, sa.size);
+}
+
+function sameBytes(a: string, b: string, size: number): boolean {
+  const fa = openSync(a, 'r');
+  try {
+    const fb = openSync(b, 'r');
+    try {
+      const n = Math.min(size, BLOCK) || 1;
+      const ba = Buffer.allocUnsafe(n);
+      const bb = Buffer.allocUnsafe(n);
+      for (let off = 0; off < size;) {
+        const ra = readSync(fa, ba, 0, n, off);
+        const rb = readSync(fb, bb, 0, n, off);
+        if (ra !== rb || ra === 0 || !ba.subarray(0, ra).equals(bb.subarray(0, rb))) return false;
+        off += ra;
+      }
+      return true;
+    } finally { closeSync(fb); }
+  } finally { closeSync(fa); }
 }
 
 /** exists, counting a dangling symlink as there */
