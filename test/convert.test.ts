@@ -154,8 +154,8 @@ describeShared('pserve convert refuses bad input before writing anything', () =>
   const uci = () => shared('uci_housing', 'uci_housing_model');
 
   it.each([
-    ['alias count', ['--fetch_alias_names', 'a,b'], 'E_ALIAS_COUNT', 2],
-    ['empty alias', ['--fetch_alias_names', ''], 'E_ALIAS_INVALID', 2],
+    ['alias count', ['--fetch_alias_names', 'a,b'], 'E_ALIAS_COUNT', 1],
+    ['empty alias', ['--fetch_alias_names', ''], 'E_ALIAS_INVALID', 1],
     ['a bad --show_proto value', ['--show_proto', 'maybe'], 'E_USAGE', 2],
   ])('%s', (_n, extra, code, exit) => {
     const cwd = fresh(root, 'a');
@@ -168,7 +168,7 @@ describeShared('pserve convert refuses bad input before writing anything', () =>
   it('duplicate feed aliases (word2vec has 4 feeds)', () => {
     const cwd = fresh(root, 'dup');
     const r = cliJson<{ error: { code: string } }>(['convert', '--dirname', shared('word2vec_ngram', 'word2vec.inference.model'), '--feed_alias_names', 'a,b,a,c'], { cwd });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.json.error.code).toBe('E_ALIAS_DUPLICATE');
     expect(readdirSync(cwd)).toEqual([]);
   });
@@ -221,7 +221,7 @@ describeShared('pserve convert refuses bad input before writing anything', () =>
     const cwd = fresh(root, 'contains');
     writableCopy(uci(), join(cwd, 'out', 'model'));
     const r = cliJson<{ error: { code: string } }>(['convert', '--dirname', 'out/model', '--serving_server', 'out'], { cwd });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.json.error.code).toBe('E_OUTPUT_CONTAINS_MODEL');
     expect(existsSync(join(cwd, 'out', 'model', '__model__'))).toBe(true);
   });

@@ -65,7 +65,7 @@ function copyOne(src: string, dest: string, stats: { files: number; bytes: numbe
 /** Copy the runtime for `platform` (e.g. linux-x64) into `<bundle>/node_modules`. */
 export function copyRuntime(bundleDir: string, platform: string): RuntimeInfo {
   const m = /^(linux|darwin|win32)-(x64|arm64)$/.exec(platform);
-  if (!m) throw new PserveError('E_PLATFORM_INVALID', `platform "${platform}" is not one of linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64`, { kind: 'usage' });
+  if (!m) throw new PserveError('E_PLATFORM_INVALID', `platform "${platform}" is not one of linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64`);
   const ortDir = packageDir('onnxruntime-node');
   const commonDir = packageDir('onnxruntime-common', ortDir);
   const nativeDir = join(ortDir, 'bin', 'napi-v6', m[1]!, m[2]!);

@@ -5,6 +5,7 @@
  * finite with the expected shape, check /metrics counted them, then SIGTERM and expect exit 0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { onInterrupt } from '../util/interrupt.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PserveError } from '../errors.js';
@@ -187,6 +188,9 @@ export interface RunningServer { child: ChildProcess; url: string; device: strin
 /** Start `node server.mjs --port 0` in `dir` and wait for its "listening on" line. */
 export async function startBundleServer(dir: string, args: string[], timeoutS = 60): Promise<RunningServer> {
   const child = spawn(process.execPath, ['server.mjs', '--port', '0', ...args], { cwd: dir, env: bareEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // an interrupted smoke must not leave its server running
+  const unregister = onInterrupt(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  child.once('exit', unregister);
   let out = '';
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-8000); });

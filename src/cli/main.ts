@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
+import { runInterruptCleanups } from '../util/interrupt.js';
 
 export interface CommandModule {
   run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult>;
@@ -19,6 +20,8 @@ export interface CommandSpec {
   load(): Promise<CommandModule>;
   /** names for positional args, in order, as they appear in opts */
   argNames?: string[];
+  /** the command handles SIGINT/SIGTERM itself (serve forwards them to the server) */
+  ownSignals?: boolean;
 }
 
 export const COMMANDS: CommandSpec[] = [
@@ -114,6 +117,7 @@ export const COMMANDS: CommandSpec[] = [
       .option('--host <h>', 'address to bind (default 127.0.0.1)')
       .option('--device <d>', 'cpu | gpu | webgpu | auto')
       .option('--no-verify', 'skip checking the manifest sha256 values first'),
+    ownSignals: true,
     load: () => import('../commands/serve.js'),
   },
   {
@@ -165,10 +169,21 @@ function normalizeArgv(argv: string[]): string[] {
 
 export async function main(argv: string[]): Promise<number> {
   const rest = argv.filter((a) => a !== '--json');
-  if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V')) {
-    process.stdout.write(rest.length === argv.length ? `${version()}\n` : `${JSON.stringify({ version: version() })}\n`);
+  if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V' || rest[0] === '-v')) {
+    process.stdout.write(rest.length === argv.length ? `${version()}\n` : `${JSON.stringify({ ok: true, version: version() })}\n`);
     return 0;
   }
+  if (rest.length === 0) {
+    // no command is a usage error (exit 2), said in one line like every other error
+    const names = COMMANDS.map((c) => c.name).join(', ');
+    if (rest.length !== argv.length) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: `no command given: expected one of ${names}` } })}\n`);
+    else process.stderr.write(`pserve: E_USAGE: no command given: expected one of ${names} (pserve --help for usage)\n`);
+    return 2;
+  }
+  // trap Ctrl-C / SIGTERM before any work, so that every moment of a run is covered
+  const first = rest.find((a) => !a.startsWith('-'));
+  const stopProgress = { fn: () => { /* set once the renderer exists */ } };
+  if (!COMMANDS.find((c) => c.name === first)?.ownSignals) trapInterrupts(argv.includes('--json'), () => stopProgress.fn());
   const { Command, CommanderError } = await import('commander');
   const { PserveError } = await import('../errors.js');
   const json = argv.includes('--json');
@@ -178,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
   const mode = progressMode(json, process.stderr);
   const interactive = mode === 'tty';
   const renderer = new ProgressRenderer(mode, color);
+  stopProgress.fn = () => renderer.stopAll();
   const ctx: CommandContext = {
     cwd: process.cwd(),
     json,
@@ -195,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
       // usage errors read like every other error: one line, a stable code
-      outputError: (s, write) => write(`pserve: E_USAGE: ${s.replace(/^error: /, '').trimEnd()} (pserve --help for usage)\n`),
+      outputError: (s, write) => { if (!json) write(`pserve: E_USAGE: ${usageLine(s)} (pserve --help for usage)\n`); },
     });
 
   for (const spec of COMMANDS) {
@@ -218,13 +234,14 @@ export async function main(argv: string[]): Promise<number> {
     renderer.stopAll();
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: e.message } })}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: usageLine(e.message) } })}\n`);
       return 2;
     }
     if (e instanceof PserveError) {
       if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
       else process.stderr.write(`pserve: ${e.oneLine()}\n`);
-      return e.kind === 'usage' ? 2 : 1;
+      // exit 2 means a usage error, and a usage error is always E_USAGE; other codes are bad input (1)
+      return e.kind === 'usage' && e.code === 'E_USAGE' ? 2 : 1;
     }
     const err = e as Error;
     const msg = `E_INTERNAL: ${err?.message ?? String(e)} (this is a bug in pserve; PSERVE_DEBUG=1 shows where)`;
@@ -240,6 +257,28 @@ export async function main(argv: string[]): Promise<number> {
     return result.exitCode ?? 0;
   }
   return 0;
+}
+
+/**
+ * Ctrl-C / SIGTERM: undo what the command had started (temp outputs, child servers), say so in one
+ * line and exit 130 / 143 (128 + the signal number, as shells report it).
+ */
+function trapInterrupts(json: boolean, stopProgress: () => void): void {
+  const handler = (sig: NodeJS.Signals) => {
+    stopProgress();
+    runInterruptCleanups();
+    const message = 'interrupted; nothing was written';
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_INTERRUPTED', message, signal: sig } })}\n`);
+    process.stderr.write(`pserve: ${message}\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+/** commander's message as one line: "error: unknown command 'x'\n(Did you mean y?)" → "unknown command 'x' (Did you mean y?)" */
+function usageLine(s: string): string {
+  return s.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
 function jsonReplacer(_k: string, v: unknown): unknown {

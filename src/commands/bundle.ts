@@ -12,7 +12,7 @@ const Options = z.object({
   name: z.string().min(1).optional(),
   port: z.coerce.number().int().min(0).max(65535).optional(),
   device: z.enum(['cpu', 'gpu', 'webgpu', 'auto']).optional(),
-  platform: z.string().min(1).optional(),
+  platform: z.enum(['linux-x64', 'linux-arm64', 'darwin-arm64', 'darwin-x64', 'win32-x64', 'win32-arm64']).optional(),
   model_filename: z.string().min(1).optional(),
   params_filename: z.string().min(1).optional(),
   force: z.boolean().optional(),

@@ -5,13 +5,51 @@
  * easy to recognise and are never mistaken for output.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PserveError, fsError } from '../errors.js';
+import { onInterrupt } from './interrupt.js';
 
+const TEMP_MARK = '.pserve-tmp-';
+
+/**
+ * A fresh temp path beside `dest`, named `.<base>.pserve-tmp-<pid>-<hex>`. It is registered for
+ * removal if the command is interrupted (a path that was renamed into place is gone by then, so
+ * removing it is a no-op); the pid in the name lets a later run recognise it as litter.
+ */
 export function tempSibling(dest: string): string {
   const abs = resolve(dest);
-  return join(dirname(abs), `.${basename(abs)}.pserve-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = join(dirname(abs), `.${basename(abs)}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
+  onInterrupt(() => rmSync(tmp, { recursive: true, force: true }));
+  return tmp;
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * Remove the temp siblings of `dest` left by runs that were killed outright (SIGKILL, power loss):
+ * their owner pid is gone, so nobody will ever rename them. Temps of live processes are left alone.
+ * Returns the paths removed.
+ */
+export function removeStaleTemps(dest: string): string[] {
+  const abs = resolve(dest);
+  const prefix = `.${basename(abs)}${TEMP_MARK}`;
+  let names: string[];
+  try { names = readdirSync(dirname(abs)); } catch { return []; }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    const p = join(dirname(abs), n);
+    try { rmSync(p, { recursive: true, force: true }); } catch (e) { throw fsError(e, p, 'stale temporary output'); }
+    removed.push(p);
+  }
+  return removed;
 }
 
 /**
@@ -25,6 +63,7 @@ export async function writeDirAtomic<T>(dest: string, build: (tmp: string) => Pr
     if (!opts.replace) throw new PserveError('E_EXISTS', 'output directory already exists (use --force to replace it)', { file: abs });
   }
   try { mkdirSync(dirname(abs), { recursive: true }); } catch (e) { throw fsError(e, dirname(abs), 'output parent directory'); }
+  removeStaleTemps(abs);
   const tmp = tempSibling(abs);
   mkdirSync(tmp);
   try {
@@ -50,6 +89,7 @@ export async function writeFileAtomic<T>(dest: string, build: (tmpFile: string) 
   const abs = resolve(dest);
   if (existsSync(abs) && statSync(abs).isDirectory()) throw new PserveError('E_IS_DIR', 'output path is a directory, expected a file', { file: abs });
   try { mkdirSync(dirname(abs), { recursive: true }); } catch (e) { throw fsError(e, dirname(abs), 'output parent directory'); }
+  removeStaleTemps(abs);
   const tmp = tempSibling(abs);
   try {
     const result = await build(tmp);
