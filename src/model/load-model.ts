@@ -215,6 +215,12 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
     const found = cands.map((c) => join(dir, c)).find(isFile);
     if (found) { paramsFile = found; layout = 'combined'; }
     else if (format === 'paddle-program' && names.length > 0 && names.some((n) => isFile(join(dir, n)))) layout = 'separate';
+    else if (names.length > 0 && mode !== 'skip') {
+      // a folder holding one program and one params file under any name (what `convert
+      // --params_filename X` leaves in serving_server): find the params by content
+      const byContent = paramsByContent(dir, modelFile, names, graph.blocks);
+      if (byContent) { paramsFile = byContent; layout = 'combined'; }
+    }
   }
 
   if (mode !== 'skip') {
@@ -266,6 +272,23 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
     pir,
     programBytes: bytes,
   };
+}
+
+/** Files that are never a params file: confs, Paddle's .info side files, metadata. */
+const NOT_PARAMS = /\.(prototxt|info|txt|md|yml|yaml|json|onnx|pdmodel|py|sh)$|^(__model__|manifest\.json|PROVENANCE\.txt)$/;
+
+/** The one file in `dir` that reads as the combined params of this program; undefined unless exactly one does. */
+function paramsByContent(dir: string, modelFile: string, names: string[], blocks: GraphBlock[]): string | undefined {
+  let entries: string[];
+  try { entries = readdirSync(dir); } catch { return undefined; }
+  const fits: string[] = [];
+  for (const e of entries.sort()) {
+    const f = join(dir, e);
+    if (f === modelFile || NOT_PARAMS.test(e) || e.startsWith('.') || !isFile(f)) continue;
+    try { bindCombined(f, names, blocks); fits.push(f); } catch { /* not this program's params */ }
+    if (fits.length > 1) return undefined;
+  }
+  return fits[0];
 }
 
 /** Convenience for callers that only need to know whether a path holds a model. */
