@@ -37,16 +37,21 @@ function listenReason(e) {
   return `${e?.code ?? 'error'}: ${why ?? String(e?.message ?? e).split('\n')[0]}`;
 }
 
+/** a start-up failure with a stable code, printed as `pserve-server: E_CODE: message` */
+function startError(code, message) {
+  return Object.assign(new Error(message), { code });
+}
+
 function parseArgs(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const m = /^--([\w-]+)(?:=(.*))?$/.exec(a);
-    if (!m) throw new Error(`unexpected argument "${a}"`);
+    if (!m) throw startError('E_USAGE', `unexpected argument "${a}"`);
     const key = m[1].replace(/_/g, '-');
     if (key === 'help') { out.help = true; continue; }
     const v = m[2] ?? argv[++i];
-    if (v === undefined) throw new Error(`--${key} needs a value`);
+    if (v === undefined) throw startError('E_USAGE', `--${key} needs a value`);
     out[key] = v;
   }
   return out;
@@ -65,7 +70,7 @@ export function defaultWorkers(workers, threads, cores = availableParallelism())
 
 function intOpt(v, name, min, max) {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in ${min}..${max}, found ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw startError('E_CONFIG_INVALID', `${name} must be an integer in ${min}..${max}, found ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -80,7 +85,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const configPath = resolve(HERE, args.config ?? 'config.yml');
   const cfg = parseYaml(readFileSync(configPath, 'utf8'));
   const ops = cfg.op && typeof cfg.op === 'object' ? Object.entries(cfg.op) : [];
-  if (ops.length === 0) throw new Error(`${configPath}: no op section (expected op.<service name>.local_service_conf)`);
+  if (ops.length === 0) throw startError('E_CONFIG_INVALID', `${configPath}: no op section (expected op.<service name>.local_service_conf)`);
   const [serviceName, op] = ops[0];
   const lsc = op?.local_service_conf ?? {};
   const ps = cfg.pserve ?? {};
@@ -89,11 +94,11 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const confFile = join(confDir, 'serving_server_conf.prototxt');
   const conf = existsSync(confFile) ? parseServingConf(readFileSync(confFile, 'utf8')) : { feeds: [], fetches: [] };
   const modelPath = resolve(base, String(ps.model ?? 'model.onnx'));
-  if (!existsSync(modelPath)) throw new Error(`model not found: ${modelPath}`);
+  if (!existsSync(modelPath)) throw startError('E_MODEL_MISSING', `model not found: ${modelPath}`);
 
   const deviceFromConf = Number(lsc.device_type ?? 0) === 0 ? 'cpu' : 'gpu';
   const device = String(args.device ?? ps.device ?? deviceFromConf);
-  if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw new Error(`--device must be cpu, gpu, webgpu or auto, found "${device}"`);
+  if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw startError('E_USAGE', `--device must be cpu, gpu, webgpu or auto, found "${device}"`);
   const port = intOpt(args.port ?? cfg.http_port ?? 9393, '--port', 0, 65535);
   const host = String(args.host ?? ps.host ?? '127.0.0.1');
   // limits: a flag wins, then the environment (PSERVE_MAX_BODY_BYTES, ...), then config.yml's pserve section
@@ -126,7 +131,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const model = bindModel(io, conf);
   const defaultFetch = Array.isArray(lsc.fetch_list) && lsc.fetch_list.length ? lsc.fetch_list.map(String) : model.fetches.map((f) => f.alias);
   for (const a of defaultFetch) {
-    if (!model.fetches.some((f) => f.alias === a || f.name === a)) throw new Error(`config.yml fetch_list names "${a}", which is not a fetch of the model (${model.fetches.map((f) => f.alias).join(', ')})`);
+    if (!model.fetches.some((f) => f.alias === a || f.name === a)) throw startError('E_CONFIG_FETCH_LIST', `config.yml fetch_list names "${a}", which is not a fetch alias of the serving conf (${model.fetches.map((f) => f.alias).join(', ')}); was an alias edited by hand? \`pserve alias set fetch NEW\` in the bundle folder renames it in the confs, config.yml and manifest.json together`);
   }
   const batchable = maxBatch > 1 && model.feeds.length > 0 && [...model.feeds, ...model.fetches].every((f) => f.shape[0] === -1);
   let draining = false;
@@ -260,7 +265,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, host, ok); });
   } catch (e) {
     await pool.close();
-    throw new Error(`cannot bind ${host}:${port}: ${listenReason(e)}`);
+    throw startError('E_SERVER_LISTEN', `cannot bind ${host}:${port}: ${listenReason(e)}`);
   }
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -292,7 +297,8 @@ if (isMain) {
       process.on('SIGINT', () => s.shutdown('SIGINT'));
     }
   } catch (e) {
-    process.stderr.write(`pserve-server: error: ${String(e?.message ?? e)}\n`);
+    const code = typeof e?.code === 'string' && /^E_[A-Z0-9_]+$/.test(e.code) ? e.code : 'E_SERVER_START';
+    process.stderr.write(`pserve-server: ${code}: ${String(e?.message ?? e).split('\n')[0]}\n`);
     process.exit(1);
   }
 }

@@ -108,13 +108,13 @@ describeShared('alias set and list on real confs', () => {
     expect(r.code).toBe(0);
     expect(r.json.clientDir).toBeNull();
     expect(r.json.feeds).toEqual([
-      { index: 0, name: 'im_shape', alias: 'im_shape', type: 1, dtype: 'float32', lod: false, shape: [2] },
-      { index: 1, name: 'image', alias: 'image', type: 1, dtype: 'float32', lod: false, shape: [3] },
-      { index: 2, name: 'scale_factor', alias: 'scale_factor', type: 1, dtype: 'float32', lod: false, shape: [2] },
+      { index: 0, name: 'im_shape', alias: 'im_shape', type: 1, dtype: 'float32', lodLevel: 0, shape: [2] },
+      { index: 1, name: 'image', alias: 'image', type: 1, dtype: 'float32', lodLevel: 0, shape: [3] },
+      { index: 2, name: 'scale_factor', alias: 'scale_factor', type: 1, dtype: 'float32', lodLevel: 0, shape: [2] },
     ]);
     expect(r.json.fetches).toEqual([
-      { index: 0, name: 'multiclass_nms3_0.tmp_0', alias: 'multiclass_nms3_0.tmp_0', type: 1, dtype: 'float32', lod: true, shape: [-1] },
-      { index: 1, name: 'multiclass_nms3_0.tmp_2', alias: 'multiclass_nms3_0.tmp_2', type: 2, dtype: 'int32', lod: false, shape: [] },
+      { index: 0, name: 'multiclass_nms3_0.tmp_0', alias: 'multiclass_nms3_0.tmp_0', type: 1, dtype: 'float32', lodLevel: 1, shape: [-1] },
+      { index: 1, name: 'multiclass_nms3_0.tmp_2', alias: 'multiclass_nms3_0.tmp_2', type: 2, dtype: 'int32', lodLevel: 0, shape: [] },
     ]);
     expect(r.json.warnings.join('\n')).toMatch(/no client directory/);
     const t = cli(['alias', 'list', '--serving_server', 'model'], { cwd: blaze });

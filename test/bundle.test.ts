@@ -111,7 +111,7 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
   it('smoke sends a batch of 3 rows and expects 3 rows back on every protocol', () => {
     const r = cliJson<any>(['smoke', dir, '--shape', 'x=3,13']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
-    expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [3, 13], shapeFrom: '--shape' });
+    expect(r.json.inputs.x).toEqual({ dtype: 'float32', shape: [3, 13], shapeFrom: '--shape' });
     for (const name of ['web service', 'pipeline', 'kserve v2']) {
       expect(r.json.checks.find((c: any) => c.name === name).detail).toBe('price [3,1]');
     }
@@ -199,7 +199,7 @@ describeShared('pserve smoke on converted image models', () => {
     expect(b.code, b.stderr).toBe(0);
     const r = cliJson<any>(['smoke', join(work, 'det'), '--shape', 'x=1,3,96,128']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
-    expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [1, 3, 96, 128], shapeFrom: '--shape' });
+    expect(r.json.inputs.x).toEqual({ dtype: 'float32', shape: [1, 3, 96, 128], shapeFrom: '--shape' });
     expect(r.json.checks.find((c: any) => c.name === 'kserve v2').detail).toMatch(/\[1,1,96,128\]/);
   }, 120_000);
 
@@ -293,7 +293,7 @@ describe('bundle, smoke and package on the project\'s own tiny_classifier', () =
   it('smoke --shape with batch 2 sends 2 rows on every protocol and expects 2 rows back', () => {
     const r = cliJson<any>(['smoke', one, '--shape', 'x=2,3,32,32']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
-    expect(r.json.inputs.x).toEqual({ dtype: 'FP32', shape: [2, 3, 32, 32], shapeFrom: '--shape' });
+    expect(r.json.inputs.x).toEqual({ dtype: 'float32', shape: [2, 3, 32, 32], shapeFrom: '--shape' });
     for (const name of ['web service', 'pipeline', 'kserve v2']) {
       expect(r.json.checks.find((c: any) => c.name === name).detail).toBe('softmax_0.tmp_0 [2,4]');
     }
@@ -335,7 +335,7 @@ describe('bundle, smoke and package on the project\'s own tiny_classifier', () =
       const r = spawnSync(process.execPath, ['server.mjs', '--port', String(port)], { cwd: one, encoding: 'utf8', timeout: 30_000 });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe(`pserve-server: error: cannot bind 127.0.0.1:${port}: EADDRINUSE: the port is in use by another process (pick one with --port)\n`);
+      expect(r.stderr).toBe(`pserve-server: E_SERVER_LISTEN: cannot bind 127.0.0.1:${port}: EADDRINUSE: the port is in use by another process (pick one with --port)\n`);
     } finally { busy.close(); }
     // 192.0.2.1 (TEST-NET-1) is on no interface of this machine
     await expect(startBundleServer(one, ['--host', '192.0.2.1'], 30)).rejects.toMatchObject({

@@ -59,14 +59,15 @@ describeShared('pserve convert on real models', () => {
   it('uci_housing --fetch_alias_names price: server and client confs byte-identical to Paddle Serving\'s', () => {
     const cwd = fresh(root, 'uci');
     const model = shared('uci_housing', 'uci_housing_model');
-    const r = cliJson<{ copied: { file: string }[]; fetches: { alias: string }[] }>(['convert', '--dirname', model, '--fetch_alias_names', 'price'], { cwd });
+    const r = cliJson<{ copied: { name: string; file: string }[]; fetches: { alias: string }[] }>(['convert', '--dirname', model, '--fetch_alias_names', 'price'], { cwd });
     expect(r.code).toBe(0);
     for (const f of ['serving_server_conf.prototxt', 'serving_server_conf.stream.prototxt']) expect(same(join(cwd, 'serving_server', f), join(model, f))).toBe(true);
     for (const f of ['serving_client_conf.prototxt', 'serving_client_conf.stream.prototxt']) {
       expect(same(join(cwd, 'serving_client', f), shared('uci_housing', 'uci_housing_client', f))).toBe(true);
     }
     // program and per-variable params copied unchanged, under their own names; client holds only confs
-    expect(r.json.copied.map((c) => c.file)).toEqual(['__model__', 'fc_0.b_0', 'fc_0.w_0']);
+    expect(r.json.copied.map((c) => c.name)).toEqual(['__model__', 'fc_0.b_0', 'fc_0.w_0']);
+    expect(r.json.copied.map((c) => c.file)).toEqual(['__model__', 'fc_0.b_0', 'fc_0.w_0'].map((f) => join(cwd, 'serving_server', f)));
     for (const f of ['__model__', 'fc_0.b_0', 'fc_0.w_0']) expect(same(join(cwd, 'serving_server', f), join(model, f))).toBe(true);
     expect(readdirSync(join(cwd, 'serving_client')).sort()).toEqual(['serving_client_conf.prototxt', 'serving_client_conf.stream.prototxt']);
     expect(readdirSync(cwd).sort()).toEqual(['serving_client', 'serving_server']);
@@ -142,9 +143,9 @@ describeShared('pserve convert on real models', () => {
 
   it('a Paddle 3 PIR model converts too (params copied under their own names)', () => {
     const cwd = fresh(root, 'pir');
-    const r = cliJson<{ copied: { file: string }[] }>(['convert', '--dirname', shared('pplcnet_textline_ori_pir')], { cwd });
+    const r = cliJson<{ copied: { name: string }[] }>(['convert', '--dirname', shared('pplcnet_textline_ori_pir')], { cwd });
     expect(r.code).toBe(0);
-    expect(r.json.copied.map((c) => c.file)).toEqual(['inference.json', 'inference.pdiparams']);
+    expect(r.json.copied.map((c) => c.name)).toEqual(['inference.json', 'inference.pdiparams']);
     expect(same(join(cwd, 'serving_server', 'inference.pdiparams'), shared('pplcnet_textline_ori_pir', 'inference.pdiparams'))).toBe(true);
   });
 });

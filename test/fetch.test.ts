@@ -117,8 +117,8 @@ describe('pserve fetch', () => {
       expect(f.source.startsWith(srv.base)).toBe(true);
       expect(f.url.startsWith(UP)).toBe(true);
     }
-    expect(r.json.files[0].dest).toEqual(['models/general_PPLCNet_x2_5_lite_v1.0_infer']);
-    expect(r.json.files[2].dest).toEqual(['drink_dataset_v1.0']);
+    expect(r.json.files[0].dest).toEqual([join(s.dest, 'models/general_PPLCNet_x2_5_lite_v1.0_infer')]);
+    expect(r.json.files[2].dest).toEqual([join(s.dest, 'drink_dataset_v1.0')]);
     // only the three archive paths were asked for, all on the loopback server
     expect(srv.seen.slice(before).map((q) => q.path).sort()).toEqual([
       `${SHITU}/general_PPLCNet_x2_5_lite_v1.0_infer.tar`, `${SHITU}/picodet_PPLCNet_x2_5_mainbody_lite_v1.0_infer.tar`, '/dygraph/rec/data/drink_dataset_v1.0.tar',
@@ -308,7 +308,7 @@ describe('pserve fetch', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.files[0].kind).toBe('zip');
     expect(r.json.files[0].sha256).toBe(sha(archives['pptsm']!));
-    expect(r.json.files[0].dest).toEqual(['inference/ppTSM']);
+    expect(r.json.files[0].dest).toEqual([join(s.dest, 'inference/ppTSM')]);
     expectTree(join(s.dest, 'inference'), pptsm);
   });
 

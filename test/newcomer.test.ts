@@ -1,10 +1,12 @@
 /**
  * What a new user trips on, end to end through the real CLI: each case failed before its fix.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { expect, it } from 'vitest';
+import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
 describeShared('serving folders: the params file is found by content', () => {
   const tmp = tempDir('pserve-newcomer-');
@@ -37,3 +39,50 @@ describeShared('serving folders: the params file is found by content', () => {
   });
 });
 
+
+describeShared('aliases in a bundle: pserve alias set keeps confs, config.yml and manifest.json in step', () => {
+  const tmp = tempDir('pserve-newcomer-alias-');
+
+  it('alias set inside the bundle, then smoke passes with the new alias; a hand edit is explained with the command that fixes it', () => {
+    expect(cliJson<any>(['convert', '--dirname', shared('uci_housing', 'uci_housing_model'), '--fetch_alias_names', 'price'], { cwd: tmp }).code).toBe(0);
+    expect(cliJson<any>(['bundle', '--serving_server', 'serving_server', '--serving_client', 'serving_client', '--out', 'b', '--name', 'uci'], { cwd: tmp }).code).toBe(0);
+    const b = join(tmp, 'b');
+    const set = cliJson<any>(['alias', 'set', 'fetch', 'features'], { cwd: b });
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.json.bundle).toBe(b);
+    expect(set.json.changed).toEqual(expect.arrayContaining([join(b, 'config.yml'), join(b, 'manifest.json'), join(b, 'README.md')]));
+    expect(readFileSync(join(b, 'config.yml'), 'utf8')).toMatch(/fetch_list: \["features"\]/);
+    const manifest = JSON.parse(readFileSync(join(b, 'manifest.json'), 'utf8'));
+    expect(manifest.fetches[0].alias).toBe('features');
+    const smoke = cliJson<any>(['smoke', b]);
+    expect(smoke.code, smoke.stderr).toBe(0);
+    expect(smoke.json.checks.find((c: any) => c.name === 'web service').detail).toMatch(/^features /);
+
+    // a hand edit (what the old README suggested): detected, explained, with the command that fixes it
+    const conf = join(b, 'serving_server', 'serving_server_conf.prototxt');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('alias_name: "features"', 'alias_name: "cost"'));
+    const serve = cliJson<any>(['serve', b]);
+    expect(serve.code).toBe(1);
+    expect(serve.json.error.code).toBe('E_BUNDLE_CONF_EDITED');
+    expect(serve.json.error.hint).toMatch(/pserve alias set <feed\|fetch> <alias>/);
+    // and the server itself, started by hand, says why with a code
+    const direct = spawnSync(process.execPath, ['server.mjs', '--port', '0'], { cwd: b, encoding: 'utf8', timeout: 60_000 });
+    expect(direct.status).toBe(1);
+    expect(direct.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^pserve-server: E_CONFIG_FETCH_LIST: config\.yml fetch_list names "features".*pserve alias set fetch NEW/)]);
+  });
+
+  it('serve on a port in use: a coded one-line error; serve --json prints one JSON object (logs go to stderr)', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      expect(cliJson<any>(['bundle', '--serving_server', 'serving_server', '--out', 'c', '--name', 'uci'], { cwd: tmp }).code).toBe(0);
+      const r = cli(['serve', join(tmp, 'c'), '--port', String(port)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n').pop()).toMatch(/^pserve: E_SERVER_LISTEN: cannot bind 127\.0\.0\.1:\d+: EADDRINUSE/);
+      const j = cliJson<any>(['serve', join(tmp, 'c'), '--port', String(port)]);
+      expect(j.code).toBe(1);
+      expect(j.json).toMatchObject({ ok: false, command: 'serve', error: { code: 'E_SERVER_LISTEN' } });
+    } finally { busy.close(); }
+  });
+});

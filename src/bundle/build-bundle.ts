@@ -82,7 +82,7 @@ function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, 
       dtype: spec?.dtype ?? (code === undefined ? 'float32' : dtypeOfServingCode(code)),
       shape: spec ? spec.shape.slice() : [-1, ...servingShape],
       servingShape,
-      lod: v.is_lod_tensor === true,
+      lodLevel: v.is_lod_tensor === true ? 1 : 0,
     };
   });
 }

@@ -19,7 +19,8 @@ export interface BundleTensor {
   shape: number[];
   /** the shape line(s) of the serving conf (batch dim dropped, as Paddle Serving writes it) */
   servingShape: number[];
-  lod: boolean;
+  /** 1 for a LoD tensor (is_lod_tensor in the serving conf), else 0 */
+  lodLevel: number;
 }
 
 export interface BundleFile { path: string; size: number; sha256: string }
@@ -157,6 +158,14 @@ export function bundleMismatchError(dir: string, v: Pick<VerifyResult, 'problems
   const file = join(dir, MANIFEST);
   const extra = v.unlisted.length ? `; ${v.unlisted.length} file(s) not listed: ${firstFew(v.unlisted, 5, ', ')}` : '';
   if (v.problems.length) {
+    // a hand edit of the confs or config.yml (the alias edit deployment guides describe) has a fix
+    const confOnly = v.problems.every((p) => /^(serving_server\/|serving_client\/|config\.yml:)/.test(p) && !/^serving_server\/(?!serving_server_conf)/.test(p));
+    if (confOnly) {
+      return new PserveError('E_BUNDLE_CONF_EDITED', `the serving confs or config.yml were edited by hand since the bundle was built: ${firstFew(v.problems, 3, '; ')}`, {
+        file,
+        hint: `to rename an alias, undo the edit and run \`pserve alias set <feed|fetch> <alias>\` in ${dir}: it changes the confs, config.yml and manifest.json together`,
+      });
+    }
     return new PserveError('E_BUNDLE_TAMPERED', `the bundle does not match its manifest: ${firstFew(v.problems, 3, '; ')}${extra}`, { file, hint });
   }
   return new PserveError('E_BUNDLE_UNLISTED', `the bundle holds ${v.unlisted.length} file(s) that manifest.json does not list: ${firstFew(v.unlisted, 5, ', ')}`, { file, hint: `remove them, or ${hint}` });

@@ -231,8 +231,15 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
   };
 }
 
+/** KServe v2 datatype (FP32, INT64, ...) in pserve's one dtype spelling (float32, int64, ...) */
+function dtypeOfKserve(t: string): string {
+  const m = /^(FP|INT|UINT|BF)(\d+)$/.exec(t);
+  if (m) return `${m[1] === 'FP' ? 'float' : m[1] === 'BF' ? 'bfloat' : m[1]!.toLowerCase()}${m[2]}`;
+  return t === 'BOOL' ? 'bool' : t === 'BYTES' ? 'string' : t.toLowerCase();
+}
+
 function lastLine(s: string): string {
-  return s.trim().split('\n').filter(Boolean).pop()?.replace(/^pserve-server: (error: )?/, '') ?? '';
+  return s.trim().split('\n').filter(Boolean).pop()?.replace(/^pserve-server: (E_[A-Z0-9_]+: )?/, '') ?? '';
 }
 
 /** fetch's own message is "fetch failed"; the socket error under it says what happened */
@@ -334,7 +341,7 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
     const inputs = md.inputs.map((t) => {
       const r = resolveDims(t, t.name, shapes, batch, yml);
       const n = r.shape.reduce((a, b) => a * b, 1);
-      report.inputs[t.name] = { dtype: t.datatype, shape: r.shape, shapeFrom: r.from };
+      report.inputs[t.name] = { dtype: dtypeOfKserve(t.datatype), shape: r.shape, shapeFrom: r.from };
       return { t, shape: r.shape, data: generate(t.datatype, n) };
     });
     // outputs with an open batch dim answer one row per input row

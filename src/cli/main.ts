@@ -3,6 +3,7 @@
  * nothing but this file. Only this module decides exit codes; only bin/pserve.js sets them.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CommandContext, CommandResult } from './context.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
@@ -176,14 +177,15 @@ export async function main(argv: string[]): Promise<number> {
   if (rest.length === 0) {
     // no command is a usage error (exit 2), said in one line like every other error
     const names = COMMANDS.map((c) => c.name).join(', ');
-    if (rest.length !== argv.length) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: `no command given: expected one of ${names}` } })}\n`);
+    if (rest.length !== argv.length) process.stdout.write(`${JSON.stringify({ ok: false, command: null, error: { code: 'E_USAGE', message: `no command given: expected one of ${names}`, kind: 'usage' } })}\n`);
     else process.stderr.write(`pserve: E_USAGE: no command given: expected one of ${names} (pserve --help for usage)\n`);
     return 2;
   }
   // trap Ctrl-C / SIGTERM before any work, so that every moment of a run is covered
   const first = rest.find((a) => !a.startsWith('-'));
+  const commandName = COMMANDS.find((c) => c.name === first)?.name ?? null;
   const stopProgress = { fn: () => { /* set once the renderer exists */ } };
-  if (!COMMANDS.find((c) => c.name === first)?.ownSignals) trapInterrupts(argv.includes('--json'), () => stopProgress.fn());
+  if (!COMMANDS.find((c) => c.name === first)?.ownSignals) trapInterrupts(argv.includes('--json'), commandName, () => stopProgress.fn());
   const { Command, CommanderError } = await import('commander');
   const { PserveError } = await import('../errors.js');
   const json = argv.includes('--json');
@@ -234,11 +236,11 @@ export async function main(argv: string[]): Promise<number> {
     renderer.stopAll();
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_USAGE', message: usageLine(e.message) } })}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { code: 'E_USAGE', message: usageLine(e.message), kind: 'usage' } })}\n`);
       return 2;
     }
     if (e instanceof PserveError) {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: e.toJSON() })}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { ...e.toJSON(), ...(e.file === undefined ? {} : { file: resolve(e.file) }) } })}\n`);
       else process.stderr.write(`pserve: ${e.oneLine()}\n`);
       // exit 2 means a usage error, and a usage error is always E_USAGE; other codes are bad input (1)
       return e.kind === 'usage' && e.code === 'E_USAGE' ? 2 : 1;
@@ -246,13 +248,18 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     const msg = `E_INTERNAL: ${err?.message ?? String(e)} (this is a bug in pserve; PSERVE_DEBUG=1 shows where)`;
     if (process.env['PSERVE_DEBUG']) process.stderr.write(`${err?.stack ?? String(e)}\n`);
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_INTERNAL', message: err?.message ?? String(e) } })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { code: 'E_INTERNAL', message: err?.message ?? String(e), kind: 'permanent' } })}\n`);
     else process.stderr.write(`pserve: ${msg}\n`);
     return 1;
   }
   renderer.stopAll();
   if (result) {
-    if (json) process.stdout.write(`${JSON.stringify(result.data, jsonReplacer, 2)}\n`);
+    if (json) {
+      // one envelope for every command (src/cli/result-schema.ts): ok and the command first, then its data
+      const data = result.data as Record<string, unknown>;
+      const ok = typeof data['ok'] === 'boolean' ? data['ok'] : (result.exitCode ?? 0) === 0;
+      process.stdout.write(`${JSON.stringify({ ok, command: commandName, ...data }, jsonReplacer, 2)}\n`);
+    }
     else if (result.text) process.stdout.write(result.text.endsWith('\n') ? result.text : `${result.text}\n`);
     return result.exitCode ?? 0;
   }
@@ -263,12 +270,12 @@ export async function main(argv: string[]): Promise<number> {
  * Ctrl-C / SIGTERM: undo what the command had started (temp outputs, child servers), say so in one
  * line and exit 130 / 143 (128 + the signal number, as shells report it).
  */
-function trapInterrupts(json: boolean, stopProgress: () => void): void {
+function trapInterrupts(json: boolean, command: string | null, stopProgress: () => void): void {
   const handler = (sig: NodeJS.Signals) => {
     stopProgress();
     runInterruptCleanups();
     const message = 'interrupted; nothing was written';
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'E_INTERRUPTED', message, signal: sig } })}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, command, error: { code: 'E_INTERRUPTED', message, kind: 'transient', signal: sig } })}\n`);
     process.stderr.write(`pserve: ${message}\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };

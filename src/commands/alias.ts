@@ -5,8 +5,10 @@
  * endings survive), binary files are decoded and re-encoded byte-exactly. Files that disagree
  * with each other are reported; `set` refuses to edit them unless --force.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { MANIFEST, bundleMismatchError, readManifest, verifyBundle, type BundleManifest } from '../bundle/manifest.js';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { shapeStr, table } from '../cli/render.js';
 import { checkAliasName, varReport, type ServingVarReport } from '../convert/serving-config.js';
@@ -15,7 +17,7 @@ import {
   CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, decodeServingConf, diffServingConf, encodeServingConf,
   parseServingConf, replaceAliasInText, varsOf, type GeneralModelConfig, type ServingVarKind,
 } from '../formats/serving-conf.js';
-import { tempSibling } from '../util/atomic.js';
+import { removeStaleTemps, tempSibling } from '../util/atomic.js';
 import { parseOptions, z } from './options.js';
 
 const Options = z.object({
@@ -129,6 +131,8 @@ export interface AliasSetReport {
   to: string;
   changed: string[];
   warnings: string[];
+  /** the bundle whose config.yml, README.md and manifest.json were kept in step */
+  bundle?: string;
 }
 
 function listing(set: ConfSet, cwd: string): AliasListReport {
@@ -145,8 +149,8 @@ function listing(set: ConfSet, cwd: string): AliasListReport {
 
 function renderList(r: AliasListReport, cwd: string): string {
   const rows = [
-    ...r.feeds.map((v) => ['feed', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lod ? 'yes' : 'no']),
-    ...r.fetches.map((v) => ['fetch', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lod ? 'yes' : 'no']),
+    ...r.feeds.map((v) => ['feed', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lodLevel ? 'yes' : 'no']),
+    ...r.fetches.map((v) => ['fetch', v.index, v.name, v.alias, v.dtype, shapeStr(v.shape), v.lodLevel ? 'yes' : 'no']),
   ];
   const lines = [`server   ${relative(cwd, r.serverDir) || '.'}`, `client   ${r.clientDir ? relative(cwd, r.clientDir) || '.' : '(none)'}`, '', table(['kind', '#', 'name', 'alias', 'type', 'shape', 'lod'], rows)];
   for (const w of r.warnings) lines.push(`warning: ${w}`);
@@ -159,7 +163,9 @@ function candidates(set: ConfSet, kind: ServingVarKind): string {
 
 interface SetOpts { kind: ServingVarKind; alias: string; var?: string; index?: number; force: boolean }
 
-function setAlias(o: SetOpts, set: ConfSet, cwd: string): AliasSetReport {
+type ReadmeTools = Pick<typeof import('../bundle/build-bundle.js'), 'TEMPLATES_DIR' | 'renderReadme'>;
+
+function setAlias(o: SetOpts, set: ConfSet, cwd: string, readmeTools?: ReadmeTools): AliasSetReport {
   checkAliasName(o.alias, o.kind);
   const diffs = disagreements(set, cwd);
   if (diffs.length && !o.force) {
@@ -199,28 +205,79 @@ function setAlias(o: SetOpts, set: ConfSet, cwd: string): AliasSetReport {
       return encodeServingConf(conf);
     } catch (e) { throw withFile(e, f.path); }
   });
+  const writes = set.files.map((f, i) => ({ path: f.path, body: bodies[i]!, raw: f.raw, what: 'serving conf' }));
+  const warnings = [...set.warnings, ...(diffs.length ? diffs.map((d) => `forced past: ${d}`) : [])];
+  // inside a bundle, config.yml (fetch_list), README.md and manifest.json name the alias and hash
+  // the confs: they change with them, or the bundle would refuse to start
+  const bundle = readmeTools ? bundleRoot(set.serverDir) : undefined;
+  if (bundle) writes.push(...bundleWrites(readmeTools!, bundle, o.kind, target.name ?? '', target.alias_name ?? '', o.alias, writes, o.force, warnings));
   const changed: string[] = [];
   const temps: string[] = [];
+  const todo = writes.filter((w) => Buffer.compare(w.body, w.raw) !== 0);
   try {
-    set.files.forEach((f, i) => {
-      if (Buffer.compare(bodies[i]!, f.raw) === 0) return;
-      const tmp = tempSibling(f.path);
+    // every new body is written to a temp sibling first; only then are they renamed, manifest last
+    for (const w of todo) {
+      removeStaleTemps(w.path);
+      const tmp = tempSibling(w.path);
       temps.push(tmp);
-      try { writeFileSync(tmp, bodies[i]!); } catch (e) { throw fsError(e, f.path, 'serving conf'); }
-    });
-    let t = 0;
-    set.files.forEach((f, i) => {
-      if (Buffer.compare(bodies[i]!, f.raw) === 0) return;
-      try { renameSync(temps[t++]!, f.path); } catch (e) { throw fsError(e, f.path, 'serving conf'); }
-      changed.push(f.path);
+      try { writeFileSync(tmp, w.body); } catch (e) { throw fsError(e, w.path, w.what); }
+    }
+    todo.forEach((w, t) => {
+      try { renameSync(temps[t]!, w.path); } catch (e) { throw fsError(e, w.path, w.what); }
+      changed.push(w.path);
     });
   } finally {
     for (const tmp of temps) rmSync(tmp, { force: true });
   }
-  return {
-    kind: o.kind, index, name: target.name ?? '', from: target.alias_name ?? '', to: o.alias, changed,
-    warnings: [...set.warnings, ...(diffs.length ? diffs.map((d) => `forced past: ${d}`) : [])],
-  };
+  return { kind: o.kind, index, name: target.name ?? '', from: target.alias_name ?? '', to: o.alias, changed, warnings, ...(bundle ? { bundle } : {}) };
+}
+
+/** The bundle folder when `serverDir` is a bundle's serving_server/ (manifest.json beside it). */
+function bundleRoot(serverDir: string): string | undefined {
+  const root = dirname(serverDir);
+  if (basename(serverDir) !== 'serving_server' || !existsSync(join(root, MANIFEST))) return undefined;
+  return root;
+}
+
+interface PendingWrite { path: string; body: Uint8Array; raw: Uint8Array; what: string }
+
+/** config.yml, README.md and manifest.json of a bundle, updated for a renamed alias and the new conf bodies. */
+function bundleWrites({ TEMPLATES_DIR, renderReadme }: ReadmeTools, root: string, kind: ServingVarKind, name: string, from: string, to: string, confs: PendingWrite[], force: boolean, warnings: string[]): PendingWrite[] {
+  const manifest = readManifest(root);
+  const v = verifyBundle(root, manifest);
+  if (!v.ok && !force) throw bundleMismatchError(root, v, 'rebuild the bundle, or pass --force to edit it anyway');
+  const out: PendingWrite[] = [];
+  const read = (rel: string): Uint8Array | undefined => { try { return readFileSync(join(root, rel)); } catch { return undefined; } };
+  // config.yml: the fetch_list line names fetch aliases as JSON strings
+  const cfgRaw = read('config.yml');
+  if (cfgRaw && kind === 'fetch') {
+    const text = Buffer.from(cfgRaw).toString('utf8');
+    const next = text.replace(/^(\s*fetch_list:\s*\[)(.*)(\].*)$/m, (_m, a: string, list: string, b: string) =>
+      `${a}${list.split(',').map((x) => (x.trim() === JSON.stringify(from) ? x.replace(JSON.stringify(from), JSON.stringify(to)) : x)).join(',')}${b}`);
+    out.push({ path: join(root, 'config.yml'), body: Buffer.from(next), raw: cfgRaw, what: 'config.yml' });
+  }
+  const tensors = kind === 'feed' ? manifest.feeds : manifest.fetches;
+  const before = JSON.parse(JSON.stringify({ feeds: manifest.feeds, fetches: manifest.fetches })) as Pick<BundleManifest, 'feeds' | 'fetches'>;
+  for (const t of tensors) if (t.name === name && t.alias === from) t.alias = to;
+  // README.md: rendered again only if it is still exactly what pserve wrote
+  const readme = read('README.md');
+  if (readme) {
+    const template = readFileSync(new URL('README.md', TEMPLATES_DIR), 'utf8');
+    const vars = { name: manifest.name, port: manifest.server.port, platform: manifest.runtime.platform, version: manifest.pserveVersion, ortVersion: manifest.runtime.version };
+    if (renderReadme(template, { ...vars, ...before }) === Buffer.from(readme).toString('utf8')) {
+      out.push({ path: join(root, 'README.md'), body: Buffer.from(renderReadme(template, { ...vars, feeds: manifest.feeds, fetches: manifest.fetches })), raw: readme, what: 'README.md' });
+    } else {
+      warnings.push('README.md was not written by this pserve version: it still shows the old alias');
+    }
+  }
+  for (const w of [...confs, ...out]) {
+    const rel = relative(root, w.path).split(sep).join('/');
+    const entry = manifest.files.find((f) => f.path === rel);
+    if (entry) { entry.size = w.body.length; entry.sha256 = createHash('sha256').update(w.body).digest('hex'); }
+  }
+  const manifestRaw = readFileSync(join(root, MANIFEST));
+  out.push({ path: join(root, MANIFEST), body: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), raw: manifestRaw, what: 'bundle manifest' });
+  return out;
 }
 
 function renderSet(r: AliasSetReport, cwd: string): string {
@@ -238,6 +295,8 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     const r = listing(set, ctx.cwd);
     return { data: r, text: renderList(r, ctx.cwd) };
   }
-  const r = setAlias({ kind: o.kind!, alias: o.alias!, var: o.var, index: o.index, force: o.force }, set, ctx.cwd);
+  // the bundle's README renderer is loaded only when the confs are a bundle's
+  const tools = bundleRoot(set.serverDir) ? await import('../bundle/build-bundle.js') : undefined;
+  const r = setAlias({ kind: o.kind!, alias: o.alias!, var: o.var, index: o.index, force: o.force }, set, ctx.cwd, tools);
   return { data: r, text: renderSet(r, ctx.cwd) };
 }

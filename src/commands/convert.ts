@@ -45,7 +45,8 @@ export interface ConvertReport {
   clientDir: string | null;
   /** the server directory is the model's own: only conf files were written there */
   inPlace: boolean;
-  copied: { file: string; bytes: number }[];
+  /** model files copied unchanged: name in the model folder, absolute path where it now is */
+  copied: { name: string; file: string; bytes: number }[];
   written: string[];
   feeds: ServingVarReport[];
   fetches: ServingVarReport[];
@@ -179,7 +180,7 @@ export async function convertModel(o: z.infer<typeof Options>, ctx: CommandConte
         throw fsError(e, from, 'copying model file');
       }
       done += sizes[i]!;
-      report.copied.push({ file: files[i]!, bytes: sizes[i]! });
+      report.copied.push({ name: files[i]!, file: join(serverDir, files[i]!), bytes: sizes[i]! });
       ctx.progress({ id: 'convert:copy', phase: 'progress', text: files[i]!, bytes: done, total });
     }
     ctx.progress({ id: 'convert:copy', phase: 'done', text: `copied ${files.length} model file${files.length === 1 ? '' : 's'}`, bytes: done, total });
@@ -221,8 +222,8 @@ export function renderConvert(r: ConvertReport, cwd: string): string {
   if (r.copied.length) lines.push(`copied   ${r.copied.length} file${r.copied.length === 1 ? '' : 's'}, ${bytesHuman(r.copied.reduce((a, c) => a + c.bytes, 0))} (unchanged)`);
   lines.push('');
   const rows = [
-    ...r.feeds.map((v, i) => ['feed', i, v.name, v.alias, `${v.type} ${v.dtype}`, v.lod ? 'yes' : 'no', shapeStr(v.shape)]),
-    ...r.fetches.map((v, i) => ['fetch', i, v.name, v.alias, `${v.type} ${v.dtype}`, v.lod ? 'yes' : 'no', shapeStr(v.shape)]),
+    ...r.feeds.map((v, i) => ['feed', i, v.name, v.alias, `${v.type} ${v.dtype}`, v.lodLevel ? 'yes' : 'no', shapeStr(v.shape)]),
+    ...r.fetches.map((v, i) => ['fetch', i, v.name, v.alias, `${v.type} ${v.dtype}`, v.lodLevel ? 'yes' : 'no', shapeStr(v.shape)]),
   ];
   lines.push(table(['kind', '#', 'name', 'alias', 'type', 'lod', 'shape'], rows));
   for (const w of r.warnings) lines.push(`warning: ${w}`);

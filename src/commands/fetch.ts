@@ -58,7 +58,8 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   });
   const rows = files.map((f) => [f.dest.join(', ') || '(empty)', bytesHuman(f.size), f.cached ? 'cache' : f.resumedFrom ? `resumed@${bytesHuman(f.resumedFrom)}` : 'download', f.upToDate ? 'up to date' : f.lock, f.sha256.slice(0, 16)]);
   const text = `${table(['installed', 'size', 'from', 'lock', 'sha256'], rows)}\nlock ${lockFile}`;
-  return { data: { dest, lock: lockFile, cache, files }, text };
+  // --json speaks in absolute paths
+  return { data: { dest, lock: lockFile, cache, files: files.map((f) => ({ ...f, dest: f.dest.map((d) => resolve(dest, d)) })) }, text };
 }
 
 function envInt(name: string, dflt: number): number {

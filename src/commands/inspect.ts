@@ -1,4 +1,5 @@
 /** `pserve inspect PATH`: what a Paddle model is. */
+import { resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman, shapeStr, table } from '../cli/render.js';
 import { loadModel } from '../model/load-model.js';
@@ -71,8 +72,8 @@ export function renderInspect(r: InspectReport): string {
   return lines.join('\n');
 }
 
-export async function run(opts: Record<string, unknown>, _ctx: CommandContext): Promise<CommandResult<InspectReport>> {
+export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<InspectReport>> {
   const o = parseOptions(Options, opts, 'inspect');
-  const report = inspectModel(o.path, o.model_filename, o.params_filename);
+  const report = inspectModel(resolve(ctx.cwd, o.path), o.model_filename, o.params_filename);
   return { data: report, text: renderInspect(report) };
 }

@@ -3,6 +3,7 @@
  * else the native converter; the output says which ran. The written model is validated in
  * onnxruntime unless --no-validate.
  */
+import { resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { convertToOnnx, validateOnnx } from '../convert/onnx/index.js';
 import { probePaddle2onnx, runPaddle2onnx } from '../convert/paddle2onnx.js';
@@ -78,6 +79,9 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     };
   }
   if (reason) report.reason = reason;
+  // --json speaks in absolute paths
+  report.file = resolve(ctx.cwd, report.file);
+  if (report.externalDataFile) report.externalDataFile = resolve(ctx.cwd, report.externalDataFile);
   return { data: report, text: render(report) };
 }
 

@@ -15,7 +15,7 @@ const Options = z.object({
   verify: z.boolean().optional(),
 });
 
-export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<{ ok: boolean; exitCode: number | null }>> {
+export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<{ ok: boolean; bundle: string; exitCode: number | null }>> {
   const o = parseOptions(Options, opts, 'serve');
   const dir = resolve(o.dir);
   if (!existsSync(join(dir, 'server.mjs'))) throw new PserveError('E_BUNDLE_NO_SERVER', 'no server.mjs: is this a pserve bundle?', { file: dir });
@@ -28,7 +28,23 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   if (o.port !== undefined) args.push('--port', String(o.port));
   if (o.host) args.push('--host', o.host);
   if (o.device) args.push('--device', o.device);
-  const child = spawn(process.execPath, args, { cwd: dir, stdio: 'inherit' });
+  // stdout is the command's own (one JSON object with --json): the server's log goes to stderr then
+  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['inherit', 'pipe', 'pipe'] });
+  // until the server listens its stderr is held back: a start-up failure is then said in one line
+  let listening = false;
+  let held = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    if (!listening && c.toString().includes('listening on ')) {
+      listening = true;
+      if (held) process.stderr.write(held);
+      held = '';
+    }
+    (ctx.json ? process.stderr : process.stdout).write(c);
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    if (listening) process.stderr.write(c);
+    else held = (held + c.toString()).slice(-64_000);
+  });
   const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
   const onTerm = forward('SIGTERM');
   const onInt = forward('SIGINT');
@@ -41,5 +57,11 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
   });
-  return { data: { ok: code === 0, exitCode: code }, text: '', exitCode: code ?? 1 };
+  if (!listening && code !== 0) {
+    // the server's own one-line reason, with its code (E_SERVER_LISTEN for a port in use, ...)
+    const last = held.trim().split('\n').filter(Boolean).pop() ?? '';
+    const m = /^pserve-server: (E_[A-Z0-9_]+): (.*)$/.exec(last);
+    throw new PserveError(m ? m[1]! : 'E_SERVER_START', m ? m[2]! : `the server exited with code ${code} before listening`, { file: join(dir, 'server.mjs') });
+  }
+  return { data: { ok: code === 0, bundle: dir, exitCode: code }, text: '', exitCode: code ?? 1 };
 }

@@ -31,11 +31,11 @@ export function servingShape(t: TensorSpec): number[] {
 }
 
 /** One var as people and --json see it. */
-export interface ServingVarReport { name: string; alias: string; type: number; dtype: DType; lod: boolean; shape: number[] }
+export interface ServingVarReport { name: string; alias: string; type: number; dtype: DType; lodLevel: number; shape: number[] }
 
 export function varReport(v: ServingVar, kind: ServingVarKind): ServingVarReport {
   const type = (kind === 'feed' ? v.feed_type : v.fetch_type) ?? 0;
-  return { name: v.name ?? '', alias: v.alias_name ?? '', type, dtype: dtypeOfServingCode(type), lod: v.is_lod_tensor === true, shape: v.shape ?? [] };
+  return { name: v.name ?? '', alias: v.alias_name ?? '', type, dtype: dtypeOfServingCode(type), lodLevel: v.is_lod_tensor === true ? 1 : 0, shape: v.shape ?? [] };
 }
 
 export interface ServingConfigOptions {
