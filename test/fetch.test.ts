@@ -350,7 +350,7 @@ describe('pserve fetch', () => {
     expect(bad.json.error.code).toBe('E_REGISTRY_INVALID');
 
     const unknown = await fetchJson<any>(['fetch', 'no-such-set'], s.env);
-    expect(unknown.code).toBe(2);
+    expect(unknown.code).toBe(1);
     expect(unknown.json.error.code).toBe('E_UNKNOWN_SET');
     const none = await fetchJson<any>(['fetch'], s.env);
     expect(none.code).toBe(2);
