@@ -86,3 +86,30 @@ describeShared('aliases in a bundle: pserve alias set keeps confs, config.yml an
     } finally { busy.close(); }
   });
 });
+
+describeShared('bundle --onnx: the given model is checked before anything is written', () => {
+  const tmp = tempDir('pserve-newcomer-onnx-');
+
+  it('a 12-byte text file and an ONNX that does not match the conf are refused, listing each mismatch', () => {
+    expect(cliJson<any>(['convert', '--dirname', shared('uci_housing', 'uci_housing_model')], { cwd: tmp }).code).toBe(0);
+    writeFileSync(join(tmp, 'junk.txt'), 'hello junk!\n');
+    const junk = cliJson<any>(['bundle', '--serving_server', 'serving_server', '--onnx', 'junk.txt', '--out', 'b1'], { cwd: tmp });
+    expect(junk.code).toBe(1);
+    expect(junk.json.error.code).toBe('E_ONNX_INVALID');
+    expect(existsSync(join(tmp, 'b1'))).toBe(false);
+
+    expect(cliJson<any>(['onnx', '--model_dir', shared('ppocr_cls_v2'), '--save_file', 'cls.onnx', '--engine', 'native'], { cwd: tmp }).code).toBe(0);
+    const other = cliJson<any>(['bundle', '--serving_server', 'serving_server', '--onnx', 'cls.onnx', '--out', 'b2'], { cwd: tmp });
+    expect(other.code).toBe(1);
+    expect(other.json.error.code).toBe('E_ONNX_MISMATCH');
+    expect(other.json.error.message).toMatch(/feed x: rank 2 \[-1,13\] in the conf, rank 4/);
+    expect(other.json.error.message).toMatch(/fetch fc_0\.tmp_1 .* is not an output of the model/);
+    expect(existsSync(join(tmp, 'b2'))).toBe(false);
+    expect(readdirSync(tmp).filter((e) => e.includes('pserve-tmp'))).toEqual([]);
+
+    // the matching model is accepted
+    expect(cliJson<any>(['onnx', '--model_dir', 'serving_server', '--save_file', 'uci.onnx', '--engine', 'native'], { cwd: tmp }).code).toBe(0);
+    const ok = cliJson<any>(['bundle', '--serving_server', 'serving_server', '--onnx', 'uci.onnx', '--out', 'b3'], { cwd: tmp });
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});

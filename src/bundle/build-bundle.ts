@@ -136,6 +136,11 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
   }
   const feeds = tensorsFrom('feed', feedsConf, model?.feeds);
   const fetches = tensorsFrom('fetch', fetchesConf, model?.fetches);
+  if (opts.onnx) {
+    // a given model is checked before anything is written: it loads, and matches the conf
+    const { checkGivenOnnx } = await import('./check-onnx.js');
+    await checkGivenOnnx(resolve(opts.onnx), feeds, fetches);
+  }
   const version = pserveVersion();
   const templates = fileURLToPath(TEMPLATES_DIR);
 
