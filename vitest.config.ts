@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // both cores of a 2-core CI machine: test files run two at a time (vitest's default leaves one idle)
+    maxWorkers: 2,
     reporters: process.env['CI'] ? ['default'] : ['default'],
   },
 });
