@@ -142,6 +142,27 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('../commands/package.js'),
   },
   {
+    name: 'export',
+    args: '<target>',
+    argNames: ['target'],
+    summary: 'export a bundle for the engines teams run at scale: triton (a model repository), k8s (Deployment, Service, HPA, KServe InferenceService), dockerfile',
+    configure: (c) => c
+      .option('--bundle <dir>', 'the bundle to export (required)')
+      .option('--out <dir>', 'output folder (default: <bundle>-<target>)')
+      .option('--force', 'replace an existing output folder')
+      .option('--device <d>', 'triton: instance_group kind, cpu or gpu (default: the bundle\'s device)')
+      .option('--name <name>', 'triton: the model name in the repository (default: the bundle\'s service name)')
+      .option('--image <image>', 'k8s: the container image that holds the bundle (required for k8s)')
+      .option('--storage-uri <uri>', 'k8s: serve a Triton repository from this URI in the InferenceService (default: the bundle\'s image as a custom v2 container)')
+      .option('--replicas <n>', 'k8s: minimum replicas (default 1)')
+      .option('--max-replicas <n>', 'k8s: HPA maximum (default 4)')
+      .option('--namespace <ns>', 'k8s: metadata.namespace')
+      .option('--cpu <q>', 'k8s: CPU request (default 1)')
+      .option('--memory <q>', 'k8s: memory request and limit (default 1Gi)')
+      .option('--base-image <image>', 'dockerfile: the Node base image (default pinned node:22 slim)'),
+    load: () => import('../commands/export.js'),
+  },
+  {
     name: 'demo',
     summary: 'run the whole chain on the built-in sample model, offline: inspect, convert, alias, onnx, bundle, smoke',
     configure: (c) => c.option('--dir <dir>', 'where to put the outputs (replaced on each run)', 'pserve-demo'),

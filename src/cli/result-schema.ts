@@ -100,6 +100,13 @@ export const RESULT_SCHEMAS = {
     checks: z.array(z.object({ name: z.string(), ok: z.boolean() }).passthrough()),
   }).passthrough(),
   package: z.object({ ...envelope('package'), path: AbsPath, size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).passthrough(),
+  export: z.object({
+    ...envelope('export'),
+    target: z.enum(['triton', 'k8s', 'dockerfile']),
+    bundle: AbsPath,
+    out: AbsPath,
+    files: z.array(AbsPath).min(1),
+  }).passthrough(),
   demo: z.object({ ...envelope('demo'), dir: AbsPath, model: AbsPath, steps: z.array(z.object({ step: z.string(), ok: z.boolean() }).passthrough()) }).passthrough(),
 } as const;
 
