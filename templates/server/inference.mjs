@@ -55,7 +55,7 @@ export function bindModel(session, conf) {
       let at = names.indexOf(v.name);
       if (at < 0 && confVars.length === names.length) at = i;
       if (at < 0) throw new Error(`${kind} "${v.name}" of the serving conf is not an input/output of model.onnx (it has ${names.join(', ')})`);
-      return { name: v.name, alias: v.alias || v.name, onnx: names[at], servingType: SERVING_TYPES[v.type] ?? 'unknown', ...meta(metas[at]) };
+      return { name: v.name, alias: v.alias || v.name, onnx: names[at], servingType: SERVING_TYPES[v.type] ?? 'unknown', lod: v.lod === true, ...meta(metas[at]) };
     });
   };
   const meta = (m) => ({

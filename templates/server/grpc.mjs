@@ -1,0 +1,135 @@
+/**
+ * The bundle's gRPC port (config.yml rpc_port, --rpc-port; off unless set), served with
+ * @grpc/grpc-js (pure JavaScript, copied into the bundle's node_modules):
+ * - Paddle Serving's pipeline service: /baidu.paddle_serving.pipeline_serving.PipelineService/inference
+ *   (PipelineClient, pipeline_rpc_client.py); errors are a Response with err_no, as upstream;
+ * - Paddle Serving's C++ service as brpc serves it over gRPC:
+ *   /baidu.paddle_serving.predictor.general_model.GeneralModelService/inference;
+ * - KServe v2: /inference.GRPCInferenceService/{ServerLive, ServerReady, ModelReady,
+ *   ServerMetadata, ModelMetadata, ModelInfer}; errors are gRPC statuses.
+ * Messages are encoded and decoded by protobuf.mjs from the tables of proto/; the library only
+ * moves bytes. A body that does not decode gets the protocol's error, never a crash.
+ */
+import { createRequire } from 'node:module';
+import { decode, encode, loadSchema, ProtoError } from './protobuf.mjs';
+import { schema as KSERVE } from './proto/grpc_predict_v2.gen.mjs';
+import { GENERAL_PKG, PIPELINE_PKG, generalSpec, pipelineSpec } from './serving-proto.mjs';
+import { RequestError } from './tensors.mjs';
+import { EXTENSIONS } from './kserve.mjs';
+
+const kserveSpec = loadSchema(KSERVE);
+
+/** HTTP-like status of a RequestError -> gRPC status code */
+function grpcCode(status) {
+  return { 400: 3, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 503: 14 }[status] ?? 13;
+}
+
+/**
+ * Start the gRPC server; resolves { port, close(drainMs) }. handlers: the protocol objects of the
+ * HTTP server (createProtocols, createServingProto, createKserve) and its metrics.
+ */
+export async function startGrpc({ port, host, maxBody, requestTimeoutMs, serviceName, version, isReady, isDraining, protocols, servingProto, kserve, metrics, log }) {
+  // resolved from the bundle's root (its node_modules), as server.mjs would
+  const require = createRequire(new URL('../server.mjs', import.meta.url));
+  const grpc = require('@grpc/grpc-js');
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxBody,
+    'grpc.max_send_message_length': 512 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const raw = (b) => b;
+
+  /**
+   * One unary method. run(decoded) -> reply object; errorReply(err) -> a reply object for
+   * protocols whose errors travel in the message (pipeline), else null (a gRPC status).
+   */
+  function method(protocol, spec, reqType, resType, run, errorReply = () => null) {
+    return (call, callback) => {
+      const t0 = process.hrtime.bigint();
+      metrics.inflight += 1;
+      let status = 200;
+      let finished = false;
+      const timer = setTimeout(() => {
+        // the same deadline as an HTTP request's whole-request timeout
+        reply(new RequestError(408, `the request took longer than ${requestTimeoutMs} ms`, 6000));
+      }, requestTimeoutMs);
+      timer.unref();
+      function reply(err, value) {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        metrics.inflight -= 1;
+        if (err) {
+          status = err.status;
+          const asMessage = errorReply(err);
+          metrics.observe(protocol, status, Number(process.hrtime.bigint() - t0) / 1e9);
+          if (asMessage) callback(null, encode(spec, resType, asMessage));
+          else callback({ code: grpcCode(err.status), details: err.message });
+          return;
+        }
+        metrics.observe(protocol, status, Number(process.hrtime.bigint() - t0) / 1e9);
+        callback(null, encode(spec, resType, value));
+      }
+      (async () => {
+        if (isDraining()) throw new RequestError(503, 'the server is shutting down', 3001);
+        let req;
+        try { req = decode(spec, reqType, call.request); } catch (e) {
+          if (e instanceof ProtoError) throw new RequestError(400, `the message is not a ${reqType}: ${e.message}`);
+          throw e;
+        }
+        return run(req);
+      })().then((v) => reply(null, v), (e) => {
+        const err = e instanceof RequestError ? e : new RequestError(500, `internal error: ${String(e?.message ?? e).split('\n')[0]}`, 10000);
+        reply(err);
+      });
+    };
+  }
+
+  const def = (path, handler) => ({ path, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw, handler });
+
+  // Paddle Serving pipeline
+  const pipe = `${PIPELINE_PKG}.`;
+  const pipelineError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message, key: [], value: [], tensors: [] });
+  const pipelineService = {
+    inference: def(`/${PIPELINE_PKG}.PipelineService/inference`, method('pipeline_grpc', pipelineSpec, `${pipe}Request`, `${pipe}Response`, (req) => servingProto.pipelineRequest(req), pipelineError)),
+  };
+  // Paddle Serving C++ (brpc's gRPC)
+  const gen = `${GENERAL_PKG}.`;
+  const general = method('general_grpc', generalSpec, `${gen}Request`, `${gen}Response`, (req) => servingProto.general(req), (err) => servingProto.generalError(err));
+  const generalService = {
+    inference: def(`/${GENERAL_PKG}.GeneralModelService/inference`, general),
+    debug: def(`/${GENERAL_PKG}.GeneralModelService/debug`, general),
+  };
+  // KServe v2
+  const k = (name, run) => def(`/inference.GRPCInferenceService/${name}`, method('kserve_grpc', kserveSpec, `inference.${name}Request`, `inference.${name}Response`, run));
+  const checkModel = (req) => {
+    if ((req.name ?? '') !== serviceName) throw new RequestError(404, `unknown model "${req.name ?? ''}" (this server has "${serviceName}")`, 3002);
+    kserve.checkVersion(req.version);
+  };
+  const kserveService = {
+    ServerLive: k('ServerLive', async () => ({ live: true })),
+    ServerReady: k('ServerReady', async () => ({ ready: isReady() })),
+    ModelReady: k('ModelReady', async (req) => { checkModel(req); return { ready: isReady() }; }),
+    ServerMetadata: k('ServerMetadata', async () => ({ name: 'pserve', version, extensions: EXTENSIONS })),
+    ModelMetadata: k('ModelMetadata', async (req) => { checkModel(req); return protocols.modelMetadata(); }),
+    ModelInfer: k('ModelInfer', (req) => kserve.grpcInfer(req)),
+  };
+  for (const [svc, impl] of [[pipelineService], [generalService], [kserveService]].map(([s]) => [s, Object.fromEntries(Object.entries(s).map(([n, d]) => [n, d.handler]))])) {
+    server.addService(svc, impl);
+  }
+  const bound = await new Promise((ok, fail) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p)));
+  });
+  log?.(`gRPC on ${host}:${bound} (PipelineService, GeneralModelService, inference.GRPCInferenceService)`);
+  return {
+    port: bound,
+    /** finish calls in flight (up to drainMs), then stop */
+    close(drainMs) {
+      return new Promise((done) => {
+        const force = setTimeout(() => { server.forceShutdown(); done(); }, drainMs);
+        force.unref();
+        server.tryShutdown(() => { clearTimeout(force); done(); });
+      });
+    },
+  };
+}
