@@ -64,13 +64,13 @@ export function defaultBundleName(servingServer: string): string {
   return base || 'model';
 }
 
-function checkName(name: string): void {
+export function checkName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new PserveError('E_USAGE', `--name "${name}": use 1-64 letters, digits, '_', '.' or '-' (it becomes the URL /${name}/prediction)`, { kind: 'usage' });
   }
 }
 
-function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, program: TensorSpec[] | undefined): BundleTensor[] {
+export function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, program: TensorSpec[] | undefined): BundleTensor[] {
   return confVars.map((v) => {
     const name = v.name ?? '';
     const servingShape = v.shape ?? [];
@@ -87,7 +87,7 @@ function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, 
   });
 }
 
-function readConf(dir: string, file: string): { text: string; conf: ReturnType<typeof parseServingConf> } {
+export function readConf(dir: string, file: string): { text: string; conf: ReturnType<typeof parseServingConf> } {
   const p = join(dir, file);
   let text: string;
   try { text = readFileSync(p, 'utf8'); } catch (e) {

@@ -101,6 +101,13 @@ export const COMMANDS: CommandSpec[] = [
       .option('--platform <p>', 'runtime binaries to carry: linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64 (default: this machine)')
       .option('--model_filename <file>', 'program file name inside the serving_server folder')
       .option('--params_filename <file>', 'combined params file name inside the serving_server folder')
+      .option('--recipe <r>', 'a whole pipeline service: imagenet (--serving_server, --labels), ppshitu (--det, --rec, --index), pptsm (--serving_server, --labels)')
+      .option('--labels <file>', 'label list for --recipe imagenet (imagenet.label) or pptsm (Kinetics-400_label_list.txt)')
+      .option('--det <dir>', '--recipe ppshitu: the detector\'s serving folder')
+      .option('--rec <dir>', '--recipe ppshitu: the feature model\'s serving folder')
+      .option('--det_onnx <file>', '--recipe ppshitu: use this ONNX detector instead of converting')
+      .option('--rec_onnx <file>', '--recipe ppshitu: use this ONNX feature model instead of converting')
+      .option('--index <dir>', '--recipe ppshitu: folder with vector.index and id_map.pkl (PaddleClas build_gallery.py, pserve index build)')
       .option('--force', 'replace an existing output folder'),
     load: () => import('../commands/bundle.js'),
   },
