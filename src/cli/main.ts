@@ -144,6 +144,27 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('../commands/package.js'),
   },
   {
+    name: 'index',
+    args: '<action>',
+    argNames: ['action'],
+    summary: 'PP-ShiTu gallery index (faiss vector.index + id_map.pkl): build | append | remove | search, as PaddleClas build_gallery.py',
+    configure: (c) => c
+      .option('--gallery <file>', 'the "image<TAB>label" list (build, append, remove)')
+      .option('--image_root <dir>', 'folder the list\'s image paths are relative to (default: the list\'s folder)')
+      .option('--bundle <dir>', 'a bundle whose rec model (models/rec/model.onnx or model.onnx) gives the features')
+      .option('--vectors <file.npy>', 'features as an (n, d) float32 .npy, one row per list line, instead of --bundle')
+      .option('--out <dir>', 'folder to write (build: required; append/remove: default --index)')
+      .option('--index <dir>', 'the index folder (append, remove, search)')
+      .option('--index_method <m>', 'HNSW32 or Flat (build; default HNSW32)')
+      .option('--metric <m>', 'IP or L2 (build; default IP)')
+      .option('--image <file>', 'search: a query image (with --bundle)')
+      .option('--vector-file <file.npy>', 'search: query vectors, (d,) or (n, d)')
+      .option('-k, --k <n>', 'search: hits per query (default 5)')
+      .option('--exact', 'search: brute force over the stored vectors even for HNSW')
+      .option('--force', 'replace an existing --out folder'),
+    load: () => import('../commands/index.js'),
+  },
+  {
     name: 'demo',
     summary: 'run the whole chain on the built-in sample model, offline: inspect, convert, alias, onnx, bundle, smoke',
     configure: (c) => c.option('--dir <dir>', 'where to put the outputs (replaced on each run)', 'pserve-demo'),
