@@ -362,9 +362,10 @@ if (isMain) {
   try {
     const s = await startServer();
     if (s) {
-      process.stdout.write(`pserve-server: ${s.listeningLine}\n`);
+      // handlers first: a supervisor may signal as soon as it reads the listening line
       process.on('SIGTERM', () => s.shutdown('SIGTERM'));
       process.on('SIGINT', () => s.shutdown('SIGINT'));
+      process.stdout.write(`pserve-server: ${s.listeningLine}\n`);
     }
   } catch (e) {
     process.stderr.write(`pserve-server: error: ${String(e?.message ?? e)}\n`);

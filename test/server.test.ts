@@ -101,11 +101,12 @@ describeShared('bundle server: uci_housing end to end', () => {
       expect(r.status).toBe(status);
       expect(r.json.error).toMatch(reason);
     }
+    // the pipeline gateway answers errors as HTTP 200 with err_no (what its clients read)
     const pipe = await post(`${s.url}/uci/prediction`, { key: ['x'], value: ['[1,2'] });
-    expect(pipe.status).toBe(400);
+    expect(pipe.status).toBe(200);
     expect(pipe.json).toMatchObject({ err_no: 5000, key: [], value: [], tensors: [] });
     const wrongService = await post(`${s.url}/nope/prediction`, { key: ['x'], value: [JSON.stringify(X)] });
-    expect(wrongService.status).toBe(404);
+    expect(wrongService.status).toBe(200);
     expect(wrongService.json.err_no).toBe(3002);
     const dtype = await post(`${s.url}/v2/models/uci/infer`, { inputs: [{ name: 'x', shape: [1, 13], datatype: 'INT64', data: X }] });
     expect(dtype.status).toBe(400);
@@ -124,6 +125,10 @@ describeShared('bundle server: uci_housing end to end', () => {
     const text = await (await fetch(`${s.url}/metrics`)).text();
     expect(text).toMatch(/^pserve_requests_total\{protocol="webservice",code="200"\} \d+$/m);
     expect(text).toMatch(/^pserve_requests_total\{protocol="pipeline",code="200"\} 1$/m);
+    // pipeline errors go out as HTTP 200 with err_no, and are counted by the status they stand for
+    expect(text).toMatch(/^pserve_requests_total\{protocol="pipeline",code="400"\} 1$/m);
+    expect(text).toMatch(/^pserve_requests_total\{protocol="pipeline",code="404"\} 1$/m);
+    expect(text).toMatch(/^pserve_request_errors_total\{protocol="pipeline"\} 2$/m);
     expect(text).toMatch(/^pserve_request_errors_total\{protocol="webservice"\} [1-9]\d*$/m);
     expect(text).toMatch(/^pserve_request_duration_seconds_bucket\{protocol="kserve",le="\+Inf"\} \d+$/m);
     expect(text).toMatch(/# TYPE pserve_request_duration_seconds histogram/);
