@@ -266,9 +266,9 @@ export function normalize(data, opts) {
     for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = (data[i] / div - mean[k]) / std[k]; }
   } else if ((opts.constants ?? 'float32') === 'float32') {
     const d = f(div), m = mean.map(f), s = std.map(f);
-    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(data[i]) / d - m[k]) / s[k]); }
+    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(f(data[i]) / d) - m[k]) / s[k]); }
   } else {
-    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(data[i]) / div - mean[k]) / std[k]); }
+    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(f(data[i]) / f(div)) - mean[k]) / std[k]); }
   }
   return out;
 }
