@@ -75,7 +75,7 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
   });
 
   it('Paddle Serving HttpClient: protobuf, JSON and gzip on /GeneralModelService/inference', () => {
-    expect(r['general_proto']).toMatchObject({ status: 200, type: 'application/proto', shape: [1, 1], alias: 'price', name: 'fc_0.tmp_1', elem_type: 1, engine: 'general_infer_0', log_id: 7 });
+    expect(r['general_proto']).toMatchObject({ status: 200, type: 'application/proto', shape: [1, 1], alias: 'price', name: 'fc_0.tmp_1', elem_type: 1, engine: 'general_infer_0', log_id: 7, canonical: true });
     near(r['general_proto'].value);
     expect(r['general_json']).toMatchObject({ status: 200, engine: 'general_infer_0' });
     near(r['general_json'].value);
@@ -120,7 +120,7 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
       live: true, ready: true, model_ready: true, extensions: ['binary_tensor_data', 'model_configuration', 'statistics'],
       inputs: [['x', 'FP32', [-1, 13]]], outputs: [['price', 'FP32', [-1, 1]]],
     });
-    expect(r['kserve_grpc_infer']).toMatchObject({ name: 'price', datatype: 'FP32', shape: [1, 1], id: 'r1' });
+    expect(r['kserve_grpc_infer']).toMatchObject({ name: 'price', datatype: 'FP32', shape: [1, 1], id: 'r1', canonical: true });
     near(r['kserve_grpc_infer'].value);
     near(r['kserve_grpc_typed'].value);
     const bad = r['kserve_grpc_bad'];

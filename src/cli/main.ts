@@ -118,6 +118,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run a bundle\'s server (node server.mjs) in the foreground',
     configure: (c) => c
       .option('--port <n>', 'port (default: config.yml http_port)')
+      .option('--rpc-port <n>', 'gRPC port: Paddle Serving pipeline + KServe v2 (default: config.yml rpc_port; off when 0)')
       .option('--host <h>', 'address to bind (default 127.0.0.1)')
       .option('--device <d>', 'cpu | gpu | webgpu | auto')
       .option('--no-verify', 'skip checking the manifest sha256 values first'),

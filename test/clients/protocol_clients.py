@@ -50,7 +50,9 @@ def _():
     res = gms.Response.FromString(r.content)
     t = res.outputs[0].tensor[0]
     return {"status": r.status_code, "type": r.headers.get("Content-Type"), "value": t.float_data[0], "shape": list(t.shape),
-            "alias": t.alias_name, "name": t.name, "elem_type": t.elem_type, "engine": res.outputs[0].engine_name, "log_id": res.log_id}
+            "alias": t.alias_name, "name": t.name, "elem_type": t.elem_type, "engine": res.outputs[0].engine_name, "log_id": res.log_id,
+            # the server's bytes are exactly what protobuf's own serializer writes for that message
+            "canonical": res.SerializeToString() == r.content}
 
 
 @case("general_json")
@@ -199,9 +201,11 @@ def _():
     req.inputs.add(name="x", datatype="FP32", shape=[1, 13])
     req.outputs.add(name="price")
     req.raw_input_contents.append(struct.pack("<13f", *X))
-    res = kcall("ModelInfer", req)
+    raw = channel.unary_unary(KS + "ModelInfer", request_serializer=kv2.ModelInferRequest.SerializeToString, response_deserializer=lambda b: b)(req, timeout=20)
+    res = kv2.ModelInferResponse.FromString(raw)
     o = res.outputs[0]
-    return {"name": o.name, "datatype": o.datatype, "shape": list(o.shape), "id": res.id, "value": struct.unpack("<f", res.raw_output_contents[0])[0]}
+    return {"name": o.name, "datatype": o.datatype, "shape": list(o.shape), "id": res.id, "value": struct.unpack("<f", res.raw_output_contents[0])[0],
+            "canonical": res.SerializeToString() == raw}
 
 
 @case("kserve_grpc_typed")
