@@ -263,7 +263,7 @@ const u16 = (d, p) => (d[p] << 8) | d[p + 1];
  * @returns {Image & { orientation: number }}
  */
 export function decodeJpeg(data, opts = {}) {
-  if (data.length < 4 || data[0] !== 0xff || data[1] !== 0xd8) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no SOI marker`, 0);
+  if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no SOI marker`, 0);
   /** @type {(Uint16Array | null)[]} */
   const qts = [null, null, null, null];
   /** @type {(Huffman | null)[]} */
