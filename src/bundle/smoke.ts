@@ -182,7 +182,7 @@ function bareEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
 }
 
-export interface RunningServer { child: ChildProcess; url: string; device: string | null; stderr: () => string; stop(): Promise<number | null> }
+export interface RunningServer { child: ChildProcess; url: string; device: string | null; stdout: () => string; stderr: () => string; stop(): Promise<number | null> }
 
 /** Start `node server.mjs --port 0` in `dir` and wait for its "listening on" line. */
 export async function startBundleServer(dir: string, args: string[], timeoutS = 60): Promise<RunningServer> {
@@ -215,6 +215,7 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
   return {
     child,
     ...listening,
+    stdout: () => out,
     stderr: () => err,
     async stop() {
       if (child.exitCode !== null || spawnError) return child.exitCode;
