@@ -15,8 +15,8 @@ import { HAVE_SHARED, ROOT, shared, tempDir } from './helpers.js';
 import { decodeImage } from '../templates/server/image/decode.mjs';
 import { resizeCv2Linear, resizePilBilinear } from '../templates/server/image/resize.mjs';
 import {
-  centerCrop, cropBox, hwcToChw, normalize, normalizeFloat64, resizeCv2LinearFloat, resizeShort, sampleFrames,
-  scaleShort, swapChannels, tenCrop, resize,
+  centerCrop, cropBox, normalizeImage, resizeImage, resizeShort, sampleFrames, scaleShort, swapChannels, tenCrop,
+  toChw, resize,
 } from '../templates/server/image/ops.mjs';
 
 const PY = '/usr/bin/python3';
@@ -101,8 +101,7 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
       expect(diff(`cls-resize ${c.name}`, resized.data, load(c.cls_resized)), c.name).toBe(0);
       const cropped = centerCrop(resized, 224);
       expect(diff(`cls-crop ${c.name}`, cropped.data, load(c.cls_cropped)), c.name).toBe(0);
-      const rgb = swapChannels(cropped);
-      const t = normalize(hwcToChw(rgb.data, 224, 224, 3), { channels: 3, layout: 'chw', div: 255, mean: MEAN, std: STD, dtype: 'float64' });
+      const t = toChw(normalizeImage(swapChannels(cropped), { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' })).data;
       expect(diff(`cls-tensor ${c.name}`, t, load(c.cls)), c.name).toBeLessThanOrEqual(1 / 255);
     }
   });
@@ -110,9 +109,8 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
   it('PP-ShiTu DetOp (§8 B): RGB, Div, Normalize in float64, cv2.resize 640x640 on float64, CHW', () => {
     for (const c of cases.images) {
       const img = decodeImage(bytes(c.path));
-      const f = normalizeFloat64(swapChannels(img), { div: 255, mean: MEAN, std: STD });
-      const r = resizeCv2LinearFloat(f, 640, 640);
-      const t = Float32Array.from(hwcToChw(r.data as Float64Array, 640, 640, 3));
+      const f = normalizeImage(swapChannels(img), { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' });
+      const t = toChw(resizeImage(f, 640, 640, 'cv2')).data;
       expect(diff(`det-tensor ${c.name}`, t, load(c.det)), c.name).toBeLessThanOrEqual(1 / 255);
       expect([640 / img.height, 640 / img.width]).toEqual(c.scale_factor);
     }
@@ -122,8 +120,8 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
     for (const c of cases.images) {
       const img = decodeImage(bytes(c.path));
       const parts = c.rec_boxes.map((box) => {
-        const q = resizeCv2Linear(swapChannels(cropBox(img, box)), 224, 224);
-        return normalize(hwcToChw(q.data, 224, 224, 3), { channels: 3, layout: 'chw', div: 255, mean: MEAN, std: STD, dtype: 'float64' });
+        const q = resizeImage(swapChannels(cropBox(img, box)), 224, 224, 'cv2');
+        return toChw(normalizeImage(q, { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' })).data;
       });
       const batch = new Float32Array(parts.length * 3 * 224 * 224);
       parts.forEach((p, i) => batch.set(p, i * p.length));
@@ -137,7 +135,7 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
       const scaled = scaleShort(rgb, 256);
       expect(diff(`tsm-scale ${c.name}`, scaled.data, load(c.tsm_scaled)), c.name).toBe(0);
       const cc = centerCrop(scaled, 224, { rounding: 'round' });
-      const t = normalize(hwcToChw(cc.data, 224, 224, 3), { channels: 3, layout: 'chw', div: 255, mean: MEAN, std: STD, dtype: 'float32', constants: 'float32' });
+      const t = toChw(normalizeImage(cc, { div: 255, mean: MEAN, std: STD, arithmetic: 'float32' })).data;
       expect(diff(`tsm-tensor ${c.name}`, t, load(c.tsm)), c.name).toBeLessThanOrEqual(1 / 255);
     }
   });
@@ -151,7 +149,7 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
     expect(sampleFrames(T, { numSeg: 8, segLen: 1 })).toEqual(v.tsm_idx);
     const parts = v.tsm_idx.map((i) => {
       const cc = centerCrop(scaleShort(frame(i), 256), 224, { rounding: 'round' });
-      return normalize(hwcToChw(cc.data, 224, 224, 3), { channels: 3, layout: 'chw', div: 255, mean: MEAN, std: STD, dtype: 'float32', constants: 'float32' });
+      return toChw(normalizeImage(cc, { div: 255, mean: MEAN, std: STD, arithmetic: 'float32' })).data;
     });
     const t = new Float32Array(parts.length * parts[0]!.length);
     parts.forEach((p, i) => t.set(p, i * p.length));

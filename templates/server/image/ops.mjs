@@ -237,60 +237,6 @@ export function hwcToChw(data, height, width, channels) {
 }
 
 /**
- * Div then Normalize, elementwise, in NumPy's arithmetic for the seeds' dtypes:
- *  - dtype 'float64' (Paddle Serving's Div(255) on uint8 gives float64, and Normalize works in place on it):
- *    (x / div - mean[c]) / std[c] in float64;
- *  - dtype 'float32' with constants 'float32' (PaddleVideo: astype(float32), / 255.0, -= float32 mean array,
- *    /= float32 std array): every step rounded to float32, the constants too;
- *  - dtype 'float32' with constants 'float64' (PaddleDetection-style float32 image minus a float64 mean array):
- *    x / div rounded to float32, then each step computed in float64 and rounded to float32.
- * The result is a Float32Array (what the model is fed: float64 is cast to float32 at the end, as upstream).
- * @param {Uint8Array | Float32Array | Float64Array} data
- * @param {{ channels: number, layout: 'hwc' | 'chw', div?: number, mean?: number[], std?: number[],
- *   dtype?: 'float32' | 'float64', constants?: 'float32' | 'float64' }} opts
- * @returns {Float32Array}
- */
-export function normalize(data, opts) {
-  const c = opts.channels;
-  const div = opts.div ?? 1;
-  const mean = opts.mean ?? new Array(c).fill(0);
-  const std = opts.std ?? new Array(c).fill(1);
-  if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
-  if (std.some((s) => s === 0) || div === 0) throw argError('normalize', 'std and div must not be 0');
-  const out = new Float32Array(data.length);
-  const plane = data.length / c;
-  const chanOf = opts.layout === 'chw' ? (/** @type {number} */ i) => Math.floor(i / plane) : (/** @type {number} */ i) => i % c;
-  const f = Math.fround;
-  const dtype = opts.dtype ?? 'float64';
-  if (dtype === 'float64') {
-    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = (data[i] / div - mean[k]) / std[k]; }
-  } else if ((opts.constants ?? 'float32') === 'float32') {
-    const d = f(div), m = mean.map(f), s = std.map(f);
-    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(f(data[i]) / d) - m[k]) / s[k]); }
-  } else {
-    for (let i = 0; i < data.length; i++) { const k = chanOf(i); out[i] = f(f(f(f(data[i]) / f(div)) - mean[k]) / std[k]); }
-  }
-  return out;
-}
-
-/**
- * Like normalize, but keeps float64 HWC for steps that follow in float64 (the PP-ShiTu detector resizes
- * the normalised image): Div then Normalize in float64, HWC.
- * @param {Image} img @param {{ div?: number, mean?: number[], std?: number[] }} opts
- * @returns {FloatImage}
- */
-export function normalizeFloat64(img, opts) {
-  const c = img.channels;
-  const div = opts.div ?? 1;
-  const mean = opts.mean ?? new Array(c).fill(0);
-  const std = opts.std ?? new Array(c).fill(1);
-  if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
-  const out = new Float64Array(img.data.length);
-  for (let i = 0; i < out.length; i++) { const k = i % c; out[i] = (img.data[i] / div - mean[k]) / std[k]; }
-  return { width: img.width, height: img.height, channels: c, data: out };
-}
-
-/**
  * cv2.resize(INTER_LINEAR) of a float64 (CV_64F) or float32 (CV_32F) image: float32 weights 1-fx and fx,
  * no fixed point; sums in the image's precision (float64: plain double arithmetic; float32: each product and
  * sum rounded to float32). An exact 2x reduction is OpenCV's area path, (a + b + c + d) * 0.25.
@@ -354,4 +300,56 @@ export function resizeCv2LinearFloat(img, width, height) {
     for (let x = 0; x < rowLen; x++) out[o + x] = r(r(rowA[x] * b0) + r(rowB[x] * b1));
   }
   return { width, height, channels: cn, data: out };
+}
+
+/**
+ * Div then Normalize of an HWC image, keeping HWC, in the arithmetic the seed uses: 'float64' returns a
+ * Float64Array image (Paddle Serving's Div(255) on uint8 gives float64; later steps such as the PP-ShiTu
+ * detector's cv2.resize then work on float64, and toChw casts to float32 at the end, as the client does);
+ * 'float32' returns a Float32Array image rounded at every step with float32 constants (PaddleVideo's
+ * Normalization after astype('float32')).
+ * @param {Image | FloatImage} img
+ * @param {{ div?: number, mean?: number[], std?: number[], arithmetic?: 'float32' | 'float64' }} opts
+ * @returns {FloatImage}
+ */
+export function normalizeImage(img, opts) {
+  const c = img.channels;
+  const div = opts.div ?? 255;
+  const mean = opts.mean ?? new Array(c).fill(0);
+  const std = opts.std ?? new Array(c).fill(1);
+  if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
+  if (std.some((s) => s === 0) || div === 0) throw argError('normalize', 'std and div must not be 0');
+  const src = img.data;
+  if ((opts.arithmetic ?? 'float32') === 'float64') {
+    const out = new Float64Array(src.length);
+    for (let i = 0; i < src.length; i++) { const k = i % c; out[i] = (src[i] / div - mean[k]) / std[k]; }
+    return { width: img.width, height: img.height, channels: c, data: out };
+  }
+  const f = Math.fround;
+  const d = f(div), m = mean.map(f), s = std.map(f);
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) { const k = i % c; out[i] = f(f(f(f(src[i]) / d) - m[k]) / s[k]); }
+  return { width: img.width, height: img.height, channels: c, data: out };
+}
+
+/**
+ * HWC image (uint8 or float) -> float32 tensor [C, H, W] (Transpose((2, 0, 1)), then the float32 cast).
+ * @param {Image | FloatImage} img
+ * @returns {{ data: Float32Array, dims: number[] }}
+ */
+export function toChw(img) {
+  const chw = hwcToChw(img.data, img.height, img.width, img.channels);
+  return { data: chw instanceof Float32Array ? chw : Float32Array.from(chw), dims: [img.channels, img.height, img.width] };
+}
+
+/**
+ * Resize any image a step may hold: uint8 with cv2 INTER_LINEAR or PIL BILINEAR (bit-exact), float with
+ * cv2 INTER_LINEAR in the image's precision (PIL is refused on float images, as PIL has no float RGB).
+ * @param {Image | FloatImage} img @param {number} width @param {number} height @param {Interp} [library]
+ * @returns {Image | FloatImage}
+ */
+export function resizeImage(img, width, height, library = 'cv2') {
+  if (img.data instanceof Uint8Array) return resize(/** @type {Image} */ (img), width, height, library);
+  if (library === 'pil') throw argError('resize', 'PIL BILINEAR works on uint8 images; this image is already float (normalise after resizing)');
+  return resizeCv2LinearFloat(/** @type {FloatImage} */ (img), width, height);
 }

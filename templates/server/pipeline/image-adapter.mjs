@@ -7,28 +7,28 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeImage } from '../image/decode.mjs';
 import { ImageError } from '../image/errors.mjs';
-import { resizeCv2Linear, resizePilBilinear } from '../image/resize.mjs';
+import * as ops from '../image/ops.mjs';
 import { readFaissIndex } from '../index/faiss-io.mjs';
 import { readIdMapPickle } from '../index/pickle.mjs';
 import { searchIndex } from '../index/search.mjs';
 import { PipelineConfigError } from './params.mjs';
 
-const pending = (what) => () => { throw new ImageError('E_IMAGE_UNSUPPORTED', `${what} is not available in this build`); };
-
 /** encoded bytes -> BGR HWC uint8, chosen by content as cv2.imdecode(IMREAD_COLOR) does */
 export const decode = (bytes) => decodeImage(bytes, { order: 'bgr' });
 
-/** cv2.resize INTER_LINEAR or PIL BILINEAR */
-export function resize(img, width, height, library) {
-  return library === 'pil' ? resizePilBilinear(img, width, height) : resizeCv2Linear(img, width, height);
-}
+/** cv2.resize INTER_LINEAR or PIL BILINEAR (uint8, bit-exact); cv2 on float images in their precision */
+export const resize = (img, width, height, library) => ops.resizeImage(img, width, height, library);
 
-export const crop = pending('crop');
-export const flipHorizontal = pending('flip');
-export const swapRB = pending('channel swap');
-export const normalize = pending('normalize');
-export const toChw = pending('HWC to CHW');
-export const sampleFrames = pending('frame sampler');
+/** (img, x, y, width, height) -> the rectangle */
+export const crop = ops.crop;
+export const flipHorizontal = ops.flipHorizontal;
+export const swapRB = ops.swapChannels;
+/** (img, { div, mean, std, arithmetic }) -> HWC float64 or float32 image (numpy's rounding for that arithmetic) */
+export const normalize = ops.normalizeImage;
+/** HWC image -> { data: Float32Array, dims: [C, H, W] } */
+export const toChw = ops.toChw;
+/** (T, { numSeg, segLen, selectLeft }) -> frame indices */
+export const sampleFrames = ops.sampleFrames;
 /**
  * A PaddleClas index folder (vector.index + id_map.pkl), read once at start: search(queries, n, d, k)
  * answers { ids, scores, docs } per query row, as faiss's search and the id map give them.
