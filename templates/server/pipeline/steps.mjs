@@ -490,7 +490,7 @@ export function nmsResults(results, thresh, scoreKey = 'rec_scores', boxKey = 'b
   const score = (r) => Number(r[scoreKey]?.v ?? r[scoreKey]);
   const bx = results.map((r) => r[boxKey].map((x) => f(Number(x))));
   const areas = bx.map(([x1, y1, x2, y2]) => f(f(f(x2 - x1) + 1) * f(f(y2 - y1) + 1)));
-  let order = results.map((_, i) => i).sort((a, b) => score(b) - score(a) || b - a);
+  let order = results.map((_, i) => i).sort((a, b) => score(results[b]) - score(results[a]) || b - a);
   const keep = [];
   while (order.length > 0) {
     const i = order[0];
