@@ -82,7 +82,7 @@ function modelSource(name: string, role: string, batch: boolean, dirOpt: string 
   return { name, role, batch, dir, flag, onnx: onnx ? resolve(onnx) : undefined, onnxFlag, loaded, feeds: tensorsFrom('feed', feedsConf, loaded?.feeds), fetches: tensorsFrom('fetch', fetchesConf, loaded?.fetches) };
 }
 
-const ioOf = (m: ModelSource): ModelIo => ({ feeds: m.feeds.map((f) => f.alias), fetches: m.fetches.map((f) => f.alias) });
+const ioOf = (m: ModelSource): ModelIo => ({ feeds: m.feeds.map((f) => f.alias), fetches: m.fetches.map((f) => f.alias), ...(m.feeds[0] ? { inputShape: m.feeds[0].shape } : {}) });
 
 function fileArg(p: string | undefined, flag: string, what: string): string {
   if (!p) throw usage(`pserve bundle: --${flag} is required for this recipe (${what})`);

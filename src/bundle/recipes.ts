@@ -9,7 +9,12 @@ export type RecipeName = 'imagenet' | 'ppshitu' | 'pptsm';
 export const RECIPES: RecipeName[] = ['imagenet', 'ppshitu', 'pptsm'];
 
 /** a model's feed and fetch aliases, read from its serving conf */
-export interface ModelIo { feeds: string[]; fetches: string[] }
+export interface ModelIo {
+  feeds: string[];
+  fetches: string[];
+  /** the first feed's full shape (batch dim first, -1 when open), when known */
+  inputShape?: number[];
+}
 
 export interface RecipeModel { name: string; role: string; batch: boolean }
 export interface RecipeFile { role: 'labels' | 'index'; dest: string }
@@ -40,6 +45,11 @@ const modelEntry = (name: string, batch: boolean) => ({ onnx: `models/${name}/mo
  * Transpose -> Div(255) -> Normalize; label = imagenet.label line of the arg max, prob = the max.
  */
 export function imagenetRecipe(io: ModelIo, labelsFile: string): Recipe {
+  // ImageNet models take 224 (resize 256, crop 224, as upstream); a model that declares another
+  // square input gets the same 256:224 proportion (fixtures/tiny_classifier: 37, then 32)
+  const s = io.inputShape;
+  const crop = s && s.length === 4 && s[2]! > 0 && s[2] === s[3] ? s[2]! : 224;
+  const short = crop === 224 ? 256 : Math.round((crop * 256) / 224);
   return {
     recipe: 'imagenet',
     service: 'imagenet',
@@ -54,8 +64,8 @@ export function imagenetRecipe(io: ModelIo, labelsFile: string): Recipe {
       steps: {
         images: { op: 'request_base64', keys: [] },
         decoded: { op: 'decode_image', in: 'images' },
-        resized: { op: 'resize_short', in: 'decoded', size: 256, library: 'cv2' },
-        cropped: { op: 'center_crop', in: 'resized', size: 224, rounding: 'floor' },
+        resized: { op: 'resize_short', in: 'decoded', size: short, library: 'cv2' },
+        cropped: { op: 'center_crop', in: 'resized', size: crop, rounding: 'floor' },
         rgb: { op: 'channel_order', in: 'cropped' },
         normalized: normalize('rgb', 'float64'),
         chw: { op: 'to_chw', in: 'normalized' },

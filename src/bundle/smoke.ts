@@ -307,6 +307,11 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
   const base = server.url;
   const name = manifest.name;
   try {
+    // a pipeline bundle is smoked through its upstream request form (smoke-pipeline.ts)
+    if (manifest.pipeline) {
+      await (await import('./smoke-pipeline.js')).smokePipeline(dir, base, name, check);
+      return report;
+    }
     let meta: ModelMeta | undefined;
     await check('ready', async () => {
       const r = await getText(`${base}/v2/health/ready`);
@@ -409,6 +414,7 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
     const ok = code === 0;
     checks.push({ name: 'SIGTERM', ok, ms: Math.round(performance.now() - t0), detail: ok ? 'drained and exited 0' : `exited with ${code}: ${lastLine(server.stderr())}` });
     if (!ok) report.failures.push(`SIGTERM: exited with ${code}`);
+    report.ok = report.failures.length === 0;
   }
   report.ok = report.failures.length === 0;
   return report;
