@@ -565,8 +565,7 @@ export function decodeJpeg(data, opts = {}) {
   const bgr = !!opts.bgr;
   const n = width * height;
   if (comps.length === 1) {
-    const g = full[0];
-    for (let i = 0, o = 0; i < n; i++, o += 3) { const v = g[i]; out[o] = v; out[o + 1] = v; out[o + 2] = v; }
+    planarToInterleaved(full[0], full[0], full[0], out, n, false);
   } else {
     // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
     let rgb = false;
@@ -574,23 +573,59 @@ export function decodeJpeg(data, opts = {}) {
       if (adobe === 0) rgb = true;
       else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
     }
-    const [p0, p1, p2] = full;
-    const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
-    if (rgb) {
-      for (let i = 0, o = 0; i < n; i++, o += 3) { out[o + ri] = p0[i]; out[o + 1] = p1[i]; out[o + bi] = p2[i]; }
-    } else {
-      for (let i = 0, o = 0; i < n; i++, o += 3) {
-        const y = p0[i], cb = p1[i], cr = p2[i];
-        let r = y + CR_R[cr];
-        let g = y + ((CB_G[cb] + CR_G[cr]) >> 16);
-        let b = y + CB_B[cb];
-        out[o + ri] = r < 0 ? 0 : r > 255 ? 255 : r;
-        out[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
-        out[o + bi] = b < 0 ? 0 : b > 255 ? 255 : b;
-      }
-    }
+    if (rgb) planarToInterleaved(full[0], full[1], full[2], out, n, bgr);
+    else yccToRgb(full[0], full[1], full[2], out, n, bgr);
   }
   return { width, height, channels: 3, data: out, orientation };
+}
+
+/**
+ * jdcolor.c's ycc_rgb_convert, interleaved into RGB (or BGR).
+ * @param {Uint8Array} py @param {Uint8Array} pcb @param {Uint8Array} pcr @param {Uint8Array} out @param {number} n @param {boolean} bgr
+ */
+function yccToRgb(py, pcb, pcr, out, n, bgr) {
+  const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    const y = py[i], cb = pcb[i], cr = pcr[i];
+    const r = y + CR_R[cr];
+    const g = y + ((CB_G[cb] + CR_G[cr]) >> 16);
+    const b = y + CB_B[cb];
+    out[o + ri] = r < 0 ? 0 : r > 255 ? 255 : r;
+    out[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
+    out[o + bi] = b < 0 ? 0 : b > 255 ? 255 : b;
+  }
+}
+
+/** @param {Uint8Array} a @param {Uint8Array} b @param {Uint8Array} c @param {Uint8Array} out @param {number} n @param {boolean} swap */
+function planarToInterleaved(a, b, c, out, n, swap) {
+  const x = swap ? c : a, z = swap ? a : c;
+  for (let i = 0, o = 0; i < n; i++, o += 3) { out[o] = x[i]; out[o + 1] = b[i]; out[o + 2] = z[i]; }
+}
+
+/**
+ * One output row of jdsample.c's horizontal triangle filter over column values s[j]:
+ * left = (3 s[j] + s[j-1] + biasL) >> shift, right = (3 s[j] + s[j+1] + biasR) >> shift, edges repeated.
+ * 2x1 uses the row itself (shift 2, biases 1, 2); 2x2 the column sums 3 near + far (shift 4, biases 8, 7).
+ * @param {Int32Array} s @param {number} cw @param {Uint8Array} out @param {number} o @param {number} width
+ * @param {number} shift @param {number} biasL @param {number} biasR
+ */
+function fancyRow(s, cw, out, o, width, shift, biasL, biasR) {
+  const full = Math.min(cw - 1, width >> 1);
+  let prev = s[0];
+  let j = 0;
+  for (; j < full; j++) {
+    const cur = s[j], t = cur * 3, x = o + 2 * j;
+    out[x] = (t + prev + biasL) >> shift;
+    out[x + 1] = (t + s[j + 1] + biasR) >> shift;
+    prev = cur;
+  }
+  for (; j < cw; j++) {
+    const cur = s[j], t = cur * 3, x = o + 2 * j;
+    const next = j + 1 < cw ? s[j + 1] : cur;
+    if (2 * j < width) out[x] = (t + prev + biasL) >> shift;
+    if (2 * j + 1 < width) out[x + 1] = (t + next + biasR) >> shift;
+    prev = cur;
+  }
 }
 
 /**
@@ -609,14 +644,11 @@ function upsample(c, plane, stride, width, height, maxH, maxV) {
     return out;
   }
   if (fh === 2 && fv === 1 && cw > 2) {
+    const row = new Int32Array(cw);
     for (let y = 0; y < height; y++) {
-      const r = y * stride, o = y * width;
-      for (let x = 0; x < width; x++) {
-        const j = x >> 1;
-        const near = plane[r + j] * 3;
-        if ((x & 1) === 0) out[o + x] = (near + plane[r + (j > 0 ? j - 1 : 0)] + 1) >> 2;
-        else out[o + x] = (near + plane[r + (j < cw - 1 ? j + 1 : cw - 1)] + 2) >> 2;
-      }
+      const r = y * stride;
+      for (let j = 0; j < cw; j++) row[j] = plane[r + j];
+      fancyRow(row, cw, out, y * width, width, 2, 1, 2);
     }
     return out;
   }
@@ -635,14 +667,9 @@ function upsample(c, plane, stride, width, height, maxH, maxV) {
     for (let y = 0; y < height; y++) {
       const i = y >> 1;
       const far = y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
-      const rn = i * stride, rf = far * stride, o = y * width;
+      const rn = i * stride, rf = far * stride;
       for (let j = 0; j < cw; j++) sums[j] = plane[rn + j] * 3 + plane[rf + j];
-      for (let x = 0; x < width; x++) {
-        const j = x >> 1;
-        const t = sums[j] * 3;
-        if ((x & 1) === 0) out[o + x] = (t + sums[j > 0 ? j - 1 : 0] + 8) >> 4;
-        else out[o + x] = (t + sums[j < cw - 1 ? j + 1 : cw - 1] + 7) >> 4;
-      }
+      fancyRow(sums, cw, out, y * width, width, 4, 8, 7);
     }
     return out;
   }
