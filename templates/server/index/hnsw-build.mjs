@@ -10,7 +10,7 @@
  * (OMP_NUM_THREADS=1), and any build is searched identically by faiss and by search.mjs.
  */
 import { newFlatIndex } from './faiss-io.mjs';
-import { Visited, distanceComputer, greedyUpdateNearest } from './search.mjs';
+import { Visited, distanceComputer, greedyUpdateNearest, maxNeighbors } from './search.mjs';
 
 const DUMMY = 1n << 20n;
 
@@ -182,6 +182,9 @@ export function hnswAdd(index, x) {
 
   const dc = distanceComputer(storage);
   const vt = new Visited(ntotal);
+  // scratch for one neighbour list plus the link being added
+  const scratchIds = new Int32Array(maxNeighbors(g) + 1);
+  const scratchD = new Float64Array(scratchIds.length);
   const nbRange = (no, level) => [offsets[no] + cum[level], offsets[no] + cum[level + 1]];
 
   /** add_link: src gets dest as a neighbour at `level`, pruned by the heuristic when full */
@@ -194,8 +197,12 @@ export function hnswAdd(index, x) {
       return;
     }
     const rs = closer();
-    rs.push(dc.sym(src, dest), dest);
-    for (let i = begin; i < end; i++) rs.push(dc.sym(src, neighbors[i]), neighbors[i]);
+    // symmetric_dis(src, x) for dest and every current neighbour, computed together
+    scratchIds[0] = dest;
+    for (let i = begin; i < end; i++) scratchIds[1 + i - begin] = neighbors[i];
+    const count = 1 + end - begin;
+    dc.many(vectors, src * d, scratchIds, count, scratchD);
+    for (let i = 0; i < count; i++) rs.push(scratchD[i], scratchIds[i]);
     shrink(rs, end - begin);
     let i = begin;
     while (rs.size) { neighbors[i++] = rs.topId(); rs.pop(); }
@@ -225,10 +232,10 @@ export function hnswAdd(index, x) {
     let nearest = g.entryPoint;
     if (nearest === -1) { g.maxLevel = ptLevel; g.entryPoint = ptId; return; }
     const qo = ptId * d;
-    const dis = (j) => dc.query(vectors, qo, j);
+    const many = (ids, count, out) => dc.many(vectors, qo, ids, count, out);
     let level = g.maxLevel;
-    const s = { nearest, d: dis(nearest) };
-    for (; level > ptLevel; level--) greedyUpdateNearest(g, dis, level, s);
+    const s = { nearest, d: dc.query(vectors, qo, nearest) };
+    for (; level > ptLevel; level--) greedyUpdateNearest(g, many, level, s, scratchIds, scratchD);
     nearest = s.nearest;
     const dNearest = s.d;
     for (; level >= 0; level--) {
@@ -241,12 +248,17 @@ export function hnswAdd(index, x) {
         const cur = cand.topId();
         cand.pop();
         const [b, e] = nbRange(cur, level);
+        let m = 0;
         for (let i = b; i < e; i++) {
           const v = neighbors[i];
           if (v < 0) break;
           if (vt.get(v)) continue;
           vt.set(v);
-          const dv = dis(v);
+          scratchIds[m++] = v;
+        }
+        many(scratchIds, m, scratchD);
+        for (let i = 0; i < m; i++) {
+          const v = scratchIds[i]; const dv = scratchD[i];
           if (results.size < g.efConstruction || results.topD() > dv) {
             results.push(dv, v); cand.push(dv, v);
             if (results.size > g.efConstruction) results.pop();

@@ -112,7 +112,71 @@ export function heapReorder(max, k, v, ids, o = 0) {
  */
 
 /**
- * Exact search over stored vectors (faiss IndexFlat::search, k < 100).
+ * Distances from one query to vectors [0, n) of `base`, each exactly faiss's reference kernel
+ * (one float32 accumulator in order). Four vectors are accumulated side by side: four independent
+ * dependency chains instead of one, so the loop runs at the adder's throughput, not its latency.
+ * @param {Float32Array} q @param {number} qo @param {Float32Array} base @param {number} n
+ * @param {number} d @param {boolean} ip inner product, else squared L2 @param {Float32Array} out n values
+ */
+export function distancesTo(q, qo, base, n, d, ip, out) {
+  const f = Math.fround;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o0 = j * d; const o1 = o0 + d; const o2 = o1 + d; const o3 = o2 + d;
+    let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
+    if (ip) {
+      for (let i = 0; i < d; i++) {
+        const a = q[qo + i];
+        s0 = f(s0 + f(a * base[o0 + i])); s1 = f(s1 + f(a * base[o1 + i]));
+        s2 = f(s2 + f(a * base[o2 + i])); s3 = f(s3 + f(a * base[o3 + i]));
+      }
+    } else {
+      for (let i = 0; i < d; i++) {
+        const a = q[qo + i];
+        const t0 = f(a - base[o0 + i]); const t1 = f(a - base[o1 + i]); const t2 = f(a - base[o2 + i]); const t3 = f(a - base[o3 + i]);
+        s0 = f(s0 + f(t0 * t0)); s1 = f(s1 + f(t1 * t1)); s2 = f(s2 + f(t2 * t2)); s3 = f(s3 + f(t3 * t3));
+      }
+    }
+    out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+  }
+  for (; j < n; j++) out[j] = ip ? innerProduct(q, qo, base, j * d, d) : l2sqr(q, qo, base, j * d, d);
+}
+
+/**
+ * distancesTo over the stored vectors named by `ids[0..count)` (neighbour lists), same kernels.
+ * @param {Float32Array} q @param {number} qo @param {Float32Array} base @param {number} d @param {boolean} ip
+ * @param {Int32Array} ids @param {number} count @param {Float64Array} out
+ */
+export function distancesToIds(q, qo, base, d, ip, ids, count, out) {
+  const f = Math.fround;
+  let j = 0;
+  for (; j + 4 <= count; j += 4) {
+    const o0 = ids[j] * d; const o1 = ids[j + 1] * d; const o2 = ids[j + 2] * d; const o3 = ids[j + 3] * d;
+    let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
+    if (ip) {
+      for (let i = 0; i < d; i++) {
+        const a = q[qo + i];
+        s0 = f(s0 + f(a * base[o0 + i])); s1 = f(s1 + f(a * base[o1 + i]));
+        s2 = f(s2 + f(a * base[o2 + i])); s3 = f(s3 + f(a * base[o3 + i]));
+      }
+    } else {
+      for (let i = 0; i < d; i++) {
+        const a = q[qo + i];
+        const t0 = f(a - base[o0 + i]); const t1 = f(a - base[o1 + i]); const t2 = f(a - base[o2 + i]); const t3 = f(a - base[o3 + i]);
+        s0 = f(s0 + f(t0 * t0)); s1 = f(s1 + f(t1 * t1)); s2 = f(s2 + f(t2 * t2)); s3 = f(s3 + f(t3 * t3));
+      }
+    }
+    out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+  }
+  for (; j < count; j++) out[j] = ip ? innerProduct(q, qo, base, ids[j] * d, d) : l2sqr(q, qo, base, ids[j] * d, d);
+}
+
+/** vectors per block of distancesTo (a 2 MiB slice of a 512-d gallery stays in cache) */
+const BLOCK = 1024;
+
+/**
+ * Exact search over stored vectors (faiss IndexFlat::search with k < 100: every distance, then a
+ * k-heap fed in vector order, so ties keep faiss's order).
  * @param {Float32Array} base ntotal*d @param {number} ntotal @param {number} d @param {number} metricType
  * @param {Float32Array} queries nq*d @param {number} k
  * @returns {SearchResult}
@@ -122,19 +186,17 @@ export function searchFlat(base, ntotal, d, metricType, queries, k) {
   const v = new Float64Array(nq * k);
   const ids = new Float64Array(nq * k);
   const max = metricType !== IP; // IP keeps the k largest in a min-heap
+  const dist = new Float32Array(Math.min(BLOCK, Math.max(ntotal, 1)));
   for (let q = 0; q < nq; q++) {
     const o = q * k;
     v.fill(max ? FLT_MAX : -FLT_MAX, o, o + k); ids.fill(-1, o, o + k);
-    const qo = q * d;
-    if (max) {
-      for (let j = 0, jo = 0; j < ntotal; j++, jo += d) {
-        const dis = l2sqr(queries, qo, base, jo, d);
-        if (v[o] > dis) heapReplaceTop(true, k, v, ids, dis, j, o);
-      }
-    } else {
-      for (let j = 0, jo = 0; j < ntotal; j++, jo += d) {
-        const dis = innerProduct(queries, qo, base, jo, d);
-        if (v[o] < dis) heapReplaceTop(false, k, v, ids, dis, j, o);
+    for (let j0 = 0; j0 < ntotal; j0 += BLOCK) {
+      const n = Math.min(BLOCK, ntotal - j0);
+      distancesTo(queries, q * d, base.subarray(j0 * d, (j0 + n) * d), n, d, !max, dist);
+      if (max) {
+        for (let j = 0; j < n; j++) if (v[o] > dist[j]) heapReplaceTop(true, k, v, ids, dist[j], j0 + j, o);
+      } else {
+        for (let j = 0; j < n; j++) if (v[o] < dist[j]) heapReplaceTop(false, k, v, ids, dist[j], j0 + j, o);
       }
     }
     heapReorder(max, k, v, ids, o);
@@ -181,40 +243,62 @@ export class Visited {
 }
 
 /**
- * A distance function to the vectors of `storage`, as faiss's DistanceComputer (negated for IP).
+ * Distances to the vectors of `storage`, as faiss's DistanceComputer (negated for IP, so that
+ * smaller is closer for both metrics).
  * @param {FlatIndex} storage
  */
 export function distanceComputer(storage) {
   const { d, vectors } = storage;
   const ip = storage.metricType === IP;
   return {
-    /** query to stored vector */
+    /** query to stored vector j */
     query(q, qo, j) { return ip ? -innerProduct(q, qo, vectors, j * d, d) : l2sqr(q, qo, vectors, j * d, d); },
-    /** stored to stored (symmetric_dis(i, j)) */
+    /** query to stored vectors ids[0..count) into out */
+    many(q, qo, ids, count, out) {
+      distancesToIds(q, qo, vectors, d, ip, ids, count, out);
+      if (ip) for (let i = 0; i < count; i++) out[i] = -out[i];
+    },
+    /** stored to stored (symmetric_dis(i, j)); both kernels are symmetric bit for bit */
     sym(i, j) { return ip ? -innerProduct(vectors, j * d, vectors, i * d, d) : l2sqr(vectors, j * d, vectors, i * d, d); },
   };
 }
 
 /**
- * greedy_update_nearest
- * @param {import('./faiss-io.mjs').HnswGraph} g @param {(j: number) => number} dis
+ * greedy_update_nearest. A neighbour list's distances are computed together, then scanned in
+ * list order: the same comparisons as faiss's one-by-one loop.
+ * @param {import('./faiss-io.mjs').HnswGraph} g
+ * @param {(ids: Int32Array, count: number, out: Float64Array) => void} many distances from the query
  * @param {number} level @param {{ nearest: number, d: number }} s
+ * @param {Int32Array} ids @param {Float64Array} dist scratch of the longest neighbour list
  */
-export function greedyUpdateNearest(g, dis, level, s) {
+export function greedyUpdateNearest(g, many, level, s, ids, dist) {
   const cum = g.cumNneighborPerLevel;
   for (;;) {
     const prev = s.nearest;
     const o = g.offsets[s.nearest];
     const end = o + cum[level + 1];
+    let n = 0;
     for (let i = o + cum[level]; i < end; i++) {
       const v = g.neighbors[i];
       if (v < 0) break;
-      const dv = dis(v);
-      if (dv < s.d) { s.nearest = v; s.d = dv; }
+      ids[n++] = v;
     }
+    many(ids, n, dist);
+    for (let i = 0; i < n; i++) if (dist[i] < s.d) { s.nearest = ids[i]; s.d = dist[i]; }
     if (s.nearest === prev) return;
   }
 }
+
+/** the longest neighbour list of a graph (scratch size) */
+export const maxNeighbors = (/** @type {import('./faiss-io.mjs').HnswGraph} */ g) => {
+  const c = g.cumNneighborPerLevel;
+  let m = 0;
+  for (let l = 1; l < c.length; l++) m = Math.max(m, c[l] - c[l - 1]);
+  return m;
+};
+
+/** one visited table per index, reused by every search (searches are synchronous) */
+const visitedOf = new WeakMap();
 
 /**
  * HNSW search (faiss IndexHNSW::search with upper_beam 1 and the bounded queue).
@@ -228,7 +312,10 @@ export function searchHnsw(index, queries, k, opts = {}) {
   const nq = queries.length / d;
   const efSearch = opts.efSearch ?? g.efSearch;
   const dc = distanceComputer(index.storage);
-  const vt = new Visited(index.ntotal);
+  let vt = visitedOf.get(index);
+  if (!vt || vt.mark.length !== index.ntotal) { vt = new Visited(index.ntotal); visitedOf.set(index, vt); }
+  const scratchIds = new Int32Array(maxNeighbors(g));
+  const scratchD = new Float64Array(scratchIds.length);
   const D = new Float64Array(nq * k);
   const I = new Float64Array(nq * k);
   const cum = g.cumNneighborPerLevel;
@@ -237,9 +324,9 @@ export function searchHnsw(index, queries, k, opts = {}) {
     const o = q * k; const qo = q * d;
     D.fill(FLT_MAX, o, o + k); I.fill(-1, o, o + k);
     if (g.entryPoint === -1) { heapReorder(true, k, D, I, o); continue; }
-    const dis = (/** @type {number} */ j) => dc.query(queries, qo, j);
-    const s = { nearest: g.entryPoint, d: dis(g.entryPoint) };
-    for (let level = g.maxLevel; level >= 1; level--) greedyUpdateNearest(g, dis, level, s);
+    const many = (/** @type {Int32Array} */ ids, /** @type {number} */ n, /** @type {Float64Array} */ out) => dc.many(queries, qo, ids, n, out);
+    const s = { nearest: g.entryPoint, d: dc.query(queries, qo, g.entryPoint) };
+    for (let level = g.maxLevel; level >= 1; level--) greedyUpdateNearest(g, many, level, s, scratchIds, scratchD);
     const cand = new MinimaxHeap(Math.max(efSearch, k));
     cand.push(s.nearest, s.d);
     // search_from_candidates at level 0
@@ -256,12 +343,18 @@ export function searchHnsw(index, queries, k, opts = {}) {
       if (cand.countBelow(d0) >= efSearch) break;
       const start = g.offsets[v0];
       const end = start + cum[1];
+      // the unvisited neighbours, their distances together, then faiss's per-neighbour steps in order
+      let m = 0;
       for (let j = start + cum[0]; j < end; j++) {
         const v1 = g.neighbors[j];
         if (v1 < 0) break;
         if (vt.get(v1)) continue;
         vt.set(v1);
-        const dd = dis(v1);
+        scratchIds[m++] = v1;
+      }
+      many(scratchIds, m, scratchD);
+      for (let j = 0; j < m; j++) {
+        const v1 = scratchIds[j]; const dd = scratchD[j];
         if (nres < k) heapPush(true, ++nres, D, I, dd, v1, o);
         else if (dd < D[o]) heapReplaceTop(true, nres, D, I, dd, v1, o);
         cand.push(v1, dd);

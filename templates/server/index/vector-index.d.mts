@@ -57,6 +57,7 @@ export interface SearchResult { distances: Float32Array; labels: Float64Array }
 export interface SearchOptions { exact?: boolean; efSearch?: number }
 export function innerProduct(x: Float32Array, xo: number, y: Float32Array, yo: number, d: number): number;
 export function l2sqr(x: Float32Array, xo: number, y: Float32Array, yo: number, d: number): number;
+export function distancesTo(q: Float32Array, qo: number, base: Float32Array, n: number, d: number, ip: boolean, out: Float32Array): void;
 export function searchFlat(base: Float32Array, ntotal: number, d: number, metricType: number, queries: Float32Array, k: number): SearchResult;
 export function searchHnsw(index: HnswIndex, queries: Float32Array, k: number, opts?: { efSearch?: number }): SearchResult;
 export function searchIndex(index: FaissIndex, queries: Float32Array, k: number, opts?: SearchOptions): SearchResult;

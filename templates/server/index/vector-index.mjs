@@ -7,7 +7,7 @@ export {
   MAX_DIM, MAX_LEVELS, MAX_NTOTAL, METRIC_INNER_PRODUCT, METRIC_L2, newFlatIndex, newIdMap2, readFaissIndex, writeFaissIndex,
 } from './faiss-io.mjs';
 export { MAX_PICKLE_BYTES, MAX_PICKLE_DEPTH, MAX_PICKLE_STRING, readIdMapPickle, writeIdMapPickle } from './pickle.mjs';
-export { innerProduct, l2sqr, searchFlat, searchHnsw, searchIndex } from './search.mjs';
+export { distancesTo, innerProduct, l2sqr, searchFlat, searchHnsw, searchIndex } from './search.mjs';
 export { MT19937, defaultProbas, hnswAdd, newHnswFlatIndex } from './hnsw-build.mjs';
 export { readNpy, writeNpy, MAX_NPY_ELEMENTS } from './npy.mjs';
 export {
