@@ -12,6 +12,8 @@
  *   For inner product faiss searches the negated similarity and negates the answers back.
  */
 
+import { IndexFormatError } from './errors.mjs';
+
 /** faiss's METRIC_INNER_PRODUCT / METRIC_L2 */
 const IP = 0;
 const FLT_MAX = 3.4028234663852886e38;
@@ -319,7 +321,7 @@ export function searchHnsw(index, queries, k, opts = {}) {
   const D = new Float64Array(nq * k);
   const I = new Float64Array(nq * k);
   const cum = g.cumNneighborPerLevel;
-  if (g.upperBeam !== 1) throw new Error('upper_beam != 1 is not supported'); // checked when loading
+  if (g.upperBeam !== 1) throw new IndexFormatError('E_INDEX_UNSUPPORTED', `HNSW upper_beam ${g.upperBeam}: only faiss's default 1 is searched (use exact search)`);
   for (let q = 0; q < nq; q++) {
     const o = q * k; const qo = q * d;
     D.fill(FLT_MAX, o, o + k); I.fill(-1, o, o + k);
