@@ -95,6 +95,34 @@ describeShared('faiss vector.index (fixture written by faiss 1.7.3)', () => {
   });
 });
 
+describeShared('mutated files: a coded refusal or a file that searches without fault', () => {
+  it('2000 random byte changes of vector.index and id_map.pkl', () => {
+    let s = 12345;
+    const rnd = (n: number) => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s % n; };
+    const q = L.readNpy(readFileSync(IDX('queries.npy'))).data;
+    const ib = readFileSync(IDX('hnsw32', 'vector.index'));
+    const pb = readFileSync(IDX('hnsw32', 'id_map.pkl'));
+    const seen = new Set<string>();
+    for (let t = 0; t < 1000; t++) {
+      // bias towards the headers and graph tables, where the structure lives
+      const b = Buffer.from(ib);
+      const at = rnd(3) === 0 ? rnd(b.length) : rnd(1200);
+      b[at] = rnd(256);
+      try {
+        const ix = L.readFaissIndex(b);
+        const r = L.searchIndex(ix, q, 5);
+        expect(r.labels.length).toBe(25);
+        seen.add('ok');
+      } catch (e) { const c = (e as { code?: string }).code ?? String(e); expect(c, `byte ${at}`).toMatch(/^E_INDEX_/); seen.add(c); }
+      const p = Buffer.from(pb);
+      const pat = rnd(p.length);
+      p[pat] = rnd(256);
+      try { L.readIdMapPickle(p); seen.add('pickle ok'); } catch (e) { const c = (e as { code?: string }).code ?? String(e); expect(c, `pickle byte ${pat}`).toMatch(/^E_PICKLE_/); seen.add(c); }
+    }
+    expect(seen.has('ok') && seen.has('E_INDEX_INVALID') && seen.has('E_PICKLE_GLOBAL')).toBe(true);
+  });
+});
+
 describeShared('id_map.pkl (fixture written by CPython pickle, protocol 4)', () => {
   for (const kind of ['hnsw32', 'flat']) {
     it(`${kind}: {numpy.int64: "path\\tlabel"} read, and written back byte for byte`, () => {
