@@ -115,6 +115,12 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     expect(r['pipeline_grpc_bad'].garbage_msg).toMatch(/not a baidu\.paddle_serving\.pipeline_serving\.Request/);
   });
 
+  it('GeneralModelService over gRPC (as brpc serves it): the same Request/Response; errors as err_no', () => {
+    expect(r['general_grpc']).toMatchObject({ engine: 'general_infer_0', bad_err_no: 5000 });
+    near(r['general_grpc'].value);
+    expect(r['general_grpc'].bad_msg).toMatch(/"nope": unknown feed/);
+  });
+
   it('KServe gRPC: health, metadata, ModelInfer raw and typed; errors as gRPC statuses', () => {
     expect(r['kserve_grpc_meta']).toEqual({
       live: true, ready: true, model_ready: true, extensions: ['binary_tensor_data', 'model_configuration', 'statistics'],
@@ -173,6 +179,21 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     }
     expect(text).toMatch(/^pserve_requests_total\{protocol="kserve_grpc",code="400"\} [1-9]\d*$/m);
   });
+
+  it('pserve serve --rpc-port passes the gRPC port to the server; a bad port is a usage error', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'pserve.js'), 'serve', dir, '--port', '0', '--rpc-port', '0'], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exit = new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+    await new Promise<void>((ok, fail) => {
+      child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (/gRPC on 127\.0\.0\.1:\d+/.test(out)) ok(); });
+      void exit.then((c) => fail(new Error(`pserve serve exited ${c}: ${out}`)));
+    });
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    const bad = cliJson<any>(['serve', dir, '--rpc-port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.json.error.code).toBe('E_USAGE');
+  }, 60_000);
 
   it('config.yml rpc_port turns gRPC on; SIGTERM drains both ports and exits 0', async () => {
     const cfg = join(dir, 'config.yml');

@@ -178,6 +178,16 @@ def _():
     return {"err_no": res.err_no, "err_msg": res.err_msg, "bad_name": bad_name.err_no, "garbage": garbage.err_no, "garbage_msg": garbage.err_msg}
 
 
+@case("general_grpc")
+def _():
+    # brpc serves GeneralModelService over gRPC too
+    res = call("/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference", gms.Request, gms.Response, general_request())
+    bad = gms.Request()
+    bad.tensor.add(float_data=X, elem_type=1, shape=[1, 13], alias_name="nope")
+    err = call("/baidu.paddle_serving.predictor.general_model.GeneralModelService/inference", gms.Request, gms.Response, bad)
+    return {"value": res.outputs[0].tensor[0].float_data[0], "engine": res.outputs[0].engine_name, "bad_err_no": err.err_no, "bad_msg": err.err_msg}
+
+
 KS = "/inference.GRPCInferenceService/"
 
 
