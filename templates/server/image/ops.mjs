@@ -284,20 +284,28 @@ export function resizeCv2LinearFloat(img, width, height) {
       const s = base + xofs[dx];
       if (single[dx]) { for (let k = 0; k < cn; k++, o++) row[o] = src[s + k]; continue; }
       const a0 = ax0[dx], a1 = ax1[dx];
-      for (let k = 0; k < cn; k++, o++) row[o] = r(r(src[s + k] * a0) + r(src[s + cn + k] * a1));
+      if (f32) for (let k = 0; k < cn; k++, o++) row[o] = r(r(src[s + k] * a0) + r(src[s + cn + k] * a1));
+      else for (let k = 0; k < cn; k++, o++) row[o] = src[s + k] * a0 + src[s + cn + k] * a1;
     }
   };
   const scaleY = 1 / (height / sh);
-  const rowA = new Float64Array(rowLen), rowB = new Float64Array(rowLen);
+  let rowA = new Float64Array(rowLen), rowB = new Float64Array(rowLen);
+  let haveA = -1, haveB = -1;
   for (let dy = 0; dy < height; dy++) {
     let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
     const sy = Math.floor(fy);
     fy = Math.fround(fy - sy);
     const b0 = Math.fround(1 - fy), b1 = fy;
-    hresize(sy < 0 ? 0 : sy >= sh ? sh - 1 : sy, rowA);
-    hresize(sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1, rowB);
+    const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
+    const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
+    if (haveA !== y0) {
+      if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
+      else { hresize(y0, rowA); haveA = y0; }
+    }
+    if (haveB !== y1) { if (y1 === haveA) rowB.set(rowA); else hresize(y1, rowB); haveB = y1; }
     const o = dy * rowLen;
-    for (let x = 0; x < rowLen; x++) out[o + x] = r(r(rowA[x] * b0) + r(rowB[x] * b1));
+    if (f32) for (let x = 0; x < rowLen; x++) out[o + x] = r(r(rowA[x] * b0) + r(rowB[x] * b1));
+    else for (let x = 0; x < rowLen; x++) out[o + x] = rowA[x] * b0 + rowB[x] * b1;
   }
   return { width, height, channels: cn, data: out };
 }
@@ -322,13 +330,19 @@ export function normalizeImage(img, opts) {
   const src = img.data;
   if ((opts.arithmetic ?? 'float32') === 'float64') {
     const out = new Float64Array(src.length);
-    for (let i = 0; i < src.length; i++) { const k = i % c; out[i] = (src[i] / div - mean[k]) / std[k]; }
+    for (let k = 0; k < c; k++) {
+      const m = mean[k], s = std[k];
+      for (let i = k; i < src.length; i += c) out[i] = (src[i] / div - m) / s;
+    }
     return { width: img.width, height: img.height, channels: c, data: out };
   }
   const f = Math.fround;
   const d = f(div), m = mean.map(f), s = std.map(f);
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) { const k = i % c; out[i] = f(f(f(f(src[i]) / d) - m[k]) / s[k]); }
+  for (let k = 0; k < c; k++) {
+    const mk = m[k], sk = s[k];
+    for (let i = k; i < src.length; i += c) out[i] = f(f(f(f(src[i]) / d) - mk) / sk);
+  }
   return { width: img.width, height: img.height, channels: c, data: out };
 }
 
@@ -338,8 +352,14 @@ export function normalizeImage(img, opts) {
  * @returns {{ data: Float32Array, dims: number[] }}
  */
 export function toChw(img) {
-  const chw = hwcToChw(img.data, img.height, img.width, img.channels);
-  return { data: chw instanceof Float32Array ? chw : Float32Array.from(chw), dims: [img.channels, img.height, img.width] };
+  const { width: w, height: h, channels: c, data } = img;
+  const plane = w * h;
+  const out = new Float32Array(plane * c);
+  for (let k = 0; k < c; k++) {
+    const o = k * plane;
+    for (let p = 0, i = k; p < plane; p++, i += c) out[o + p] = data[i];
+  }
+  return { data: out, dims: [c, h, w] };
 }
 
 /**

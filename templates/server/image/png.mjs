@@ -114,6 +114,17 @@ export function decodePng(data, opts = {}) {
       unfilter(ft, raw, at + 1, cur, prev, rowBytes, bpp, at);
       at += rowBytes + 1;
       const oy = y0 + y * dy;
+      if (depth === 8 && dx === 1 && color !== 3) {
+        // the common case in one tight loop: 8-bit gray, gray+alpha, RGB or RGBA, not interlaced
+        const o0 = oy * width * 3;
+        if (color === 0 || color === 4) {
+          for (let x = 0, s = 0, o = o0; x < w; x++, s += spp, o += 3) { const v = cur[s]; out[o] = v; out[o + 1] = v; out[o + 2] = v; }
+        } else {
+          for (let x = 0, s = 0, o = o0; x < w; x++, s += spp, o += 3) { out[o + ri] = cur[s]; out[o + 1] = cur[s + 1]; out[o + bi] = cur[s + 2]; }
+        }
+        const t = prev; prev = cur; cur = t;
+        continue;
+      }
       for (let x = 0; x < w; x++) {
         const o = (oy * width + x0 + x * dx) * 3;
         let r, g, b;
