@@ -96,7 +96,7 @@ async function featuresFor(L: IndexLib, o: Opts, ctx: CommandContext, d?: number
   }
   const { extractFeatures } = await import('../bundle/extract-features.js');
   ctx.progress({ id: 'features', phase: 'start', text: `features of ${entries.length} images` });
-  const f = await extractFeatures(resolve(ctx.cwd, o.bundle!), entries.map((e) => e.image), (done, total) => ctx.progress({ id: 'features', phase: 'progress', text: `features ${done}/${total}`, bytes: done, total }));
+  const f = await extractFeatures(resolve(ctx.cwd, o.bundle!), entries.map((e) => e.image), (done, total) => ctx.progress({ id: 'features', phase: 'progress', text: `features ${done}/${total}` }));
   ctx.progress({ id: 'features', phase: 'done', text: `features of ${entries.length} images` });
   if (d !== undefined && f.d !== d) throw new PserveError('E_INDEX_VECTORS', `the bundle's model gives ${f.d}-d features, the index holds ${d}-d vectors`, { file: resolve(ctx.cwd, o.bundle!) });
   return { docs, ...f };
