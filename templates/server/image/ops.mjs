@@ -215,8 +215,12 @@ export function cropBox(img, box) {
 export function swapChannels(img) {
   const { channels: c, data } = img;
   const out = /** @type {typeof data} */ (new /** @type {any} */ (data.constructor)(data.length));
-  for (let i = 0; i < data.length; i += c) {
-    for (let k = 0; k < c; k++) out[i + k] = data[i + c - 1 - k];
+  if (c === 3) {
+    for (let i = 0; i < data.length; i += 3) { out[i] = data[i + 2]; out[i + 1] = data[i + 1]; out[i + 2] = data[i]; }
+  } else {
+    for (let i = 0; i < data.length; i += c) {
+      for (let k = 0; k < c; k++) out[i + k] = data[i + c - 1 - k];
+    }
   }
   return /** @type {T} */ ({ width: img.width, height: img.height, channels: c, data: out });
 }
