@@ -69,7 +69,7 @@ export function writeVideoModel(dir: string): LinearHead {
   b.variable('flat.tmp_0', 'float32', [-1, 96]);
   b.variable('flat.tmp_0.xshape', 'float32', [0, -1, 24, 2, 2]);
   b.op('flatten_contiguous_range', { X: ['pool.tmp_0'] }, { Out: ['flat.tmp_0'], XShape: ['flat.tmp_0.xshape'] }, { start_axis: 1, stop_axis: 3 });
-  const h = head(b, 'flat.tmp_0', 96, 400, 21, 6);
+  const h = head(b, 'flat.tmp_0', 96, 400, 21, 1.5);
   b.fetch('fc.tmp_1');
   writeFileSync(join(dir, 'inference.pdmodel'), b.programBytes());
   writeFileSync(join(dir, 'inference.pdiparams'), b.paramsBytes());

@@ -138,33 +138,35 @@ describe('post-processing as upstream computes it', () => {
   it.skipIf(!HAVE_NUMPY)('NMS over result dicts: +1 areas, float32 corners, scores descending, IoU <= threshold kept (PaddleClas nms_to_rec_results)', () => {
     let seed = 7;
     const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
-    for (let trial = 0; trial < 20; trial++) {
-      const results = Array.from({ length: 12 }, () => {
+    const trials = Array.from({ length: 20 }, (_, trial) => ({
+      thresh: [0.05, 0.3, 0.5][trial % 3]!,
+      results: Array.from({ length: 12 }, () => {
         const x = Math.floor(rnd() * 300); const y = Math.floor(rnd() * 300);
         return { bbox: [x, y, x + 20 + Math.floor(rnd() * 200), y + 20 + Math.floor(rnd() * 200)], rec_docs: 'x', rec_scores: new NpFloat32(0.5 + rnd() / 2) };
-      });
-      const thresh = [0.05, 0.3, 0.5][trial % 3]!;
-      const want = JSON.parse(py(`
+      }),
+    }));
+    const want = JSON.parse(py(`
 import json, sys, numpy as np
-rs, thresh = json.load(sys.stdin)
-x1 = np.array([r[0][0] for r in rs]).astype('float32'); y1 = np.array([r[0][1] for r in rs]).astype('float32')
-x2 = np.array([r[0][2] for r in rs]).astype('float32'); y2 = np.array([r[0][3] for r in rs]).astype('float32')
-scores = np.array([r[1] for r in rs], dtype='float32')
-areas = (x2 - x1 + 1) * (y2 - y1 + 1)
-order = scores.argsort()[::-1]
-keep = []
-while order.size > 0:
-    i = order[0]
-    xx1 = np.maximum(x1[i], x1[order[1:]]); yy1 = np.maximum(y1[i], y1[order[1:]])
-    xx2 = np.minimum(x2[i], x2[order[1:]]); yy2 = np.minimum(y2[i], y2[order[1:]])
-    w = np.maximum(0.0, xx2 - xx1 + 1); h = np.maximum(0.0, yy2 - yy1 + 1)
-    inter = w * h
-    ovr = inter / (areas[i] + areas[order[1:]] - inter)
-    order = order[np.where(ovr <= thresh)[0] + 1]
-    keep.append(int(i))
-print(json.dumps(keep))`, JSON.stringify([results.map((r) => [r.bbox, r.rec_scores.v]), thresh]))) as number[];
-      expect(nmsResults(results, thresh).map((r: any) => results.indexOf(r))).toEqual(want);
-    }
+out = []
+for rs, thresh in json.load(sys.stdin):
+    x1 = np.array([r[0][0] for r in rs]).astype('float32'); y1 = np.array([r[0][1] for r in rs]).astype('float32')
+    x2 = np.array([r[0][2] for r in rs]).astype('float32'); y2 = np.array([r[0][3] for r in rs]).astype('float32')
+    scores = np.array([r[1] for r in rs], dtype='float32')
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = scores.argsort()[::-1]
+    keep = []
+    while order.size > 0:
+        i = order[0]
+        xx1 = np.maximum(x1[i], x1[order[1:]]); yy1 = np.maximum(y1[i], y1[order[1:]])
+        xx2 = np.minimum(x2[i], x2[order[1:]]); yy2 = np.minimum(y2[i], y2[order[1:]])
+        w = np.maximum(0.0, xx2 - xx1 + 1); h = np.maximum(0.0, yy2 - yy1 + 1)
+        inter = w * h
+        ovr = inter / (areas[i] + areas[order[1:]] - inter)
+        order = order[np.where(ovr <= thresh)[0] + 1]
+        keep.append(int(i))
+    out.append(keep)
+print(json.dumps(out))`, JSON.stringify(trials.map((t) => [t.results.map((r) => [r.bbox, r.rec_scores.v]), t.thresh])))) as number[][];
+    trials.forEach((t, i) => expect(nmsResults(t.results, t.thresh).map((r: any) => t.results.indexOf(r))).toEqual(want[i]));
   });
 
   it('det_boxes: sorted by score, first top_k, then the threshold; class -1 padding skipped; corners back with -1; the whole image appended', () => {

@@ -121,7 +121,14 @@ export async function runPipeline(prepared, request) {
       if (typeof p === 'string') inputs[key] = resolveRef(values, p, s.name);
       else inputs[key] = Object.fromEntries(Object.entries(p).map(([k, r]) => [k, resolveRef(values, r, s.name)]));
     }
-    values.set(s.name, await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state }));
+    try {
+      values.set(s.name, await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state }));
+    } catch (e) {
+      // the image and index modules refuse what a request brought (an image smaller than the crop,
+      // an empty box) with their own coded errors: a bad request, said with the step's name
+      if (!(e instanceof RequestError) && /^E_(IMAGE|INDEX|PICKLE)_/.test(String(e?.code))) throw new RequestError(400, `step "${s.name}": ${e.message}`);
+      throw e;
+    }
   };
   pending.set('request', Promise.resolve());
   for (const s of prepared.steps) pending.set(s.name, runStep(s));

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { RequestError } from '../tensors.mjs';
 import { P, PipelineConfigError } from './params.mjs';
 import { NpFloat32, PyFloat } from './pyrepr.mjs';
-import * as img from './image-adapter.mjs';
+import { centerCrop, cropBox, normalizeImage, pyRound, resizeImage, resizeShort, sampleFrames, scaleShort, swapChannels, tenCrop, toChw } from '../image/ops.mjs';
+import { decode, openIndex } from './image-adapter.mjs';
 
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
@@ -40,11 +41,7 @@ function asTensor(v, step) {
   return v;
 }
 
-/** Python's round(): half to even */
-export function pyRound(x) {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+export { pyRound };
 
 /** base64 as Python's b64decode reads it (non-alphabet characters skipped, padding optional) */
 function base64Bytes(s, what) {
@@ -162,7 +159,7 @@ export const STEPS = {
     params: { in: P.ref() },
     refs: ['in'],
     run: ({ in: _r }, { in: v }, { step }) => each(v, (b, i) => {
-      try { return img.decode(b); } catch (e) {
+      try { return decode(b); } catch (e) {
         throw new RequestError(400, `step "${step}": image ${i} cannot be decoded: ${e.message}`);
       }
     }),
@@ -171,59 +168,31 @@ export const STEPS = {
     doc: 'resize so the short side is `size`: new dims int(round(dim * size / min(h, w))) (Paddle Serving Resize(int))',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
-    run: ({ size, library }, { in: v }, { step }) => each(v, (x) => {
-      const im = asImage(x, step);
-      const percent = size / Math.min(im.width, im.height);
-      return img.resize(im, pyRound(im.width * percent), pyRound(im.height * percent), library);
-    }),
+    run: ({ size, library }, { in: v }, { step }) => each(v, (x) => resizeShort(asImage(x, step), size, { interp: library })),
   },
   resize: {
     doc: 'resize to width x height (aspect not kept), cv2 INTER_LINEAR or PIL BILINEAR',
     params: { in: P.ref(), width: P.int({ min: 1, max: 16384 }), height: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
-    run: ({ width, height, library }, { in: v }, { step }) => each(v, (x) => img.resize(asImage(x, step), width, height, library)),
+    run: ({ width, height, library }, { in: v }, { step }) => each(v, (x) => resizeImage(asImage(x, step), width, height, library)),
   },
   scale_fixed_ratio: {
     doc: 'PaddleVideo Scale(short_size, fixed_ratio=True): short side already short_size -> unchanged; else short side short_size and long side int(short_size*4/3)',
     params: { in: P.ref(), short_size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'pil' }) },
     refs: ['in'],
-    run: ({ short_size, library }, { in: v }, { step }) => each(v, (x) => {
-      const im = asImage(x, step);
-      const { width: w, height: h } = im;
-      if ((w <= h && w === short_size) || (h <= w && h === short_size)) return im;
-      const long = Math.trunc(short_size * 4 / 3);
-      return w <= h ? img.resize(im, short_size, long, library) : img.resize(im, long, short_size, library);
-    }),
+    run: ({ short_size, library }, { in: v }, { step }) => each(v, (x) => scaleShort(asImage(x, step), short_size, { fixedRatio: true, interp: library })),
   },
   center_crop: {
     doc: 'centre square crop of `size`: start (dim-size)//2 (floor, Paddle Serving CenterCrop) or round((dim-size)/2) half to even (PaddleVideo, do_round)',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }), rounding: P.enum(['floor', 'round']) },
     refs: ['in'],
-    run: ({ size, rounding }, { in: v }, { step }) => each(v, (x) => {
-      const im = asImage(x, step);
-      if (im.width < size || im.height < size) throw new RequestError(400, `step "${step}": image of ${im.width}x${im.height} is smaller than the crop ${size}`);
-      const start = (d) => (rounding === 'floor' ? Math.floor((d - size) / 2) : pyRound((d - size) / 2));
-      return img.crop(im, start(im.width), start(im.height), size, size);
-    }),
+    run: ({ size, rounding }, { in: v }, { step }) => each(v, (x) => centerCrop(asImage(x, step), size, { rounding })),
   },
   ten_crop: {
     doc: 'PaddleVideo TenCrop(size) over a list: 4 corners + centre at multiples of (dim-size)//4, each followed by its left-right flips',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }) },
     refs: ['in'],
-    run: ({ size }, { in: v }, { step }) => {
-      const list = Array.isArray(v) ? v : [v];
-      if (list.length === 0) return [];
-      const { width: w, height: h } = asImage(list[0], step);
-      if (w < size || h < size) throw new RequestError(400, `step "${step}": image of ${w}x${h} is smaller than the crop ${size}`);
-      const ws = Math.floor((w - size) / 4);
-      const hs = Math.floor((h - size) / 4);
-      const out = [];
-      for (const [x, y] of [[0, 0], [4 * ws, 0], [0, 4 * hs], [4 * ws, 4 * hs], [2 * ws, 2 * hs]]) {
-        const crops = list.map((im) => img.crop(asImage(im, step), x, y, size, size));
-        out.push(...crops, ...crops.map((c) => img.flipHorizontal(c)));
-      }
-      return out;
-    },
+    run: ({ size }, { in: v }, { step }) => tenCrop((Array.isArray(v) ? v : [v]).map((x) => asImage(x, step)), size),
   },
   sample_frames: {
     doc: 'PaddleVideo Sampler(num_seg, seg_len, valid_mode=True[, select_left]) over a list of frames',
@@ -231,14 +200,14 @@ export const STEPS = {
     refs: ['in'],
     run: ({ num_seg, seg_len, select_left }, { in: v }) => {
       const frames = Array.isArray(v) ? v : [v];
-      return img.sampleFrames(frames.length, { numSeg: num_seg, segLen: seg_len, selectLeft: select_left }).map((i) => frames[i]);
+      return sampleFrames(frames.length, { numSeg: num_seg, segLen: seg_len, selectLeft: select_left }).map((i) => frames[i]);
     },
   },
   channel_order: {
     doc: 'reverse the channel order (BGR <-> RGB; Paddle Serving BGR2RGB / RGB2BGR)',
     params: { in: P.ref() },
     refs: ['in'],
-    run: (_p, { in: v }, { step }) => each(v, (x) => img.swapRB(asImage(x, step))),
+    run: (_p, { in: v }, { step }) => each(v, (x) => swapChannels(asImage(x, step))),
   },
   normalize: {
     doc: 'x / div, minus mean, divided by std per channel (HWC in, float32 HWC out); arithmetic in float32 (PaddleVideo) or float64 (Paddle Serving reader, numpy default)',
@@ -250,13 +219,13 @@ export const STEPS = {
       arithmetic: P.enum(['float32', 'float64'], { default: 'float32' }),
     },
     refs: ['in'],
-    run: ({ div, mean, std, arithmetic }, { in: v }, { step }) => each(v, (x) => img.normalize(asImage(x, step), { div, mean, std, arithmetic })),
+    run: ({ div, mean, std, arithmetic }, { in: v }, { step }) => each(v, (x) => normalizeImage(asImage(x, step), { div, mean, std, arithmetic })),
   },
   to_chw: {
     doc: 'HWC image -> float32 tensor [C, H, W] (Transpose((2, 0, 1)))',
     params: { in: P.ref() },
     refs: ['in'],
-    run: (_p, { in: v }, { step }) => each(v, (x) => img.toChw(asImage(x, step))),
+    run: (_p, { in: v }, { step }) => each(v, (x) => toChw(asImage(x, step))),
   },
   stack: {
     doc: 'a list of tensors (or one) -> one tensor [N, ...]; `shape` (with one -1 allowed) reshapes it (e.g. [1, 8, 3, 224, 224])',
@@ -399,17 +368,7 @@ export const STEPS = {
     refs: ['in', 'boxes'],
     run: (_p, { in: v, boxes }, { step }) => {
       const im = asImage(Array.isArray(v) ? v[0] : v, step);
-      const slice = (a, b, n) => {
-        const fix = (i) => { i = Math.trunc(i); if (i < 0) i += n; return Math.min(Math.max(i, 0), n); };
-        const s = fix(a);
-        return [s, Math.max(fix(b), s)];
-      };
-      return boxes.map((b, i) => {
-        const [x0, x1] = slice(b.bbox[0], b.bbox[2], im.width);
-        const [y0, y1] = slice(b.bbox[1], b.bbox[3], im.height);
-        if (x1 <= x0 || y1 <= y0) throw new RequestError(400, `step "${step}": box ${i} [${b.bbox.join(', ')}] is empty inside the ${im.width}x${im.height} image`);
-        return img.crop(im, x0, y0, x1 - x0, y1 - y0);
-      });
+      return boxes.map((b) => cropBox(im, b.bbox));
     },
   },
   l2_normalize: {
@@ -433,7 +392,7 @@ export const STEPS = {
     doc: 'search the bundle\'s vector index (faiss vector.index + id_map.pkl) for each row: { ids, scores, docs } with k hits per row',
     params: { in: P.ref(), index: P.file(), k: P.int({ min: 1, max: 1000, default: 1 }) },
     refs: ['in'],
-    prepare: (p, { base, where }) => img.openIndex(join(base, p.index), where),
+    prepare: (p, { base, where }) => openIndex(join(base, p.index), where),
     run: ({ k }, { in: v }, { step, state }) => {
       const t = asTensor(v, step);
       const { n, c } = rowsOf(t);
