@@ -133,7 +133,8 @@ export async function run(raw: Record<string, unknown>, ctx: CommandContext): Pr
     const f = await featuresFor(L, o, ctx);
     ctx.progress({ id: 'index', phase: 'start', text: `building ${o.index_method} over ${f.docs.length} vectors` });
     let g: Gallery;
-    try { g = L.buildGallery({ vectors: f.vectors, docs: f.docs, d: f.d, method: o.index_method, metric: o.metric }); } catch (e) { throw asPserve(e, out); }
+    const linked = (done: number, total: number) => ctx.progress({ id: 'index', phase: 'progress', text: `linking ${done}/${total} into the HNSW graph` });
+    try { g = L.buildGallery({ vectors: f.vectors, docs: f.docs, d: f.d, method: o.index_method, metric: o.metric, onProgress: linked }); } catch (e) { throw asPserve(e, out); }
     const files = await writeGallery(L, g, out, { replace: o.force });
     ctx.progress({ id: 'index', phase: 'done', text: `${files.vector_index}` });
     const s = summary(L, g);
@@ -182,7 +183,7 @@ export async function run(raw: Record<string, unknown>, ctx: CommandContext): Pr
     if (out !== dir && existsSync(out) && !o.force) throw new PserveError('E_EXISTS', 'output folder already exists (use --force to replace it)', { file: out });
     const f = await featuresFor(L, o, ctx, g.index.d);
     let next: Gallery;
-    try { next = L.appendGallery(g, f.vectors, f.docs); } catch (e) { throw asPserve(e, dir); }
+    try { next = L.appendGallery(g, f.vectors, f.docs, (done, total) => ctx.progress({ id: 'index', phase: 'progress', text: `linking ${done}/${total} into the HNSW graph` })); } catch (e) { throw asPserve(e, dir); }
     const files = await writeGallery(L, next, out, { replace: true, keepFrom: dir });
     const first = next.index.idMap[g.index.ntotal]!;
     const s = summary(L, next);

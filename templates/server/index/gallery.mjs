@@ -136,7 +136,7 @@ const checkVectors = (vectors, n, d) => {
 
 /**
  * A new gallery: IndexIDMap2(index_factory(d, method, metric)) with ids 0..n-1.
- * @param {{ vectors: Float32Array, docs: string[], d: number, method?: string, metric?: 'IP' | 'L2' }} o
+ * @param {{ vectors: Float32Array, docs: string[], d: number, method?: string, metric?: 'IP' | 'L2', onProgress?: (done: number, total: number) => void }} o
  * @returns {Gallery}
  */
 export function buildGallery(o) {
@@ -147,15 +147,16 @@ export function buildGallery(o) {
   const M = m ? Number(m[1]) : 0;
   if (m && (M < 2 || M > 512)) throw new IndexFormatError('E_INDEX_METHOD', `HNSW M=${M} is outside 2..512`);
   const empty = m ? newHnswFlatIndex(o.d, M, metricType) : newFlatIndex(o.d, metricType);
-  return appendGallery({ index: newIdMap2(empty), idMap: new Map(), keyType: 'numpy.int64' }, o.vectors, o.docs);
+  return appendGallery({ index: newIdMap2(empty), idMap: new Map(), keyType: 'numpy.int64' }, o.vectors, o.docs, o.onProgress);
 }
 
 /**
  * PaddleClas "append": new ids from max(id)+1 (0 for an empty gallery), vectors added to the index.
  * @param {Gallery} g @param {Float32Array} vectors @param {string[]} docs
+ * @param {(done: number, total: number) => void} [onProgress] HNSW linking progress
  * @returns {Gallery} a new gallery; `g` is not modified
  */
-export function appendGallery(g, vectors, docs) {
+export function appendGallery(g, vectors, docs, onProgress) {
   const d = g.index.d;
   const n = docs.length;
   checkVectors(vectors, n, d);
@@ -164,7 +165,7 @@ export function appendGallery(g, vectors, docs) {
   if (g.idMap.size === 0) start = 0;
   const inner = g.index.index;
   const grown = inner.kind === 'hnsw'
-    ? hnswAdd(inner, vectors)
+    ? hnswAdd(inner, vectors, onProgress)
     : { ...newFlatIndex(d, inner.metricType, concat(inner.vectors, vectors)), dummy1: inner.dummy1, dummy2: inner.dummy2 };
   const idMap = new Float64Array(g.index.ntotal + n);
   idMap.set(g.index.idMap);

@@ -144,9 +144,10 @@ export function newHnswFlatIndex(d, M, metricType) {
  * IndexHNSW::add: append `x` (n*d float32) to the storage and link the new vectors into the graph.
  * Returns a new index object; the one given is not modified.
  * @param {import('./faiss-io.mjs').HnswIndex} index @param {Float32Array} x
+ * @param {(done: number, total: number) => void} [onProgress] called every 1000 vectors linked
  * @returns {import('./faiss-io.mjs').HnswIndex}
  */
-export function hnswAdd(index, x) {
+export function hnswAdd(index, x, onProgress) {
   const d = index.d;
   const n = x.length / d;
   if (!Number.isInteger(n)) throw new RangeError(`${x.length} floats is not a whole number of ${d}-d vectors`);
@@ -291,6 +292,7 @@ export function hnswAdd(index, x) {
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) { const l = levels[n0 + i] - 1; order[starts[l]++] = n0 + i; }
   const rng2 = new MT19937(789);
+  let linkedCount = 0;
   let i1 = n;
   for (let ptLevel = hist.length - 1; ptLevel >= 0; ptLevel--) {
     const i0 = i1 - hist[ptLevel];
@@ -298,7 +300,10 @@ export function hnswAdd(index, x) {
       const r = j + rng2.randInt(i1 - j);
       const t = order[j]; order[j] = order[r]; order[r] = t;
     }
-    for (let i = i0; i < i1; i++) addWithLocks(ptLevel, order[i]);
+    for (let i = i0; i < i1; i++) {
+      addWithLocks(ptLevel, order[i]);
+      if (onProgress && ++linkedCount % 1000 === 0) onProgress(linkedCount, n);
+    }
     i1 = i0;
   }
   return out;

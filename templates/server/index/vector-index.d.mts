@@ -70,7 +70,7 @@ export class MT19937 {
 }
 export function defaultProbas(M: number): { assignProbas: Float64Array; cumNneighborPerLevel: Int32Array };
 export function newHnswFlatIndex(d: number, M: number, metricType: number): HnswIndex;
-export function hnswAdd(index: HnswIndex, x: Float32Array): HnswIndex;
+export function hnswAdd(index: HnswIndex, x: Float32Array, onProgress?: (done: number, total: number) => void): HnswIndex;
 
 export function readNpy(bytes: Uint8Array): { shape: number[]; data: Float32Array; dtype: 'float32' | 'float64' };
 export function writeNpy(data: Float32Array, shape: number[]): Uint8Array;
@@ -82,7 +82,7 @@ export function loadGallery(indexBytes: Uint8Array, pickleBytes: Uint8Array): Ga
 export function openGallery(dir: string): Gallery;
 export function searchGallery(g: Gallery, queries: Float32Array, k: number, opts?: SearchOptions): Hit[][];
 export function parseGalleryList(text: string, imageRoot: string, delimiter?: string): { image: string; doc: string; line: number }[];
-export function buildGallery(o: { vectors: Float32Array; docs: string[]; d: number; method?: string; metric?: 'IP' | 'L2' }): Gallery;
-export function appendGallery(g: Gallery, vectors: Float32Array, docs: string[]): Gallery;
+export function buildGallery(o: { vectors: Float32Array; docs: string[]; d: number; method?: string; metric?: 'IP' | 'L2'; onProgress?: (done: number, total: number) => void }): Gallery;
+export function appendGallery(g: Gallery, vectors: Float32Array, docs: string[], onProgress?: (done: number, total: number) => void): Gallery;
 export function removeFromGallery(g: Gallery, docs: string[]): { gallery: Gallery; removed: number[] };
 export function serializeGallery(g: Gallery): { index: Uint8Array; idMap: Uint8Array };
