@@ -36,6 +36,8 @@ cv_jpg('jpeg_optimized.jpg', src, [cv2.IMWRITE_JPEG_OPTIMIZE, 1])
 cv_jpg('jpeg_gray.jpg', gray, [])
 cv_jpg('jpeg_prog_gray.jpg', gray, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
 cv_jpg('jpeg_tiny.jpg', src[:3, :2], [])
+Image.fromarray(rgb).convert('CMYK').save(P('jpeg_cmyk.jpg'), quality=90)   # Adobe marker, inverted CMYK
+Image.fromarray(rgb).convert('CMYK').save(P('jpeg_prog_cmyk.jpg'), quality=80, progressive=True)
 Image.fromarray(rgb[:5, :3]).save(P('jpeg_tiny_420.jpg'), subsampling=2)
 for o in range(1, 9):
     ex = Image.Exif()

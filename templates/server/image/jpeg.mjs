@@ -2,8 +2,9 @@
 // PIL use): baseline and progressive Huffman, the accurate integer IDCT ("ISLOW", jidctint.c arithmetic:
 // 13-bit constants, 2 extra bits after the column pass, clamping to 0..255), "fancy" (triangle) chroma
 // upsampling for 2x1, 1x2 and 2x2 subsampling (jdsample.c rounding, edge samples replicated) and the
-// YCbCr->RGB tables of jdcolor.c (16-bit fixed point). Arithmetic coding, lossless and 12-bit JPEGs are
-// refused. Written from the JPEG spec (ITU T.81) and the published libjpeg algorithms, not copied.
+// YCbCr->RGB tables of jdcolor.c (16-bit fixed point); 4-component (CMYK/YCCK) JPEGs as OpenCV converts them.
+// Arithmetic coding, lossless and 12-bit JPEGs are refused. Written from the JPEG spec (ITU T.81) and the
+// published libjpeg algorithms, not copied.
 import { ImageError, checkImageSize } from './errors.mjs';
 
 const FMT = 'JPEG';
@@ -356,7 +357,7 @@ export function decodeJpeg(data, opts = {}) {
         const height = u16(data, seg + 1), width = u16(data, seg + 3), nc = data[seg + 5];
         if (height === 0) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: height 0 (DNL marker) is not supported`, seg + 1);
         checkImageSize(FMT, width, height);
-        if (nc !== 1 && nc !== 3) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: ${nc} components (only grayscale and 3-component JPEGs; CMYK is not supported)`, seg + 5);
+        if (nc !== 1 && nc !== 3 && nc !== 4) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: ${nc} components (1, 3 or 4 are supported)`, seg + 5);
         if (len < 8 + 3 * nc) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: SOF segment too short for ${nc} components`, seg);
         progressive = marker === 0xc2;
         for (let k = 0; k < nc; k++) {
@@ -566,6 +567,9 @@ export function decodeJpeg(data, opts = {}) {
   const n = width * height;
   if (comps.length === 1) {
     planarToInterleaved(full[0], full[0], full[0], out, n, false);
+  } else if (comps.length === 4) {
+    // libjpeg: Adobe transform 2 is YCCK (converted to CMYK), else CMYK; OpenCV then maps CMYK to BGR
+    cmykToRgb(full, adobe === 2, out, n, bgr);
   } else {
     // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
     let rgb = false;
@@ -593,6 +597,31 @@ function yccToRgb(py, pcb, pcr, out, n, bgr) {
     out[o + ri] = r < 0 ? 0 : r > 255 ? 255 : r;
     out[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
     out[o + bi] = b < 0 ? 0 : b > 255 ? 255 : b;
+  }
+}
+
+/**
+ * 4-component JPEGs as cv2.imdecode returns them: libjpeg's CMYK output (YCCK first converted with the YCbCr
+ * tables and inverted, K kept), then OpenCV's icvCvt_CMYK2BGR: each of C, M, Y becomes k - ((255 - v) * k >> 8)
+ * as R, G, B (Adobe's inverted CMYK).
+ * @param {Uint8Array[]} p @param {boolean} ycck @param {Uint8Array} out @param {number} n @param {boolean} bgr
+ */
+function cmykToRgb(p, ycck, out, n, bgr) {
+  const [p0, p1, p2, p3] = p;
+  const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  const clamp = (/** @type {number} */ v) => (v < 0 ? 0 : v > 255 ? 255 : v);
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    let c = p0[i], m = p1[i], y = p2[i];
+    const k = p3[i];
+    if (ycck) {
+      const yy = c, cb = m, cr = y;
+      c = 255 - clamp(yy + CR_R[cr]);
+      m = 255 - clamp(yy + ((CB_G[cb] + CR_G[cr]) >> 16));
+      y = 255 - clamp(yy + CB_B[cb]);
+    }
+    out[o + ri] = k - (((255 - c) * k) >> 8);
+    out[o + 1] = k - (((255 - m) * k) >> 8);
+    out[o + bi] = k - (((255 - y) * k) >> 8);
   }
 }
 
