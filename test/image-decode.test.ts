@@ -91,6 +91,9 @@ describeShared('bad images are refused with their E_ code', () => {
     const sof = d.findIndex((b, i) => b === 0xff && d[i + 1] === 0xc0);
     const big = d.slice(); big[sof + 5] = 0xff; big[sof + 6] = 0xff; big[sof + 7] = 0xff; big[sof + 8] = 0xff;
     expect(code(() => decodeJpeg(big))).toBe('E_IMAGE_TOO_LARGE');
+    // 8000x8000 is under the pixel limit, but 40 KB cannot code its million blocks: refused before allocating
+    const claims = d.slice(); claims[sof + 5] = 0x1f; claims[sof + 6] = 0x40; claims[sof + 7] = 0x1f; claims[sof + 8] = 0x40;
+    expect(code(() => decodeJpeg(claims))).toBe('E_IMAGE_TRUNCATED');
     const arith = d.slice(); arith[sof + 1] = 0xc9;
     expect(code(() => decodeJpeg(arith))).toBe('E_IMAGE_UNSUPPORTED');
     const twelve = d.slice(); twelve[sof + 4] = 12;

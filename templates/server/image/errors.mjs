@@ -1,8 +1,11 @@
 // Errors and limits of the image code. This folder runs inside a bundle (no src/ there), so it has its own
 // error class; `code` uses pserve's stable E_ codes and the CLI side maps it to a PserveError as is.
 
-/** Largest image accepted, in pixels (a 16k x 16k photo); checked before any pixel buffer is allocated. */
-export const MAX_IMAGE_PIXELS = 16384 * 16384;
+/**
+ * Largest image accepted, in pixels (8192 x 8192: a 50-megapixel phone photo fits); checked before any pixel
+ * buffer is allocated. Decoding one costs about 10 bytes a pixel at the peak (coefficients, planes, output).
+ */
+export const MAX_IMAGE_PIXELS = 8192 * 8192;
 /** Largest width or height accepted. */
 export const MAX_IMAGE_SIDE = 65535;
 

@@ -370,14 +370,21 @@ export function decodeJpeg(data, opts = {}) {
         maxV = Math.max(...comps.map((c) => c.v));
         mcusPerLine = Math.ceil(width / (8 * maxH));
         mcusPerColumn = Math.ceil(height / (8 * maxV));
+        let coded = 0;
         for (const c of comps) {
           if (maxH % c.h !== 0 || maxV % c.v !== 0) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: fractional sampling ${c.h}x${c.v} of ${maxH}x${maxV}`, seg);
           c.width = Math.ceil((width * c.h) / maxH);
           c.height = Math.ceil((height * c.v) / maxV);
           c.bpl = mcusPerLine * c.h;
           c.bpc = mcusPerColumn * c.v;
-          c.coefs = new Int16Array(c.bpl * c.bpc * 64);
+          coded += Math.ceil(c.width / 8) * Math.ceil(c.height / 8);
         }
+        // every block costs at least one bit (its DC code), so the bytes left bound the blocks: a small file
+        // claiming a big image is refused before the coefficients are allocated
+        if (coded > 8 * (data.length - end) + 64) {
+          throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: ${width}x${height} needs ${coded} blocks, the ${data.length - end} bytes left can hold at most ${8 * (data.length - end)}`, seg);
+        }
+        for (const c of comps) c.coefs = new Int16Array(c.bpl * c.bpc * 64);
         frame = { width, height };
         break;
       }

@@ -4,7 +4,7 @@
 // stays float32 with the constant rounded to float32; minus a float64 array computes in float64 and rounds
 // the result), so tensors equal the seeds' tensors, not just approximately.
 import { ImageError } from './errors.mjs';
-import { resizeCv2Linear, resizePilBilinear } from './resize.mjs';
+import { checkResize, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
 
 /**
  * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image  HWC uint8
@@ -248,7 +248,7 @@ export function hwcToChw(data, height, width, channels) {
  * @returns {FloatImage}
  */
 export function resizeCv2LinearFloat(img, width, height) {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 65535 || height > 65535) throw argError('cv2 resize', `target size ${width}x${height} is not a size of 1..65535 pixels per side`);
+  checkResize(img, width, height, 'cv2 resize');
   const { width: sw, height: sh, channels: cn, data: src } = img;
   const f32 = src instanceof Float32Array;
   const r = f32 ? Math.fround : (/** @type {number} */ v) => v;

@@ -10,7 +10,7 @@
 //  - PIL's Image.resize(BILINEAR) on 8-bit images (Pillow libImaging/Resample.c): triangle filter whose support
 //    grows with the reduction factor, weights normalised then scaled to 22-bit integers, a horizontal pass
 //    rounded to uint8, then a vertical pass, each (sum + 2^21) >> 22 clipped.
-import { ImageError } from './errors.mjs';
+import { ImageError, MAX_IMAGE_PIXELS } from './errors.mjs';
 
 /** @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image */
 
@@ -20,10 +20,10 @@ function rint(v) {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** @param {Image} img @param {number} w @param {number} h @param {string} what */
-function checkResize(img, w, h, what) {
-  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1 || w > 65535 || h > 65535) {
-    throw new ImageError('E_IMAGE_ARG', `${what}: target size ${w}x${h} is not a size of 1..65535 pixels per side`);
+/** @param {{ width: number, height: number }} img @param {number} w @param {number} h @param {string} what */
+export function checkResize(img, w, h, what) {
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1 || w > 65535 || h > 65535 || w * h > MAX_IMAGE_PIXELS) {
+    throw new ImageError('E_IMAGE_ARG', `${what}: target size ${w}x${h} is not a size of 1..65535 pixels per side and at most ${MAX_IMAGE_PIXELS} pixels`);
   }
   if (img.width < 1 || img.height < 1) throw new ImageError('E_IMAGE_ARG', `${what}: empty source image`);
 }
