@@ -333,7 +333,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     } catch (e) {
       server.close();
       await pool.close();
-      throw new Error(`cannot bind gRPC ${host}:${rpcWanted}: ${listenReason(e)}`);
+      throw new Error(`cannot bind gRPC ${host}:${rpcWanted}: ${listenReason(e).replace('(pick one with --port)', '(pick one with --rpc-port)')}`);
     }
   }
   const addr = server.address();

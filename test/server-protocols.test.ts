@@ -93,6 +93,8 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     expect(r['general_bad_alias']).toMatchObject({ status: 400, err_no: 5000 });
     expect(r['general_bad_alias'].err_msg).toMatch(/"nope": unknown feed/);
     expect(r['general_bad_count'].err_msg).toMatch(/5 elements given, shape \[1,13\] needs 13/);
+    expect(r['general_too_big']).toMatchObject({ status: 413, type: 'application/proto' });
+    expect(r['general_too_big'].err_msg).toMatch(/over the limit of 1000000/);
   });
 
   it('pipeline HTTP: upstream comma form, rows split by ;, any method, errors as 200 + err_no', () => {
@@ -137,6 +139,7 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     expect(bad.wrong_type.details).toMatch(/datatype INT64, the model wants FP32/);
     expect(bad.garbage).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(bad.garbage.details).toMatch(/not a inference\.ModelInferRequest/);
+    expect(bad.too_big.code).toBe('RESOURCE_EXHAUSTED');
   });
 
   it('KServe REST: binary tensors in and out, gzip/deflate, errors, Triton config and stats', () => {
@@ -211,5 +214,13 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     expect(on.grpc).toBe(`127.0.0.1:${free}`);
     on.child.kill('SIGTERM');
     expect(await on.exit).toBe(0);
+    // a gRPC port in use: one plain line, exit 1
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(free, '127.0.0.1', () => ok()));
+    try {
+      const r = spawnSync(process.execPath, ['server.mjs', '--port', '0'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`pserve-server: error: cannot bind gRPC 127.0.0.1:${free}: EADDRINUSE: the port is in use by another process (pick one with --rpc-port)`);
+    } finally { taken.close(); }
   }, 60_000);
 });

@@ -32,6 +32,8 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
   // resolved from the bundle's root (its node_modules), as server.mjs would
   const require = createRequire(new URL('../server.mjs', import.meta.url));
   const grpc = require('@grpc/grpc-js');
+  // the library's own log lines would repeat, less plainly, what the server says (PSERVE_DEBUG=1 keeps them)
+  if (!process.env.PSERVE_DEBUG) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxBody,
     'grpc.max_send_message_length': 512 * 1024 * 1024,
@@ -118,7 +120,13 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
     server.addService(svc, impl);
   }
   const bound = await new Promise((ok, fail) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p)));
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      if (!err) { ok(p); return; }
+      // grpc-js words a failed listen as "No address added ... errors: [listen EADDRINUSE ...]"
+      const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(String(err.message))?.[1];
+      server.forceShutdown();
+      fail(code ? Object.assign(new Error(err.message), { code }) : err);
+    });
   });
   log?.(`gRPC on ${host}:${bound} (PipelineService, GeneralModelService, inference.GRPCInferenceService)`);
   return {

@@ -97,6 +97,15 @@ def _():
     return {"status": r.status_code, "type": r.headers.get("Content-Type"), "err_no": res.err_no, "err_msg": res.err_msg}
 
 
+@case("general_too_big")
+def _():
+    req = gms.Request()
+    req.tensor.add(float_data=[0.5] * 300000, elem_type=1, shape=[300000 // 13, 13], alias_name="x")
+    r = requests.post(f"{base}/GeneralModelService/inference", data=req.SerializeToString(), headers={"Content-Type": "application/proto"})
+    res = gms.Response.FromString(r.content)
+    return {"status": r.status_code, "type": r.headers.get("Content-Type"), "err_msg": res.err_msg}
+
+
 @case("general_bad_alias")
 def _():
     body = json.dumps({"tensor": [{"float_data": X, "elem_type": 1, "shape": [1, 13], "alias_name": "nope"}]})
@@ -253,6 +262,8 @@ def _():
         "wrong_size": grpc_error(wrong_size),
         "wrong_type": grpc_error(wrong_type),
         "garbage": grpc_error(lambda: kcall("ModelInfer", None, raw=b"\x2a\x05\x0a\xff\xff")),
+        # over the server's body limit (the test starts it with --max-body-bytes 1000000)
+        "too_big": grpc_error(lambda: kcall("ModelInfer", kv2.ModelInferRequest(model_name="uci", raw_input_contents=[b"\x00" * 2000000]))),
     }
 
 
