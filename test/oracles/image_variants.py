@@ -45,6 +45,10 @@ for o in range(1, 9):
     Image.fromarray(rgb).save(P(f'jpeg_exif{o}.jpg'), exif=ex.tobytes())
 
 Image.fromarray(rgb).save(P('png_rgb.png'))
+for o in (3, 6, 8):
+    ex = Image.Exif()
+    ex[0x0112] = o
+    Image.fromarray(rgb).save(P(f'png_exif{o}.png'), exif=ex.tobytes())
 Image.fromarray(np.dstack([rgb, gray])).save(P('png_rgba.png'))
 Image.fromarray(gray).save(P('png_gray.png'))
 Image.fromarray(gray).convert('LA').save(P('png_gray_alpha.png'))

@@ -1,6 +1,6 @@
 // Decode an encoded image by its content (magic bytes, never a file name), like cv2.imdecode(buf, IMREAD_COLOR):
-// 3-channel HWC uint8, BGR by default, the JPEG EXIF orientation applied as OpenCV does. `order: 'rgb'` and
-// `exif: false` give what PIL's Image.open(...).convert('RGB') gives for JPEG/PNG/BMP.
+// 3-channel HWC uint8, BGR by default, the EXIF orientation (JPEG APP1, PNG eXIf) applied as OpenCV does.
+// `order: 'rgb'` and `exif: false` give what PIL's Image.open(...).convert('RGB') gives for JPEG/PNG/BMP.
 import { ImageError } from './errors.mjs';
 import { decodeJpeg } from './jpeg.mjs';
 import { decodePng } from './png.mjs';
@@ -23,18 +23,16 @@ export function sniffImage(b) {
 /**
  * @param {Uint8Array} bytes encoded JPEG, PNG or BMP
  * @param {{ order?: 'bgr' | 'rgb', exif?: boolean }} [opts] order: channel order of the result (default 'bgr',
- *   as cv2); exif: apply the JPEG EXIF orientation (default true, as cv2.imdecode; PIL does not)
+ *   as cv2); exif: apply the EXIF orientation (default true, as cv2.imdecode; PIL's Image.open does not)
  * @returns {Image}
  */
 export function decodeImage(bytes, opts = {}) {
   const bgr = (opts.order ?? 'bgr') === 'bgr';
   const kind = sniffImage(bytes);
-  if (kind === 'jpeg') {
-    const img = decodeJpeg(bytes, { bgr });
-    const { orientation, ...plain } = img;
+  if (kind === 'jpeg' || kind === 'png') {
+    const { orientation, ...plain } = kind === 'jpeg' ? decodeJpeg(bytes, { bgr }) : decodePng(bytes, { bgr });
     return opts.exif === false ? plain : orient(plain, orientation);
   }
-  if (kind === 'png') return decodePng(bytes, { bgr });
   if (kind === 'bmp') return decodeBmp(bytes, { bgr });
   const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
   throw new ImageError('E_IMAGE_FORMAT', `not a JPEG, PNG or BMP image (first bytes: ${head || 'none'})`, 0);

@@ -6,6 +6,7 @@
 // Arithmetic coding, lossless and 12-bit JPEGs are refused. Written from the JPEG spec (ITU T.81) and the
 // published libjpeg algorithms, not copied.
 import { ImageError, checkImageSize } from './errors.mjs';
+import { exifOrientation } from './exif.mjs';
 
 const FMT = 'JPEG';
 
@@ -714,29 +715,4 @@ function upsample(c, plane, stride, width, height, maxH, maxV) {
     for (let x = 0; x < width; x++) out[o + x] = plane[r + Math.floor(x / fh)];
   }
   return out;
-}
-
-/**
- * EXIF orientation tag (0x0112) of an APP1 segment, or null.
- * @param {Uint8Array} d @param {number} p @param {number} end
- */
-function exifOrientation(d, p, end) {
-  if (end - p < 14 || d[p] !== 0x45 || d[p + 1] !== 0x78 || d[p + 2] !== 0x69 || d[p + 3] !== 0x66 || d[p + 4] !== 0 || d[p + 5] !== 0) return null;
-  const t = p + 6;
-  const le = d[t] === 0x49 && d[t + 1] === 0x49;
-  if (!le && !(d[t] === 0x4d && d[t + 1] === 0x4d)) return null;
-  const r16 = (o) => (le ? d[o] | (d[o + 1] << 8) : (d[o] << 8) | d[o + 1]);
-  const r32 = (o) => (le ? (d[o] | (d[o + 1] << 8) | (d[o + 2] << 16)) + d[o + 3] * 16777216 : d[o] * 16777216 + ((d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3]));
-  const ifd = t + r32(t + 4);
-  if (ifd + 2 > end) return null;
-  const n = r16(ifd);
-  for (let k = 0; k < n; k++) {
-    const e = ifd + 2 + 12 * k;
-    if (e + 12 > end) return null;
-    if (r16(e) === 0x0112) {
-      const v = r16(e + 8);
-      return v >= 1 && v <= 8 ? v : null;
-    }
-  }
-  return null;
 }

@@ -1,9 +1,11 @@
 // PNG decoder giving what cv2.imdecode(IMREAD_COLOR) gives: every colour type and bit depth (Adam7 interlace
 // too) as 3-channel 8-bit; alpha dropped (no compositing), palette looked up, gray replicated, 1/2/4-bit gray
 // scaled to 0..255 (libpng's expand), 16-bit samples reduced to their high byte (libpng's strip_16), no gamma.
-// Chunk CRCs are checked like libpng does for critical chunks. zlib comes from node:zlib.
+// Chunk CRCs are checked like libpng does for critical chunks. zlib comes from node:zlib. The eXIf orientation
+// is returned (decodeImage applies it, as cv2.imdecode does).
 import { inflateSync } from 'node:zlib';
 import { ImageError, checkImageSize } from './errors.mjs';
+import { exifOrientation } from './exif.mjs';
 
 const FMT = 'PNG';
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -33,7 +35,7 @@ const u32 = (d, p) => d[p] * 16777216 + ((d[p + 1] << 16) | (d[p + 2] << 8) | d[
 /**
  * @param {Uint8Array} data
  * @param {{ bgr?: boolean }} [opts]
- * @returns {{ width: number, height: number, channels: number, data: Uint8Array }}
+ * @returns {{ width: number, height: number, channels: number, data: Uint8Array, orientation: number }}
  */
 export function decodePng(data, opts = {}) {
   for (let i = 0; i < 8; i++) if (data[i] !== SIGNATURE[i]) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no PNG signature`, 0);
@@ -45,6 +47,7 @@ export function decodePng(data, opts = {}) {
   const idat = [];
   let idatBytes = 0;
   let ended = false;
+  let orientation = 1;
   while (pos < data.length) {
     if (pos + 12 > data.length) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends inside a chunk header`, pos);
     const len = u32(data, pos);
@@ -67,6 +70,9 @@ export function decodePng(data, opts = {}) {
       if (!hdr) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: IDAT before IHDR`, pos);
       idat.push(data.subarray(body, body + len));
       idatBytes += len;
+    } else if (type === 'eXIf') {
+      // libpng hands OpenCV the eXIf chunk read before the image data
+      if (idat.length === 0) orientation = exifOrientation(data, body, body + len) ?? orientation;
     } else if (type === 'IEND') {
       ended = true;
       break;
@@ -145,7 +151,7 @@ export function decodePng(data, opts = {}) {
       const t = prev; prev = cur; cur = t;
     }
   }
-  return { width, height, channels: 3, data: out };
+  return { width, height, channels: 3, data: out, orientation };
 }
 
 /** @param {Uint8Array} row @param {number} x @param {number} depth */
