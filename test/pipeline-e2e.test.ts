@@ -265,6 +265,13 @@ describeShared('pipeline bundle: --recipe pptsm answers PaddleVideo pipeline_htt
     const key = await post(`${server!.url}/video/prediction`, pyJsonDumps(['frames', 'frames_shape', 'x'], [frames, '(2, 4, 4, 3)', '1']));
     expect(key.json.err_msg).toMatch(/unexpected key received: x/);
   });
+
+  it('pserve smoke sends generated frames in the client\'s form and passes', () => {
+    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
+  }, 60000);
 });
 
 
@@ -413,4 +420,10 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     // the text itself: Python's str() of the list, numpy float32 scores
     expect(r.json.value[0]).toMatch(/^\[(\{'bbox': \[\d+, \d+, \d+, \d+\], 'rec_docs': '[^']+', 'rec_scores': [\d.e-]+\}(, )?)+\]$/);
   }, 120000);
+
+  it.skipIf(!pyHas('cv2, numpy, faiss'))('pserve smoke sends a generated image in the client\'s form and passes', () => {
+    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean }[] }>(['smoke', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.checks.map((c) => [c.name, c.ok])).toEqual([['pipeline (upstream client form)', true], ['pipeline (plain JSON route)', true], ['metrics', true], ['SIGTERM', true]]);
+  }, 60000);
 });
