@@ -129,7 +129,9 @@ function feedOf(protocols, t, i, fieldOf, bytesField) {
   } else if (elem === 20 || elem === 12 || elem === 13) throw new RequestError(400, `${what}: elem_type ${elem} (strings/bytes), the model wants ${f.dtype} numbers`);
   else if (field) data = toFeedArray(f.dtype, [], what);
   else throw new RequestError(400, `${what}: elem_type ${elem} is not one this server reads (0 int64, 1 float32, 2 int32, 3 float64, 9 bool, or raw bytes in ${bytesField})`);
-  const shape = Array.isArray(t.shape) && t.shape.length ? t.shape.map(Number) : null;
+  let shape = Array.isArray(t.shape) && t.shape.length ? t.shape.map(Number) : null;
+  // a LoD feed's conf shape is -1 (HttpClient sends [1, -1]): the model's own shape decides
+  if (shape && shape.some((d) => d < 0) && shape.every((d) => Number.isInteger(d) && d >= -1)) shape = null;
   return [f, { data, shape: resolveShape(f, data.length, shape, what) }];
 }
 
