@@ -569,35 +569,35 @@ export function decodeJpeg(data, opts = {}) {
 
   const { width, height } = /** @type {{ width: number, height: number }} */ (frame);
   checkImageSize(FMT, width, height);
-  const full = comps.map((c, i) => upsample(c, planes[i], c.bpl * 8, width, height, maxH, maxV));
   const out = new Uint8Array(width * height * 3);
   const bgr = !!opts.bgr;
-  const n = width * height;
-  if (comps.length === 1) {
-    planarToInterleaved(full[0], full[0], full[0], out, n, false);
-  } else if (comps.length === 4) {
+  // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
+  let rgb = false;
+  if (comps.length === 3 && !jfif) {
+    if (adobe === 0) rgb = true;
+    else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
+  }
+  // row by row: each component's row upsampled into a small buffer, then converted into the output
+  const rows = comps.map((c, i) => rowUpsampler(c, planes[i], c.bpl * 8, width, maxH, maxV));
+  for (let y = 0; y < height; y++) {
+    const o = y * width * 3;
+    if (comps.length === 1) { const g = rows[0](y); planarToInterleaved(g, g, g, out, o, width, false); }
     // libjpeg: Adobe transform 2 is YCCK (converted to CMYK), else CMYK; OpenCV then maps CMYK to BGR
-    cmykToRgb(full, adobe === 2, out, n, bgr);
-  } else {
-    // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
-    let rgb = false;
-    if (!jfif) {
-      if (adobe === 0) rgb = true;
-      else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
-    }
-    if (rgb) planarToInterleaved(full[0], full[1], full[2], out, n, bgr);
-    else yccToRgb(full[0], full[1], full[2], out, n, bgr);
+    else if (comps.length === 4) cmykToRgb(rows[0](y), rows[1](y), rows[2](y), rows[3](y), adobe === 2, out, o, width, bgr);
+    else if (rgb) planarToInterleaved(rows[0](y), rows[1](y), rows[2](y), out, o, width, bgr);
+    else yccToRgb(rows[0](y), rows[1](y), rows[2](y), out, o, width, bgr);
   }
   return { width, height, channels: 3, data: out, orientation };
 }
 
 /**
  * jdcolor.c's ycc_rgb_convert, interleaved into RGB (or BGR).
- * @param {Uint8Array} py @param {Uint8Array} pcb @param {Uint8Array} pcr @param {Uint8Array} out @param {number} n @param {boolean} bgr
+ * @param {Uint8Array} py @param {Uint8Array} pcb @param {Uint8Array} pcr @param {Uint8Array} out @param {number} o0
+ * @param {number} n @param {boolean} bgr
  */
-function yccToRgb(py, pcb, pcr, out, n, bgr) {
+function yccToRgb(py, pcb, pcr, out, o0, n, bgr) {
   const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
-  for (let i = 0, o = 0; i < n; i++, o += 3) {
+  for (let i = 0, o = o0; i < n; i++, o += 3) {
     const y = py[i], cb = pcb[i], cr = pcr[i];
     const r = y + CR_R[cr];
     const g = y + ((CB_G[cb] + CR_G[cr]) >> 16);
@@ -612,13 +612,13 @@ function yccToRgb(py, pcb, pcr, out, n, bgr) {
  * 4-component JPEGs as cv2.imdecode returns them: libjpeg's CMYK output (YCCK first converted with the YCbCr
  * tables and inverted, K kept), then OpenCV's icvCvt_CMYK2BGR: each of C, M, Y becomes k - ((255 - v) * k >> 8)
  * as R, G, B (Adobe's inverted CMYK).
- * @param {Uint8Array[]} p @param {boolean} ycck @param {Uint8Array} out @param {number} n @param {boolean} bgr
+ * @param {Uint8Array} p0 @param {Uint8Array} p1 @param {Uint8Array} p2 @param {Uint8Array} p3 @param {boolean} ycck
+ * @param {Uint8Array} out @param {number} o0 @param {number} n @param {boolean} bgr
  */
-function cmykToRgb(p, ycck, out, n, bgr) {
-  const [p0, p1, p2, p3] = p;
+function cmykToRgb(p0, p1, p2, p3, ycck, out, o0, n, bgr) {
   const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
   const clamp = (/** @type {number} */ v) => (v < 0 ? 0 : v > 255 ? 255 : v);
-  for (let i = 0, o = 0; i < n; i++, o += 3) {
+  for (let i = 0, o = o0; i < n; i++, o += 3) {
     let c = p0[i], m = p1[i], y = p2[i];
     const k = p3[i];
     if (ycck) {
@@ -633,10 +633,13 @@ function cmykToRgb(p, ycck, out, n, bgr) {
   }
 }
 
-/** @param {Uint8Array} a @param {Uint8Array} b @param {Uint8Array} c @param {Uint8Array} out @param {number} n @param {boolean} swap */
-function planarToInterleaved(a, b, c, out, n, swap) {
+/**
+ * @param {Uint8Array} a @param {Uint8Array} b @param {Uint8Array} c @param {Uint8Array} out @param {number} o0
+ * @param {number} n @param {boolean} swap
+ */
+function planarToInterleaved(a, b, c, out, o0, n, swap) {
   const x = swap ? c : a, z = swap ? a : c;
-  for (let i = 0, o = 0; i < n; i++, o += 3) { out[o] = x[i]; out[o + 1] = b[i]; out[o + 2] = z[i]; }
+  for (let i = 0, o = o0; i < n; i++, o += 3) { out[o] = x[i]; out[o + 1] = b[i]; out[o + 2] = z[i]; }
 }
 
 /**
@@ -666,53 +669,52 @@ function fancyRow(s, cw, out, o, width, shift, biasL, biasR) {
 }
 
 /**
- * One component to full resolution, width x height, the way jdsample.c does it: "fancy" triangle filters for
- * 2x1, 1x2 and 2x2 (2x1 and 2x2 only when the component is wider than 2 samples), box replication otherwise.
- * Rows and columns past the component's real samples are the edge samples repeated (jdmainct.c context rows).
+ * One component brought to full resolution one output row at a time, the way jdsample.c does it: "fancy"
+ * triangle filters for 2x1, 1x2 and 2x2 (2x1 and 2x2 only when the component is wider than 2 samples), box
+ * replication otherwise. Rows and columns past the component's real samples are the edge samples repeated
+ * (jdmainct.c context rows). Returns y -> the row's `width` samples (a view, valid until the next call).
  * @param {Component} c @param {Uint8Array} plane @param {number} stride
- * @param {number} width @param {number} height @param {number} maxH @param {number} maxV
+ * @param {number} width @param {number} maxH @param {number} maxV
+ * @returns {(y: number) => Uint8Array}
  */
-function upsample(c, plane, stride, width, height, maxH, maxV) {
-  const out = new Uint8Array(width * height);
+function rowUpsampler(c, plane, stride, width, maxH, maxV) {
   const fh = maxH / c.h, fv = maxV / c.v;
   const cw = c.width, ch = c.height;
-  if (fh === 1 && fv === 1) {
-    for (let y = 0; y < height; y++) out.set(plane.subarray(y * stride, y * stride + width), y * width);
-    return out;
-  }
+  const buf = new Uint8Array(width);
+  if (fh === 1 && fv === 1) return (y) => plane.subarray(y * stride, y * stride + width);
   if (fh === 2 && fv === 1 && cw > 2) {
     const row = new Int32Array(cw);
-    for (let y = 0; y < height; y++) {
+    return (y) => {
       const r = y * stride;
       for (let j = 0; j < cw; j++) row[j] = plane[r + j];
-      fancyRow(row, cw, out, y * width, width, 2, 1, 2);
-    }
-    return out;
+      fancyRow(row, cw, buf, 0, width, 2, 1, 2);
+      return buf;
+    };
   }
   if (fh === 1 && fv === 2) {
-    for (let y = 0; y < height; y++) {
+    return (y) => {
       const i = y >> 1;
       const odd = y & 1;
       const far = odd ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
-      const rn = i * stride, rf = far * stride, o = y * width, bias = odd ? 2 : 1;
-      for (let x = 0; x < width; x++) out[o + x] = (plane[rn + x] * 3 + plane[rf + x] + bias) >> 2;
-    }
-    return out;
+      const rn = i * stride, rf = far * stride, bias = odd ? 2 : 1;
+      for (let x = 0; x < width; x++) buf[x] = (plane[rn + x] * 3 + plane[rf + x] + bias) >> 2;
+      return buf;
+    };
   }
   if (fh === 2 && fv === 2 && cw > 2) {
     const sums = new Int32Array(cw);
-    for (let y = 0; y < height; y++) {
+    return (y) => {
       const i = y >> 1;
       const far = y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
       const rn = i * stride, rf = far * stride;
       for (let j = 0; j < cw; j++) sums[j] = plane[rn + j] * 3 + plane[rf + j];
-      fancyRow(sums, cw, out, y * width, width, 4, 8, 7);
-    }
-    return out;
+      fancyRow(sums, cw, buf, 0, width, 4, 8, 7);
+      return buf;
+    };
   }
-  for (let y = 0; y < height; y++) {
-    const r = Math.floor(y / fv) * stride, o = y * width;
-    for (let x = 0; x < width; x++) out[o + x] = plane[r + Math.floor(x / fh)];
-  }
-  return out;
+  return (y) => {
+    const r = Math.floor(y / fv) * stride;
+    for (let x = 0; x < width; x++) buf[x] = plane[r + Math.floor(x / fh)];
+    return buf;
+  };
 }
