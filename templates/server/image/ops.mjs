@@ -332,7 +332,19 @@ export function normalizeImage(img, opts) {
   if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
   if (std.some((s) => s === 0) || div === 0) throw argError('normalize', 'std and div must not be 0');
   const src = img.data;
-  if ((opts.arithmetic ?? 'float32') === 'float64') {
+  const f = Math.fround;
+  const f64 = (opts.arithmetic ?? 'float32') === 'float64';
+  if (src instanceof Uint8Array) {
+    // 256 possible inputs per channel: a table computed with the very same operations gives the same bits
+    const out = f64 ? new Float64Array(src.length) : new Float32Array(src.length);
+    const lut = f64 ? new Float64Array(256) : new Float32Array(256);
+    for (let k = 0; k < c; k++) {
+      for (let x = 0; x < 256; x++) lut[x] = f64 ? (x / div - mean[k]) / std[k] : f(f(f(x / f(div)) - f(mean[k])) / f(std[k]));
+      for (let i = k; i < src.length; i += c) out[i] = lut[src[i]];
+    }
+    return { width: img.width, height: img.height, channels: c, data: out };
+  }
+  if (f64) {
     const out = new Float64Array(src.length);
     for (let k = 0; k < c; k++) {
       const m = mean[k], s = std[k];
@@ -340,7 +352,6 @@ export function normalizeImage(img, opts) {
     }
     return { width: img.width, height: img.height, channels: c, data: out };
   }
-  const f = Math.fround;
   const d = f(div), m = mean.map(f), s = std.map(f);
   const out = new Float32Array(src.length);
   for (let k = 0; k < c; k++) {
