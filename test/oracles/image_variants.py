@@ -30,6 +30,8 @@ for k, n in [(0, '444'), (1, '422'), (2, '420')]:
     Image.fromarray(rgb).save(P(f'jpeg_{n}.jpg'), subsampling=k, quality=90)
     Image.fromarray(rgb).save(P(f'jpeg_prog_{n}.jpg'), subsampling=k, quality=85, progressive=True)
 cv_jpg('jpeg_rst.jpg', src, [cv2.IMWRITE_JPEG_RST_INTERVAL, 3])
+cv_jpg('jpeg_prog_rst.jpg', src, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_RST_INTERVAL, 2])
+cv_jpg('jpeg_gray_rst.jpg', gray, [cv2.IMWRITE_JPEG_RST_INTERVAL, 1])
 cv_jpg('jpeg_q100.jpg', src, [cv2.IMWRITE_JPEG_QUALITY, 100])
 cv_jpg('jpeg_q3.jpg', src, [cv2.IMWRITE_JPEG_QUALITY, 3])
 cv_jpg('jpeg_optimized.jpg', src, [cv2.IMWRITE_JPEG_OPTIMIZE, 1])

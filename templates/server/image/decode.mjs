@@ -1,6 +1,7 @@
 // Decode an encoded image by its content (magic bytes, never a file name), like cv2.imdecode(buf, IMREAD_COLOR):
 // 3-channel HWC uint8, BGR by default, the EXIF orientation (JPEG APP1, PNG eXIf) applied as OpenCV does.
-// `order: 'rgb'` and `exif: false` give what PIL's Image.open(...).convert('RGB') gives for JPEG/PNG/BMP.
+// `order: 'rgb'` and `exif: false` give what PIL's Image.open(...).convert('RGB') gives for 8-bit JPEG/PNG/BMP
+// (16-bit PNGs and CMYK JPEGs follow OpenCV's conversion, not PIL's).
 import { ImageError } from './errors.mjs';
 import { decodeJpeg } from './jpeg.mjs';
 import { decodePng } from './png.mjs';
