@@ -41,8 +41,13 @@ describeShared('bundle server: uci_housing end to end', () => {
   const away = tempDir('pserve-recipient-');
   const dir = join(away, 'uci');
   let s: Server;
+  // made before the server starts: writing 20 MB of JSON can take longer than the server's 5 s
+  // keep-alive timeout on a loaded machine, and a request on the keep-alive socket the server
+  // closed meanwhile fails (EPIPE, "other side closed")
+  let bigBody = '';
 
   beforeAll(async () => {
+    bigBody = JSON.stringify({ feed: [{ x: new Array(5_000_000).fill(0.5) }] });
     const b = cliJson(['bundle', '--serving_server', shared('uci_housing', 'uci_housing_model'), '--out', join(work, 'uci'), '--name', 'uci']);
     expect(b.code, b.stderr).toBe(0);
     cpSync(join(work, 'uci'), dir, { recursive: true });
@@ -114,7 +119,7 @@ describeShared('bundle server: uci_housing end to end', () => {
     const shape = await post(`${s.url}/v2/models/uci/infer`, { inputs: [{ name: 'x', shape: [1, 12], datatype: 'FP32', data: X.slice(0, 12) }] });
     expect(shape.status).toBe(400);
     expect((await fetch(`${s.url}/v2/models/other`)).status).toBe(404);
-    const big = await post(`${s.url}/uci/prediction`, { feed: [{ x: new Array(5_000_000).fill(0.5) }] });
+    const big = await post(`${s.url}/uci/prediction`, bigBody, true);
     expect(big.status).toBe(413);
     expect(big.json.error).toMatch(/over the limit/);
     const ok = await post(`${s.url}/uci/prediction`, { feed: [{ x: X }], fetch: ['price'] });
