@@ -181,6 +181,8 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
       expect(text, p).toMatch(new RegExp(`^pserve_requests_total\\{protocol="${p}",code="200"\\} [1-9]\\d*$`, 'm'));
     }
     expect(text).toMatch(/^pserve_requests_total\{protocol="kserve_grpc",code="400"\} [1-9]\d*$/m);
+    // the oversized gRPC message, refused by grpc-js before any handler, is counted too
+    expect(text).toMatch(/^pserve_requests_total\{protocol="kserve_grpc",code="413"\} 1$/m);
   });
 
   it('pserve serve --rpc-port passes the gRPC port to the server; a bad port is a usage error', async () => {

@@ -34,10 +34,28 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
   const grpc = require('@grpc/grpc-js');
   // the library's own log lines would repeat, less plainly, what the server says (PSERVE_DEBUG=1 keeps them)
   if (!process.env.PSERVE_DEBUG) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+  const protocolOf = (path) => (path.startsWith(`/${PIPELINE_PKG}.`) ? 'pipeline_grpc' : path.startsWith(`/${GENERAL_PKG}.`) ? 'general_grpc' : 'kserve_grpc');
+  /**
+   * A message over the body limit is refused by grpc-js itself (RESOURCE_EXHAUSTED) before any
+   * handler runs: this interceptor sees that status on its way out and counts it in /metrics as
+   * the 413 it stands for, like an oversized HTTP body.
+   */
+  const countRefusals = (method, call) => {
+    const t0 = process.hrtime.bigint();
+    const sendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status) => {
+      if (status?.code === grpc.status.RESOURCE_EXHAUSTED && /^Received message larger than max/.test(String(status.details ?? ''))) {
+        metrics.observe(protocolOf(method.path), 413, Number(process.hrtime.bigint() - t0) / 1e9);
+      }
+      sendStatus(status);
+    };
+    return call;
+  };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxBody,
     'grpc.max_send_message_length': 512 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [countRefusals],
   });
   const raw = (b) => b;
 
