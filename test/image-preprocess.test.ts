@@ -44,6 +44,7 @@ interface ImageCase {
 interface Cases {
   images: ImageCase[];
   video: { frames: Arr; tsm_idx: number[]; tsm: Arr; tsn_idx: number[]; tsn_crops: Arr } | null;
+  float_resize: { src: Arr; half64: Arr; src32: Arr; odd32: Arr };
   versions: Record<string, string>;
 }
 type Img = { width: number; height: number; channels: number; data: Uint8Array };
@@ -114,6 +115,15 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
       expect(diff(`det-tensor ${c.name}`, t, load(c.det)), c.name).toBeLessThanOrEqual(1 / 255);
       expect([640 / img.height, 640 / img.width]).toEqual(c.scale_factor);
     }
+  });
+
+  it('cv2.resize on float images: float64 2x reduction (area path) and float32 at odd sizes', () => {
+    const f = cases.float_resize;
+    const f64 = (a: Arr) => { const b = readFileSync(join(out, a.file)); return new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8); };
+    const src = { width: 480, height: 320, channels: 3, data: f64(f.src) };
+    expect(diff('float-resize64', resizeImage(src, 240, 160, 'cv2').data, f64(f.half64))).toBe(0);
+    const src32 = { width: 480, height: 320, channels: 3, data: load(f.src32) as Float32Array };
+    expect(diff('float-resize32', resizeImage(src32, 333, 517, 'cv2').data, load(f.odd32))).toBe(0);
   });
 
   it('PP-ShiTu RecOp (§8 B): crop by box with int() corners, RGB, cv2.resize 224, Div, Normalize, CHW', () => {

@@ -98,6 +98,13 @@ for path in files:
     c['tsm'] = save(name + '.tsm', a)
     cases['images'].append(c)
 
+# float images through cv2.resize: the float64 2x reduction (OpenCV's area path) and float32 at odd sizes
+img = cv2.imdecode(np.fromfile(files[0], np.uint8), cv2.IMREAD_COLOR)[:320, :480]
+f = (cv2.cvtColor(img, cv2.COLOR_BGR2RGB) / 255.0 - np.array(MEAN)) / np.array(STD)
+cases['float_resize'] = {'src': save('float.src.f64', f), 'half64': save('float.half.f64', cv2.resize(f, (240, 160))),
+                         'src32': save('float.src.f32', f.astype(np.float32)),
+                         'odd32': save('float.odd.f32', cv2.resize(f.astype(np.float32), (333, 517)))}
+
 # C. the seed video as PaddleVideo's client sends it: OpenCV decodes every frame, BGR -> RGB, stacked
 video = os.path.join(src_dir, 'video', 'example.avi')
 if os.path.exists(video):
