@@ -309,8 +309,11 @@ const SHITU_ORACLE = `
 import sys, json, pickle, faiss, numpy as np
 cfg = json.load(open(sys.argv[1]))
 img_h, img_w = cfg['h'], cfg['w']
-sf = np.array([1, 1, 640 / img_h, 640 / img_w, 640 / img_h, 640 / img_w], dtype='float32')
-rows = np.array(cfg['boxes640'], dtype='float32') / sf
+if 'rows' in cfg:
+    rows = np.array(cfg['rows'], dtype='float32').reshape(-1, 6)[:cfg['count']]
+else:
+    sf = np.array([1, 1, 640 / img_h, 640 / img_w, 640 / img_h, 640 / img_w], dtype='float32')
+    rows = np.array(cfg['boxes640'], dtype='float32') / sf
 boxes = []
 for r in rows:
     x1, y1, x2, y2 = [float(v) for v in r[2:]]
@@ -328,6 +331,8 @@ feat = np.divide(feat, np.sqrt(np.sum(np.square(feat), axis=1, keepdims=True)))
 index = faiss.read_index(cfg['index'] + '/vector.index')
 id_map = pickle.load(open(cfg['index'] + '/id_map.pkl', 'rb'))
 scores, docs = index.search(feat, 1)
+if cfg.get('stage') == 'scores':
+    print(json.dumps([[[int(x) for x in b['bbox']], float(scores[i][0]), id_map[docs[i][0]].split()[1]] for i, b in enumerate(boxes)])); sys.exit()
 results = []
 for i in range(scores.shape[0]):
     if scores[i][0] >= 0.5:
@@ -348,6 +353,18 @@ while order.size > 0:
     order = order[np.where(ovr <= 0.05)[0] + 1]
     keep.append(results[i])
 print(str(keep))
+`;
+
+// PP-ShiTu DetOp's input (FORMATS §8 B 1-2) with cv2 + numpy for a detector of S x S
+const DET_TENSOR = `
+import sys, cv2, numpy as np
+img = cv2.imdecode(np.fromfile(sys.argv[1], np.uint8), cv2.IMREAD_COLOR)
+s = int(sys.argv[3])
+d = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) / 255.0
+d = (d - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+d = cv2.resize(d, (s, s), interpolation=cv2.INTER_LINEAR).transpose((2, 0, 1)).astype('<f4')
+d.tofile(sys.argv[2])
+print(img.shape[0], img.shape[1])
 `;
 
 async function runOnnx(model: string, file: string, n: number): Promise<Float32Array> {
@@ -380,7 +397,8 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     const gallery: [string, string][] = [
       [drink, 'drink_100.jpeg\tRedBull'],
       [shared('pipeline', 'images', 'drink_mosilian.jpeg'), 'drink_mosilian.jpeg\tMosilian'],
-      ...[1, 2, 3, 4, 5, 6].map((i) => [shared('pipeline', 'gallery', 'images', `anmuxi_00${i}.jpg`), `anmuxi_00${i}.jpg\tAnmuxi`] as [string, string]),
+      // anmuxi_001.jpg is a PNG named .jpg: decoded by content
+      ...[1, 2].map((i) => [shared('pipeline', 'gallery', 'images', `anmuxi_00${i}.jpg`), `anmuxi_00${i}.jpg\tAnmuxi`] as [string, string]),
     ];
     writeFileSync(join(dir, 'gallery.json'), JSON.stringify(gallery.map(([p]) => [p, [[0, 0, 1e9, 1e9]]])));
     const n = Number(runPy(REC_TENSORS, [join(dir, 'gallery.json'), join(dir, 'gallery.f32')]));
@@ -420,6 +438,58 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     // the text itself: Python's str() of the list, numpy float32 scores
     expect(r.json.value[0]).toMatch(/^\[(\{'bbox': \[\d+, \d+, \d+, \d+\], 'rec_docs': '[^']+', 'rec_scores': [\d.e-]+\}(, )?)+\]$/);
   }, 120000);
+
+  it.skipIf(!pyHas('cv2, numpy, faiss'))('with PP-YOLO tiny (real weights, paddle2onnx\'s ONNX) as the detector and an index from pserve index build over the gallery: coco_000000570688.jpg gets boxes + rec_docs', async () => {
+    // the native converter cannot convert this detector yet (multiclass_nms3): its paddle2onnx reference is given
+    const det = shared('zoo', 'ppyolo_tiny');
+    const detOnnx = join(det, 'paddle2onnx_reference', 'model_opset11.onnx');
+    expect(cli(['convert', '--dirname', det, '--model_filename', 'model.pdmodel', '--params_filename', 'model.pdiparams', '--serving_server', join(dir, 'yolo_ss'), '--serving_client', join(dir, 'yolo_sc')]).code).toBe(0);
+    writeFileSync(join(dir, 'gallery.txt'), [1, 2, 3, 4, 5, 6].map((i) => `anmuxi_00${i}.jpg\tanmuxi\n`).join(''));
+    const idx = cli(['index', 'build', '--gallery', join(dir, 'gallery.txt'), '--image_root', shared('pipeline', 'gallery', 'images'), '--bundle', bundle, '--out', join(dir, 'yolo_index')]);
+    expect(idx.code, idx.stderr).toBe(0);
+    const yb = join(dir, 'yolo_bundle');
+    const b = cli(['bundle', '--recipe', 'ppshitu', '--det', join(dir, 'yolo_ss'), '--det_onnx', detOnnx, '--rec', join(dir, 'rec_ss'), '--rec_onnx', join(bundle, 'models', 'rec', 'model.onnx'), '--index', join(dir, 'yolo_index'), '--out', yb]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(readFileSync(join(yb, 'config.yml'), 'utf8')).toMatch(/det_resized:\n {6}op: resize\n {6}in: det_norm\n {6}width: 320\n {6}height: 320/);
+    const coco = shared('pipeline', 'images', 'coco_000000570688.jpg');
+    const s = await startBundle(yb);
+    let r;
+    try {
+      r = await post(`${s.url}/recognition/prediction`, pyJsonDumps(['image'], [readFileSync(coco).toString('base64')]));
+    } finally { stop(s); }
+    expect(r.json.err_no, r.json.err_msg).toBe(0);
+    const got = pyEval(r.json.value)[0] as { bbox: number[]; rec_docs: string; rec_scores: number }[];
+    expect(got.length).toBeGreaterThan(0);
+    // the oracle: DetOp's tensor by cv2, the same detector in onnxruntime, DetOp's boxes, RecOp's crops, faiss on pserve's index
+    const [h, w] = runPy(DET_TENSOR, [coco, join(dir, 'det.f32'), '320']).trim().split(' ').map(Number) as [number, number];
+    const ort = await import('onnxruntime-node');
+    const sess = await ort.InferenceSession.create(detOnnx);
+    const out = await sess.run({
+      image: new ort.Tensor('float32', new Float32Array(readFileSync(join(dir, 'det.f32')).buffer.slice(0)), [1, 3, 320, 320]),
+      im_shape: new ort.Tensor('float32', Float32Array.from([320, 320]), [1, 2]),
+      scale_factor: new ort.Tensor('float32', Float32Array.from([320 / h, 320 / w]), [1, 2]),
+    });
+    const rows = Array.from(out['multiclass_nms3_0.tmp_0']!.data as Float32Array);
+    const count = Number((out['multiclass_nms3_0.tmp_2']!.data as Int32Array)[0]);
+    await sess.release();
+    const cfg = { h, w, rows, count, index: join(dir, 'yolo_index'), features: join(dir, 'y_feat.f32') };
+    writeFileSync(join(dir, 'ycfg.json'), JSON.stringify({ ...cfg, stage: 'boxes' }));
+    const boxes = JSON.parse(runPy(SHITU_ORACLE, [join(dir, 'ycfg.json')])) as number[][];
+    expect(boxes.length).toBeGreaterThan(1);
+    writeFileSync(join(dir, 'yq.json'), JSON.stringify([[coco, boxes]]));
+    const n = Number(runPy(REC_TENSORS, [join(dir, 'yq.json'), join(dir, 'yq.f32')]));
+    writeFileSync(join(dir, 'y_feat.f32'), await runOnnx(join(bundle, 'models', 'rec', 'model.onnx'), join(dir, 'yq.f32'), n));
+    writeFileSync(join(dir, 'ycfg.json'), JSON.stringify({ ...cfg, stage: 'scores' }));
+    const perBox = JSON.parse(runPy(SHITU_ORACLE, [join(dir, 'ycfg.json')])) as [number[], number, string][];
+    // every answer is one of DetOp's boxes (or the whole image), with faiss's label and score for it
+    for (const g of got) {
+      const m = perBox.find(([bb]) => JSON.stringify(bb) === JSON.stringify(g.bbox));
+      expect(m, `bbox ${JSON.stringify(g.bbox)} is not one of ${JSON.stringify(perBox.map((x) => x[0]))}`).toBeDefined();
+      expect(g.rec_docs).toBe(m![2]);
+      expect(Math.abs(g.rec_scores - m![1])).toBeLessThan(1e-5);
+      expect(g.rec_scores).toBeGreaterThanOrEqual(0.5);
+    }
+  }, 180000);
 
   it.skipIf(!pyHas('cv2, numpy, faiss'))('pserve smoke sends a generated image in the client\'s form and passes', () => {
     const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean }[] }>(['smoke', bundle]);

@@ -82,7 +82,11 @@ function modelSource(name: string, role: string, batch: boolean, dirOpt: string 
   return { name, role, batch, dir, flag, onnx: onnx ? resolve(onnx) : undefined, onnxFlag, loaded, feeds: tensorsFrom('feed', feedsConf, loaded?.feeds), fetches: tensorsFrom('fetch', fetchesConf, loaded?.fetches) };
 }
 
-const ioOf = (m: ModelSource): ModelIo => ({ feeds: m.feeds.map((f) => f.alias), fetches: m.fetches.map((f) => f.alias), ...(m.feeds[0] ? { inputShape: m.feeds[0].shape } : {}) });
+/** aliases, and the shape of the image feed (the first feed that is not a detector's im_shape / scale_factor) */
+function ioOf(m: ModelSource): ModelIo {
+  const image = m.feeds.find((f) => f.alias !== 'im_shape' && f.alias !== 'scale_factor');
+  return { feeds: m.feeds.map((f) => f.alias), fetches: m.fetches.map((f) => f.alias), ...(image ? { inputShape: image.shape } : {}) };
+}
 
 function fileArg(p: string | undefined, flag: string, what: string): string {
   if (!p) throw usage(`pserve bundle: --${flag} is required for this recipe (${what})`);

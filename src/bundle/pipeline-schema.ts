@@ -15,6 +15,8 @@ export interface PipelineModules {
   MODEL_PARAMS: Record<string, ParamSpec>;
   checkPipeline: (section: unknown) => { models: Record<string, Record<string, unknown>>; steps: { name: string; op: string; params: Record<string, unknown> }[]; response: Record<string, string> };
   parseYaml: (text: string) => Record<string, unknown>;
+  /** what a reference to a step output looks like ("step" or "step.field") */
+  REF_RE: RegExp;
 }
 
 const PIPELINE_DIR = new URL('../../templates/server/pipeline/', import.meta.url);
@@ -24,12 +26,11 @@ export async function pipelineModules(): Promise<PipelineModules> {
   const steps = await import(new URL('steps.mjs', PIPELINE_DIR).href) as { STEPS: PipelineModules['STEPS'] };
   const pipe = await import(new URL('pipeline.mjs', PIPELINE_DIR).href) as Pick<PipelineModules, 'checkPipeline' | 'MODEL_PARAMS'>;
   const conf = await import(new URL('../config.mjs', PIPELINE_DIR).href) as Pick<PipelineModules, 'parseYaml'>;
-  return { STEPS: steps.STEPS, MODEL_PARAMS: pipe.MODEL_PARAMS, checkPipeline: pipe.checkPipeline, parseYaml: conf.parseYaml };
+  const params = await import(new URL('params.mjs', PIPELINE_DIR).href) as Pick<PipelineModules, 'REF_RE'>;
+  return { STEPS: steps.STEPS, MODEL_PARAMS: pipe.MODEL_PARAMS, checkPipeline: pipe.checkPipeline, parseYaml: conf.parseYaml, REF_RE: params.REF_RE };
 }
 
-const REF = /^(request|[A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$/;
-
-function zodOf(spec: ParamSpec): z.ZodTypeAny {
+function zodOf(spec: ParamSpec, REF: RegExp): z.ZodTypeAny {
   let s: z.ZodTypeAny;
   const num = (base: z.ZodNumber) => {
     let n = base;
@@ -63,7 +64,7 @@ function zodOf(spec: ParamSpec): z.ZodTypeAny {
 export function stepSchemas(mods: PipelineModules): Record<string, z.ZodTypeAny> {
   return Object.fromEntries(Object.entries(mods.STEPS).map(([op, kind]) => [
     op,
-    z.object({ op: z.literal(op), ...Object.fromEntries(Object.entries(kind.params).map(([k, spec]) => [k, zodOf(spec)])) }).strict(),
+    z.object({ op: z.literal(op), ...Object.fromEntries(Object.entries(kind.params).map(([k, spec]) => [k, zodOf(spec, mods.REF_RE)])) }).strict(),
   ]));
 }
 

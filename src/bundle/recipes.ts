@@ -126,6 +126,10 @@ export function ppshituRecipe(det: ModelIo, rec: ModelIo): Recipe {
     else detFeeds[f] = 'det_batch';
   }
   const rows = det.fetches[0]!;
+  // upstream resizes to the mainbody detector's 640x640; a detector that declares another fixed
+  // input (PP-YOLO tiny: 320x320) gets its own size, for the resize and for im_shape/scale_factor
+  const s = det.inputShape;
+  const [dh, dw] = s && s.length === 4 && s[2]! > 0 && s[3]! > 0 ? [s[2]!, s[3]!] : [640, 640];
   return {
     recipe: 'ppshitu',
     service: 'recognition',
@@ -142,10 +146,10 @@ export function ppshituRecipe(det: ModelIo, rec: ModelIo): Recipe {
         decoded: { op: 'decode_image', in: 'images' },
         det_rgb: { op: 'channel_order', in: 'decoded' },
         det_norm: normalize('det_rgb', 'float64'),
-        det_resized: { op: 'resize', in: 'det_norm', width: 640, height: 640, library: 'cv2' },
+        det_resized: { op: 'resize', in: 'det_norm', width: dw, height: dh, library: 'cv2' },
         det_chw: { op: 'to_chw', in: 'det_resized' },
         det_batch: { op: 'stack', in: 'det_chw' },
-        ...(det.feeds.some((f) => f === 'im_shape' || f === 'scale_factor') ? { det_info: { op: 'image_info', in: 'decoded', target: [640, 640] } } : {}),
+        ...(det.feeds.some((f) => f === 'im_shape' || f === 'scale_factor') ? { det_info: { op: 'image_info', in: 'decoded', target: [dh, dw] } } : {}),
         detection: { op: 'model', model: 'det', feeds: detFeeds, fetch: det.fetches },
         boxes: {
           op: 'det_boxes', in: `detection.${rows}`, image: 'decoded',

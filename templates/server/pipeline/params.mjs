@@ -27,7 +27,7 @@ export const P = {
   refMap: (o = {}) => ({ type: 'refMap', ...o }),
 };
 
-export const REF_RE = /^(request|[A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$/;
+export const REF_RE = /^(request|[A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_][A-Za-z0-9_.]*))?$/;
 
 function typeError(where, key, spec, v) {
   const want = {
