@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -198,6 +199,35 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     const bad = cliJson<any>(['serve', dir, '--rpc-port', '70000']);
     expect(bad.code).toBe(2);
     expect(bad.json.error.code).toBe('E_USAGE');
+  }, 60_000);
+
+  it('a gRPC message trickled past the body timeout ends the call with DEADLINE_EXCEEDED, counted as a 408', async () => {
+    const t = await start(dir, ['--rpc-port', '0', '--body-timeout-ms', '1000']);
+    try {
+      const session = http2.connect(`http://${t.grpc}`);
+      session.on('error', () => {}); // the server ends the session when it stops
+      const stream = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => {});
+      const t0 = performance.now();
+      // a frame that declares 100 bytes, and only 10 of them
+      stream.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.alloc(10)]));
+      const status = await new Promise<string | undefined>((ok) => {
+        stream.on('trailers', (h) => ok(String(h['grpc-status'])));
+        stream.on('response', (h) => { if (h['grpc-status'] !== undefined) ok(String(h['grpc-status'])); });
+        stream.on('close', () => ok(undefined));
+        stream.resume();
+      });
+      const ms = performance.now() - t0;
+      session.destroy();
+      expect(status).toBe('4');
+      expect(ms).toBeGreaterThan(900);
+      expect(ms).toBeLessThan(10_000);
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      expect(text).toMatch(/^pserve_requests_total\{protocol="kserve_grpc",code="408"\} 1$/m);
+    } finally {
+      t.child.kill('SIGTERM');
+      await t.exit;
+    }
   }, 60_000);
 
   it('config.yml rpc_port turns gRPC on; SIGTERM drains both ports and exits 0', async () => {

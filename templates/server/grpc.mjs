@@ -36,18 +36,35 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
   if (!process.env.PSERVE_DEBUG) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const protocolOf = (path) => (path.startsWith(`/${PIPELINE_PKG}.`) ? 'pipeline_grpc' : path.startsWith(`/${GENERAL_PKG}.`) ? 'general_grpc' : 'kserve_grpc');
   /**
-   * A message over the body limit is refused by grpc-js itself (RESOURCE_EXHAUSTED) before any
-   * handler runs: this interceptor sees that status on its way out and counts it in /metrics as
-   * the 413 it stands for, like an oversized HTTP body.
+   * The HTTP limits, on gRPC calls, where grpc-js answers before any handler runs:
+   * - a message over the body limit is refused by grpc-js (RESOURCE_EXHAUSTED): seen on its way
+   *   out and counted in /metrics as the 413 it stands for, like an oversized HTTP body;
+   * - a request message that has not fully arrived within the body timeout ends the call with
+   *   DEADLINE_EXCEEDED (counted as a 408), as a trickled HTTP body is cut.
    */
-  const countRefusals = (method, call) => {
+  const limits = (method, call) => {
     const t0 = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - t0) / 1e9;
     const sendStatus = call.sendStatus.bind(call);
     call.sendStatus = (status) => {
       if (status?.code === grpc.status.RESOURCE_EXHAUSTED && /^Received message larger than max/.test(String(status.details ?? ''))) {
-        metrics.observe(protocolOf(method.path), 413, Number(process.hrtime.bigint() - t0) / 1e9);
+        metrics.observe(protocolOf(method.path), 413, seconds());
       }
       sendStatus(status);
+    };
+    const start = call.start.bind(call);
+    call.start = (listener) => {
+      const timer = setTimeout(() => {
+        metrics.observe(protocolOf(method.path), 408, seconds());
+        call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request message did not arrive within ${requestTimeoutMs} ms`, metadata: null });
+      }, requestTimeoutMs);
+      timer.unref();
+      start({
+        onReceiveMetadata: (m) => listener.onReceiveMetadata(m),
+        onReceiveMessage: (m) => { clearTimeout(timer); listener.onReceiveMessage(m); },
+        onReceiveHalfClose: () => listener.onReceiveHalfClose(),
+        onCancel: () => { clearTimeout(timer); listener.onCancel(); },
+      });
     };
     return call;
   };
@@ -55,7 +72,7 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
     'grpc.max_receive_message_length': maxBody,
     'grpc.max_send_message_length': 512 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
-    interceptors: [countRefusals],
+    interceptors: [limits],
   });
   const raw = (b) => b;
 
