@@ -92,7 +92,9 @@ export class PipelineRuntime {
           if (t.dims.length !== f.shape.length || t.dims.some((d, i) => f.shape[i] >= 0 && f.shape[i] !== d)) {
             throw new RequestError(400, `model "${name}": feed "${k}" has shape [${t.dims.join(', ')}], the model wants [${f.shape.join(', ')}]`);
           }
-          return { onnx: f.onnx, dtype: f.dtype, data: castTo(f.dtype, t, `model "${name}" feed "${k}"`), shape: t.dims.slice() };
+          const data = castTo(f.dtype, t, `model "${name}" feed "${k}"`);
+          // the pool moves the buffer to its worker: a step's own output stays readable by other steps
+          return { onnx: f.onnx, dtype: f.dtype, data: data === t.data ? data.slice() : data, shape: t.dims.slice() };
         });
         const rows = input[0]?.shape[0];
         let out;

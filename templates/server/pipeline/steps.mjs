@@ -236,11 +236,15 @@ export const STEPS = {
       if (list.length === 0) throw new RequestError(400, `step "${step}": nothing to stack`);
       const first = asTensor(list[0], step);
       const per = first.data.length;
-      const data = new first.data.constructor(per * list.length);
-      list.forEach((t, i) => {
-        if (asTensor(t, step).data.length !== per) throw new RequestError(400, `step "${step}": tensors of different sizes`);
-        data.set(t.data, i * per);
-      });
+      let data = first.data;
+      // one tensor (the usual request) is taken as it is: no copy
+      if (list.length > 1) {
+        data = new first.data.constructor(per * list.length);
+        list.forEach((t, i) => {
+          if (asTensor(t, step).data.length !== per) throw new RequestError(400, `step "${step}": tensors of different sizes`);
+          data.set(t.data, i * per);
+        });
+      }
       let dims = [list.length, ...first.dims];
       if (shape) dims = reshape(dims, shape, step);
       return { data, dims };
