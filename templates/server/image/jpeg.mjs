@@ -20,7 +20,8 @@ const NATURAL = Int32Array.from([
 /**
  * @typedef {{ lookup: Uint16Array, maxcode: Int32Array, valptr: Int32Array, mincode: Int32Array, values: Uint8Array }} Huffman
  * @typedef {{ id: number, h: number, v: number, tq: number, bpl: number, bpc: number, coefs: Int16Array,
- *   dcTable: Huffman | null, acTable: Huffman | null, pred: number, width: number, height: number }} Component
+ *   dcTable: Huffman | null, acTable: Huffman | null, pred: number, width: number, height: number,
+ *   qt: Uint16Array | null, plane: Uint8Array }} Component
  */
 
 /** @param {Uint8Array} counts 16 code counts @param {Uint8Array} values @param {number} at */
@@ -284,6 +285,7 @@ export function decodeJpeg(data, opts = {}) {
   let mcusPerLine = 0, mcusPerColumn = 0, maxH = 1, maxV = 1;
   let sawEoi = false;
   let scans = 0;
+  const ws = new Int32Array(64);
   let pos = 2;
   const need = (n, what) => { if (pos + n > data.length) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends inside ${what}`, pos); };
 
@@ -365,7 +367,7 @@ export function decodeJpeg(data, opts = {}) {
           const b = seg + 6 + 3 * k;
           const h = data[b + 1] >> 4, v = data[b + 1] & 15, tq = data[b + 2];
           if (h < 1 || h > 4 || v < 1 || v > 4 || tq > 3) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${k} has sampling ${h}x${v}, table ${tq}`, b);
-          comps.push({ id: data[b], h, v, tq, bpl: 0, bpc: 0, coefs: new Int16Array(0), dcTable: null, acTable: null, pred: 0, width: 0, height: 0 });
+          comps.push({ id: data[b], h, v, tq, bpl: 0, bpc: 0, coefs: new Int16Array(0), dcTable: null, acTable: null, pred: 0, width: 0, height: 0, qt: null, plane: new Uint8Array(0) });
         }
         maxH = Math.max(...comps.map((c) => c.h));
         maxV = Math.max(...comps.map((c) => c.v));
@@ -385,7 +387,12 @@ export function decodeJpeg(data, opts = {}) {
         if (coded > 8 * (data.length - end) + 64) {
           throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: ${width}x${height} needs ${coded} blocks, the ${data.length - end} bytes left can hold at most ${8 * (data.length - end)}`, seg);
         }
-        for (const c of comps) c.coefs = new Int16Array(c.bpl * c.bpc * 64);
+        for (const c of comps) {
+          // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
+          // decoded, straight into the component's sample plane (one block of coefficients at a time)
+          c.coefs = new Int16Array(progressive ? c.bpl * c.bpc * 64 : 64);
+          c.plane = new Uint8Array(c.bpl * 8 * c.bpc * 8);
+        }
         frame = { width, height };
         break;
       }
@@ -410,6 +417,8 @@ export function decodeJpeg(data, opts = {}) {
         if (progressive && (se > 63 || ss > se || (ss === 0 && se !== 0) || (ss > 0 && ns !== 1) || al > 13)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad progressive scan ${ss}..${se} ah ${ah} al ${al}`, seg);
         for (const c of sc) {
           if (!qts[c.tq]) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} uses undefined quantisation table ${c.tq}`, seg);
+          // libjpeg latches a component's table when the component is first scanned
+          if (!c.qt || !progressive) c.qt = qts[c.tq];
           if ((ss === 0 && ah === 0 && !c.dcTable) || (se > 0 && !c.acTable)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: scan uses an undefined Huffman table`, seg);
           c.pred = 0;
         }
@@ -536,7 +545,27 @@ export function decodeJpeg(data, opts = {}) {
         for (const c of sc) c.pred = 0;
       }
       restartsLeft--;
-      if (single) {
+      if (!progressive) {
+        if (single) {
+          const by = Math.floor(u / unitsPerLine), bx = u - by * unitsPerLine;
+          c0.coefs.fill(0);
+          blockBaseline(c0, 0);
+          idctIslow(c0.coefs, 0, /** @type {Uint16Array} */ (c0.qt), c0.plane, by * 64 * c0.bpl + bx * 8, c0.bpl * 8, ws);
+        } else {
+          const my = Math.floor(u / mcusPerLine), mx = u - my * mcusPerLine;
+          for (const c of sc) {
+            const stride = c.bpl * 8;
+            for (let v = 0; v < c.v; v++) {
+              const o = (my * c.v + v) * 8 * stride + mx * c.h * 8;
+              for (let h = 0; h < c.h; h++) {
+                c.coefs.fill(0);
+                blockBaseline(c, 0);
+                idctIslow(c.coefs, 0, /** @type {Uint16Array} */ (c.qt), c.plane, o + h * 8, stride, ws);
+              }
+            }
+          }
+        }
+      } else if (single) {
         const by = Math.floor(u / unitsPerLine), bx = u - by * unitsPerLine;
         decodeBlock(c0, (by * c0.bpl + bx) * 64);
       } else {
@@ -552,20 +581,20 @@ export function decodeJpeg(data, opts = {}) {
     return br.align();
   }
 
-  // IDCT every component into a plane of its padded block grid
-  const ws = new Int32Array(64);
-  /** @type {Uint8Array[]} */
-  const planes = comps.map((c) => {
-    const stride = c.bpl * 8;
-    const plane = new Uint8Array(stride * c.bpc * 8);
-    const q = /** @type {Uint16Array} */ (qts[c.tq]);
-    // only blocks that cover real samples matter; the rest stay 0
-    const bw = Math.ceil(c.width / 8), bh = Math.ceil(c.height / 8);
-    for (let by = 0; by < bh; by++) {
-      for (let bx = 0; bx < bw; bx++) idctIslow(c.coefs, (by * c.bpl + bx) * 64, q, plane, by * 8 * stride + bx * 8, stride, ws);
+  // progressive: IDCT every component into its plane now that all scans are in
+  if (progressive) {
+    for (const c of comps) {
+      const stride = c.bpl * 8;
+      const q = /** @type {Uint16Array} */ (c.qt ?? qts[c.tq]);
+      if (!q) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} has no quantisation table`, pos);
+      // only blocks that cover real samples matter; the rest stay 0
+      const bw = Math.ceil(c.width / 8), bh = Math.ceil(c.height / 8);
+      for (let by = 0; by < bh; by++) {
+        for (let bx = 0; bx < bw; bx++) idctIslow(c.coefs, (by * c.bpl + bx) * 64, q, c.plane, by * 8 * stride + bx * 8, stride, ws);
+      }
     }
-    return plane;
-  });
+  }
+  const planes = comps.map((c) => c.plane);
 
   const { width, height } = /** @type {{ width: number, height: number }} */ (frame);
   checkImageSize(FMT, width, height);
