@@ -101,6 +101,9 @@ describeShared('bad images are refused with their E_ code', () => {
     const sos = d.findIndex((b, i) => b === 0xff && d[i + 1] === 0xda);
     const garbage = d.slice(); garbage.fill(0xff, sos + 20, sos + 60); // a run of 0xFF: markers inside entropy data
     expect(['E_IMAGE_CORRUPT', 'E_IMAGE_TRUNCATED']).toContain(code(() => decodeJpeg(garbage)));
+    // bytes between the scan and EOI are skipped as libjpeg skips them (cv2 decodes such files)
+    const junk = Uint8Array.from([...d.subarray(0, d.length - 2), 0, 0, 0x6a, 0x75, 0x6e, 0x6b, 0xff, 0xd9]);
+    expect(decodeJpeg(junk).data).toEqual(decodeJpeg(d).data);
     const noTables = Uint8Array.from([...d.subarray(0, 2), ...d.subarray(sof)]);
     expect(code(() => decodeJpeg(noTables))).toBe('E_IMAGE_CORRUPT');
   });

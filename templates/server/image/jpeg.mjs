@@ -292,7 +292,12 @@ export function decodeJpeg(data, opts = {}) {
   while (!sawEoi) {
     // find the next marker, skipping fill bytes
     if (pos >= data.length) break;
-    if (data[pos] !== 0xff) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: expected a marker, found byte 0x${data[pos].toString(16)}`, pos);
+    // libjpeg skips bytes before a marker (with a warning, "extraneous bytes before marker"), so do we
+    if (data[pos] !== 0xff) {
+      if (scans === 0 && !frame) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: expected a marker, found byte 0x${data[pos].toString(16)}`, pos);
+      while (pos < data.length && data[pos] !== 0xff) pos++;
+      continue;
+    }
     while (pos < data.length && data[pos] === 0xff) pos++;
     if (pos >= data.length) break;
     const marker = data[pos++];
