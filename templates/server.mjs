@@ -22,7 +22,7 @@ import { createProtocols } from './server/protocols.mjs';
 import { RequestError } from './server/tensors.mjs';
 import { compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
 import { EXTENSIONS, InferStats, createKserve, splitBinaryBody } from './server/kserve.mjs';
-import { PROTO_TYPE, createServingProto } from './server/serving-proto.mjs';
+import { PROTO_TYPE, createServingProto, ownBuffer } from './server/serving-proto.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VERSION = '__PSERVE_VERSION__';
@@ -149,14 +149,22 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const servingProto = createServingProto({ protocols, model, serviceName, defaultFetch });
   const kserve = createKserve({ protocols, model, serviceName, stats, metrics, pool, maxBatch, batchable, workers, ep });
 
-  function readBody(req) {
+  /**
+   * alignAt: a byte offset of the body to place 8-byte aligned in a buffer of the body's own (the
+   * KServe binary extension's first tensor, after its JSON header), so its tensors can go to an
+   * inference worker without a copy
+   */
+  function readBody(req, alignAt = -1) {
     return new Promise((resolveBody, reject) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBody) { reject(new RequestError(413, `body of ${declared} bytes is over the limit of ${maxBody}`)); return; }
       // a declared length (checked above) gets one buffer that the chunks are copied into; a
       // chunked or very large body is collected and joined, so that a client cannot make the
       // server set aside many large buffers by declaring sizes it never sends
-      let whole = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX ? Buffer.allocUnsafe(declared) : null;
+      const prealloc = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX;
+      let whole = !prealloc ? null
+        : alignAt >= 0 && alignAt < declared ? Buffer.from(ownBuffer(new ArrayBuffer(declared + ((8 - (alignAt % 8)) % 8))), (8 - (alignAt % 8)) % 8, declared)
+        : Buffer.allocUnsafe(declared);
       const chunks = [];
       let size = 0;
       req.on('data', (c) => {
@@ -183,8 +191,8 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   }
 
   /** the body with its Content-Encoding (gzip, deflate) undone, inflated no further than the body limit */
-  async function decodedBody(req) {
-    const raw = await readBody(req);
+  async function decodedBody(req, alignAt = -1) {
+    const raw = await readBody(req, req.headers['content-encoding'] ? -1 : alignAt);
     return inflateCapped(raw, req.headers['content-encoding'], maxBody);
   }
 
@@ -242,7 +250,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
           let result;
           if (headerLength !== undefined) {
             // the binary tensor data extension: a JSON header, then raw tensors
-            const { header, binary } = splitBinaryBody(await decodedBody(req), headerLength);
+            const { header, binary } = splitBinaryBody(await decodedBody(req, /^\d{1,9}$/.test(String(headerLength)) ? Number(headerLength) : -1), headerLength);
             result = await kserve.restInfer(header, binary);
           } else {
             result = await kserve.restInfer(await jsonBody(req), Buffer.alloc(0));

@@ -229,6 +229,12 @@ export class InferencePool {
 /** a typed array whose buffer can be moved to another thread: its own whole buffer, else a copy */
 export function movable(data, transfer) {
   if (!ArrayBuffer.isView(data)) return data;
+  // a view of a request body read into a buffer of its own (serving-proto.mjs fromBytes): the
+  // whole body buffer moves with it, once
+  if (data.ownsBuffer === true) {
+    if (!transfer.includes(data.buffer)) transfer.push(data.buffer);
+    return data;
+  }
   if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer)) data = data.slice();
   transfer.push(data.buffer);
   return data;

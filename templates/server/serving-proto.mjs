@@ -66,12 +66,25 @@ export function toFeedArray(dtype, values, what) {
 
 const ELEM_SIZE = { float32: 4, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1 };
 
+/**
+ * Request bodies read into a buffer of their own (server.mjs readBody with alignAt): nothing else
+ * shares their memory, so a tensor inside one can be handed to an inference worker as it is.
+ */
+const OWNED = new WeakSet();
+export const ownBuffer = (arrayBuffer) => { OWNED.add(arrayBuffer); return arrayBuffer; };
+
 /** little-endian raw elements (KServe raw/binary contents, Serving's tensor_content) as the dtype's typed array */
 export function fromBytes(dtype, bytes, what) {
   const t = DTYPES[dtype];
   const size = ELEM_SIZE[dtype];
   if (!t || !size) throw new RequestError(400, `${what}: the model wants ${dtype}, which this server cannot carry`);
   if (bytes.length % size !== 0) throw new RequestError(400, `${what}: ${bytes.length} bytes is not a whole number of ${dtype} elements (${size} bytes each)`);
+  if (OWNED.has(bytes.buffer) && bytes.byteOffset % size === 0) {
+    // a view of the request's own body, no copy: its whole buffer moves to the worker (movable)
+    const view = new t.Array(bytes.buffer, bytes.byteOffset, bytes.length / size);
+    view.ownsBuffer = true;
+    return view;
+  }
   // copied: the body's offset need not be aligned, and the copy can move to a worker thread
   return new t.Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 }
