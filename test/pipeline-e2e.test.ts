@@ -9,6 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
@@ -44,8 +45,12 @@ function pyJsonDumps(keys: string[], values: string[]): string {
   return `{"key": [${keys.map((k) => JSON.stringify(k)).join(', ')}], "value": [${values.map((v) => JSON.stringify(v)).join(', ')}]}`;
 }
 
+// no keep-alive: the oracles take seconds between requests, and a server may close an idle
+// connection just as the client reuses it
+const fresh = new Agent({ pipelining: 0 });
+
 async function post(url: string, body: string): Promise<{ status: number; json: { err_no: number; err_msg: string; key: string[]; value: string[]; tensors: unknown[] } }> {
-  const r = await fetch(url, { method: 'POST', body });
+  const r = await fetch(url, { method: 'POST', body, dispatcher: fresh });
   return { status: r.status, json: await r.json() as never };
 }
 
@@ -135,7 +140,7 @@ describeShared('pipeline bundle: --recipe imagenet answers PaddleClas pipeline_h
     const r = await post(`${server!.url}/imagenet/prediction`, body);
     expect(r.json.err_no, r.json.err_msg).toBe(0);
     // both routes before the (slow) oracles: an idle keep-alive connection may be closed by the server meanwhile
-    const j = await fetch(`${server!.url}/pserve/pipeline/imagenet`, { method: 'POST', body });
+    const j = await fetch(`${server!.url}/pserve/pipeline/imagenet`, { method: 'POST', body, dispatcher: fresh });
     const plain = await j.json() as { ok: boolean; result: { label: string[]; prob: number[] } };
     const [labels, probs] = pyEval(r.json.value) as [string[], number[]];
     expect(labels).toHaveLength(2);
