@@ -194,6 +194,20 @@ print(json.dumps(out))`, JSON.stringify(trials.map((t) => [t.results.map((r) => 
     for (const bad of ["__import__('os')", '(1, 2', '(1, -2)', '(1.5, 2)', '()', 'x'.repeat(500)]) expect(() => parseShapeString(bad, 'k')).toThrow(/expected a shape/);
   });
 
+  it('request decoders: every key a value, in order; too many values, a missing key, non-base64 are bad requests', () => {
+    const request = { key: ['a', 'b', 'c'], value: ['AAEC', 'AwQF', 'BgcI'] };
+    const got = STEPS.request_base64.run({ keys: [], max_values: 64 }, {}, { request, step: 's' });
+    expect(got.map((b: Buffer) => Array.from(b))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8]]);
+    expect(() => STEPS.request_base64.run({ keys: [], max_values: 2 }, {}, { request, step: 's' })).toThrow(/3 values, at most 2 per request/);
+    expect(() => STEPS.request_base64.run({ keys: ['image'], max_values: 2 }, {}, { request, step: 's' })).toThrow(/no key "image"/);
+    expect(() => STEPS.request_base64.run({ keys: [], max_values: 64 }, {}, { request: { key: ['a'], value: [12] }, step: 's' })).toThrow(/expected a base64 string/);
+    const frames = STEPS.request_frames.run({ data_key: 'frames', shape_key: 'frames_shape', channel_order: 'rgb', strict_keys: true, max_frames: 10 },
+      {}, { request: { key: ['frames', 'frames_shape'], value: [Buffer.alloc(2 * 2 * 3 * 3, 9).toString('base64'), '(2, 2, 3, 3)'] }, step: 's' });
+    expect(frames.map((f: any) => [f.width, f.height, f.data.length])).toEqual([[3, 2, 18], [3, 2, 18]]);
+    expect(() => STEPS.request_frames.run({ data_key: 'frames', shape_key: 'frames_shape', channel_order: 'rgb', strict_keys: true, max_frames: 1 },
+      {}, { request: { key: ['frames', 'frames_shape'], value: [Buffer.alloc(36).toString('base64'), '(2, 2, 3, 3)'] }, step: 's' })).toThrow(/1\.\.1 frames/);
+  });
+
   it('Python round (half to even) for PaddleVideo CenterCrop and Paddle Serving Resize', () => {
     expect([0.5, 1.5, 2.5, 58.5, 59.5, -0.5, 2.4, 2.6].map(pyRound)).toEqual([0, 2, 2, 58, 60, -0, 2, 3]);
   });

@@ -105,11 +105,13 @@ export const STEPS = {
   // ---- request decoders ----
   request_base64: {
     doc: 'base64 values of the request keys -> bytes (every key, in request order, when keys is empty: a batch)',
-    params: { keys: P.strings({ default: [] }) },
+    params: { keys: P.strings({ default: [] }), max_values: P.int({ min: 1, max: 4096, default: 64 }) },
     refs: [],
-    run: ({ keys }, _in, { request, step }) => {
+    run: ({ keys, max_values }, _in, { request, step }) => {
       const pick = keys.length ? keys : request.key;
       if (pick.length === 0) throw new RequestError(400, `step "${step}": the request has no keys`);
+      // each value becomes a decoded image: bound how many one request may bring
+      if (pick.length > max_values) throw new RequestError(400, `step "${step}": ${pick.length} values, at most ${max_values} per request (max_values)`);
       return pick.map((k) => base64Bytes(requestValue(request, k, step), `key "${k}"`));
     },
   },
