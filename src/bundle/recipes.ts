@@ -62,7 +62,7 @@ export function imagenetRecipe(io: ModelIo, labelsFile: string): Recipe {
     pipeline: {
       models: { imagenet: modelEntry('imagenet', true) },
       steps: {
-        images: { op: 'request_base64', keys: [], max_values: 64 },
+        images: { op: 'request_base64', keys: [], max_values: 16 },
         decoded: { op: 'decode_image', in: 'images' },
         resized: { op: 'resize_short', in: 'decoded', size: short, library: 'cv2' },
         cropped: { op: 'center_crop', in: 'resized', size: crop, rounding: 'floor' },
@@ -142,7 +142,7 @@ export function ppshituRecipe(det: ModelIo, rec: ModelIo): Recipe {
     pipeline: {
       models: { det: modelEntry('det', false), rec: modelEntry('rec', true) },
       steps: {
-        images: { op: 'request_base64', keys: [], max_values: 64 },
+        images: { op: 'request_base64', keys: [], max_values: 16 },
         decoded: { op: 'decode_image', in: 'images' },
         det_rgb: { op: 'channel_order', in: 'decoded' },
         det_norm: normalize('det_rgb', 'float64'),
