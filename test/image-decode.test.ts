@@ -103,7 +103,7 @@ describeShared('bad images are refused with their E_ code', () => {
     expect(['E_IMAGE_CORRUPT', 'E_IMAGE_TRUNCATED']).toContain(code(() => decodeJpeg(garbage)));
     // bytes between the scan and EOI are skipped as libjpeg skips them (cv2 decodes such files)
     const junk = Uint8Array.from([...d.subarray(0, d.length - 2), 0, 0, 0x6a, 0x75, 0x6e, 0x6b, 0xff, 0xd9]);
-    expect(decodeJpeg(junk).data).toEqual(decodeJpeg(d).data);
+    expect(Buffer.compare(decodeJpeg(junk).data, decodeJpeg(d).data)).toBe(0);
     const noTables = Uint8Array.from([...d.subarray(0, 2), ...d.subarray(sof)]);
     expect(code(() => decodeJpeg(noTables))).toBe('E_IMAGE_CORRUPT');
   });
