@@ -56,7 +56,7 @@ export function imagenetRecipe(io: ModelIo, labelsFile: string): Recipe {
     port: 18080,
     maxBodyBytes: 32 * MiB,
     bodyTimeoutMs: 60000,
-    memoryNote: 'about 4x the body (the body, its JSON string, the decoded bytes) plus the decoded image (3 bytes a pixel) and its 256-short-side copy',
+    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the decoded bytes) plus each decoded image (3 bytes a pixel, up to 16 images) and its 256-short-side copy',
     models: [{ name: 'imagenet', role: 'classifier', batch: true }],
     clientExample: 'PaddleClas deploy/paddleserving/pipeline_http_client.py (POST /imagenet/prediction, {"key":["image"],"value":[base64 JPEG]})',
     pipeline: {
@@ -90,7 +90,7 @@ export function pptsmRecipe(io: ModelIo, labelsFile: string): Recipe {
     port: 18080,
     maxBodyBytes: 256 * MiB,
     bodyTimeoutMs: 300000,
-    memoryNote: 'about 4x the body: example.avi (131 frames of 320x240) is a 40 MB body and about 160 MB at the peak; the 8 sampled frames after that are small',
+    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames): example.avi (131 frames of 320x240) is a 40 MB body and raised the peak RSS by 234 MB (measured); the 8 sampled frames after that are small',
     models: [{ name: 'video', role: 'classifier', batch: true }],
     clientExample: 'PaddleVideo deploy/python_serving/pipeline_http_client.py (POST /video/prediction, {"key":["frames","frames_shape"],"value":[base64 raw RGB frames, "(T, H, W, C)"]})',
     pipeline: {
@@ -136,7 +136,7 @@ export function ppshituRecipe(det: ModelIo, rec: ModelIo): Recipe {
     port: 18081,
     maxBodyBytes: 32 * MiB,
     bodyTimeoutMs: 60000,
-    memoryNote: 'about 4x the body plus the decoded image, its float copy for the detector (12 bytes a pixel) and one 224x224 crop per box',
+    memoryNote: 'about 6x the body plus the decoded image, its float64 copy for the detector (24 bytes a pixel) and one 224x224 crop per box',
     models: [{ name: 'det', role: 'detector', batch: false }, { name: 'rec', role: 'feature extractor', batch: true }],
     clientExample: 'PaddleClas deploy/paddleserving/recognition/pipeline_http_client.py (POST /recognition/prediction, {"key":["image"],"value":[base64 JPEG]})',
     pipeline: {
