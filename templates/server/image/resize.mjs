@@ -155,7 +155,8 @@ function pilCoeffs(inSize, outSize) {
 const clip8 = (v) => (v >= 1073741824 ? 255 : v <= 0 ? 0 : v >> 22);
 
 /**
- * PIL Image.resize((width, height), Image.BILINEAR) on an 8-bit image (L, RGB or RGBA as HWC), bit-exact.
+ * PIL Image.resize((width, height), Image.BILINEAR) on an 8-bit L or RGB image (HWC), bit-exact. (PIL resizes
+ * RGBA premultiplied by alpha; that is not reproduced: the seeds only resize RGB.)
  * @param {Image} img
  * @param {number} width
  * @param {number} height
