@@ -147,7 +147,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const protocols = createProtocols({ model, pool, defaultFetch, batchable, serviceName, stats });
   const { webService, pipeline, modelMetadata } = protocols;
   const servingProto = createServingProto({ protocols, model, serviceName, defaultFetch });
-  const kserve = createKserve({ protocols, model, serviceName, stats, metrics, pool, maxBatch, batchable, workers, ep });
+  const kserve = createKserve({ protocols, model, serviceName, stats, metrics, maxBatch, batchable, workers, ep });
 
   /**
    * alignAt: a byte offset of the body to place 8-byte aligned in a buffer of the body's own (the

@@ -109,7 +109,7 @@ describe('pipeline text values and KServe gRPC typed contents', () => {
   });
 
   it('ModelInfer with int64_contents, raw int8 out, and a version that does not exist', async () => {
-    const kserve = createKserve({ protocols, model, serviceName: 'm', stats, metrics: { runs: 0, runRows: 0 }, pool, maxBatch: 8, batchable: true, workers: 2, ep: 'cpu' });
+    const kserve = createKserve({ protocols, model, serviceName: 'm', stats, metrics: { runs: 0, runRows: 0 }, maxBatch: 8, batchable: true, workers: 2, ep: 'cpu' });
     const res = await kserve.grpcInfer({ model_name: 'm', inputs: [{ name: 'words', datatype: 'INT64', shape: [2, 1], contents: { int64_contents: [4, 5] } }], outputs: [{ name: 'code' }, { name: 'twice' }] });
     expect(res.outputs).toEqual([{ name: 'code', datatype: 'INT8', shape: [2, 1] }, { name: 'twice', datatype: 'INT64', shape: [2, 1] }]);
     expect(Array.from(new Int8Array(res.raw_output_contents[0].buffer, res.raw_output_contents[0].byteOffset, 2))).toEqual([-4, -5]);

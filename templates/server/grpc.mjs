@@ -151,8 +151,8 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
     ModelMetadata: k('ModelMetadata', async (req) => { checkModel(req); return protocols.modelMetadata(); }),
     ModelInfer: k('ModelInfer', (req) => kserve.grpcInfer(req)),
   };
-  for (const [svc, impl] of [[pipelineService], [generalService], [kserveService]].map(([s]) => [s, Object.fromEntries(Object.entries(s).map(([n, d]) => [n, d.handler]))])) {
-    server.addService(svc, impl);
+  for (const svc of [pipelineService, generalService, kserveService]) {
+    server.addService(svc, Object.fromEntries(Object.entries(svc).map(([n, d]) => [n, d.handler])));
   }
   const bound = await new Promise((ok, fail) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {

@@ -47,7 +47,7 @@ const GRPC_CONTENTS = {
   UINT8: 'uint_contents', UINT16: 'uint_contents', UINT32: 'uint_contents', UINT64: 'uint64_contents', BOOL: 'bool_contents',
 };
 
-export function createKserve({ protocols, model, serviceName, stats, metrics, pool, maxBatch, batchable, workers, ep }) {
+export function createKserve({ protocols, model, serviceName, stats, metrics, maxBatch, batchable, workers, ep }) {
   const { kserveType, findFeed } = protocols;
   const names = () => model.feeds.map((x) => x.alias).join(', ');
 
@@ -221,6 +221,5 @@ export function createKserve({ protocols, model, serviceName, stats, metrics, po
     };
   }
 
-  void pool;
   return { restInfer, restReply, grpcInfer, checkVersion, modelConfig, modelStats };
 }

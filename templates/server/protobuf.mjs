@@ -189,7 +189,7 @@ export function decode(spec, type, buf) {
 // ---------------------------------------------------------------- encoding
 
 class Writer {
-  constructor() { this.parts = []; this.size = 0; this.scratch = Buffer.allocUnsafe(1024); this.at = 0; }
+  constructor() { this.parts = []; this.scratch = Buffer.allocUnsafe(1024); this.at = 0; }
   flush() {
     if (this.at > 0) { this.parts.push(Buffer.from(this.scratch.subarray(0, this.at))); this.at = 0; }
   }
@@ -202,7 +202,6 @@ class Writer {
     if (typeof v === 'number' && v >= 0 && v < 2 ** 31) {
       while (v > 0x7f) { b[this.at++] = (v & 0x7f) | 0x80; v >>>= 7; }
       b[this.at++] = v;
-      this.size += 0; // counted in bytes()
       return;
     }
     let x = BigInt.asUintN(64, BigInt(v));

@@ -124,11 +124,11 @@ function snakeKeys(v, depth = 0) {
  * One feed from a Serving Tensor message: the feed by alias (then var name), its values from the
  * data field of its elem_type (or tensor_content / byte_data), its shape as sent (with batch).
  */
-function feedOf(protocols, t, i, fieldOf, bytesField) {
+function feedOf(protocols, model, t, i, fieldOf, bytesField) {
   const key = String(t.alias_name || t.name || '');
   const what = `tensor[${i}] "${key}"`;
   const f = protocols.findFeed(key);
-  if (!f) throw new RequestError(400, `${what}: unknown feed (the model takes ${protocols.feedAliases()})`);
+  if (!f) throw new RequestError(400, `${what}: unknown feed (the model takes ${model.feeds.map((x) => x.alias).join(', ')})`);
   const elem = t.elem_type ?? 0;
   if (!Number.isInteger(elem) || elem < 0) throw new RequestError(400, `${what}: elem_type ${elem} is not a Serving type code`);
   let data;
@@ -166,7 +166,6 @@ function tensorOf(o, form) {
 }
 
 export function createServingProto({ protocols, model, serviceName, defaultFetch, engineName = 'general_infer_0' }) {
-  protocols.feedAliases = () => model.feeds.map((x) => x.alias).join(', ');
 
   /** GeneralModelService.inference: a decoded Request -> a Response object */
   async function general(req) {
@@ -176,7 +175,7 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
     const feeds = new Map();
     tensors.forEach((t, i) => {
       if (!t || typeof t !== 'object') throw new RequestError(400, `tensor[${i}] must be a Tensor message`);
-      const [f, v] = feedOf(protocols, t, i, GENERAL_FIELD, 'tensor_content');
+      const [f, v] = feedOf(protocols, model, t, i, GENERAL_FIELD, 'tensor_content');
       if (feeds.has(f)) throw new RequestError(400, `tensor[${i}]: feed "${f.alias}" given twice`);
       feeds.set(f, v);
     });
@@ -215,7 +214,7 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
     }
     const feeds = new Map();
     tensors.forEach((t, i) => {
-      const [f, v] = feedOf(protocols, t, i, PIPELINE_FIELD, 'byte_data');
+      const [f, v] = feedOf(protocols, model, t, i, PIPELINE_FIELD, 'byte_data');
       feeds.set(f, v);
     });
     const outs = await protocols.infer(feeds, defaultFetch);
