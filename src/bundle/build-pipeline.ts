@@ -5,7 +5,7 @@
  * onnxruntime, README.md and the manifest. The pipeline is checked (every step's parameters
  * through its schema, every reference) before anything is written; built in a temp sibling.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PserveError, fsError } from '../errors.js';
