@@ -134,6 +134,34 @@ describe('the DAG runner', () => {
   });
 });
 
+describe('image steps on step workers', () => {
+  it('run off the HTTP thread with the same result, and their refusals come back as bad requests naming the step', async () => {
+    const { StepWorkers } = await import(`${T}step-worker.mjs`);
+    const { encodeBmp, sceneRgb } = await import('../src/bundle/smoke-pipeline.js');
+    const checked = checkPipeline({
+      steps: {
+        images: { op: 'request_base64' },
+        decoded: { op: 'decode_image', in: 'images' },
+        resized: { op: 'resize_short', in: 'decoded', size: 32 },
+      },
+      response: { r: 'resized' },
+    });
+    const workers = new StepWorkers(1);
+    try {
+      const off = await preparePipeline(checked, { base: '.', models: {}, stepWorkers: workers });
+      const on = await preparePipeline(checked, { base: '.', models: {} });
+      const bmp = encodeBmp(64, 48, sceneRgb(64, 48)).toString('base64');
+      const a = await runPipeline(off, { key: ['image'], value: [bmp] });
+      const b = await runPipeline(on, { key: ['image'], value: [bmp] });
+      expect([a.r[0].width, a.r[0].height]).toEqual([43, 32]);
+      expect(Buffer.from(a.r[0].data).equals(Buffer.from(b.r[0].data))).toBe(true);
+      await expect(runPipeline(off, { key: ['image'], value: [Buffer.from('GIF89a....').toString('base64')] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/step "decoded": image 0 cannot be decoded/) });
+    } finally {
+      await workers.close();
+    }
+  });
+});
+
 describe('post-processing as upstream computes it', () => {
   it.skipIf(!HAVE_NUMPY)('NMS over result dicts: +1 areas, float32 corners, scores descending, IoU <= threshold kept (PaddleClas nms_to_rec_results)', () => {
     let seed = 7;

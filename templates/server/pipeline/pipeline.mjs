@@ -85,7 +85,10 @@ export function checkPipeline(section) {
   return { models, steps, response: { ...response } };
 }
 
-/** Load what the steps need once (labels, index, model bindings). env: { base, models: { name: { bind } } } */
+/**
+ * Load what the steps need once (labels, index, model bindings). env: { base, models: { name: { bind } },
+ * stepWorkers? } — with stepWorkers (step-worker.mjs), the image steps marked `offload` run there.
+ */
 export async function preparePipeline(checked, env) {
   const steps = [];
   for (const s of checked.steps) {
@@ -94,7 +97,7 @@ export async function preparePipeline(checked, env) {
     const state = kind.prepare ? await kind.prepare(s.params, { ...env, where }) : undefined;
     steps.push({ ...s, kind, state });
   }
-  return { steps, response: checked.response };
+  return { steps, response: checked.response, stepWorkers: env.stepWorkers ?? null };
 }
 
 function resolveRef(values, ref, step) {
@@ -122,8 +125,11 @@ export async function runPipeline(prepared, request) {
       else inputs[key] = Object.fromEntries(Object.entries(p).map(([k, r]) => [k, resolveRef(values, r, s.name)]));
     }
     try {
-      values.set(s.name, await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state }));
+      const workers = s.kind.offload ? prepared.stepWorkers : null;
+      values.set(s.name, await (workers ? workers.run(s.op, s.params, inputs, s.name) : s.kind.run(s.params, inputs, { request, step: s.name, state: s.state })));
     } catch (e) {
+      // a RequestError from a step worker arrives as its parts
+      if (!(e instanceof RequestError) && Number.isInteger(e?.status)) throw new RequestError(e.status, e.message, e.errNo ?? 5000);
       // the image and index modules refuse what a request brought (an image smaller than the crop,
       // an empty box) with their own coded errors: a bad request, said with the step's name
       if (!(e instanceof RequestError) && /^E_(IMAGE|INDEX|PICKLE)_/.test(String(e?.code))) throw new RequestError(400, `step "${s.name}": ${e.message}`);

@@ -18,6 +18,7 @@ import { DTYPES, RequestError } from '../tensors.mjs';
 import { PipelineConfigError } from './params.mjs';
 import { checkPipeline, preparePipeline, runPipeline } from './pipeline.mjs';
 import { pyStr, toPlainJson } from './pyrepr.mjs';
+import { StepWorkers } from './step-worker.mjs';
 
 /** a step's tensor in the dtype the model wants */
 function castTo(dtype, t, what) {
@@ -29,9 +30,12 @@ function castTo(dtype, t, what) {
 }
 
 export class PipelineRuntime {
-  /** opts: { cfg, base, serviceName, device, explicit, threads, workers, maxBatch, log, onRun, onRestart } */
+  /** opts: { cfg, base, serviceName, device, explicit, threads, workers, maxBatch, log, onRun, onRestart }; config.yml pserve.step_workers (default 2) */
   constructor(opts) {
-    this.opts = opts;
+    const sw = opts.cfg.pserve?.step_workers ?? 2;
+    if (!Number.isInteger(sw) || sw < 0 || sw > 64) throw new PipelineConfigError(`pserve.step_workers must be an integer in 0..64, found ${JSON.stringify(sw)}`);
+    this.opts = { ...opts, stepWorkers: sw };
+    this.stepWorkers = null;
     this.checked = checkPipeline(opts.cfg.pipeline);
     this.pools = new Map();
     this.prepared = null;
@@ -65,7 +69,9 @@ export class PipelineRuntime {
       const batchable = m.batch && [...model.feeds, ...model.fetches].every((f) => f.shape[0] === -1);
       bindings[name] = { bind: (p, where) => this.bindStep(name, model, pool, batchable, p, where) };
     }
-    this.prepared = await preparePipeline(this.checked, { base: o.base, models: bindings });
+    // image steps off the HTTP thread (0: on it)
+    if (o.stepWorkers > 0) this.stepWorkers = new StepWorkers(o.stepWorkers);
+    this.prepared = await preparePipeline(this.checked, { base: o.base, models: bindings, stepWorkers: this.stepWorkers });
     return first ?? { ep: 'cpu', io: { inputNames: [], outputNames: [] }, notes: [] };
   }
 
@@ -116,6 +122,7 @@ export class PipelineRuntime {
 
   async close() {
     await Promise.all([...this.pools.values()].map((p) => p.close()));
+    await this.stepWorkers?.close();
   }
 
   /** the request form both routes take: {"key":[...],"value":[...]} with one value per key */

@@ -11,6 +11,9 @@
  *   lists of these (a batch: several request keys, video frames, crops)
  * Image steps given a list apply to each element.
  *
+ * Steps marked `offload` (image work of tens of milliseconds) run on step-worker.mjs's threads
+ * when the server has them, so the HTTP thread stays free.
+ *
  * The image operations themselves (decoding as cv2.imdecode does, cv2/PIL resizing, crops,
  * normalisation, the frame sampler) live in ../image/ and the vector search in ../index/: a step
  * only adapts them to the pipeline.
@@ -157,6 +160,7 @@ export const STEPS = {
 
   // ---- images ----
   decode_image: {
+    offload: true,
     doc: 'encoded bytes -> BGR image, as cv2.imdecode(IMREAD_COLOR) (JPEG/PNG/BMP by content)',
     params: { in: P.ref() },
     refs: ['in'],
@@ -167,18 +171,21 @@ export const STEPS = {
     }),
   },
   resize_short: {
+    offload: true,
     doc: 'resize so the short side is `size`: new dims int(round(dim * size / min(h, w))) (Paddle Serving Resize(int))',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
     run: ({ size, library }, { in: v }, { step }) => each(v, (x) => resizeShort(asImage(x, step), size, { interp: library })),
   },
   resize: {
+    offload: true,
     doc: 'resize to width x height (aspect not kept), cv2 INTER_LINEAR or PIL BILINEAR',
     params: { in: P.ref(), width: P.int({ min: 1, max: 16384 }), height: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
     run: ({ width, height, library }, { in: v }, { step }) => each(v, (x) => resizeImage(asImage(x, step), width, height, library)),
   },
   scale_fixed_ratio: {
+    offload: true,
     doc: 'PaddleVideo Scale(short_size, fixed_ratio=True): short side already short_size -> unchanged; else short side short_size and long side int(short_size*4/3)',
     params: { in: P.ref(), short_size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'pil' }) },
     refs: ['in'],
@@ -191,6 +198,7 @@ export const STEPS = {
     run: ({ size, rounding }, { in: v }, { step }) => each(v, (x) => centerCrop(asImage(x, step), size, { rounding })),
   },
   ten_crop: {
+    offload: true,
     doc: 'PaddleVideo TenCrop(size) over a list: 4 corners + centre at multiples of (dim-size)//4, each followed by its left-right flips',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }) },
     refs: ['in'],
@@ -212,6 +220,7 @@ export const STEPS = {
     run: (_p, { in: v }, { step }) => each(v, (x) => swapChannels(asImage(x, step))),
   },
   normalize: {
+    offload: true,
     doc: 'x / div, minus mean, divided by std per channel (HWC in, float32 HWC out); arithmetic in float32 (PaddleVideo) or float64 (Paddle Serving reader, numpy default)',
     params: {
       in: P.ref(),
@@ -224,6 +233,7 @@ export const STEPS = {
     run: ({ div, mean, std, arithmetic }, { in: v }, { step }) => each(v, (x) => normalizeImage(asImage(x, step), { div, mean, std, arithmetic })),
   },
   to_chw: {
+    offload: true,
     doc: 'HWC image -> float32 tensor [C, H, W] (Transpose((2, 0, 1)))',
     params: { in: P.ref() },
     refs: ['in'],
