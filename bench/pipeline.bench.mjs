@@ -102,6 +102,6 @@ export async function run({ root, tmp, shared, log }) {
     ratio: p50 / b50,
     target: '<= 1.2x the bare model run',
     meets: p50 / b50 <= 1.2,
-    reading: 'HTTP + JSON + base64 + JPEG decode + resize/crop/normalise on the main thread, then the model on an inference worker, then top-1 and Python str(); sequential requests',
+    reading: 'HTTP + JSON + base64, then JPEG decode (pure JS) + resize/crop/normalise on a step worker, the model on an inference worker, top-1 and Python str(); sequential requests, so nothing overlaps: the image work adds to the model time',
   }];
 }
