@@ -346,7 +346,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   }
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, model ${modelPath})${grpcServer ? `; gRPC on ${shownHost}:${grpcServer.port}` : ''}`;
+  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, ${cfg.pipeline ? `pipeline of models ${Object.keys(cfg.pipeline.models ?? {}).join(', ')}` : `model ${modelPath}`})${grpcServer ? `; gRPC on ${shownHost}:${grpcServer.port}` : ''}`;
 
   function shutdown(signal) {
     if (draining) return;
