@@ -7,7 +7,7 @@
  * same known models on tensors prepared by OpenCV / PIL following FORMATS §8.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +152,28 @@ describeShared('pipeline bundle: --recipe imagenet answers PaddleClas pipeline_h
     expect(plain.ok).toBe(true);
     expect(plain.result.label).toEqual(labels);
     expect(plain.result.prob).toEqual(probs);
+  }, 60000);
+
+  it('a pipeline is data: config.yml edited (top-3 with scores, softmax added), the same bundle answers the new shape without code', async () => {
+    const edited = join(dir, 'edited');
+    cpSync(bundle, edited, { recursive: true });
+    const yml = readFileSync(join(edited, 'config.yml'), 'utf8');
+    const top = yml.indexOf('    top1:');
+    expect(top).toBeGreaterThan(0);
+    writeFileSync(join(edited, 'config.yml'), `${yml.slice(0, top)}    probs:\n      op: softmax\n      in: scores.prediction\n${yml.slice(top).replace('in: scores.prediction', 'in: probs').replace('k: 1', 'k: 3')}`);
+    const s = await startBundle(edited);
+    try {
+      const r = await post(`${s.url}/imagenet/prediction`, pyJsonDumps(['image'], [readFileSync(shared('pipeline', 'images', 'daisy.jpg')).toString('base64')]));
+      expect(r.json.err_no, r.json.err_msg).toBe(0);
+      const [labels, probs] = pyEval(r.json.value) as [string[][], number[][]];
+      expect(labels[0]).toHaveLength(3);
+      expect(probs[0]![0]!).toBeGreaterThanOrEqual(probs[0]![1]!);
+    } finally { stop(s); }
+    // a wrong parameter in the edited file: the server refuses to start, naming the step
+    writeFileSync(join(edited, 'config.yml'), readFileSync(join(edited, 'config.yml'), 'utf8').replace('k: 3', 'k: three'));
+    const r = spawnSync(process.execPath, ['server.mjs', '--port', '0'], { cwd: edited, encoding: 'utf8', timeout: 60000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/pipeline step "top1" \(op topk\): "k" must be an integer/);
   }, 60000);
 
   it('bad requests: a wrong service name is err_no 3002, an image that does not decode is err_no 5000 naming it', async () => {
