@@ -41,7 +41,8 @@ export function requestMix({ name, alias, shape, maxBody }) {
     { kind: 'bad json', path: webservice, body: json({ feed: [{ [alias]: data }] }).slice(0, 200), status: 400 },
     { kind: 'unknown alias', path: webservice, body: json({ feed: [{ nope: data }] }), status: 400 },
     { kind: 'wrong count', path: kserve, body: json({ inputs: [{ name: alias, shape, datatype: 'FP32', data: data.slice(1) }] }), status: 400 },
-    { kind: 'wrong service', path: '/nope/prediction', body: json({ key: [alias], value: [json(data)] }), status: 404 },
+    // the pipeline gateway answers its errors as HTTP 200 with err_no
+    { kind: 'wrong service', path: '/nope/prediction', body: json({ key: [alias], value: [json(data)] }), status: 200, errNo: 3002 },
     { kind: 'oversized', path: kserve, body: json({ inputs: [{ name: alias, shape, datatype: 'FP32', data: big }] }), status: 413 },
   ];
 }
@@ -86,9 +87,13 @@ export async function runLoad({ url, mix, n, concurrency, check = () => null }) 
       const got = await once(url, agent, r);
       if (got.error) { dropped += 1; if (problems.length < 10) problems.push(`${r.kind}: ${got.error}`); continue; }
       lat.push(got.ms);
-      if (got.status === 200) latOk.push(got.ms);
-      byStatus[got.status] = (byStatus[got.status] ?? 0) + 1;
-      const wrong = got.status !== r.status ? `status ${got.status}, expected ${r.status}: ${got.body.slice(0, 200)}` : got.status === 200 ? check(r, JSON.parse(got.body)) : null;
+      const errNo = r.errNo !== undefined && got.status === 200 ? JSON.parse(got.body).err_no : undefined;
+      if (got.status === 200 && r.errNo === undefined) latOk.push(got.ms);
+      const key = r.errNo !== undefined && got.status === 200 ? `200 err_no ${errNo}` : got.status;
+      byStatus[key] = (byStatus[key] ?? 0) + 1;
+      const wrong = got.status !== r.status ? `status ${got.status}, expected ${r.status}: ${got.body.slice(0, 200)}`
+        : r.errNo !== undefined ? (errNo === r.errNo ? null : `err_no ${errNo}, expected ${r.errNo}`)
+        : got.status === 200 ? check(r, JSON.parse(got.body)) : null;
       if (wrong && problems.length < 10) problems.push(`${r.kind}: ${wrong}`);
       if (wrong) byStatus.wrong = (byStatus.wrong ?? 0) + 1;
     }

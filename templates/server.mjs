@@ -5,7 +5,7 @@
  *
  *   node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml]
  *                   [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N]
- *                   [--max-batch N] [--workers N] [--threads N]
+ *                   [--max-batch N] [--workers N] [--threads N] [--rpc-port N]
  *
  * What it serves, and why it is shaped so, is in README.md next to this file.
  */
@@ -20,6 +20,9 @@ import { Metrics } from './server/metrics.mjs';
 import { NumArray, endLease, parseJsonBody, takeLease } from './server/numbers.mjs';
 import { createProtocols } from './server/protocols.mjs';
 import { RequestError } from './server/tensors.mjs';
+import { compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
+import { EXTENSIONS, InferStats, createKserve, splitBinaryBody } from './server/kserve.mjs';
+import { PROTO_TYPE, createServingProto, ownBuffer } from './server/serving-proto.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VERSION = '__PSERVE_VERSION__';
@@ -77,7 +80,7 @@ function intOpt(v, name, min, max) {
 export async function startServer(argv = process.argv.slice(2), env = {}) {
   const args = parseArgs(argv);
   if (args.help) {
-    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N] [--max-batch N] [--workers N] [--threads N]\n');
+    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N] [--max-batch N] [--workers N] [--threads N] [--rpc-port N]\n');
     return null;
   }
   const log = env.log ?? ((line) => process.stderr.write(`pserve-server: ${line}\n`));
@@ -94,13 +97,17 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const confFile = join(confDir, 'serving_server_conf.prototxt');
   const conf = existsSync(confFile) ? parseServingConf(readFileSync(confFile, 'utf8')) : { feeds: [], fetches: [] };
   const modelPath = resolve(base, String(ps.model ?? 'model.onnx'));
-  if (!existsSync(modelPath)) throw startError('E_MODEL_MISSING', `model not found: ${modelPath}`);
+  // a pipeline bundle (config.yml's pipeline: section) names its models there
+  if (!cfg.pipeline && !existsSync(modelPath)) throw startError('E_MODEL_MISSING', `model not found: ${modelPath}`);
 
   const deviceFromConf = Number(lsc.device_type ?? 0) === 0 ? 'cpu' : 'gpu';
   const device = String(args.device ?? ps.device ?? deviceFromConf);
   if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw startError('E_USAGE', `--device must be cpu, gpu, webgpu or auto, found "${device}"`);
   const port = intOpt(args.port ?? cfg.http_port ?? 9393, '--port', 0, 65535);
   const host = String(args.host ?? ps.host ?? '127.0.0.1');
+  // gRPC (pipeline, GeneralModelService, KServe v2): off unless --rpc-port or config.yml's rpc_port
+  const rpcPort = args['rpc-port'] ?? (cfg.rpc_port === null || cfg.rpc_port === undefined || cfg.rpc_port === '' ? null : cfg.rpc_port);
+  const rpcWanted = rpcPort !== null && !(args['rpc-port'] === undefined && Number(rpcPort) === 0) ? intOpt(rpcPort, '--rpc-port', 0, 65535) : null;
   // limits: a flag wins, then the environment (PSERVE_MAX_BODY_BYTES, ...), then config.yml's pserve section
   const pick = (flag, key, fallback) => args[flag] ?? processEnv[`PSERVE_${key.toUpperCase()}`] ?? ps[key] ?? fallback;
   const maxBody = intOpt(pick('max-body-bytes', 'max_body_bytes', 16 * 1024 * 1024), 'max_body_bytes', 1, 2 ** 31 - 1);
@@ -115,14 +122,18 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const { workers, threads } = defaultWorkers(workersWanted, threadsWanted);
 
   const metrics = new Metrics();
-  const pool = new InferencePool({
+  const poolOpts = {
     count: workers,
     session: { modelPath, device, explicit: args.device === 'gpu', threads },
     maxRows: maxBatch,
     onRun: (requests, rows) => metrics.sessionRun(requests, rows),
     onRestart: () => { metrics.workerRestarts += 1; },
     log,
-  });
+  };
+  // a pipeline runs one pool per model and answers its own routes (server/pipeline/service.mjs)
+  const pool = cfg.pipeline
+    ? new (await import('./server/pipeline/service.mjs')).PipelineRuntime({ cfg, base, serviceName, device, explicit: args.device === 'gpu', threads, workers, maxBatch, log, onRun: poolOpts.onRun, onRestart: poolOpts.onRestart })
+    : new InferencePool(poolOpts);
   metrics.pool = pool;
   let started;
   try { started = await pool.start(); } catch (e) { await pool.close(); throw e; }
@@ -137,16 +148,28 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   let draining = false;
 
   const isReady = () => !draining && pool.ready > 0;
-  const { webService, pipeline, kserveInfer, modelMetadata } = createProtocols({ model, pool, defaultFetch, batchable, serviceName });
+  const stats = new InferStats();
+  const protocols = createProtocols({ model, pool, defaultFetch, batchable, serviceName, stats });
+  const { webService, pipeline, modelMetadata } = protocols;
+  const servingProto = createServingProto({ protocols, model, serviceName, defaultFetch });
+  const kserve = createKserve({ protocols, model, serviceName, stats, metrics, maxBatch, batchable, workers, ep });
 
-  function readBody(req) {
+  /**
+   * alignAt: a byte offset of the body to place 8-byte aligned in a buffer of the body's own (the
+   * KServe binary extension's first tensor, after its JSON header), so its tensors can go to an
+   * inference worker without a copy
+   */
+  function readBody(req, alignAt = -1) {
     return new Promise((resolveBody, reject) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBody) { reject(new RequestError(413, `body of ${declared} bytes is over the limit of ${maxBody}`)); return; }
       // a declared length (checked above) gets one buffer that the chunks are copied into; a
       // chunked or very large body is collected and joined, so that a client cannot make the
       // server set aside many large buffers by declaring sizes it never sends
-      let whole = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX ? Buffer.allocUnsafe(declared) : null;
+      const prealloc = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX;
+      let whole = !prealloc ? null
+        : alignAt >= 0 && alignAt < declared ? Buffer.from(ownBuffer(new ArrayBuffer(declared + ((8 - (alignAt % 8)) % 8))), (8 - (alignAt % 8)) % 8, declared)
+        : Buffer.allocUnsafe(declared);
       const chunks = [];
       let size = 0;
       req.on('data', (c) => {
@@ -172,8 +195,14 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     });
   }
 
+  /** the body with its Content-Encoding (gzip, deflate) undone, inflated no further than the body limit */
+  async function decodedBody(req, alignAt = -1) {
+    const raw = await readBody(req, req.headers['content-encoding'] ? -1 : alignAt);
+    return inflateCapped(raw, req.headers['content-encoding'], maxBody);
+  }
+
   async function jsonBody(req, errNo) {
-    const raw = await readBody(req);
+    const raw = await decodedBody(req);
     try {
       const body = parseJsonBody(raw);
       return body instanceof NumArray ? body.toArray() : body;
@@ -184,9 +213,16 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     }
   }
 
-  function send(res, status, obj, type = 'application/json') {
-    const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
-    const headers = { 'content-type': type, 'content-length': Buffer.byteLength(body) };
+  function send(res, status, obj, type = 'application/json', extra = {}) {
+    let body = typeof obj === 'string' || Buffer.isBuffer(obj) ? obj : JSON.stringify(obj);
+    const headers = { 'content-type': type, ...extra };
+    // a reply compressed as the client's Accept-Encoding allows (over 512 bytes)
+    if (res.coding && Buffer.byteLength(body) > 512) {
+      const c = compressReply(Buffer.isBuffer(body) ? body : Buffer.from(body), res.coding);
+      body = c.body;
+      if (c.coding) headers['content-encoding'] = c.coding;
+    }
+    headers['content-length'] = Buffer.byteLength(body);
     if (draining || status === 413) headers.connection = 'close';
     if (status === 503) headers['retry-after'] = '1';
     res.writeHead(status, headers);
@@ -198,29 +234,57 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     let m;
+    const piped = pool.route?.(req, res, path, method, { readBody, send });
+    if (piped) return piped;
     if (path === '/metrics' && method === 'GET') return ['metrics', () => send(res, 200, metrics.text(), 'text/plain; version=0.0.4')];
     if (path === '/v2/health/live') return ['health', () => send(res, 200, { live: true })];
     if (path === '/v2/health/ready') return ['health', () => send(res, isReady() ? 200 : 503, { ready: isReady() })];
-    if (path === '/v2' && method === 'GET') return ['kserve', () => send(res, 200, { name: 'pserve', version: VERSION, extensions: [] })];
-    if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?(\/ready|\/infer)?$/.exec(path))) {
+    if (path === '/v2' && method === 'GET') return ['kserve', () => send(res, 200, { name: 'pserve', version: VERSION, extensions: EXTENSIONS })];
+    if (path === '/v2/models/stats' && method === 'GET') return ['kserve', () => send(res, 200, kserve.modelStats())];
+    if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/config|\/stats)?$/.exec(path))) {
       const name = decodeURIComponent(m[1]);
       return ['kserve', async () => {
         if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
-        if (m[2] === '/ready') return send(res, isReady() ? 200 : 503, { name, ready: isReady() });
-        if (m[2] === '/infer') {
+        kserve.checkVersion(m[2] === undefined ? undefined : decodeURIComponent(m[2]));
+        if (m[3] === '/ready') return send(res, isReady() ? 200 : 503, { name, ready: isReady() });
+        if (m[3] === '/config') return send(res, 200, kserve.modelConfig());
+        if (m[3] === '/stats') return send(res, 200, kserve.modelStats());
+        if (m[3] === '/infer') {
           if (method !== 'POST') throw new RequestError(405, 'use POST for infer');
-          return send(res, 200, await kserveInfer(await jsonBody(req)));
+          const headerLength = req.headers['inference-header-content-length'];
+          let result;
+          if (headerLength !== undefined) {
+            // the binary tensor data extension: a JSON header, then raw tensors
+            const { header, binary } = splitBinaryBody(await decodedBody(req, /^\d{1,9}$/.test(String(headerLength)) ? Number(headerLength) : -1), headerLength);
+            result = await kserve.restInfer(header, binary);
+          } else {
+            result = await kserve.restInfer(await jsonBody(req), Buffer.alloc(0));
+          }
+          const r = kserve.restReply(result);
+          return send(res, 200, r.body, r.type, r.headers);
         }
         return send(res, 200, modelMetadata());
       }];
     }
-    if ((m = /^\/([^/]+)\/prediction$/.exec(path))) {
+    if (path === '/GeneralModelService/inference' || path === '/GeneralModelService/debug') {
+      // Paddle Serving's C++ server as HttpClient speaks it: protobuf or JSON by Content-Type
+      res.protoReply = /^application\/(x-)?proto(buf)?\b/i.test(String(req.headers['content-type'] ?? ''));
+      return ['general', async () => {
+        if (method !== 'POST') throw new RequestError(405, 'use POST for GeneralModelService/inference');
+        const reply = await servingProto.general(servingProto.decodeGeneral(await decodedBody(req), res.protoReply));
+        return send(res, 200, servingProto.encodeGeneral(reply, res.protoReply), res.protoReply ? PROTO_TYPE : 'application/json');
+      }];
+    }
+    if ((m = /^\/([^/]+)\/([^/]+)$/.exec(path)) && !path.startsWith('/v2/')) {
       const name = decodeURIComponent(m[1]);
-      // both Paddle Serving forms share the URL: the body says which one it is
-      return ['prediction', async () => {
-        if (method !== 'POST') throw new RequestError(405, 'use POST for prediction');
+      // both Paddle Serving forms share /{name}/prediction: the body says which one it is; the
+      // pipeline gateway takes any method name
+      const anyMethod = m[2] !== 'prediction';
+      return [anyMethod ? 'pipeline' : 'prediction', async () => {
+        if (anyMethod) res.protocol = 'pipeline';
+        if (method !== 'POST') throw new RequestError(405, `use POST for ${m[2]}`);
         const body = await jsonBody(req);
-        const isPipeline = body && typeof body === 'object' && ('key' in body || 'value' in body);
+        const isPipeline = anyMethod || (body && typeof body === 'object' && ('key' in body || 'value' in body));
         const proto = isPipeline ? 'pipeline' : 'webservice';
         res.protocol = proto;
         if (name !== serviceName) throw new RequestError(404, `no service "${name}" (this server has "${serviceName}")`, 3002);
@@ -238,6 +302,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const t0 = process.hrtime.bigint();
     metrics.inflight += 1;
     let protocol = 'other';
+    res.coding = pickEncoding(req.headers['accept-encoding']);
     try {
       const [p, handler] = await route(req, res);
       protocol = p;
@@ -249,15 +314,21 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
       // writing resets the connection before it can read the 413 (the body timeout still applies)
       if (err.status === 413 && !req.complete) await discardBody(req);
       if (!res.headersSent) {
-        send(res, err.status, protocol === 'pipeline'
-          ? { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] }
-          : { error: err.message });
+        // the pipeline gateway answers errors as HTTP 200 with err_no (what its clients read);
+        // /metrics still counts them by the status they stand for
+        if (protocol === 'pipeline') {
+          res.metricStatus = err.status;
+          send(res, 200, { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] });
+        } else if (protocol === 'general') {
+          const body = servingProto.encodeGeneral(servingProto.generalError(err), res.protoReply === true);
+          send(res, err.status, body, res.protoReply ? PROTO_TYPE : 'application/json');
+        } else send(res, err.status, { error: err.message });
       }
     } finally {
       if (req.numbers) endLease(req.numbers);
       if (res.protocol) protocol = res.protocol;
       metrics.inflight -= 1;
-      if (protocol !== 'metrics') metrics.observe(protocol, res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9);
+      if (protocol !== 'metrics') metrics.observe(protocol, res.metricStatus ?? res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9);
     }
   });
 
@@ -267,9 +338,20 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     await pool.close();
     throw startError('E_SERVER_LISTEN', `cannot bind ${host}:${port}: ${listenReason(e)}`);
   }
+  let grpcServer = null;
+  if (rpcWanted !== null) {
+    const { startGrpc } = await import('./server/grpc.mjs');
+    try {
+      grpcServer = await startGrpc({ port: rpcWanted, host, maxBody, requestTimeoutMs: bodyTimeout, serviceName, version: VERSION, isReady, isDraining: () => draining, protocols, servingProto, kserve, metrics });
+    } catch (e) {
+      server.close();
+      await pool.close();
+      throw startError('E_SERVER_LISTEN', `cannot bind gRPC ${host}:${rpcWanted}: ${listenReason(e).replace('(pick one with --port)', '(pick one with --rpc-port)')}`);
+    }
+  }
   const addr = server.address();
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, model ${modelPath})`;
+  const listeningLine = `listening on http://${shownHost}:${addr.port} (service "${serviceName}", device ${ep}, ${workers} inference worker${workers === 1 ? '' : 's'} x ${threads || 'default'} threads, max batch ${maxBatch}, ${cfg.pipeline ? `pipeline of models ${Object.keys(cfg.pipeline.models ?? {}).join(', ')}` : `model ${modelPath}`})${grpcServer ? `; gRPC on ${shownHost}:${grpcServer.port}` : ''}`;
 
   function shutdown(signal) {
     if (draining) return;
@@ -277,14 +359,15 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     log(`${signal}: draining ${metrics.inflight} in-flight request(s), then exiting`);
     const force = setTimeout(() => { server.closeAllConnections(); }, drainTimeout);
     force.unref();
+    const grpcClosed = grpcServer ? grpcServer.close(drainTimeout) : Promise.resolve();
     server.close(() => {
       clearTimeout(force);
-      void pool.close().then(() => { if (env.onClosed) env.onClosed(); else process.exit(0); });
+      void grpcClosed.then(() => pool.close()).then(() => { if (env.onClosed) env.onClosed(); else process.exit(0); });
     });
     server.closeIdleConnections();
   }
 
-  return { server, port: addr.port, host: addr.address, serviceName, device: ep, workers, threads, pool, model, listeningLine, shutdown };
+  return { server, port: addr.port, rpcPort: grpcServer?.port ?? null, host: addr.address, serviceName, device: ep, workers, threads, pool, model, listeningLine, shutdown };
 }
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
@@ -292,9 +375,10 @@ if (isMain) {
   try {
     const s = await startServer();
     if (s) {
-      process.stdout.write(`pserve-server: ${s.listeningLine}\n`);
+      // handlers first: a supervisor may signal as soon as it reads the listening line
       process.on('SIGTERM', () => s.shutdown('SIGTERM'));
       process.on('SIGINT', () => s.shutdown('SIGINT'));
+      process.stdout.write(`pserve-server: ${s.listeningLine}\n`);
     }
   } catch (e) {
     const code = typeof e?.code === 'string' && /^E_[A-Z0-9_]+$/.test(e.code) ? e.code : 'E_SERVER_START';

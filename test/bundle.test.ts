@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { x as untar } from 'tar';
@@ -14,7 +14,7 @@ import { renderConfigYml } from '../src/bundle/config-yml.js';
 // @ts-expect-error no typings for the template
 import { parseYaml, parseServingConf } from '../templates/server/config.mjs';
 import { uciHousingOnnx } from './onnx-test-models.js';
-import { ROOT, cli, cliJson, describeShared, shared, tempDir, writableCopy } from './helpers.js';
+import { ROOT, cli, cliJson, describeShared, shared, tempDir, walkFiles, writableCopy } from './helpers.js';
 
 describe('config readers of the server template', () => {
   it('reads the config.yml that bundle writes back to what it says', () => {
@@ -87,9 +87,13 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
     expect(m.createdFrom.model?.file).toBe('__model__');
     expect(m.files.map((f) => f.path)).toEqual(listFiles(dir).filter((p) => p !== 'manifest.json'));
     expect(verifyBundle(dir)).toMatchObject({ ok: true, problems: [] });
-    // every module of the server template travels, byte for byte, listed with its sha256
-    for (const n of readdirSync(join(ROOT, 'templates', 'server'))) {
-      expect(m.files.find((f) => f.path === `server/${n}`)?.sha256, n).toBe(sha256File(join(ROOT, 'templates', 'server', n)));
+    // every module of the server template (sub-folders and the .proto files included) travels, byte
+    // for byte, listed with its sha256
+    const templateServer = join(ROOT, 'templates', 'server');
+    for (const file of walkFiles(templateServer)) {
+      const n = relative(templateServer, file).split(sep).join('/');
+      if (!/\.(mjs|proto)$/.test(n)) continue;
+      expect(m.files.find((f) => f.path === `server/${n}`)?.sha256, n).toBe(sha256File(file));
     }
     const napi = join(dir, 'node_modules/onnxruntime-node/bin/napi-v6');
     expect(readdirSync(napi)).toEqual([process.platform]);
@@ -105,14 +109,14 @@ describeShared('pserve bundle, smoke, package on uci_housing', () => {
     const r = cliJson<any>(['smoke', dir]);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
     expect(r.json.ok).toBe(true);
-    expect(r.json.checks.map((c: any) => c.name)).toEqual(['ready', 'web service', 'pipeline', 'kserve v2', 'metrics', 'SIGTERM']);
+    expect(r.json.checks.map((c: any) => c.name)).toEqual(['ready', 'web service', 'pipeline', 'kserve v2', 'kserve v2 binary', 'metrics', 'SIGTERM']);
   }, 60_000);
 
   it('smoke sends a batch of 3 rows and expects 3 rows back on every protocol', () => {
     const r = cliJson<any>(['smoke', dir, '--shape', 'x=3,13']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
     expect(r.json.inputs.x).toEqual({ dtype: 'float32', shape: [3, 13], shapeFrom: '--shape' });
-    for (const name of ['web service', 'pipeline', 'kserve v2']) {
+    for (const name of ['web service', 'pipeline', 'kserve v2', 'kserve v2 binary']) {
       expect(r.json.checks.find((c: any) => c.name === name).detail).toBe('price [3,1]');
     }
   }, 60_000);

@@ -13,7 +13,7 @@ describe('generated content', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-fixtures.mjs'), '--check'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
   });
-  it('src/formats/proto/*.gen.ts are what scripts/gen-proto.mjs makes from the .proto schemas', () => {
+  it('src/formats/proto/*.gen.ts and templates/server/proto/*.gen.mjs are what scripts/gen-proto.mjs makes from the .proto schemas', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-proto.mjs'), '--check'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
   });

@@ -94,7 +94,7 @@ describe('bundle server under load (tiny_classifier)', () => {
     const trickler = slowClient(s.url, { head, trickle: '{"feed":[{"x":['.padEnd(1000, '0'), everyMs: 200 });
     await new Promise((ok) => setTimeout(ok, 300));
     const lat: number[] = [];
-    const ok = mix.filter((m: { status: number }) => m.status === 200);
+    const ok = mix.filter((m: { status: number; errNo?: number }) => m.status === 200 && m.errNo === undefined);
     const t0 = performance.now();
     while (performance.now() - t0 < BODY_TIMEOUT_MS * 0.6) {
       const r = await runLoad({ url: s.url, mix: ok, n: 20, concurrency: 4, check: checkProbs });

@@ -15,7 +15,7 @@ import type { TensorSpec } from '../model/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { renderConfigYml } from './config-yml.js';
 import { MANIFEST, fileEntries, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
-import { copyRuntime, currentPlatform } from './runtime-files.js';
+import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
 
 export type BundleDevice = 'cpu' | 'gpu' | 'webgpu' | 'auto';
 
@@ -64,13 +64,13 @@ export function defaultBundleName(servingServer: string): string {
   return base || 'model';
 }
 
-function checkName(name: string): void {
+export function checkName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new PserveError('E_USAGE', `--name "${name}": use 1-64 letters, digits, '_', '.' or '-' (it becomes the URL /${name}/prediction)`, { kind: 'usage' });
   }
 }
 
-function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, program: TensorSpec[] | undefined): BundleTensor[] {
+export function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, program: TensorSpec[] | undefined): BundleTensor[] {
   return confVars.map((v) => {
     const name = v.name ?? '';
     const servingShape = v.shape ?? [];
@@ -87,7 +87,7 @@ function tensorsFrom(kind: ServingVarKind, confVars: ReturnType<typeof varsOf>, 
   });
 }
 
-function readConf(dir: string, file: string): { text: string; conf: ReturnType<typeof parseServingConf> } {
+export function readConf(dir: string, file: string): { text: string; conf: ReturnType<typeof parseServingConf> } {
   const p = join(dir, file);
   let text: string;
   try { text = readFileSync(p, 'utf8'); } catch (e) {
@@ -183,6 +183,8 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
 
     progress({ id: 'runtime', phase: 'start', text: `copying onnxruntime-node for ${platform}` });
     const runtime = copyRuntime(tmp, platform);
+    // the gRPC library (pure JavaScript) for the rpc_port
+    runtime.files += copyGrpc(tmp).files;
     progress({ id: 'runtime', phase: 'done', text: `onnxruntime-node ${runtime.version} for ${platform}: ${runtime.files} files`, bytes: runtime.bytes });
 
     writeFileSync(join(tmp, 'README.md'), renderReadme(readFileSync(join(templates, 'README.md'), 'utf8'), { name, port, platform, version, ortVersion: runtime.version, feeds, fetches }));
@@ -234,15 +236,20 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
 
 /**
  * The server from templates/: server.mjs (with pserve's version) and every module of server/
- * beside it, in the same relative layout, so `node server.mjs` finds its imports in the bundle.
+ * beside it (sub-folders too, with the wire protocols' .proto files for clients to compile), in
+ * the same relative layout, so `node server.mjs` finds its imports in the bundle.
  */
-function copyServer(templates: string, dest: string, version: string): void {
+export function copyServer(templates: string, dest: string, version: string): void {
   writeFileSync(join(dest, 'server.mjs'), readFileSync(join(templates, 'server.mjs'), 'utf8').replace('__PSERVE_VERSION__', version));
-  const modules = join(templates, 'server');
-  mkdirSync(join(dest, 'server'));
-  for (const n of readdirSync(modules).sort()) {
-    if (n.endsWith('.mjs')) copyFileSync(join(modules, n), join(dest, 'server', n));
-  }
+  const copyDir = (from: string, to: string): void => {
+    mkdirSync(to);
+    for (const n of readdirSync(from).sort()) {
+      const s = join(from, n);
+      if (statSync(s).isDirectory()) copyDir(s, join(to, n));
+      else if (n.endsWith('.mjs') || n.endsWith('.proto')) copyFileSync(s, join(to, n));
+    }
+  };
+  copyDir(join(templates, 'server'), join(dest, 'server'));
 }
 
 interface ReadmeVars { name: string; port: number; platform: string; version: string; ortVersion: string; feeds: BundleTensor[]; fetches: BundleTensor[] }

@@ -41,6 +41,12 @@ export interface BundleManifest {
   fetches: BundleTensor[];
   runtime: { name: 'onnxruntime-node'; version: string; platform: string; node: string };
   server: { entry: 'server.mjs'; port: number; device: string };
+  /** a pipeline bundle (config.yml's pipeline: section): its recipe and models; feeds/fetches above are its first model's */
+  pipeline?: {
+    recipe: string;
+    route: string;
+    models: { name: string; role: string; onnx: { file: string; from: 'converted' | 'given'; sha256: string }; feeds: BundleTensor[]; fetches: BundleTensor[] }[];
+  };
   files: BundleFile[];
 }
 

@@ -87,3 +87,23 @@ export function copyRuntime(bundleDir: string, platform: string): RuntimeInfo {
   copyJs(join(commonDir, 'dist', 'esm'), join(nm, 'onnxruntime-common', 'dist', 'esm'), stats);
   return { version, platform, ...stats };
 }
+
+/**
+ * Copy @grpc/grpc-js (pure JavaScript: its build/src, package.json, LICENSE) and the one package
+ * it loads at start, @js-sdsl/ordered-map, into `<bundle>/node_modules`, for the server's gRPC
+ * port. @grpc/proto-loader is not copied: grpc-js loads it only for channelz and ORCA, which the
+ * bundle server does not use (it encodes its messages itself).
+ */
+export function copyGrpc(bundleDir: string): { version: string; files: number; bytes: number } {
+  const grpcDir = packageDir('@grpc/grpc-js');
+  const mapDir = packageDir('@js-sdsl/ordered-map', grpcDir);
+  const nm = join(bundleDir, 'node_modules');
+  const stats = { files: 0, bytes: 0 };
+  for (const [dir, name, sub] of [[grpcDir, '@grpc/grpc-js', 'build'], [mapDir, '@js-sdsl/ordered-map', 'dist']] as const) {
+    copyOne(join(dir, 'package.json'), join(nm, name, 'package.json'), stats);
+    if (existsSync(join(dir, 'LICENSE'))) copyOne(join(dir, 'LICENSE'), join(nm, name, 'LICENSE'), stats);
+    copyJs(join(dir, sub), join(nm, name, sub), stats);
+  }
+  const version = (JSON.parse(readFileSync(join(grpcDir, 'package.json'), 'utf8')) as { version: string }).version;
+  return { version, ...stats };
+}

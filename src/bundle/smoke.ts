@@ -148,6 +148,29 @@ function flatShape(v: unknown): { data: unknown[]; shape: number[] } {
   return { data, shape };
 }
 
+const BINARY: Record<string, { new (n: number | ArrayBuffer): ArrayLike<number | bigint> & { buffer: ArrayBufferLike } }> = {
+  FP32: Float32Array, FP64: Float64Array, INT8: Int8Array, INT16: Int16Array, INT32: Int32Array, INT64: BigInt64Array,
+  UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array, UINT64: BigUint64Array, BOOL: Uint8Array,
+};
+
+/** values as the little-endian raw bytes of the KServe binary extension */
+function binaryOf(datatype: string, values: number[]): Buffer {
+  const T = BINARY[datatype];
+  if (!T) throw new Error(`datatype ${datatype} has no binary form here`);
+  const a = new T(values.length) as unknown as (number | bigint)[] & { buffer: ArrayBuffer };
+  const big = datatype === 'INT64' || datatype === 'UINT64';
+  values.forEach((v, i) => { a[i] = big ? BigInt(Math.trunc(v)) : v; });
+  return Buffer.from(a.buffer);
+}
+
+/** raw little-endian bytes back to numbers */
+function valuesOf(datatype: string, bytes: Buffer): number[] {
+  const T = BINARY[datatype];
+  if (!T) throw new Error(`output datatype ${datatype} has no binary form here`);
+  const copy = new Uint8Array(bytes).buffer;
+  return Array.from(new T(copy) as ArrayLike<number | bigint>, Number);
+}
+
 function checkTensor(what: string, data: unknown[], shape: number[], expected: number[]): string | null {
   if (shape.length !== expected.length) return `${what}: rank ${shape.length} [${shape.join(',')}], expected [${expected.join(',')}]`;
   for (let i = 0; i < shape.length; i++) {
@@ -183,7 +206,7 @@ function bareEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
 }
 
-export interface RunningServer { child: ChildProcess; url: string; device: string | null; stderr: () => string; stop(): Promise<number | null> }
+export interface RunningServer { child: ChildProcess; url: string; device: string | null; stdout: () => string; stderr: () => string; stop(): Promise<number | null> }
 
 /** Start `node server.mjs --port 0` in `dir` and wait for its "listening on" line. */
 export async function startBundleServer(dir: string, args: string[], timeoutS = 60): Promise<RunningServer> {
@@ -219,6 +242,7 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
   return {
     child,
     ...listening,
+    stdout: () => out,
     stderr: () => err,
     async stop() {
       if (child.exitCode !== null || spawnError) return child.exitCode;
@@ -317,6 +341,11 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
   const base = server.url;
   const name = manifest.name;
   try {
+    // a pipeline bundle is smoked through its upstream request form (smoke-pipeline.ts)
+    if (manifest.pipeline) {
+      await (await import('./smoke-pipeline.js')).smokePipeline(dir, base, name, check);
+      return report;
+    }
     let meta: ModelMeta | undefined;
     await check('ready', async () => {
       const r = await getText(`${base}/v2/health/ready`);
@@ -399,6 +428,41 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
       return shapes.join(', ');
     });
 
+    await check('kserve v2 binary', async () => {
+      // the binary tensor data extension (tritonclient.http's default): raw inputs in, raw outputs out
+      const parts = inputs.map((x) => binaryOf(x.t.datatype, x.data));
+      const head = Buffer.from(JSON.stringify({
+        inputs: inputs.map((x, i) => ({ name: x.t.name, shape: x.shape, datatype: x.t.datatype, parameters: { binary_data_size: parts[i]!.length } })),
+        outputs: fetchList.map((n) => ({ name: n, parameters: { binary_data: true } })),
+      }));
+      const url = `${base}/v2/models/${encodeURIComponent(name)}/infer`;
+      let res: Response;
+      try {
+        res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) }, body: Buffer.concat([head, ...parts]) });
+      } catch (e) { throw new Error(requestError(e, url)); }
+      const body = Buffer.from(await res.arrayBuffer());
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body.toString('utf8', 0, 300)}`);
+      const n = Number(res.headers.get('inference-header-content-length'));
+      if (!Number.isInteger(n) || n <= 0 || n > body.length) throw new Error(`Inference-Header-Content-Length ${res.headers.get('inference-header-content-length')} for a body of ${body.length} bytes`);
+      const outs = (JSON.parse(body.toString('utf8', 0, n)) as { outputs?: { name: string; datatype: string; shape: number[]; parameters?: { binary_data_size?: number } }[] }).outputs ?? [];
+      let at = n;
+      const shapes: string[] = [];
+      for (const got of outs) {
+        const size = got.parameters?.binary_data_size;
+        if (size === undefined || at + size > body.length) throw new Error(`output "${got.name}" has no binary_data_size within the body`);
+        const data = valuesOf(got.datatype, body.subarray(at, at + size));
+        at += size;
+        const o = md.outputs.find((x) => x.name === got.name);
+        if (!o) throw new Error(`unexpected output "${got.name}"`);
+        const bad = checkTensor(o.name, data, got.shape, expected(o));
+        if (bad) throw new Error(bad);
+        shapes.push(`${o.name} [${got.shape.join(',')}]`);
+      }
+      if (at !== body.length) throw new Error(`${body.length - at} bytes after the last binary output`);
+      if (shapes.length !== md.outputs.length) throw new Error(`${shapes.length} outputs, the model has ${md.outputs.length}`);
+      return shapes.join(', ');
+    });
+
     await check('metrics', async () => {
       const { text } = await getText(`${base}/metrics`);
       const count = (proto: string) => {
@@ -419,6 +483,7 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
     const ok = code === 0;
     checks.push({ name: 'SIGTERM', ok, ms: Math.round(performance.now() - t0), detail: ok ? 'drained and exited 0' : `exited with ${code}: ${lastLine(server.stderr())}` });
     if (!ok) report.failures.push(`SIGTERM: exited with ${code}`);
+    report.ok = report.failures.length === 0;
   }
   report.ok = report.failures.length === 0;
   return report;

@@ -105,6 +105,13 @@ export const COMMANDS: CommandSpec[] = [
       .option('--platform <p>', 'runtime binaries to carry: linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64 (default: this machine)')
       .option('--model_filename <file>', 'program file name inside the serving_server folder')
       .option('--params_filename <file>', 'combined params file name inside the serving_server folder')
+      .option('--recipe <r>', 'a whole pipeline service: imagenet (--serving_server, --labels), ppshitu (--det, --rec, --index), pptsm (--serving_server, --labels)')
+      .option('--labels <file>', 'label list for --recipe imagenet (imagenet.label) or pptsm (Kinetics-400_label_list.txt)')
+      .option('--det <dir>', '--recipe ppshitu: the detector\'s serving folder')
+      .option('--rec <dir>', '--recipe ppshitu: the feature model\'s serving folder')
+      .option('--det_onnx <file>', '--recipe ppshitu: use this ONNX detector instead of converting')
+      .option('--rec_onnx <file>', '--recipe ppshitu: use this ONNX feature model instead of converting')
+      .option('--index <dir>', '--recipe ppshitu: folder with vector.index and id_map.pkl (PaddleClas build_gallery.py, pserve index build)')
       .option('--force', 'replace an existing output folder'),
     load: () => import('../commands/bundle.js'),
   },
@@ -115,6 +122,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run a bundle\'s server (node server.mjs) in the foreground',
     configure: (c) => c
       .option('--port <n>', 'port (default: config.yml http_port)')
+      .option('--rpc-port <n>', 'gRPC port: Paddle Serving pipeline + KServe v2 (default: config.yml rpc_port; off when 0)')
       .option('--host <h>', 'address to bind (default 127.0.0.1)')
       .option('--device <d>', 'cpu | gpu | webgpu | auto')
       .option('--no-verify', 'skip checking the manifest sha256 values first'),
@@ -161,6 +169,27 @@ export const COMMANDS: CommandSpec[] = [
       .option('--memory <q>', 'k8s: memory request and limit (default 1Gi)')
       .option('--base-image <image>', 'dockerfile: the Node base image (default pinned node:22 slim)'),
     load: () => import('../commands/export.js'),
+  },
+  {
+    name: 'index',
+    args: '<action>',
+    argNames: ['action'],
+    summary: 'PP-ShiTu gallery index (faiss vector.index + id_map.pkl): build | append | remove | search, as PaddleClas build_gallery.py',
+    configure: (c) => c
+      .option('--gallery <file>', 'the "image<TAB>label" list (build, append, remove)')
+      .option('--image_root <dir>', 'folder the list\'s image paths are relative to (default: the list\'s folder)')
+      .option('--bundle <dir>', 'a bundle whose rec model (models/rec/model.onnx or model.onnx) gives the features')
+      .option('--vectors <file.npy>', 'features as an (n, d) float32 .npy, one row per list line, instead of --bundle')
+      .option('--out <dir>', 'folder to write (build: required; append/remove: default --index)')
+      .option('--index <dir>', 'the index folder (append, remove, search)')
+      .option('--index_method <m>', 'HNSW32 or Flat (build; default HNSW32)')
+      .option('--metric <m>', 'IP or L2 (build; default IP)')
+      .option('--image <file>', 'search: a query image (with --bundle)')
+      .option('--vector-file <file.npy>', 'search: query vectors, (d,) or (n, d)')
+      .option('-k, --k <n>', 'search: hits per query (default 5)')
+      .option('--exact', 'search: brute force over the stored vectors even for HNSW')
+      .option('--force', 'replace an existing --out folder'),
+    load: () => import('../commands/index.js'),
   },
   {
     name: 'demo',

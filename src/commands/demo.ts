@@ -4,6 +4,7 @@
  * alias set -> onnx -> bundle -> smoke, through the same command modules the CLI uses, and ends
  * with the smoke result. Output goes to ./pserve-demo (replaced on each run) unless --dir says otherwise.
  */
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, relative, resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
@@ -25,7 +26,11 @@ export interface DemoReport {
   model: string;
   steps: Step[];
   smoke: unknown;
+  /** the pipeline leg: the same model as an image-classification pipeline service (--recipe imagenet) */
+  pipelineSmoke: unknown;
 }
+
+const STEPS = 8;
 
 type Runner = (opts: Record<string, unknown>, ctx: CommandContext) => Promise<CommandResult>;
 
@@ -39,7 +44,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
 
   const stepRun = async (name: string, load: () => Promise<{ run: Runner }>, args: Record<string, unknown>, summarize: (d: Record<string, unknown>) => string): Promise<Record<string, unknown>> => {
     const id = 'demo'; // one spinner line that moves from step to step
-    ctx.progress({ id, phase: 'start', text: `${steps.length + 1}/6 ${name}` });
+    ctx.progress({ id, phase: 'start', text: `${steps.length + 1}/${STEPS} ${name}` });
     const t0 = performance.now();
     try {
       const mod = await load();
@@ -49,18 +54,19 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
       const summary = summarize(data);
       const ok = (r.exitCode ?? 0) === 0;
       steps.push({ step: name, ok, ms, summary, data });
-      lines.push(`${ok ? 'ok  ' : 'FAIL'} ${steps.length}/6 ${name.padEnd(7)} ${summary} (${(ms / 1000).toFixed(1)}s)`);
+      lines.push(`${ok ? 'ok  ' : 'FAIL'} ${steps.length}/${STEPS} ${name.padEnd(7)} ${summary} (${(ms / 1000).toFixed(1)}s)`);
       // the step's line is part of the final text; on a terminal the spinner just goes away
-      if (!ok) ctx.progress({ id, phase: 'fail', text: `${steps.length}/6 ${name}: ${summary}` });
+      if (!ok) ctx.progress({ id, phase: 'fail', text: `${steps.length}/${STEPS} ${name}: ${summary}` });
       return data;
     } catch (e) {
-      ctx.progress({ id, phase: 'fail', text: `${steps.length + 1}/6 ${name}` });
+      ctx.progress({ id, phase: 'fail', text: `${steps.length + 1}/${STEPS} ${name}` });
       if (e instanceof PserveError) throw new PserveError(e.code, `demo step ${name}: ${e.message}`, { file: e.file, offset: e.offset, hint: e.hint, kind: e.kind, cause: e });
       throw e;
     }
   };
 
   let smoke: Record<string, unknown> = {};
+  let pipelineSmoke: Record<string, unknown> = {};
   let built = '';
   await writeDirAtomic(dir, async (tmp) => {
     built = tmp;
@@ -81,12 +87,19 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     await stepRun('onnx', () => import('./onnx.js'), { model_dir: SAMPLE_MODEL, model_filename: 'inference.pdmodel', params_filename: 'inference.pdiparams', save_file: onnx }, (d) => `model.onnx, opset ${d['opset']}, engine ${d['engine']}${d['validation'] ? ', validated in onnxruntime' : ''}`);
     await stepRun('bundle', () => import('./bundle.js'), { serving_server: server, serving_client: client, onnx, out: bundle, name: 'classifier' }, (d) => `bundle/ (${d['files']} files, ${((d['bytes'] as number) / 2 ** 20).toFixed(1)} MiB with the runtime)`);
     smoke = await stepRun('smoke', () => import('./smoke.js'), { dir: bundle }, (d) => (d['ok'] ? 'passed' : `FAILED: ${(d['failures'] as string[]).join('; ')}`) + `: ${(d['checks'] as unknown[]).length} checks over the web-service, pipeline and KServe v2 protocols and /metrics`);
+    // the pipeline leg: the same model as a whole image-classification service (decode, resize,
+    // crop, normalise, model, top-1 label), smoked with a generated image in the seed client's form
+    const labels = join(tmp, 'labels.txt');
+    writeFileSync(labels, 'red,\ngreen,\nblue,\nyellow,\n');
+    const pipeline = join(tmp, 'pipeline-bundle');
+    await stepRun('pipeline', () => import('./bundle.js'), { recipe: 'imagenet', serving_server: server, onnx, labels, out: pipeline, name: 'classifier', port: 18080 }, (d) => `pipeline-bundle/ (recipe imagenet: ${(d['models'] as unknown[]).length} model, POST ${d['route']})`);
+    pipelineSmoke = await stepRun('smoke', () => import('./smoke.js'), { dir: pipeline }, (d) => (d['ok'] ? 'passed' : `FAILED: ${(d['failures'] as string[]).join('; ')}`) + `: ${(d['checks'] as unknown[]).length} checks, a generated image in the upstream client's form`);
   }, { replace: true });
 
   const ok = steps.every((s) => s.ok);
   lines.push(ok ? `demo passed: the bundle in ${relative(ctx.cwd, join(dir, 'bundle')) || dir} answered every protocol; start it with: node ${relative(ctx.cwd, join(dir, 'bundle', 'server.mjs'))}` : 'demo FAILED: see the step marked FAIL');
   // the steps ran in a temporary sibling that is now renamed to `dir`: report the paths that exist
-  const data = rebase({ ok, dir, model: SAMPLE_MODEL, steps, smoke }, built, dir) as DemoReport;
+  const data = rebase({ ok, dir, model: SAMPLE_MODEL, steps, smoke, pipelineSmoke }, built, dir) as DemoReport;
   return { data, text: lines.join('\n'), exitCode: ok ? 0 : 1 };
 }
 

@@ -10,6 +10,7 @@ import { parseOptions, z } from './options.js';
 const Options = z.object({
   dir: z.string().min(1),
   port: z.coerce.number().int().min(0).max(65535).optional(),
+  rpcPort: z.coerce.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
   device: z.enum(['cpu', 'gpu', 'webgpu', 'auto']).optional(),
   verify: z.boolean().optional(),
@@ -26,6 +27,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   }
   const args = ['server.mjs'];
   if (o.port !== undefined) args.push('--port', String(o.port));
+  if (o.rpcPort !== undefined) args.push('--rpc-port', String(o.rpcPort));
   if (o.host) args.push('--host', o.host);
   if (o.device) args.push('--device', o.device);
   // stdout is the command's own (one JSON object with --json): the server's log goes to stderr then

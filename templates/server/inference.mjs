@@ -55,7 +55,7 @@ export function bindModel(session, conf) {
       let at = names.indexOf(v.name);
       if (at < 0 && confVars.length === names.length) at = i;
       if (at < 0) throw new Error(`${kind} "${v.name}" of the serving conf is not an input/output of model.onnx (it has ${names.join(', ')})`);
-      return { name: v.name, alias: v.alias || v.name, onnx: names[at], servingType: SERVING_TYPES[v.type] ?? 'unknown', ...meta(metas[at]) };
+      return { name: v.name, alias: v.alias || v.name, onnx: names[at], servingType: SERVING_TYPES[v.type] ?? 'unknown', lod: v.lod === true, ...meta(metas[at]) };
     });
   };
   const meta = (m) => ({
@@ -229,6 +229,12 @@ export class InferencePool {
 /** a typed array whose buffer can be moved to another thread: its own whole buffer, else a copy */
 export function movable(data, transfer) {
   if (!ArrayBuffer.isView(data)) return data;
+  // a view of a request body read into a buffer of its own (serving-proto.mjs fromBytes): the
+  // whole body buffer moves with it, once
+  if (data.ownsBuffer === true) {
+    if (!transfer.includes(data.buffer)) transfer.push(data.buffer);
+    return data;
+  }
   if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer)) data = data.slice();
   transfer.push(data.buffer);
   return data;

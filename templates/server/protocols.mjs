@@ -7,9 +7,10 @@
 import { NO_KEY, NumArray, nest, parseJsonBody, settle, settleBody } from './numbers.mjs';
 import { DTYPES, RequestError, flatten, resolveShape, tensorToJson, toTyped } from './tensors.mjs';
 import { WorkerStopped } from './inference.mjs';
+import { parseValueText } from './serving-proto.mjs';
 
 /** model: bindModel's feeds and fetches; pool: the InferencePool; defaultFetch: aliases answered when a request names none */
-export function createProtocols({ model, pool, defaultFetch, batchable, serviceName }) {
+export function createProtocols({ model, pool, defaultFetch, batchable, serviceName, stats }) {
   const findFeed = (key) => model.feeds.find((f) => f.alias === key) ?? model.feeds.find((f) => f.name === key);
   const findFetch = (key) => model.fetches.find((f) => f.alias === key) ?? model.fetches.find((f) => f.name === key);
 
@@ -25,13 +26,20 @@ export function createProtocols({ model, pool, defaultFetch, batchable, serviceN
     const sameRows = feeds.size > 0 && [...feeds.values()].every((t) => t.shape.length > 0 && t.shape[0] === rows);
     const input = [...feeds].map(([f, t]) => ({ onnx: f.onnx, dtype: f.dtype, data: t.data, shape: t.shape }));
     let out;
+    const t0 = process.hrtime.bigint();
     try {
       out = await pool.run(input, fetches.map((f) => f.onnx), batchable && sameRows);
     } catch (e) {
+      stats?.inferred(false, t0);
       if (e instanceof WorkerStopped) throw new RequestError(503, e.message, 3001);
       throw new RequestError(400, `the model rejected the input: ${String(e?.message ?? e).split('\n')[0]}`, 5000);
     }
-    return fetches.map((f, i) => ({ key: fetchKeys[i], spec: f, ...tensorToJson(out[f.onnx]) }));
+    stats?.inferred(true, t0);
+    // typed: the runtime's array; data (plain numbers, for JSON) made only when asked for
+    return fetches.map((f, i) => {
+      const t = out[f.onnx];
+      return { key: fetchKeys[i], spec: f, typed: t.data, shape: Array.from(t.dims), get data() { return tensorToJson(t).data; } };
+    });
   }
 
   function feedTensor(f, value, givenShape, what) {
@@ -97,7 +105,10 @@ export function createProtocols({ model, pool, defaultFetch, batchable, serviceN
       const f = findFeed(String(key));
       if (!f) throw new RequestError(400, `unknown key "${key}" (the model takes ${model.feeds.map((x) => x.alias).join(', ')})`);
       let value = body.value[i];
-      if (typeof value === 'string') {
+      if (typeof value === 'string' && !/^\s*\[/.test(value)) {
+        // upstream's examples: "0.0137, -0.1136, ..." with ';' between batch rows
+        value = parseValueText(value, `value for key "${key}"`);
+      } else if (typeof value === 'string') {
         try { value = parseJsonBody(Buffer.from(value)); } catch { throw new RequestError(400, `value for key "${key}" is not a JSON array`); }
         if (!(value instanceof NumArray)) value = settle(value);
       }
@@ -139,5 +150,5 @@ export function createProtocols({ model, pool, defaultFetch, batchable, serviceN
     };
   }
 
-  return { webService, pipeline, kserveInfer, modelMetadata };
+  return { webService, pipeline, kserveInfer, modelMetadata, infer, feedTensor, findFeed, findFetch, kserveType };
 }

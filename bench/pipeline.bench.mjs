@@ -1,0 +1,107 @@
+// A pipeline request end to end vs the bare model run it contains. The model is the PP-ShiTu feature
+// network (zoo/ppshitu_rec_pplcnet_x2_5, PP-LCNet x2.5 at 224x224: real compute) with made params, converted
+// natively and bundled with --recipe imagenet; the request is PaddleClas's classification client body for
+// daisy.jpg (decode, resize short 256, crop 224, normalise, model, top-1 label). Baseline: the same
+// bundle's model.onnx run in the same process on the same [1,3,224,224] tensor shape, with the same
+// runtime threads as one of the server's inference workers. Sequential requests: latency, not throughput.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const N = 30;
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+function fnv(s) {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); }
+  return h >>> 0;
+}
+
+/** made params in the real layout (as test/pipeline-models.ts writes them): sorted persistables, one .pdiparams */
+async function madeParams(root, programDir, dir) {
+  const dist = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
+  const { loadModel } = await dist('model/load-model.js');
+  const { encodeTensorRecord } = await dist('formats/pdiparams.js');
+  const { seededFloats } = await dist('formats/program-builder.js');
+  const { varTypeFromDtype } = await dist('model/dtype.js');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(programDir, 'inference.pdmodel'), join(dir, 'inference.pdmodel'));
+  const m = loadModel(dir, { params: 'skip' });
+  const role = new Map();
+  for (const op of m.blocks[0].ops) if (op.type === 'batch_norm') for (const [slot, r] of [['Mean', 'mean'], ['Variance', 'var'], ['Scale', 'scale'], ['Bias', 'bias']]) for (const n of op.inputs[slot] ?? []) role.set(n, r);
+  const parts = m.paramNames.map((name) => {
+    const shape = m.blocks[0].vars.get(name).shape.map((d) => Math.max(1, d));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const u = seededFloats(n, fnv(name));
+    const r = role.get(name);
+    const fanIn = shape.length > 1 ? n / shape[0] : 1;
+    const v = r === 'var' ? u.map((x) => 1 + 0.2 * x) : r === 'scale' ? u.map((x) => 1 + 0.1 * x) : r === 'mean' || r === 'bias' || shape.length <= 1 ? u.map((x) => 0.05 * x) : u.map((x) => x * Math.sqrt(6 / Math.max(1, fanIn)));
+    return encodeTensorRecord({ data_type: varTypeFromDtype('float32'), dims: shape }, new Uint8Array(v.buffer));
+  });
+  writeFileSync(join(dir, 'inference.pdiparams'), Buffer.concat(parts));
+}
+
+export async function run({ root, tmp, shared, log }) {
+  if (!shared) { log('   shared fixtures missing: pipeline bench skipped'); return []; }
+  const cli = (args) => {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'pserve.js'), ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    if (r.status !== 0) throw new Error(`pserve ${args[0]}: ${r.stderr}`);
+  };
+  await madeParams(root, join(shared, 'zoo', 'ppshitu_rec_pplcnet_x2_5'), join(tmp, 'model'));
+  cli(['convert', '--dirname', join(tmp, 'model'), '--serving_server', join(tmp, 'ss'), '--serving_client', join(tmp, 'sc'), '--feed_alias_names', 'inputs', '--fetch_alias_names', 'prediction']);
+  const bundle = join(tmp, 'bundle');
+  cli(['bundle', '--recipe', 'imagenet', '--serving_server', join(tmp, 'ss'), '--labels', join(shared, 'pipeline', 'labels', 'imagenet.label'), '--out', bundle]);
+
+  const workers = Math.min(2, availableParallelism());
+  const threads = Math.max(1, Math.floor((availableParallelism() - 1) / workers));
+  const child = spawn(process.execPath, ['server.mjs', '--port', '0'], { cwd: bundle, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    const t = setTimeout(() => fail(new Error('server did not start')), 60000);
+    child.stdout.on('data', (c) => { out += c; const m = /listening on (http:\/\/\S+)/.exec(out); if (m) { clearTimeout(t); ok(m[1]); } });
+    child.on('exit', (code) => fail(new Error(`server exited ${code}`)));
+  });
+  const img = readFileSync(join(shared, 'pipeline', 'images', 'daisy.jpg')).toString('base64');
+  const body = `{"key": ["image"], "value": [${JSON.stringify(img)}]}`;
+  const pipe = [];
+  try {
+    for (let i = 0; i < N + 3; i++) {
+      const t0 = performance.now();
+      const r = await fetch(`${url}/imagenet/prediction`, { method: 'POST', body });
+      const j = await r.json();
+      if (j.err_no !== 0) throw new Error(`err_no ${j.err_no}: ${j.err_msg}`);
+      if (i >= 3) pipe.push(performance.now() - t0);
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+
+  const ort = (await import(pathToFileURL(join(bundle, 'node_modules', 'onnxruntime-node', 'dist', 'index.js')).href).catch(() => import('onnxruntime-node')));
+  const session = await (ort.default ?? ort).InferenceSession.create(join(bundle, 'models', 'imagenet', 'model.onnx'), { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
+  const Tensor = (ort.default ?? ort).Tensor;
+  const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i) * 0.5);
+  const bare = [];
+  for (let i = 0; i < N + 3; i++) {
+    const t0 = performance.now();
+    await session.run({ [session.inputNames[0]]: new Tensor('float32', x, [1, 3, 224, 224]) });
+    if (i >= 3) bare.push(performance.now() - t0);
+  }
+  await session.release();
+  const p50 = median(pipe);
+  const b50 = median(bare);
+  log(`   pipeline p50 ${p50.toFixed(1)} ms, bare model p50 ${b50.toFixed(1)} ms (${threads} thread(s))`);
+  return [{
+    area: 'pipeline',
+    name: 'imagenet recipe request p50 (daisy.jpg 500x375, PP-LCNet x2.5 224x224)',
+    value: p50,
+    unit: 'ms',
+    baseline: `the bundle's model alone, same process, ${threads} runtime thread(s)`,
+    baselineValue: b50,
+    ratio: p50 / b50,
+    target: '<= 1.2x the bare model run',
+    meets: p50 / b50 <= 1.2,
+    reading: 'HTTP + JSON + base64, then JPEG decode (pure JS) + resize/crop/normalise on a step worker, the model on an inference worker, top-1 and Python str(); sequential requests, so nothing overlaps: the image work adds to the model time',
+  }];
+}

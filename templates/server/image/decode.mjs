@@ -1,0 +1,65 @@
+// Decode an encoded image by its content (magic bytes, never a file name), like cv2.imdecode(buf, IMREAD_COLOR):
+// 3-channel HWC uint8, BGR by default, the EXIF orientation (JPEG APP1, PNG eXIf) applied as OpenCV does.
+// `order: 'rgb'` and `exif: false` give what PIL's Image.open(...).convert('RGB') gives for 8-bit JPEG/PNG/BMP
+// (16-bit PNGs and CMYK JPEGs follow OpenCV's conversion, not PIL's).
+import { ImageError } from './errors.mjs';
+import { decodeJpeg } from './jpeg.mjs';
+import { decodePng } from './png.mjs';
+import { decodeBmp } from './bmp.mjs';
+
+/** @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image */
+
+/**
+ * The format of encoded image bytes, or null.
+ * @param {Uint8Array} b
+ * @returns {'jpeg' | 'png' | 'bmp' | null}
+ */
+export function sniffImage(b) {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return 'png';
+  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return 'bmp';
+  return null;
+}
+
+/**
+ * @param {Uint8Array} bytes encoded JPEG, PNG or BMP
+ * @param {{ order?: 'bgr' | 'rgb', exif?: boolean }} [opts] order: channel order of the result (default 'bgr',
+ *   as cv2); exif: apply the EXIF orientation (default true, as cv2.imdecode; PIL's Image.open does not)
+ * @returns {Image}
+ */
+export function decodeImage(bytes, opts = {}) {
+  const bgr = (opts.order ?? 'bgr') === 'bgr';
+  const kind = sniffImage(bytes);
+  if (kind === 'jpeg' || kind === 'png') {
+    const { orientation, ...plain } = kind === 'jpeg' ? decodeJpeg(bytes, { bgr }) : decodePng(bytes, { bgr });
+    return opts.exif === false ? plain : orient(plain, orientation);
+  }
+  if (kind === 'bmp') return decodeBmp(bytes, { bgr });
+  const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
+  throw new ImageError('E_IMAGE_FORMAT', `not a JPEG, PNG or BMP image (first bytes: ${head || 'none'})`, 0);
+}
+
+/**
+ * EXIF orientation 1..8 applied the way OpenCV's ApplyExifOrientation does (transpose, then flips).
+ * @param {Image} img @param {number} o
+ * @returns {Image}
+ */
+export function orient(img, o) {
+  if (o <= 1 || o > 8) return img;
+  const { width: w, height: h, channels: c, data } = img;
+  const transpose = o >= 5;
+  const W = transpose ? h : w, H = transpose ? w : h;
+  // after the transpose (5..8): 2, 6 flip x; 4, 8 flip y; 3, 7 flip both; 5 transpose only
+  const flipX = o === 2 || o === 3 || o === 6 || o === 7;
+  const flipY = o === 3 || o === 4 || o === 7 || o === 8;
+  const out = new Uint8Array(W * H * c);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const tx = flipX ? W - 1 - x : x, ty = flipY ? H - 1 - y : y;
+      const sx = transpose ? ty : tx, sy = transpose ? tx : ty;
+      const s = (sy * w + sx) * c, d = (y * W + x) * c;
+      for (let k = 0; k < c; k++) out[d + k] = data[s + k];
+    }
+  }
+  return { width: W, height: H, channels: c, data: out };
+}

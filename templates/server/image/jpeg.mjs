@@ -1,0 +1,754 @@
+// JPEG decoder that reproduces libjpeg-turbo's default decompression bit for bit (what cv2.imdecode and
+// PIL use): baseline and progressive Huffman, the accurate integer IDCT ("ISLOW", jidctint.c arithmetic:
+// 13-bit constants, 2 extra bits after the column pass, clamping to 0..255), "fancy" (triangle) chroma
+// upsampling for 2x1, 1x2 and 2x2 subsampling (jdsample.c rounding, edge samples replicated) and the
+// YCbCr->RGB tables of jdcolor.c (16-bit fixed point); 4-component (CMYK/YCCK) JPEGs as OpenCV converts them.
+// Arithmetic coding, lossless and 12-bit JPEGs are refused. Written from the JPEG spec (ITU T.81) and the
+// published libjpeg algorithms, not copied.
+import { ImageError, checkImageSize } from './errors.mjs';
+import { exifOrientation } from './exif.mjs';
+
+const FMT = 'JPEG';
+
+// zig-zag position -> natural (row-major) index; 16 extra entries like libjpeg so a corrupt run stays in range
+const NATURAL = Int32Array.from([
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+  35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+  63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+]);
+
+/**
+ * @typedef {{ lookup: Uint16Array, maxcode: Int32Array, valptr: Int32Array, mincode: Int32Array, values: Uint8Array }} Huffman
+ * @typedef {{ id: number, h: number, v: number, tq: number, bpl: number, bpc: number, coefs: Int16Array,
+ *   dcTable: Huffman | null, acTable: Huffman | null, pred: number, width: number, height: number,
+ *   qt: Uint16Array | null, plane: Uint8Array }} Component
+ */
+
+/** @param {Uint8Array} counts 16 code counts @param {Uint8Array} values @param {number} at */
+function buildHuffman(counts, values, at) {
+  const lookup = new Uint16Array(512);
+  const maxcode = new Int32Array(18).fill(-1);
+  const mincode = new Int32Array(17);
+  const valptr = new Int32Array(17);
+  let code = 0;
+  let k = 0;
+  for (let len = 1; len <= 16; len++) {
+    const n = counts[len - 1];
+    valptr[len] = k;
+    mincode[len] = code;
+    for (let i = 0; i < n; i++) {
+      if (len <= 9) {
+        const shift = 9 - len;
+        const base = code << shift;
+        for (let j = 0; j < 1 << shift; j++) lookup[base + j] = (len << 8) | values[k];
+      }
+      code++;
+      k++;
+    }
+    if (code > 1 << len) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: Huffman table has more codes than fit in ${len} bits`, at);
+    maxcode[len] = n ? code - 1 : -1;
+    code <<= 1;
+  }
+  maxcode[17] = 0x7fffffff;
+  return { lookup, maxcode, mincode, valptr, values };
+}
+
+class BitReader {
+  /** @param {Uint8Array} data @param {number} pos */
+  constructor(data, pos) {
+    this.data = data;
+    this.pos = pos;
+    this.buf = 0;
+    this.cnt = 0;
+    // zero bits appended after the real ones once a marker or the end of the data is reached
+    this.fake = 0;
+    this.atEnd = false;
+  }
+
+  fill() {
+    const d = this.data;
+    while (this.cnt <= 24) {
+      let b = 0;
+      if (this.pos >= d.length) {
+        this.atEnd = true;
+        this.fake += 8;
+      } else {
+        b = d[this.pos];
+        if (b === 0xff) {
+          const next = this.pos + 1 < d.length ? d[this.pos + 1] : -1;
+          if (next === 0) this.pos += 2;
+          else { b = 0; this.fake += 8; if (next < 0) this.atEnd = true; }
+        } else this.pos++;
+      }
+      this.buf = ((this.buf << 8) | b) >>> 0;
+      this.cnt += 8;
+    }
+  }
+
+  /** Called after consuming bits: the real bits left must cover what was consumed. */
+  overrun() {
+    throw new ImageError(this.atEnd ? 'E_IMAGE_TRUNCATED' : 'E_IMAGE_CORRUPT',
+      this.atEnd ? `${FMT}: the data ends inside the compressed image` : `${FMT}: a marker interrupts the compressed data`, this.pos);
+  }
+
+  /** @param {number} n 1..16 */
+  bits(n) {
+    if (this.cnt < n) this.fill();
+    this.cnt -= n;
+    if (this.cnt < this.fake) this.overrun();
+    return (this.buf >>> this.cnt) & ((1 << n) - 1);
+  }
+
+  bit() {
+    if (this.cnt < 1) this.fill();
+    this.cnt--;
+    if (this.cnt < this.fake) this.overrun();
+    return (this.buf >>> this.cnt) & 1;
+  }
+
+  /** @param {number} s 1..15 */
+  receiveExtend(s) {
+    const v = this.bits(s);
+    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+  }
+
+  /** @param {Huffman} t */
+  decode(t) {
+    if (this.cnt < 16) this.fill();
+    let code = (this.buf >>> (this.cnt - 9)) & 511;
+    const e = t.lookup[code];
+    if (e !== 0) {
+      this.cnt -= e >> 8;
+      if (this.cnt < this.fake) this.overrun();
+      return e & 255;
+    }
+    let len = 9;
+    this.cnt -= 9;
+    while (code > t.maxcode[len]) {
+      if (this.cnt < 1) this.fill();
+      this.cnt--;
+      code = (code << 1) | ((this.buf >>> this.cnt) & 1);
+      len++;
+      if (len > 16) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad Huffman code`, this.pos);
+    }
+    if (this.cnt < this.fake) this.overrun();
+    return t.values[t.valptr[len] + code - t.mincode[len]];
+  }
+
+  /** Byte-align and return the offset of the next marker (after a scan or at a restart). */
+  align() {
+    // bytes fetched into the buffer but not consumed are given back
+    let unread = (this.cnt - this.fake) >> 3;
+    let p = this.pos;
+    while (unread > 0) {
+      p--;
+      if (this.data[p] === 0 && p > 0 && this.data[p - 1] === 0xff) p--;
+      unread--;
+    }
+    this.pos = p;
+    this.buf = 0;
+    this.cnt = 0;
+    this.fake = 0;
+    this.atEnd = false;
+    return p;
+  }
+}
+
+// ISLOW IDCT constants (CONST_BITS = 13)
+const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373, F1_175 = 9633, F1_501 = 12299,
+  F1_847 = 15137, F1_961 = 16069, F2_053 = 16819, F2_562 = 20995, F3_072 = 25172;
+
+/**
+ * Accurate integer IDCT of one block (libjpeg's jpeg_idct_islow arithmetic), dequantising on the fly.
+ * @param {Int16Array} c coefficients, natural order @param {number} co
+ * @param {Uint16Array} q quantisation table, natural order
+ * @param {Uint8Array} out @param {number} oo @param {number} stride
+ * @param {Int32Array} ws 64 ints of workspace
+ */
+function idctIslow(c, co, q, out, oo, stride, ws) {
+  for (let col = 0; col < 8; col++) {
+    const i = co + col;
+    if (c[i + 8] === 0 && c[i + 16] === 0 && c[i + 24] === 0 && c[i + 32] === 0 && c[i + 40] === 0 && c[i + 48] === 0 && c[i + 56] === 0) {
+      const dc = (c[i] * q[col]) << 2;
+      for (let r = 0; r < 64; r += 8) ws[r + col] = dc;
+      continue;
+    }
+    let z2 = c[i + 16] * q[col + 16];
+    let z3 = c[i + 48] * q[col + 48];
+    let z1 = (z2 + z3) * F0_541;
+    let tmp2 = z1 - z3 * F1_847;
+    let tmp3 = z1 + z2 * F0_765;
+    z2 = c[i] * q[col];
+    z3 = c[i + 32] * q[col + 32];
+    let tmp0 = (z2 + z3) * 8192;
+    let tmp1 = (z2 - z3) * 8192;
+    const t10 = tmp0 + tmp3, t13 = tmp0 - tmp3, t11 = tmp1 + tmp2, t12 = tmp1 - tmp2;
+    tmp0 = c[i + 56] * q[col + 56];
+    tmp1 = c[i + 40] * q[col + 40];
+    tmp2 = c[i + 24] * q[col + 24];
+    tmp3 = c[i + 8] * q[col + 8];
+    z1 = tmp0 + tmp3; z2 = tmp1 + tmp2; z3 = tmp0 + tmp2;
+    let z4 = tmp1 + tmp3;
+    const z5 = (z3 + z4) * F1_175;
+    tmp0 *= F0_298; tmp1 *= F2_053; tmp2 *= F3_072; tmp3 *= F1_501;
+    z1 *= -F0_899; z2 *= -F2_562; z3 *= -F1_961; z4 *= -F0_390;
+    z3 += z5; z4 += z5;
+    tmp0 += z1 + z3; tmp1 += z2 + z4; tmp2 += z2 + z3; tmp3 += z1 + z4;
+    ws[col] = (t10 + tmp3 + 1024) >> 11;
+    ws[col + 56] = (t10 - tmp3 + 1024) >> 11;
+    ws[col + 8] = (t11 + tmp2 + 1024) >> 11;
+    ws[col + 48] = (t11 - tmp2 + 1024) >> 11;
+    ws[col + 16] = (t12 + tmp1 + 1024) >> 11;
+    ws[col + 40] = (t12 - tmp1 + 1024) >> 11;
+    ws[col + 24] = (t13 + tmp0 + 1024) >> 11;
+    ws[col + 32] = (t13 - tmp0 + 1024) >> 11;
+  }
+  for (let row = 0; row < 64; row += 8) {
+    const o = oo + (row >> 3) * stride;
+    if (ws[row + 1] === 0 && ws[row + 2] === 0 && ws[row + 3] === 0 && ws[row + 4] === 0 && ws[row + 5] === 0 && ws[row + 6] === 0 && ws[row + 7] === 0) {
+      let v = ((ws[row] + 16) >> 5) + 128;
+      v = v < 0 ? 0 : v > 255 ? 255 : v;
+      for (let k = 0; k < 8; k++) out[o + k] = v;
+      continue;
+    }
+    let z2 = ws[row + 2];
+    let z3 = ws[row + 6];
+    let z1 = (z2 + z3) * F0_541;
+    let tmp2 = z1 - z3 * F1_847;
+    let tmp3 = z1 + z2 * F0_765;
+    let tmp0 = (ws[row] + ws[row + 4]) * 8192;
+    let tmp1 = (ws[row] - ws[row + 4]) * 8192;
+    const t10 = tmp0 + tmp3, t13 = tmp0 - tmp3, t11 = tmp1 + tmp2, t12 = tmp1 - tmp2;
+    tmp0 = ws[row + 7]; tmp1 = ws[row + 5]; tmp2 = ws[row + 3]; tmp3 = ws[row + 1];
+    z1 = tmp0 + tmp3; z2 = tmp1 + tmp2; z3 = tmp0 + tmp2;
+    let z4 = tmp1 + tmp3;
+    const z5 = (z3 + z4) * F1_175;
+    tmp0 *= F0_298; tmp1 *= F2_053; tmp2 *= F3_072; tmp3 *= F1_501;
+    z1 *= -F0_899; z2 *= -F2_562; z3 *= -F1_961; z4 *= -F0_390;
+    z3 += z5; z4 += z5;
+    tmp0 += z1 + z3; tmp1 += z2 + z4; tmp2 += z2 + z3; tmp3 += z1 + z4;
+    // DESCALE by CONST_BITS + PASS1_BITS + 3 = 18, recentre, clamp (the SIMD code saturates)
+    let v;
+    v = ((t10 + tmp3 + 131072) >> 18) + 128; out[o] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t10 - tmp3 + 131072) >> 18) + 128; out[o + 7] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t11 + tmp2 + 131072) >> 18) + 128; out[o + 1] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t11 - tmp2 + 131072) >> 18) + 128; out[o + 6] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t12 + tmp1 + 131072) >> 18) + 128; out[o + 2] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t12 - tmp1 + 131072) >> 18) + 128; out[o + 5] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t13 + tmp0 + 131072) >> 18) + 128; out[o + 3] = v < 0 ? 0 : v > 255 ? 255 : v;
+    v = ((t13 - tmp0 + 131072) >> 18) + 128; out[o + 4] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
+
+// jdcolor.c tables: SCALEBITS 16, FIX(x) = round(x * 65536)
+const CR_R = new Int32Array(256), CB_B = new Int32Array(256), CR_G = new Int32Array(256), CB_G = new Int32Array(256);
+for (let i = 0; i < 256; i++) {
+  const x = i - 128;
+  CR_R[i] = (91881 * x + 32768) >> 16;
+  CB_B[i] = (116130 * x + 32768) >> 16;
+  CR_G[i] = -46802 * x;
+  CB_G[i] = -22554 * x + 32768;
+}
+
+/** @param {Uint8Array} d @param {number} p */
+const u16 = (d, p) => (d[p] << 8) | d[p + 1];
+
+/**
+ * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image
+ * HWC uint8 pixels, rows top to bottom.
+ */
+
+/**
+ * Decode a JPEG to 3-channel HWC uint8 (RGB order, or BGR with `bgr`), like libjpeg-turbo's defaults.
+ * Grayscale JPEGs are replicated to 3 channels (cv2.IMREAD_COLOR). EXIF orientation is returned, not applied.
+ * @param {Uint8Array} data
+ * @param {{ bgr?: boolean }} [opts]
+ * @returns {Image & { orientation: number }}
+ */
+export function decodeJpeg(data, opts = {}) {
+  if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no SOI marker`, 0);
+  /** @type {(Uint16Array | null)[]} */
+  const qts = [null, null, null, null];
+  /** @type {(Huffman | null)[]} */
+  const dcTables = [null, null, null, null];
+  /** @type {(Huffman | null)[]} */
+  const acTables = [null, null, null, null];
+  /** @type {Component[]} */
+  let comps = [];
+  let frame = null;
+  let progressive = false;
+  let restartInterval = 0;
+  let jfif = false;
+  let adobe = -1;
+  let orientation = 1;
+  let eobrun = 0;
+  let mcusPerLine = 0, mcusPerColumn = 0, maxH = 1, maxV = 1;
+  let sawEoi = false;
+  let scans = 0;
+  const ws = new Int32Array(64);
+  let pos = 2;
+  const need = (n, what) => { if (pos + n > data.length) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends inside ${what}`, pos); };
+
+  while (!sawEoi) {
+    // find the next marker, skipping fill bytes
+    if (pos >= data.length) break;
+    // libjpeg skips bytes before a marker (with a warning, "extraneous bytes before marker"), so do we
+    if (data[pos] !== 0xff) {
+      if (scans === 0 && !frame) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: expected a marker, found byte 0x${data[pos].toString(16)}`, pos);
+      while (pos < data.length && data[pos] !== 0xff) pos++;
+      continue;
+    }
+    while (pos < data.length && data[pos] === 0xff) pos++;
+    if (pos >= data.length) break;
+    const marker = data[pos++];
+    if (marker === 0xd9) { sawEoi = true; break; }
+    if (marker >= 0xd0 && marker <= 0xd7) continue; // stray RSTn between segments
+    if (marker === 0x01) continue;
+    need(2, 'a segment length');
+    const len = u16(data, pos);
+    if (len < 2) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: segment length ${len} < 2`, pos);
+    need(len, `marker 0x${marker.toString(16)}'s segment`);
+    const seg = pos + 2;
+    const end = pos + len;
+    switch (marker) {
+      case 0xdb: { // DQT
+        let p = seg;
+        while (p < end) {
+          const pq = data[p] >> 4, tq = data[p] & 15;
+          if (tq > 3 || pq > 1) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad DQT table ${tq} precision ${pq}`, p);
+          p++;
+          const n = pq ? 128 : 64;
+          if (p + n > end) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: DQT segment too short`, p);
+          const t = new Uint16Array(64);
+          for (let k = 0; k < 64; k++) t[NATURAL[k]] = pq ? u16(data, p + 2 * k) : data[p + k];
+          qts[tq] = t;
+          p += n;
+        }
+        break;
+      }
+      case 0xc4: { // DHT
+        let p = seg;
+        while (p < end) {
+          if (p + 17 > end) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: DHT segment too short`, p);
+          const tc = data[p] >> 4, th = data[p] & 15;
+          if (tc > 1 || th > 3) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad DHT class ${tc} id ${th}`, p);
+          const counts = data.subarray(p + 1, p + 17);
+          let total = 0;
+          for (let k = 0; k < 16; k++) total += counts[k];
+          if (total > 256 || p + 17 + total > end) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: DHT table of ${total} codes does not fit its segment`, p);
+          const values = new Uint8Array(256);
+          values.set(data.subarray(p + 17, p + 17 + total));
+          const t = buildHuffman(counts, values, p);
+          if (tc === 0) dcTables[th] = t; else acTables[th] = t;
+          p += 17 + total;
+        }
+        break;
+      }
+      case 0xdd: // DRI
+        if (len < 4) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: DRI segment too short`, seg);
+        restartInterval = u16(data, seg);
+        break;
+      case 0xe0:
+        if (len >= 7 && data[seg] === 0x4a && data[seg + 1] === 0x46 && data[seg + 2] === 0x49 && data[seg + 3] === 0x46 && data[seg + 4] === 0) jfif = true;
+        break;
+      case 0xe1:
+        orientation = exifOrientation(data, seg, end) ?? orientation;
+        break;
+      case 0xee:
+        if (len >= 14 && data[seg] === 0x41 && data[seg + 1] === 0x64 && data[seg + 2] === 0x6f && data[seg + 3] === 0x62 && data[seg + 4] === 0x65) adobe = data[seg + 11];
+        break;
+      case 0xc0: case 0xc1: case 0xc2: { // SOF baseline, extended, progressive (Huffman)
+        if (frame) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: more than one frame header`, pos);
+        if (len < 8) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: SOF segment too short`, seg);
+        const precision = data[seg];
+        if (precision !== 8) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: ${precision}-bit samples are not supported (8-bit only)`, seg);
+        const height = u16(data, seg + 1), width = u16(data, seg + 3), nc = data[seg + 5];
+        if (height === 0) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: height 0 (DNL marker) is not supported`, seg + 1);
+        checkImageSize(FMT, width, height);
+        if (nc !== 1 && nc !== 3 && nc !== 4) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: ${nc} components (1, 3 or 4 are supported)`, seg + 5);
+        if (len < 8 + 3 * nc) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: SOF segment too short for ${nc} components`, seg);
+        progressive = marker === 0xc2;
+        for (let k = 0; k < nc; k++) {
+          const b = seg + 6 + 3 * k;
+          const h = data[b + 1] >> 4, v = data[b + 1] & 15, tq = data[b + 2];
+          if (h < 1 || h > 4 || v < 1 || v > 4 || tq > 3) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${k} has sampling ${h}x${v}, table ${tq}`, b);
+          comps.push({ id: data[b], h, v, tq, bpl: 0, bpc: 0, coefs: new Int16Array(0), dcTable: null, acTable: null, pred: 0, width: 0, height: 0, qt: null, plane: new Uint8Array(0) });
+        }
+        maxH = Math.max(...comps.map((c) => c.h));
+        maxV = Math.max(...comps.map((c) => c.v));
+        mcusPerLine = Math.ceil(width / (8 * maxH));
+        mcusPerColumn = Math.ceil(height / (8 * maxV));
+        let coded = 0;
+        for (const c of comps) {
+          if (maxH % c.h !== 0 || maxV % c.v !== 0) throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: fractional sampling ${c.h}x${c.v} of ${maxH}x${maxV}`, seg);
+          c.width = Math.ceil((width * c.h) / maxH);
+          c.height = Math.ceil((height * c.v) / maxV);
+          c.bpl = mcusPerLine * c.h;
+          c.bpc = mcusPerColumn * c.v;
+          coded += Math.ceil(c.width / 8) * Math.ceil(c.height / 8);
+        }
+        // every block costs at least one bit (its DC code), so the bytes left bound the blocks: a small file
+        // claiming a big image is refused before the coefficients are allocated
+        if (coded > 8 * (data.length - end) + 64) {
+          throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: ${width}x${height} needs ${coded} blocks, the ${data.length - end} bytes left can hold at most ${8 * (data.length - end)}`, seg);
+        }
+        for (const c of comps) {
+          // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
+          // decoded, straight into the component's sample plane (one block of coefficients at a time)
+          c.coefs = new Int16Array(progressive ? c.bpl * c.bpc * 64 : 64);
+          c.plane = new Uint8Array(c.bpl * 8 * c.bpc * 8);
+        }
+        frame = { width, height };
+        break;
+      }
+      case 0xc3: case 0xc5: case 0xc6: case 0xc7: case 0xc9: case 0xca: case 0xcb: case 0xcd: case 0xce: case 0xcf:
+        throw new ImageError('E_IMAGE_UNSUPPORTED', `${FMT}: SOF${marker - 0xc0} (${marker >= 0xc9 ? 'arithmetic coding' : marker === 0xc3 ? 'lossless' : 'hierarchical'}) is not supported`, pos - 1);
+      case 0xda: { // SOS
+        if (!frame) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: scan before the frame header`, pos);
+        const ns = data[seg];
+        if (ns < 1 || ns > 4 || len < 6 + 2 * ns) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad scan header`, seg);
+        /** @type {Component[]} */
+        const sc = [];
+        for (let k = 0; k < ns; k++) {
+          const id = data[seg + 1 + 2 * k], t = data[seg + 2 + 2 * k];
+          const c = comps.find((x) => x.id === id);
+          if (!c) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: scan names unknown component ${id}`, seg);
+          c.dcTable = dcTables[t >> 4] ?? null;
+          c.acTable = acTables[t & 15] ?? null;
+          sc.push(c);
+        }
+        const ss = data[seg + 1 + 2 * ns], se = data[seg + 2 + 2 * ns], ah = data[seg + 3 + 2 * ns] >> 4, al = data[seg + 3 + 2 * ns] & 15;
+        if (!progressive && (ss !== 0 || se !== 63)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: baseline scan with spectral range ${ss}..${se}`, seg);
+        if (progressive && (se > 63 || ss > se || (ss === 0 && se !== 0) || (ss > 0 && ns !== 1) || al > 13)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad progressive scan ${ss}..${se} ah ${ah} al ${al}`, seg);
+        for (const c of sc) {
+          if (!qts[c.tq]) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} uses undefined quantisation table ${c.tq}`, seg);
+          // libjpeg latches a component's table when the component is first scanned
+          if (!c.qt || !progressive) c.qt = qts[c.tq];
+          if ((ss === 0 && ah === 0 && !c.dcTable) || (se > 0 && !c.acTable)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: scan uses an undefined Huffman table`, seg);
+          c.pred = 0;
+        }
+        eobrun = 0;
+        const br = new BitReader(data, end);
+        scans++;
+        pos = decodeScan(br, sc, ss, se, ah, al);
+        continue;
+      }
+      default:
+        break; // APPn, COM, and others: skipped
+    }
+    pos = end;
+  }
+  if (!frame || scans === 0) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends before ${frame ? 'any scan' : 'the frame header'}`, pos);
+  if (!sawEoi && !progressive) {
+    // a baseline image is complete after its scan; a missing EOI is tolerated like libjpeg does
+  }
+
+  /**
+   * @param {BitReader} br @param {Component[]} sc @param {number} ss @param {number} se @param {number} ah @param {number} al
+   * @returns {number} offset after the scan's data
+   */
+  function decodeScan(br, sc, ss, se, ah, al) {
+    const single = sc.length === 1;
+    const c0 = sc[0];
+    const units = single ? Math.ceil(c0.width / 8) * Math.ceil(c0.height / 8) : mcusPerLine * mcusPerColumn;
+    const unitsPerLine = single ? Math.ceil(c0.width / 8) : mcusPerLine;
+    /** @type {(c: Component, off: number) => void} */
+    let decodeBlock;
+    if (!progressive) decodeBlock = blockBaseline;
+    else if (ss === 0) decodeBlock = ah === 0 ? blockDcFirst : blockDcRefine;
+    else decodeBlock = ah === 0 ? blockAcFirst : blockAcRefine;
+
+    function blockBaseline(c, off) {
+      const co = c.coefs;
+      const t = br.decode(/** @type {Huffman} */ (c.dcTable));
+      c.pred += t === 0 ? 0 : br.receiveExtend(t);
+      co[off] = c.pred;
+      const ac = /** @type {Huffman} */ (c.acTable);
+      for (let k = 1; k < 64; k++) {
+        const rs = br.decode(ac);
+        const s = rs & 15, r = rs >> 4;
+        if (s === 0) {
+          if (r === 15) { k += 15; continue; }
+          break;
+        }
+        k += r;
+        co[off + NATURAL[k]] = br.receiveExtend(s);
+      }
+    }
+    function blockDcFirst(c, off) {
+      const t = br.decode(/** @type {Huffman} */ (c.dcTable));
+      c.pred += t === 0 ? 0 : br.receiveExtend(t);
+      c.coefs[off] = c.pred * (1 << al);
+    }
+    function blockDcRefine(c, off) {
+      if (br.bit()) c.coefs[off] |= 1 << al;
+    }
+    function blockAcFirst(c, off) {
+      if (eobrun > 0) { eobrun--; return; }
+      const co = c.coefs, ac = /** @type {Huffman} */ (c.acTable);
+      for (let k = ss; k <= se; k++) {
+        const rs = br.decode(ac);
+        const s = rs & 15, r = rs >> 4;
+        if (s !== 0) {
+          k += r;
+          co[off + NATURAL[k]] = br.receiveExtend(s) * (1 << al);
+        } else if (r === 15) {
+          k += 15;
+        } else {
+          eobrun = (1 << r) - 1;
+          if (r) eobrun += br.bits(r);
+          break;
+        }
+      }
+    }
+    function blockAcRefine(c, off) {
+      const co = c.coefs, ac = /** @type {Huffman} */ (c.acTable);
+      const p1 = 1 << al, m1 = -1 << al;
+      let k = ss;
+      if (eobrun === 0) {
+        for (; k <= se; k++) {
+          const rs = br.decode(ac);
+          let r = rs >> 4, s = rs & 15;
+          if (s !== 0) {
+            if (s !== 1) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad progressive refinement code`, br.pos);
+            s = br.bit() ? p1 : m1;
+          } else if (r !== 15) {
+            eobrun = 1 << r;
+            if (r) eobrun += br.bits(r);
+            break;
+          }
+          do {
+            const z = off + NATURAL[k];
+            if (co[z] !== 0) {
+              if (br.bit() && (co[z] & p1) === 0) co[z] += co[z] >= 0 ? p1 : m1;
+            } else if (--r < 0) break;
+            k++;
+          } while (k <= se);
+          if (s !== 0) co[off + NATURAL[k]] = s;
+        }
+      }
+      if (eobrun > 0) {
+        for (; k <= se; k++) {
+          const z = off + NATURAL[k];
+          if (co[z] !== 0 && br.bit() && (co[z] & p1) === 0) co[z] += co[z] >= 0 ? p1 : m1;
+        }
+        eobrun--;
+      }
+    }
+
+    let restartsLeft = restartInterval;
+    let expectRst = 0;
+    for (let u = 0; u < units; u++) {
+      if (restartInterval && restartsLeft === 0) {
+        const at = br.align();
+        if (at + 1 >= data.length) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends before restart marker RST${expectRst}`, at);
+        if (data[at] !== 0xff || data[at + 1] !== 0xd0 + expectRst) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: expected restart marker RST${expectRst}`, at);
+        br.pos = at + 2;
+        expectRst = (expectRst + 1) & 7;
+        restartsLeft = restartInterval;
+        eobrun = 0;
+        for (const c of sc) c.pred = 0;
+      }
+      restartsLeft--;
+      if (!progressive) {
+        if (single) {
+          const by = Math.floor(u / unitsPerLine), bx = u - by * unitsPerLine;
+          c0.coefs.fill(0);
+          blockBaseline(c0, 0);
+          idctIslow(c0.coefs, 0, /** @type {Uint16Array} */ (c0.qt), c0.plane, by * 64 * c0.bpl + bx * 8, c0.bpl * 8, ws);
+        } else {
+          const my = Math.floor(u / mcusPerLine), mx = u - my * mcusPerLine;
+          for (const c of sc) {
+            const stride = c.bpl * 8;
+            for (let v = 0; v < c.v; v++) {
+              const o = (my * c.v + v) * 8 * stride + mx * c.h * 8;
+              for (let h = 0; h < c.h; h++) {
+                c.coefs.fill(0);
+                blockBaseline(c, 0);
+                idctIslow(c.coefs, 0, /** @type {Uint16Array} */ (c.qt), c.plane, o + h * 8, stride, ws);
+              }
+            }
+          }
+        }
+      } else if (single) {
+        const by = Math.floor(u / unitsPerLine), bx = u - by * unitsPerLine;
+        decodeBlock(c0, (by * c0.bpl + bx) * 64);
+      } else {
+        const my = Math.floor(u / mcusPerLine), mx = u - my * mcusPerLine;
+        for (const c of sc) {
+          for (let v = 0; v < c.v; v++) {
+            const row = (my * c.v + v) * c.bpl + mx * c.h;
+            for (let h = 0; h < c.h; h++) decodeBlock(c, (row + h) * 64);
+          }
+        }
+      }
+    }
+    return br.align();
+  }
+
+  // progressive: IDCT every component into its plane now that all scans are in
+  if (progressive) {
+    for (const c of comps) {
+      const stride = c.bpl * 8;
+      const q = /** @type {Uint16Array} */ (c.qt ?? qts[c.tq]);
+      if (!q) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} has no quantisation table`, pos);
+      // only blocks that cover real samples matter; the rest stay 0
+      const bw = Math.ceil(c.width / 8), bh = Math.ceil(c.height / 8);
+      for (let by = 0; by < bh; by++) {
+        for (let bx = 0; bx < bw; bx++) idctIslow(c.coefs, (by * c.bpl + bx) * 64, q, c.plane, by * 8 * stride + bx * 8, stride, ws);
+      }
+    }
+  }
+  const planes = comps.map((c) => c.plane);
+
+  const { width, height } = /** @type {{ width: number, height: number }} */ (frame);
+  checkImageSize(FMT, width, height);
+  const out = new Uint8Array(width * height * 3);
+  const bgr = !!opts.bgr;
+  // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
+  let rgb = false;
+  if (comps.length === 3 && !jfif) {
+    if (adobe === 0) rgb = true;
+    else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
+  }
+  // row by row: each component's row upsampled into a small buffer, then converted into the output
+  const rows = comps.map((c, i) => rowUpsampler(c, planes[i], c.bpl * 8, width, maxH, maxV));
+  for (let y = 0; y < height; y++) {
+    const o = y * width * 3;
+    if (comps.length === 1) { const g = rows[0](y); planarToInterleaved(g, g, g, out, o, width, false); }
+    // libjpeg: Adobe transform 2 is YCCK (converted to CMYK), else CMYK; OpenCV then maps CMYK to BGR
+    else if (comps.length === 4) cmykToRgb(rows[0](y), rows[1](y), rows[2](y), rows[3](y), adobe === 2, out, o, width, bgr);
+    else if (rgb) planarToInterleaved(rows[0](y), rows[1](y), rows[2](y), out, o, width, bgr);
+    else yccToRgb(rows[0](y), rows[1](y), rows[2](y), out, o, width, bgr);
+  }
+  return { width, height, channels: 3, data: out, orientation };
+}
+
+/**
+ * jdcolor.c's ycc_rgb_convert, interleaved into RGB (or BGR).
+ * @param {Uint8Array} py @param {Uint8Array} pcb @param {Uint8Array} pcr @param {Uint8Array} out @param {number} o0
+ * @param {number} n @param {boolean} bgr
+ */
+function yccToRgb(py, pcb, pcr, out, o0, n, bgr) {
+  const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  for (let i = 0, o = o0; i < n; i++, o += 3) {
+    const y = py[i], cb = pcb[i], cr = pcr[i];
+    const r = y + CR_R[cr];
+    const g = y + ((CB_G[cb] + CR_G[cr]) >> 16);
+    const b = y + CB_B[cb];
+    out[o + ri] = r < 0 ? 0 : r > 255 ? 255 : r;
+    out[o + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
+    out[o + bi] = b < 0 ? 0 : b > 255 ? 255 : b;
+  }
+}
+
+/**
+ * 4-component JPEGs as cv2.imdecode returns them: libjpeg's CMYK output (YCCK first converted with the YCbCr
+ * tables and inverted, K kept), then OpenCV's icvCvt_CMYK2BGR: each of C, M, Y becomes k - ((255 - v) * k >> 8)
+ * as R, G, B (Adobe's inverted CMYK).
+ * @param {Uint8Array} p0 @param {Uint8Array} p1 @param {Uint8Array} p2 @param {Uint8Array} p3 @param {boolean} ycck
+ * @param {Uint8Array} out @param {number} o0 @param {number} n @param {boolean} bgr
+ */
+function cmykToRgb(p0, p1, p2, p3, ycck, out, o0, n, bgr) {
+  const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  const clamp = (/** @type {number} */ v) => (v < 0 ? 0 : v > 255 ? 255 : v);
+  for (let i = 0, o = o0; i < n; i++, o += 3) {
+    let c = p0[i], m = p1[i], y = p2[i];
+    const k = p3[i];
+    if (ycck) {
+      const yy = c, cb = m, cr = y;
+      c = 255 - clamp(yy + CR_R[cr]);
+      m = 255 - clamp(yy + ((CB_G[cb] + CR_G[cr]) >> 16));
+      y = 255 - clamp(yy + CB_B[cb]);
+    }
+    out[o + ri] = k - (((255 - c) * k) >> 8);
+    out[o + 1] = k - (((255 - m) * k) >> 8);
+    out[o + bi] = k - (((255 - y) * k) >> 8);
+  }
+}
+
+/**
+ * @param {Uint8Array} a @param {Uint8Array} b @param {Uint8Array} c @param {Uint8Array} out @param {number} o0
+ * @param {number} n @param {boolean} swap
+ */
+function planarToInterleaved(a, b, c, out, o0, n, swap) {
+  const x = swap ? c : a, z = swap ? a : c;
+  for (let i = 0, o = o0; i < n; i++, o += 3) { out[o] = x[i]; out[o + 1] = b[i]; out[o + 2] = z[i]; }
+}
+
+/**
+ * One output row of jdsample.c's horizontal triangle filter over column values s[j]:
+ * left = (3 s[j] + s[j-1] + biasL) >> shift, right = (3 s[j] + s[j+1] + biasR) >> shift, edges repeated.
+ * 2x1 uses the row itself (shift 2, biases 1, 2); 2x2 the column sums 3 near + far (shift 4, biases 8, 7).
+ * @param {Int32Array} s @param {number} cw @param {Uint8Array} out @param {number} o @param {number} width
+ * @param {number} shift @param {number} biasL @param {number} biasR
+ */
+function fancyRow(s, cw, out, o, width, shift, biasL, biasR) {
+  const full = Math.min(cw - 1, width >> 1);
+  let prev = s[0];
+  let j = 0;
+  for (; j < full; j++) {
+    const cur = s[j], t = cur * 3, x = o + 2 * j;
+    out[x] = (t + prev + biasL) >> shift;
+    out[x + 1] = (t + s[j + 1] + biasR) >> shift;
+    prev = cur;
+  }
+  for (; j < cw; j++) {
+    const cur = s[j], t = cur * 3, x = o + 2 * j;
+    const next = j + 1 < cw ? s[j + 1] : cur;
+    if (2 * j < width) out[x] = (t + prev + biasL) >> shift;
+    if (2 * j + 1 < width) out[x + 1] = (t + next + biasR) >> shift;
+    prev = cur;
+  }
+}
+
+/**
+ * One component brought to full resolution one output row at a time, the way jdsample.c does it: "fancy"
+ * triangle filters for 2x1, 1x2 and 2x2 (2x1 and 2x2 only when the component is wider than 2 samples), box
+ * replication otherwise. Rows and columns past the component's real samples are the edge samples repeated
+ * (jdmainct.c context rows). Returns y -> the row's `width` samples (a view, valid until the next call).
+ * @param {Component} c @param {Uint8Array} plane @param {number} stride
+ * @param {number} width @param {number} maxH @param {number} maxV
+ * @returns {(y: number) => Uint8Array}
+ */
+function rowUpsampler(c, plane, stride, width, maxH, maxV) {
+  const fh = maxH / c.h, fv = maxV / c.v;
+  const cw = c.width, ch = c.height;
+  const buf = new Uint8Array(width);
+  if (fh === 1 && fv === 1) return (y) => plane.subarray(y * stride, y * stride + width);
+  if (fh === 2 && fv === 1 && cw > 2) {
+    const row = new Int32Array(cw);
+    return (y) => {
+      const r = y * stride;
+      for (let j = 0; j < cw; j++) row[j] = plane[r + j];
+      fancyRow(row, cw, buf, 0, width, 2, 1, 2);
+      return buf;
+    };
+  }
+  if (fh === 1 && fv === 2) {
+    return (y) => {
+      const i = y >> 1;
+      const odd = y & 1;
+      const far = odd ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
+      const rn = i * stride, rf = far * stride, bias = odd ? 2 : 1;
+      for (let x = 0; x < width; x++) buf[x] = (plane[rn + x] * 3 + plane[rf + x] + bias) >> 2;
+      return buf;
+    };
+  }
+  if (fh === 2 && fv === 2 && cw > 2) {
+    const sums = new Int32Array(cw);
+    return (y) => {
+      const i = y >> 1;
+      const far = y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
+      const rn = i * stride, rf = far * stride;
+      for (let j = 0; j < cw; j++) sums[j] = plane[rn + j] * 3 + plane[rf + j];
+      fancyRow(sums, cw, buf, 0, width, 4, 8, 7);
+      return buf;
+    };
+  }
+  return (y) => {
+    const r = Math.floor(y / fv) * stride;
+    for (let x = 0; x < width; x++) buf[x] = plane[r + Math.floor(x / fh)];
+    return buf;
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * A pipeline is data: config.yml's `pipeline:` section names the bundle's models, the steps (each
+ * an `op` from steps.mjs with its parameters and the outputs of earlier steps it reads) and the
+ * response (answer key -> step output). checkPipeline reads it without touching files (pserve
+ * bundle calls it before writing a bundle; the server at start), preparePipeline loads what steps
+ * need once (labels, the index, the models' bindings), runPipeline answers one request, walking the
+ * graph: each step starts as soon as the steps it reads have finished.
+ */
+import { RequestError } from '../tensors.mjs';
+import { PipelineConfigError, REF_RE, checkParams, checkValue, P } from './params.mjs';
+import { STEPS } from './steps.mjs';
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_STEPS = 256;
+
+/** a model entry of pipeline.models */
+export const MODEL_PARAMS = {
+  onnx: P.file(),
+  serving_server: P.file({ optional: true }),
+  batch: P.bool({ default: true }),
+  max_batch: P.int({ min: 1, max: 4096, optional: true }),
+};
+
+/** the references a step reads: [param, ref] pairs */
+function refsOf(kind, params) {
+  const out = [];
+  for (const key of kind.refs) {
+    const v = params[key];
+    if (v === undefined) continue;
+    if (typeof v === 'string') out.push([key, v]);
+    else for (const [k, r] of Object.entries(v)) out.push([`${key}.${k}`, r]);
+  }
+  return out;
+}
+
+/**
+ * Check a `pipeline:` section: every step kind known, its parameters right, every reference to a
+ * step defined above it (so the steps form a DAG in file order), every response entry a reference.
+ * Returns { models, steps: [{ name, op, params, refs }], response }.
+ */
+export function checkPipeline(section) {
+  if (!section || typeof section !== 'object' || Array.isArray(section)) throw new PipelineConfigError('pipeline: expected a map with models, steps and response');
+  for (const k of Object.keys(section)) {
+    if (!['models', 'steps', 'response'].includes(k)) throw new PipelineConfigError(`pipeline: unknown key "${k}" (expected models, steps, response)`);
+  }
+  const models = {};
+  for (const [name, raw] of Object.entries(section.models ?? {})) {
+    if (!NAME_RE.test(name)) throw new PipelineConfigError(`pipeline.models: "${name}" is not a name (letters, digits, _)`);
+    if (!raw || typeof raw !== 'object') throw new PipelineConfigError(`pipeline.models.${name}: expected a map with onnx`);
+    models[name] = checkParams(`pipeline.models.${name}`, MODEL_PARAMS, raw);
+  }
+  const rawSteps = section.steps;
+  if (!rawSteps || typeof rawSteps !== 'object' || Array.isArray(rawSteps) || Object.keys(rawSteps).length === 0) {
+    throw new PipelineConfigError('pipeline.steps: expected a map of named steps');
+  }
+  if (Object.keys(rawSteps).length > MAX_STEPS) throw new PipelineConfigError(`pipeline.steps: more than ${MAX_STEPS} steps`);
+  const steps = [];
+  const defined = new Set(['request']);
+  for (const [name, raw] of Object.entries(rawSteps)) {
+    const where = `pipeline step "${name}"`;
+    if (!NAME_RE.test(name) || name === 'request') throw new PipelineConfigError(`${where}: not a usable step name (letters, digits, _; not "request")`);
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PipelineConfigError(`${where}: expected a map with op and its parameters`);
+    const kind = STEPS[raw.op];
+    if (!kind) throw new PipelineConfigError(`${where}: unknown op "${raw.op}" (known: ${Object.keys(STEPS).join(', ')})`);
+    const params = checkParams(`${where} (op ${raw.op})`, kind.params, raw);
+    const refs = refsOf(kind, params);
+    for (const [key, ref] of refs) {
+      const stepName = REF_RE.exec(ref)[1];
+      if (!defined.has(stepName)) throw new PipelineConfigError(`${where} (op ${raw.op}): "${key}" reads "${ref}", but no step "${stepName}" is defined above it`);
+    }
+    if (kind.params.model && !(params.model in models)) {
+      throw new PipelineConfigError(`${where} (op ${raw.op}): no model "${params.model}" in pipeline.models (${Object.keys(models).join(', ') || 'none'})`);
+    }
+    defined.add(name);
+    steps.push({ name, op: raw.op, params, refs });
+  }
+  const response = section.response;
+  if (!response || typeof response !== 'object' || Array.isArray(response) || Object.keys(response).length === 0) {
+    throw new PipelineConfigError('pipeline.response: expected a map of answer keys to step outputs (label: top.labels)');
+  }
+  for (const [key, ref] of Object.entries(response)) {
+    checkValue('pipeline.response', key, P.ref(), ref);
+    if (!defined.has(REF_RE.exec(ref)[1])) throw new PipelineConfigError(`pipeline.response: "${key}" reads "${ref}", which no step defines`);
+  }
+  return { models, steps, response: { ...response } };
+}
+
+/**
+ * Load what the steps need once (labels, index, model bindings). env: { base, models: { name: { bind } },
+ * stepWorkers? } — with stepWorkers (step-worker.mjs), the image steps marked `offload` run there.
+ */
+export async function preparePipeline(checked, env) {
+  const steps = [];
+  for (const s of checked.steps) {
+    const kind = STEPS[s.op];
+    const where = `pipeline step "${s.name}" (op ${s.op})`;
+    const state = kind.prepare ? await kind.prepare(s.params, { ...env, where }) : undefined;
+    steps.push({ ...s, kind, state });
+  }
+  return { steps, response: checked.response, stepWorkers: env.stepWorkers ?? null };
+}
+
+function resolveRef(values, ref, step) {
+  const [, name, field] = REF_RE.exec(ref);
+  const v = values.get(name);
+  if (field === undefined) return v;
+  if (!v || typeof v !== 'object' || !(field in v)) throw new RequestError(500, `step "${step}": "${name}" has no output "${field}"`, 10000);
+  return v[field];
+}
+
+/**
+ * One request through the pipeline. request: { key: string[], value: unknown[] }. Resolves the
+ * response as { key: value } (values as the steps made them; the caller renders them).
+ */
+export async function runPipeline(prepared, request) {
+  const values = new Map([['request', request]]);
+  const pending = new Map();
+  const runStep = async (s) => {
+    await Promise.all(s.refs.map(([, ref]) => pending.get(REF_RE.exec(ref)[1])));
+    const inputs = {};
+    for (const key of s.kind.refs) {
+      const p = s.params[key];
+      if (p === undefined) continue;
+      if (typeof p === 'string') inputs[key] = resolveRef(values, p, s.name);
+      else inputs[key] = Object.fromEntries(Object.entries(p).map(([k, r]) => [k, resolveRef(values, r, s.name)]));
+    }
+    try {
+      const workers = s.kind.offload ? prepared.stepWorkers : null;
+      values.set(s.name, await (workers ? workers.run(s.op, s.params, inputs, s.name) : s.kind.run(s.params, inputs, { request, step: s.name, state: s.state })));
+    } catch (e) {
+      // a RequestError from a step worker arrives as its parts
+      if (!(e instanceof RequestError) && Number.isInteger(e?.status)) throw new RequestError(e.status, e.message, e.errNo ?? 5000);
+      // the image and index modules refuse what a request brought (an image smaller than the crop,
+      // an empty box) with their own coded errors: a bad request, said with the step's name
+      if (!(e instanceof RequestError) && /^E_(IMAGE|INDEX|PICKLE)_/.test(String(e?.code))) throw new RequestError(400, `step "${s.name}": ${e.message}`);
+      throw e;
+    }
+  };
+  pending.set('request', Promise.resolve());
+  for (const s of prepared.steps) pending.set(s.name, runStep(s));
+  // every step is awaited (a failure is reported once, the first in file order)
+  const settled = await Promise.allSettled(prepared.steps.map((s) => pending.get(s.name)));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return Object.fromEntries(Object.entries(prepared.response).map(([k, ref]) => [k, resolveRef(values, ref, 'response')]));
+}

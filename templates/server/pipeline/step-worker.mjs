@@ -1,0 +1,87 @@
+/**
+ * Image work off the HTTP thread: decoding a photo or resizing frames takes tens of milliseconds
+ * of CPU, during which the main thread could not read other requests, answer health checks or
+ * feed the inference workers. Steps marked `offload` in steps.mjs run on these worker threads
+ * (their inputs and outputs are copied across, never moved: other steps may still read them).
+ * Stateless steps only; one job at a time per worker, queued in order.
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+export class StepWorkers {
+  constructor(count) {
+    this.slots = [];
+    this.queue = [];
+    this.nextId = 1;
+    this.closing = false;
+    for (let i = 0; i < count; i++) this.spawn();
+  }
+
+  spawn() {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { pserveStepWorker: true } });
+    const slot = { worker, job: null };
+    worker.on('message', (m) => {
+      const job = slot.job;
+      slot.job = null;
+      if (job) {
+        if (m.error) job.reject(Object.assign(new Error(m.error.message), m.error));
+        else job.resolve(m.out);
+      }
+      this.pump();
+    });
+    worker.on('error', () => {});
+    worker.on('exit', () => {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      if (this.closing) return;
+      slot.job?.reject(Object.assign(new Error('the image worker stopped while running this step; send the request again'), { status: 503, errNo: 3001 }));
+      this.spawn();
+      this.pump();
+    });
+    this.slots.push(slot);
+  }
+
+  /** run STEPS[op].run(params, inputs) on a worker */
+  run(op, params, inputs, step) {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ msg: { op, params, inputs: compact(inputs), step }, resolve, reject });
+      this.pump();
+    });
+  }
+
+  pump() {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.job) continue;
+      slot.job = this.queue.shift();
+      slot.worker.postMessage(slot.job.msg);
+    }
+  }
+
+  async close() {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * Views that cover part of a larger buffer (frames of the request's one frames buffer, pooled small
+ * Buffers) copied to their own: posting a view clones its whole underlying buffer.
+ */
+function compact(v) {
+  if (ArrayBuffer.isView(v)) return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice();
+  if (Array.isArray(v)) return v.map(compact);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, compact(x)]));
+  return v;
+}
+
+if (!isMainThread && workerData?.pserveStepWorker) {
+  const { STEPS } = await import('./steps.mjs');
+  parentPort.on('message', async ({ op, params, inputs, step }) => {
+    try {
+      const out = await STEPS[op].run(params, inputs, { step });
+      parentPort.postMessage({ out });
+    } catch (e) {
+      // what the main thread needs to answer: the message, the image/index code, a RequestError's status
+      parentPort.postMessage({ error: { message: String(e?.message ?? e), code: e?.code, status: e?.status, errNo: e?.errNo } });
+    }
+  });
+}
