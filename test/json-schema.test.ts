@@ -60,6 +60,11 @@ describe('--json: one result schema for every command', () => {
     expect(conforming(['package', 'b'], tmp).code).toBe(2);
 
     expect(conforming(['demo', '--dir', 'demo'], tmp).json.dir).toBe(join(tmp, 'demo'));
+
+    expect(conforming(['export', 'triton', '--bundle', 'b', '--out', 'repo'], tmp).json.out).toBe(join(tmp, 'repo'));
+    expect(conforming(['export', 'dockerfile', '--bundle', 'b', '--out', 'docker'], tmp).json.ok).toBe(true);
+    expect(conforming(['export', 'k8s', '--bundle', 'nothing', '--image', 'x'], tmp).json.ok).toBe(false);
+    expect(conforming(['index', 'search', '--index', join(tmp, 'no-index'), '--vector-file', 'q.npy'], tmp).json.ok).toBe(false);
   }, 180_000);
 
   it('fetch (a download and --list) and serve', async () => {

@@ -107,6 +107,12 @@ export const RESULT_SCHEMAS = {
     out: AbsPath,
     files: z.array(AbsPath).min(1),
   }).passthrough(),
+  index: z.object({
+    ...envelope('index'),
+    action: z.enum(['build', 'append', 'remove', 'search']),
+    index: AbsPath,
+    files: z.object({ vector_index: AbsPath, id_map: AbsPath }).passthrough().optional(),
+  }).passthrough(),
   demo: z.object({ ...envelope('demo'), dir: AbsPath, model: AbsPath, steps: z.array(z.object({ step: z.string(), ok: z.boolean() }).passthrough()) }).passthrough(),
 } as const;
 
