@@ -80,7 +80,7 @@ function intOpt(v, name, min, max) {
 export async function startServer(argv = process.argv.slice(2), env = {}) {
   const args = parseArgs(argv);
   if (args.help) {
-    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N] [--max-batch N] [--workers N] [--threads N] [--rpc-port N]\n');
+    process.stdout.write('node server.mjs [--port P] [--host H] [--device cpu|gpu|webgpu|auto] [--config config.yml] [--max-body-bytes N] [--header-timeout-ms N] [--body-timeout-ms N] [--drain-timeout-ms N] [--max-batch N] [--workers N] [--threads N] [--rpc-port N] [--model-backend URL] [--backend-model NAME]\n');
     return null;
   }
   const log = env.log ?? ((line) => process.stderr.write(`pserve-server: ${line}\n`));
@@ -98,13 +98,15 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   const conf = existsSync(confFile) ? parseServingConf(readFileSync(confFile, 'utf8')) : { feeds: [], fetches: [] };
   const modelPath = resolve(base, String(ps.model ?? 'model.onnx'));
   // a pipeline bundle (config.yml's pipeline: section) names its models there
-  if (!cfg.pipeline && !existsSync(modelPath)) throw startError('E_MODEL_MISSING', `model not found: ${modelPath}`);
+  if (!cfg.pipeline && !(args['model-backend'] ?? ps.model_backend) && !existsSync(modelPath)) throw startError('E_MODEL_MISSING', `model not found: ${modelPath}`);
 
   const deviceFromConf = Number(lsc.device_type ?? 0) === 0 ? 'cpu' : 'gpu';
   const device = String(args.device ?? ps.device ?? deviceFromConf);
   if (!['cpu', 'gpu', 'webgpu', 'auto'].includes(device)) throw startError('E_USAGE', `--device must be cpu, gpu, webgpu or auto, found "${device}"`);
   const port = intOpt(args.port ?? cfg.http_port ?? 9393, '--port', 0, 65535);
   const host = String(args.host ?? ps.host ?? '127.0.0.1');
+  // a stateless front: the models run on a KServe v2 server (Triton, KServe, another bundle)
+  const modelBackend = args['model-backend'] ?? ps.model_backend ?? null;
   // gRPC (pipeline, GeneralModelService, KServe v2): off unless --rpc-port or config.yml's rpc_port
   const rpcPort = args['rpc-port'] ?? (cfg.rpc_port === null || cfg.rpc_port === undefined || cfg.rpc_port === '' ? null : cfg.rpc_port);
   const rpcWanted = rpcPort !== null && !(args['rpc-port'] === undefined && Number(rpcPort) === 0) ? intOpt(rpcPort, '--rpc-port', 0, 65535) : null;
@@ -132,8 +134,10 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   };
   // a pipeline runs one pool per model and answers its own routes (server/pipeline/service.mjs)
   const pool = cfg.pipeline
-    ? new (await import('./server/pipeline/service.mjs')).PipelineRuntime({ cfg, base, serviceName, device, explicit: args.device === 'gpu', threads, workers, maxBatch, log, onRun: poolOpts.onRun, onRestart: poolOpts.onRestart })
-    : new InferencePool(poolOpts);
+    ? new (await import('./server/pipeline/service.mjs')).PipelineRuntime({ cfg, base, serviceName, device, explicit: args.device === 'gpu', threads, workers, maxBatch, log, onRun: poolOpts.onRun, onRestart: poolOpts.onRestart, modelBackend })
+    : modelBackend
+      ? new (await import('./server/remote-pool.mjs')).RemotePool({ url: modelBackend, model: String(args['backend-model'] ?? ps.backend_model ?? serviceName), log })
+      : new InferencePool(poolOpts);
   metrics.pool = pool;
   let started;
   try { started = await pool.start(); } catch (e) { await pool.close(); throw e; }

@@ -125,6 +125,7 @@ export const COMMANDS: CommandSpec[] = [
       .option('--rpc-port <n>', 'gRPC port: Paddle Serving pipeline + KServe v2 (default: config.yml rpc_port; off when 0)')
       .option('--host <h>', 'address to bind (default 127.0.0.1)')
       .option('--device <d>', 'cpu | gpu | webgpu | auto')
+      .option('--model-backend <url>', 'run the model steps on this KServe v2 server (Triton, KServe, another bundle); decoding and search stay here')
       .option('--no-verify', 'skip checking the manifest sha256 values first'),
     ownSignals: true,
     load: () => import('../commands/serve.js'),

@@ -14,6 +14,7 @@ const Options = z.object({
   host: z.string().min(1).optional(),
   device: z.enum(['cpu', 'gpu', 'webgpu', 'auto']).optional(),
   verify: z.boolean().optional(),
+  modelBackend: z.string().url('expected an http(s) URL of a KServe v2 server').optional(),
 });
 
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<{ ok: boolean; bundle: string; exitCode: number | null }>> {
@@ -30,6 +31,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   if (o.rpcPort !== undefined) args.push('--rpc-port', String(o.rpcPort));
   if (o.host) args.push('--host', o.host);
   if (o.device) args.push('--device', o.device);
+  if (o.modelBackend) args.push('--model-backend', o.modelBackend);
   // stdout is the command's own (one JSON object with --json): the server's log goes to stderr then
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['inherit', 'pipe', 'pipe'] });
   // until the server listens its stderr is held back: a start-up failure is then said in one line

@@ -19,6 +19,8 @@ export const MODEL_PARAMS = {
   serving_server: P.file({ optional: true }),
   batch: P.bool({ default: true }),
   max_batch: P.int({ min: 1, max: 4096, optional: true }),
+  // with `server.mjs --model-backend URL`: the model's name on that KServe v2 server (default: this key)
+  backend_model: P.string({ optional: true }),
 };
 
 /** the references a step reads: [param, ref] pairs */

@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseServingConf } from '../config.mjs';
 import { InferencePool, WorkerStopped, bindModel } from '../inference.mjs';
+import { RemotePool } from '../remote-pool.mjs';
 import { DTYPES, RequestError } from '../tensors.mjs';
 import { PipelineConfigError } from './params.mjs';
 import { checkPipeline, preparePipeline, runPipeline } from './pipeline.mjs';
@@ -48,8 +49,9 @@ export class PipelineRuntime {
     let first = null;
     for (const [name, m] of Object.entries(this.checked.models)) {
       const modelPath = resolve(o.base, m.onnx);
-      if (!existsSync(modelPath)) throw new PipelineConfigError(`pipeline.models.${name}: model not found: ${modelPath}`);
-      const pool = new InferencePool({
+      if (!o.modelBackend && !existsSync(modelPath)) throw new PipelineConfigError(`pipeline.models.${name}: model not found: ${modelPath}`);
+      // --model-backend: the model steps go to a KServe v2 server (Triton, ...); the rest stays here
+      const pool = o.modelBackend ? new RemotePool({ url: o.modelBackend, model: m.backend_model ?? name, log: o.log }) : new InferencePool({
         count: o.workers,
         session: { modelPath, device: first ? first.deviceOfEp : o.device, explicit: first ? true : o.explicit, threads: o.threads },
         maxRows: m.max_batch ?? o.maxBatch,
