@@ -7,7 +7,7 @@
  * the Deployment's command line starts it and the configured probe paths are asked.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,28 @@ describeShared('pserve export', () => {
     expect(lines).toContain(`EXPOSE ${m.server.port}`);
     expect(lines.find((l) => l.startsWith('HEALTHCHECK '))).toContain('/v2/health/ready');
     expect(lines.at(-1)).toMatch(/^CMD \["node", "server\.mjs"/);
+  });
+});
+
+describe('pserve export triton of a pipeline bundle', () => {
+  const tmp = tempDir('pserve-export-pipe-');
+  it('writes each model of the pipeline as a Triton model named as the front asks for it', async () => {
+    expect(cliJson<any>(['convert', '--dirname', join(ROOT, 'fixtures', 'tiny_classifier'), '--serving_server', 'srv', '--serving_client', 'cli'], { cwd: tmp }).code).toBe(0);
+    writeFileSync(join(tmp, 'labels.txt'), 'a,\nb,\nc,\nd,\n');
+    expect(cliJson<any>(['bundle', '--recipe', 'imagenet', '--serving_server', 'srv', '--labels', 'labels.txt', '--out', 'pf'], { cwd: tmp }).code).toBe(0);
+    const r = cliJson<any>(['export', 'triton', '--bundle', 'pf', '--out', 'repo'], { cwd: tmp });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.models.map((m: any) => m.model)).toEqual(['imagenet']);
+    expect(r.json.front).toMatch(/--model-backend/);
+    const session = await openSession(join(tmp, 'repo', 'imagenet', '1', 'model.onnx'));
+    try {
+      if (havePy) {
+        const c = parsePbtxt(join(tmp, 'repo', 'imagenet', 'config.pbtxt'));
+        expect(c).toMatchObject({ name: 'imagenet', platform: 'onnxruntime_onnx', max_batch_size: 8, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: ['3', '32', '32'] }] });
+        expect(c.output.map((o: any) => o.name)).toEqual(session.outputs.map((o) => o.name));
+      }
+      expect(session.inputs.map((i) => i.name)).toEqual(['x']);
+    } finally { await session.close(); }
   });
 });
 

@@ -53,10 +53,42 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   let extra: Record<string, unknown> = {};
 
   if (o.target === 'triton') {
-    const { tritonModel, renderConfigPbtxt, renameModelIo } = await import('../export/triton.js');
+    const { tritonModel, renderConfigPbtxt, renameModelIo, tensorsOfOnnx } = await import('../export/triton.js');
+    const device = o.device ?? (b.device === 'gpu' ? 'gpu' : 'cpu');
+    if (b.pipeline) {
+      // the steps that are not models (decoding, preprocessing, index search) stay in the pserve
+      // front (server.mjs --model-backend URL); each model becomes a Triton model of its own,
+      // named as the front asks for it (pipeline.models.<m>.backend_model, default <m>)
+      if (o.name) throw new PserveError('E_USAGE', '--name is for a single-model bundle: a pipeline\'s models keep their names', { kind: 'usage' });
+      const { parseServingConf, varsOf } = await import('../formats/serving-conf.js');
+      const exported: Record<string, unknown>[] = [];
+      const planned = b.pipelineModels.map((pm) => {
+        let bytes: Uint8Array;
+        try { bytes = readFileSync(pm.onnx); } catch (e) { throw fsError(e, pm.onnx, `pipeline model ${pm.name}`); }
+        const aliases = new Map<string, string>();
+        if (pm.servingServer) {
+          try {
+            const conf = parseServingConf(readFileSync(join(pm.servingServer, 'serving_server_conf.prototxt'), 'utf8'));
+            for (const v of [...varsOf(conf, 'feed'), ...varsOf(conf, 'fetch')]) if (v.name && v.alias_name) aliases.set(v.name, v.alias_name);
+          } catch { /* no conf: the model's own names */ }
+        }
+        const t = tensorsOfOnnx(bytes, aliases);
+        const renamed = renameModelIo(bytes, tritonModel(pm.backendName, t.feeds, t.fetches, { maxBatch: pm.maxBatch ?? b.maxBatch, device, workers: b.workers }));
+        exported.push({ model: pm.backendName, maxBatchSize: renamed.model.maxBatchSize, inputs: renamed.model.inputs, outputs: renamed.model.outputs });
+        return { pm, ...renamed };
+      });
+      await writeDirAtomic(out, (tmp) => {
+        for (const { pm, bytes, model } of planned) {
+          write(tmp, `${pm.backendName}/config.pbtxt`, renderConfigPbtxt(model));
+          write(tmp, `${pm.backendName}/1/model.onnx`, bytes);
+        }
+      }, { replace: o.force === true });
+      extra = { models: exported, front: `node ${join(b.dir, 'server.mjs')} --model-backend http://TRITON:8000` };
+      const report: ExportReport = { target: o.target, bundle: b.dir, out, files: files.sort(), ...extra };
+      return { data: report, text: [`export triton: ${out} (${planned.length} model${planned.length === 1 ? '' : 's'} of the pipeline)`, ...report.files.map((f) => `  ${f}`), `the pipeline's front: ${String(extra['front'])}`].join('\n') };
+    }
     const name = o.name ?? b.name;
-    if (b.pipeline) throw new PserveError('E_EXPORT_PIPELINE', 'a pipeline bundle has steps that are not models (image decoding, index search): they stay in the pserve front; export its models one by one', { file: b.dir });
-    const m0 = tritonModel(name, b.feeds, b.fetches, { maxBatch: b.maxBatch, device: o.device ?? (b.device === 'gpu' ? 'gpu' : 'cpu'), workers: b.workers });
+    const m0 = tritonModel(name, b.feeds, b.fetches, { maxBatch: b.maxBatch, device, workers: b.workers });
     let onnxBytes: Uint8Array;
     try { onnxBytes = readFileSync(b.onnx); } catch (e) { throw fsError(e, b.onnx, 'model.onnx'); }
     const { bytes, model } = renameModelIo(onnxBytes, m0);

@@ -25,6 +25,8 @@ export interface BundleInfo {
   onnx: string;
   onnxData?: string;
   pipeline: boolean;
+  /** a pipeline bundle's models (config.yml pipeline.models): name, ONNX file, serving conf folder */
+  pipelineModels: { name: string; backendName: string; onnx: string; servingServer?: string; maxBatch?: number }[];
 }
 
 type Yaml = Record<string, unknown>;
@@ -67,5 +69,12 @@ export async function readBundleInfo(dirArg: string): Promise<BundleInfo> {
     onnx,
     ...(existsSync(`${onnx}.data`) ? { onnxData: `${onnx}.data` } : {}),
     pipeline: 'pipeline' in cfg || 'pipeline' in ps,
+    pipelineModels: Object.entries(((cfg['pipeline'] ?? {}) as Yaml)['models'] as Record<string, Yaml> ?? {}).map(([name, m]) => ({
+      name,
+      backendName: typeof m['backend_model'] === 'string' ? m['backend_model'] : name,
+      onnx: join(dir, String(m['onnx'] ?? '')),
+      ...(typeof m['serving_server'] === 'string' ? { servingServer: join(dir, m['serving_server']) } : {}),
+      ...(typeof m['max_batch'] === 'number' ? { maxBatch: m['max_batch'] } : {}),
+    })),
   };
 }

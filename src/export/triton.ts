@@ -4,7 +4,7 @@
  * binds config tensors to the model's by name, so the model's inputs and outputs are renamed to
  * the bundle's aliases (the names the users' clients already send) where that is possible.
  */
-import { onnx } from '../convert/onnx/graph-builder.js';
+import { ONNX_DTYPE, onnx } from '../convert/onnx/graph-builder.js';
 import type { BundleTensor } from '../bundle/manifest.js';
 import { PserveError } from '../errors.js';
 
@@ -148,4 +148,26 @@ export function renameModelIo(bytes: Uint8Array, m: TritonModel): { bytes: Uint8
   if (map.size === 0) return { bytes, model };
   renameIn(g, map);
   return { bytes: onnx.ModelProto.encode(proto).finish(), model };
+}
+
+const DTYPE_OF_ONNX = Object.fromEntries(Object.entries(ONNX_DTYPE).map(([d, n]) => [n, d])) as Record<number, string>;
+
+/**
+ * The inputs and outputs of an ONNX model as bundle tensors (graph inputs that are initializers
+ * are weights, not inputs), aliased from a serving conf's feed/fetch vars where one names them.
+ */
+export function tensorsOfOnnx(bytes: Uint8Array, aliases: Map<string, string> = new Map()): { feeds: BundleTensor[]; fetches: BundleTensor[] } {
+  let proto;
+  try { proto = onnx.ModelProto.decode(bytes); } catch (e) {
+    throw new PserveError('E_ONNX_INVALID', `not an ONNX model: ${(e as Error).message}`);
+  }
+  const g = proto.graph as Graph;
+  const weights = new Set((g.initializer ?? []).map((t) => t.name));
+  const tensor = (v: NonNullable<Graph['input']>[number]): BundleTensor => {
+    const tt = v.type?.tensorType;
+    const shape = (tt?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1));
+    const name = v.name ?? '';
+    return { name, alias: aliases.get(name) ?? name, dtype: DTYPE_OF_ONNX[tt?.elemType ?? 1] ?? 'float32', shape, servingShape: shape.slice(1), lodLevel: 0 };
+  };
+  return { feeds: (g.input ?? []).filter((v) => !weights.has(v.name ?? '')).map(tensor), fetches: (g.output ?? []).map(tensor) };
 }
