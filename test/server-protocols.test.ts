@@ -252,7 +252,7 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     try {
       const r = spawnSync(process.execPath, ['server.mjs', '--port', '0'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
       expect(r.status).toBe(1);
-      expect(r.stderr.trim()).toBe(`pserve-server: error: cannot bind gRPC 127.0.0.1:${free}: EADDRINUSE: the port is in use by another process (pick one with --rpc-port)`);
+      expect(r.stderr.trim()).toBe(`pserve-server: E_SERVER_LISTEN: cannot bind gRPC 127.0.0.1:${free}: EADDRINUSE: the port is in use by another process (pick one with --rpc-port)`);
     } finally { taken.close(); }
   }, 60_000);
 });
