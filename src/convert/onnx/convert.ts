@@ -27,6 +27,8 @@ export interface NativeOnnxOptions {
   externalDataThreshold?: number;
   /** file name (beside the .onnx) of the external data */
   externalDataName?: string;
+  /** fake-quantization ops as QuantizeLinear/DequantizeLinear pairs ('qdq', the default) or folded to float ops */
+  quant?: 'qdq' | 'float';
 }
 
 export interface ExternalData {
@@ -100,6 +102,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   checkSupported(model, counts);
   const opset = chooseOpset(model, opts.opsetVersion, counts);
   const g = new GraphBuilder(opset);
+  g.quant = opts.quant ?? 'qdq';
   const block = model.blocks[0];
   if (!block) throw new PserveError('E_ONNX_EMPTY', 'the program has no blocks', { file: model.modelFile });
   const vars = new Map<string, VarSpec>();

@@ -48,6 +48,9 @@ export class GraphBuilder {
   private readonly used = new Set<string>();
   private counter = 0;
 
+  /** how fake-quantization ops are written: QuantizeLinear/DequantizeLinear pairs, or the same arithmetic in float ops */
+  quant: 'qdq' | 'float' = 'qdq';
+
   constructor(readonly opset: number) {}
 
   /** A fresh name derived from `base`, never used before in this graph. */

@@ -26,11 +26,15 @@ import { matmul } from './ops/matmul.js';
 import { lookupTable } from './ops/lookup-table.js';
 import { sum } from './ops/sum.js';
 import { combine } from './ops/combine.js';
+import { temporalShift } from './ops/temporal-shift.js';
+import { rnn } from './ops/rnn.js';
+import { QUANT_MAPPERS } from './ops/quant.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
   squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable, sum, combine,
+  temporalShift, rnn, ...QUANT_MAPPERS,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
@@ -39,6 +43,7 @@ export const KNOWN_UNSUPPORTED: Record<string, string> = {
   sequence_pool: 'LoD sequence op: ONNX tensors carry no LoD',
   sequence_expand: 'LoD sequence op: ONNX tensors carry no LoD',
   sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
+  lstm: 'LoD sequence op (the fluid lstm over LoD input): ONNX tensors carry no LoD; models exported with paddle.nn.LSTM use the rnn op, which converts',
   prior_box: 'detection op: not converted yet',
   multiclass_nms3: 'detection op: not converted yet',
   multiclass_nms: 'detection op: not converted yet',

@@ -1,0 +1,347 @@
+/**
+ * Vision, sequence and quantization mappers of the native ONNX engine, each against a float64
+ * implementation written here from Paddle's documented semantics: tiny Paddle programs (with
+ * params) are built, converted, run in onnxruntime at batch 1 and 2, and compared.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { PserveError } from '../src/errors.js';
+import { convertToOnnx, type ConvertToOnnxOptions } from '../src/convert/onnx/index.js';
+import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
+import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+import { tempDir } from './helpers.js';
+
+const { onnx } = onnxProto as unknown as { onnx: any };
+const sessions: OnnxSession[] = [];
+afterAll(async () => { for (const s of sessions) await s.close(); });
+const root = tempDir('pserve-onnx-c2-');
+let dirs = 0;
+
+function save(b: ProgramBuilder): string {
+  const d = join(root, `m${dirs++}`);
+  mkdirSync(d);
+  writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+  const params = b.paramsBytes();
+  if (params.length) writeFileSync(join(d, 'inference.pdiparams'), params);
+  return d;
+}
+
+async function convert(b: ProgramBuilder, opts: ConvertToOnnxOptions = {}): Promise<{ bytes: Uint8Array; s: OnnxSession }> {
+  const r = await convertToOnnx(save(b), opts);
+  const s = await openSession(r.bytes!);
+  sessions.push(s);
+  return { bytes: r.bytes!, s };
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try { await p; return 'no error'; } catch (e) { expect(e).toBeInstanceOf(PserveError); return (e as PserveError).code; }
+}
+
+const f32 = (dims: number[], data: ArrayLike<number>): HostTensor => ({ dtype: 'float32', dims, data: Float32Array.from(data) });
+const numel = (d: number[]) => d.reduce((a, b) => a * b, 1);
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function opTypes(bytes: Uint8Array): string[] {
+  return onnx.ModelProto.decode(bytes).graph.node.map((n: { opType: string }) => n.opType);
+}
+
+// ---------------------------------------------------------------- temporal_shift
+
+/** float64 temporal shift of x [N*T, C, H, W] (NCHW) or [N*T, H, W, C] (NHWC), from Paddle's op doc */
+function temporalShiftRef(x: Float32Array, dims: number[], T: number, ratio: number, nhwc: boolean): Float64Array {
+  const [NT, a, b, c] = dims as [number, number, number, number];
+  const C = nhwc ? c : a;
+  const c1 = Math.trunc(C * ratio);
+  const c2 = Math.trunc(C * 2 * ratio);
+  const out = new Float64Array(x.length);
+  for (let n = 0; n < NT; n++) for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) for (let k = 0; k < c; k++) {
+    const ch = nhwc ? k : i;
+    const t = n % T;
+    const src = ch < c1 ? t - 1 : ch < c2 ? t + 1 : t;
+    const idx = ((n * a + i) * b + j) * c + k;
+    out[idx] = src < 0 || src >= T ? 0 : x[idx + (src - t) * a * b * c]!;
+  }
+  return out;
+}
+
+describe('temporal_shift', () => {
+  for (const [fmt, ratio] of [[undefined, 0.25], ['NCHW', 0.125], ['NHWC', 0.3]] as const) {
+    it(`matches Paddle's shift (data_format ${fmt ?? 'absent = NCHW'}, shift_ratio ${ratio}) at batch 1 and 2`, async () => {
+      const T = 3;
+      const shape = fmt === 'NHWC' ? [-1, 2, 3, 8] : [-1, 8, 2, 3];
+      const attrs: Record<string, number | string> = { seg_num: T, shift_ratio: ratio };
+      if (fmt) attrs['data_format'] = fmt;
+      const b = new ProgramBuilder().feed('x', 'float32', shape).variable('y', 'float32', shape)
+        .op('temporal_shift', { X: ['x'] }, { Out: ['y'] }, attrs).fetch('y');
+      const { s } = await convert(b);
+      for (const n of [1, 2]) {
+        const dims = [n * T, ...shape.slice(1)];
+        const x = seededFloats(numel(dims), 7 + n);
+        const y = (await s.run({ x: f32(dims, x) }))['y']!;
+        expect(y.dims).toEqual(dims);
+        expect(maxDiff(y.data as Float32Array, temporalShiftRef(x, dims, T, ratio, fmt === 'NHWC'))).toBe(0);
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------- rnn
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/**
+ * float64 Paddle rnn: cell formulas from paddle.nn.LSTMCell / GRUCell (gate rows LSTM [i,f,g,o],
+ * GRU [r,z,c]), time-major x [T,N,I], states [L*D,N,H]; steps at or past a sequence's length give
+ * zeros and leave the state; the backward direction runs from the sequence's last step.
+ */
+function rnnRef(mode: 'LSTM' | 'GRU', x: Float32Array, [T, N, I]: number[], L: number, D: number, H: number,
+  w: Float32Array[], h0: Float32Array, c0: Float32Array | undefined, lens?: number[]): { out: Float64Array; h: Float64Array; c: Float64Array } {
+  const G = mode === 'LSTM' ? 4 : 3;
+  let input = Float64Array.from(x);
+  let inSize = I;
+  const hOut = new Float64Array(L * D * N * H);
+  const cOut = new Float64Array(L * D * N * H);
+  for (let l = 0; l < L; l++) {
+    const out = new Float64Array(T * N * D * H);
+    for (let d = 0; d < D; d++) {
+      const k = l * D + d;
+      const wih = w[2 * k]!; const whh = w[2 * k + 1]!; const bih = w[2 * L * D + 2 * k]!; const bhh = w[2 * L * D + 2 * k + 1]!;
+      for (let n = 0; n < N; n++) {
+        const len = lens ? lens[n]! : T;
+        const h = new Float64Array(H); const c = new Float64Array(H);
+        for (let j = 0; j < H; j++) { h[j] = h0[(k * N + n) * H + j]!; if (c0) c[j] = c0[(k * N + n) * H + j]!; }
+        for (let step = 0; step < len; step++) {
+          const t = d === 0 ? step : len - 1 - step;
+          const gx = new Float64Array(G * H); const gh = new Float64Array(G * H);
+          for (let r = 0; r < G * H; r++) {
+            let sx = bih[r]!; let sh = bhh[r]!;
+            for (let q = 0; q < inSize; q++) sx += wih[r * inSize + q]! * input[(t * N + n) * inSize + q]!;
+            for (let q = 0; q < H; q++) sh += whh[r * H + q]! * h[q]!;
+            gx[r] = sx; gh[r] = sh;
+          }
+          for (let j = 0; j < H; j++) {
+            if (mode === 'LSTM') {
+              const gi = sigmoid(gx[j]! + gh[j]!); const gf = sigmoid(gx[H + j]! + gh[H + j]!);
+              const gg = Math.tanh(gx[2 * H + j]! + gh[2 * H + j]!); const go = sigmoid(gx[3 * H + j]! + gh[3 * H + j]!);
+              c[j] = gf * c[j]! + gi * gg;
+              h[j] = go * Math.tanh(c[j]!);
+            } else {
+              const r = sigmoid(gx[j]! + gh[j]!); const z = sigmoid(gx[H + j]! + gh[H + j]!);
+              const cc = Math.tanh(gx[2 * H + j]! + r * gh[2 * H + j]!);
+              h[j] = z * h[j]! + (1 - z) * cc;
+            }
+          }
+          for (let j = 0; j < H; j++) out[((t * N + n) * D + d) * H + j] = h[j]!;
+        }
+        for (let j = 0; j < H; j++) { hOut[(k * N + n) * H + j] = h[j]!; cOut[(k * N + n) * H + j] = c[j]!; }
+      }
+    }
+    input = out;
+    inSize = D * H;
+  }
+  return { out: input, h: hOut, c: cOut };
+}
+
+describe('rnn', () => {
+  const cases = [
+    { mode: 'LSTM' as const, L: 2, D: 2, H: 5, seq: false },
+    { mode: 'GRU' as const, L: 1, D: 2, H: 4, seq: true },
+    { mode: 'GRU' as const, L: 2, D: 1, H: 3, seq: false },
+    { mode: 'LSTM' as const, L: 1, D: 1, H: 6, seq: true },
+  ];
+  for (const cs of cases) {
+    it(`${cs.mode} ${cs.D === 2 ? 'bidirectional' : 'forward'} ${cs.L} layer(s)${cs.seq ? ' with SequenceLength' : ''} matches Paddle's cells at batch 1 and 2`, async () => {
+      const { mode, L, D, H } = cs;
+      const I = 7; const T = 4; const G = mode === 'LSTM' ? 4 : 3;
+      const b = new ProgramBuilder().feed('x', 'float32', [T, -1, I]);
+      const wl: string[] = []; const bl: string[] = []; const wv: Float32Array[] = []; const bv: Float32Array[] = [];
+      for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) {
+        const k = l * D + d; const inSize = l === 0 ? I : D * H;
+        for (const [nm, shape] of [[`cell_${k}.w_0`, [G * H, inSize]], [`cell_${k}.w_1`, [G * H, H]]] as const) {
+          const v = seededFloats(numel([...shape]), 100 + wl.length + 10 * k, 0.6);
+          b.param(nm, [...shape], v); wl.push(nm); wv.push(v);
+        }
+        for (const nm of [`cell_${k}.b_0`, `cell_${k}.b_1`]) {
+          const v = seededFloats(G * H, 300 + bl.length + 10 * k, 0.3);
+          b.param(nm, [G * H], v); bl.push(nm); bv.push(v);
+        }
+      }
+      const pre = mode === 'LSTM' ? ['h0', 'c0'] : ['h0'];
+      for (const p of pre) b.feed(p, 'float32', [L * D, -1, H]);
+      if (cs.seq) b.feed('lens', 'int32', [-1]);
+      b.variable('y', 'float32', [T, -1, D * H]).variable('hn', 'float32', [L * D, -1, H]).variable('cn', 'float32', [L * D, -1, H])
+        .variable('reserve', 'uint8', [-1]).variable('dstate', 'uint8', [-1]);
+      b.op('rnn', { Input: ['x'], PreState: pre, WeightList: [...wl, ...bl], SequenceLength: cs.seq ? ['lens'] : [] },
+        { Out: ['y'], State: mode === 'LSTM' ? ['hn', 'cn'] : ['hn'], Reserve: ['reserve'], DropoutState: ['dstate'] },
+        { mode, hidden_size: H, input_size: I, num_layers: L, is_bidirec: D === 2, is_test: true, dropout_prob: 0 })
+        .fetch('y').fetch('hn');
+      if (mode === 'LSTM') b.fetch('cn');
+      const { s, bytes } = await convert(b);
+      expect(opTypes(bytes).filter((t) => t === mode).length).toBe(L);
+      // weights in WeightList order: all weights (ih, hh per cell) then all biases
+      const weights: Float32Array[] = [];
+      for (let k = 0; k < L * D; k++) weights.push(wv[2 * k]!, wv[2 * k + 1]!);
+      for (let k = 0; k < L * D; k++) weights.push(bv[2 * k]!, bv[2 * k + 1]!);
+      for (const N of [1, 2]) {
+        const x = seededFloats(T * N * I, 11 + N);
+        const h0 = seededFloats(L * D * N * H, 21 + N, 0.5);
+        const c0 = seededFloats(L * D * N * H, 31 + N, 0.5);
+        const lens = N === 1 ? [3] : [4, 2];
+        const feeds: Record<string, HostTensor> = { x: f32([T, N, I], x), h0: f32([L * D, N, H], h0) };
+        if (mode === 'LSTM') feeds['c0'] = f32([L * D, N, H], c0);
+        if (cs.seq) feeds['lens'] = { dtype: 'int32', dims: [N], data: Int32Array.from(lens) };
+        const r = await s.run(feeds);
+        const ref = rnnRef(mode, x, [T, N, I], L, D, H, weights, h0, mode === 'LSTM' ? c0 : undefined, cs.seq ? lens : undefined);
+        expect(r['y']!.dims).toEqual([T, N, D * H]);
+        expect(maxDiff(r['y']!.data as Float32Array, ref.out)).toBeLessThan(1e-5);
+        expect(maxDiff(r['hn']!.data as Float32Array, ref.h)).toBeLessThan(1e-5);
+        if (mode === 'LSTM') expect(maxDiff(r['cn']!.data as Float32Array, ref.c)).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('the fluid lstm op over LoD input is refused as a LoD op, before anything is written', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 16], 1).variable('h', 'float32', [-1, 4], { lodLevel: 1 })
+      .variable('c', 'float32', [-1, 4], { lodLevel: 1 }).param('w', [4, 16], seededFloats(64, 1)).param('bias', [1, 16], seededFloats(16, 2))
+      .op('lstm', { Input: ['x'], Weight: ['w'], Bias: ['bias'] }, { Hidden: ['h'], Cell: ['c'] }, { use_peepholes: false }).fetch('h');
+    try {
+      await convertToOnnx(save(b), {});
+      expect.unreachable();
+    } catch (e) {
+      expect((e as PserveError).code).toBe('E_ONNX_UNSUPPORTED_OPS');
+      expect((e as Error).message).toMatch(/lstm x1 \(LoD sequence op/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- quantization
+
+/** Paddle's fake quant-dequant of v at abs-max s (round_type 1: clip to ±s, round half away from zero) */
+function fakeQD(v: number, s: number, bin = 127): number {
+  const c = Math.min(Math.max(v, -s), s);
+  const q = c * bin / s;
+  return Math.sign(q) * Math.floor(Math.abs(q) + 0.5) * s / bin;
+}
+
+/** conv2d, stride 1, no padding, float64 */
+function conv(x: ArrayLike<number>, [N, C, H, W]: number[], w: ArrayLike<number>, O: number, K: number): Float64Array {
+  const oh = H - K + 1; const ow = W - K + 1;
+  const out = new Float64Array(N * O * oh * ow);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+    let s = 0;
+    for (let c = 0; c < C; c++) for (let u = 0; u < K; u++) for (let v = 0; v < K; v++) s += x[((n * C + c) * H + i + u) * W + j + v]! * w[((o * C + c) * K + u) * K + v]!;
+    out[((n * O + o) * oh + i) * ow + j] = s;
+  }
+  return out;
+}
+
+describe('fake quantization (PaddleSlim QAT)', () => {
+  const C = 3; const O = 4; const K = 3; const S = 6;
+  const inScale = 1.7;
+  const w = seededFloats(O * C * K * K, 5, 0.8);
+  const build = () => new ProgramBuilder().feed('x', 'float32', [-1, C, S, S])
+    .param('x.scale', [1], Float32Array.of(inScale)).param('w', [O, C, K, K], w)
+    .variable('xq', 'float32', [-1, C, S, S]).variable('wq', 'float32', [O, C, K, K]).variable('w.scale', 'float32', [O])
+    .variable('y', 'float32', [-1, O, S - K + 1, S - K + 1])
+    .op('fake_quantize_dequantize_moving_average_abs_max', { X: ['x'], InScale: ['x.scale'] }, { Out: ['xq'], OutScale: ['x.scale'] },
+      { bit_length: 8, moving_rate: 0.9, is_test: true })
+    .op('fake_channel_wise_quantize_dequantize_abs_max', { X: ['w'] }, { Out: ['wq'], OutScale: ['w.scale'] }, { bit_length: 8, quant_axis: 0 })
+    .op('conv2d', { Input: ['xq'], Filter: ['wq'] }, { Output: ['y'] }, { strides: [1, 1], paddings: [0, 0], dilations: [1, 1], groups: 1 })
+    .fetch('y');
+
+  function reference(x: Float32Array, N: number): Float64Array {
+    const xq = Array.from(x, (v) => fakeQD(v, inScale));
+    const wq = new Float64Array(w.length);
+    const per = C * K * K;
+    for (let o = 0; o < O; o++) {
+      let s = 0;
+      for (let i = 0; i < per; i++) s = Math.max(s, Math.abs(w[o * per + i]!));
+      for (let i = 0; i < per; i++) wq[o * per + i] = fakeQD(w[o * per + i]!, s);
+    }
+    return conv(xq, [N, C, S, S], wq, O, K);
+  }
+
+  it('QDQ: QuantizeLinear/DequantizeLinear pairs at Paddle\'s scales (per-channel weights, opset 13) run in onnxruntime and match Paddle', async () => {
+    const { s, bytes } = await convert(build());
+    const types = opTypes(bytes);
+    expect(types.filter((t) => t === 'QuantizeLinear').length).toBe(2);
+    expect(types.filter((t) => t === 'DequantizeLinear').length).toBe(2);
+    const model = onnx.ModelProto.decode(bytes);
+    expect(Number(model.opsetImport[0].version)).toBeGreaterThanOrEqual(13);
+    const dq = model.graph.node.filter((n: { opType: string }) => n.opType === 'DequantizeLinear');
+    expect(dq.some((n: { attribute: { name: string; i: number }[] }) => n.attribute.some((a) => a.name === 'axis' && Number(a.i) === 0))).toBe(true);
+    for (const N of [1, 2]) {
+      // inputs beyond ±inScale are clipped; keep them above -inScale*128/127, where ONNX int8 saturates differently
+      const x = seededFloats(N * C * S * S, 40 + N, 1.7);
+      const y = (await s.run({ x: f32([N, C, S, S], x) }))['y']!;
+      expect(maxDiff(y.data as Float32Array, reference(x, N))).toBeLessThan(1e-4);
+    }
+  });
+
+  it('--quant float writes no int8 types and matches Paddle\'s fake-quant arithmetic (clip beyond the scale included)', async () => {
+    const { s, bytes } = await convert(build(), { quant: 'float' });
+    const types = opTypes(bytes);
+    expect(types).not.toContain('QuantizeLinear');
+    expect(types).not.toContain('DequantizeLinear');
+    for (const N of [1, 2]) {
+      const x = seededFloats(N * C * S * S, 50 + N, 3); // well past the scale on both sides
+      const y = (await s.run({ x: f32([N, C, S, S], x) }))['y']!;
+      expect(maxDiff(y.data as Float32Array, reference(x, N))).toBeLessThan(1e-4);
+    }
+  });
+
+  it('quantize_linear -> dequantize_linear (new format) is one QDQ pair; float mode gives the same numbers', async () => {
+    const scale = 2.5;
+    const b = () => new ProgramBuilder().feed('x', 'float32', [-1, 5]).param('s', [1], Float32Array.of(scale)).param('zp', [1], Float32Array.of(0))
+      .variable('q', 'float32', [-1, 5]).variable('y', 'float32', [-1, 5])
+      .op('quantize_linear', { X: ['x'], Scale: ['s'], ZeroPoint: ['zp'] }, { Y: ['q'] }, { bit_length: 8, quant_axis: -1, round_type: 0 })
+      .op('dequantize_linear', { X: ['q'], Scale: ['s'], ZeroPoint: ['zp'] }, { Y: ['y'] }, { bit_length: 8, quant_axis: -1, round_type: 0 })
+      .fetch('y');
+    const x = Float32Array.from([0.3, -1.1, 2.49, -2.6, 7]);
+    // round_type 0: round(x*127/s) to even, clipped to [-128, 127], times s/127
+    const ref = Array.from(x, (v) => Math.min(127, Math.max(-128, Math.round(v * 127 / scale))) * scale / 127);
+    for (const quant of ['qdq', 'float'] as const) {
+      const { s, bytes } = await convert(b(), { quant });
+      expect(opTypes(bytes).includes('QuantizeLinear')).toBe(quant === 'qdq');
+      for (const N of [1, 2]) {
+        const xs = new Float32Array(N * 5); for (let i = 0; i < N; i++) xs.set(x, i * 5);
+        const y = (await s.run({ x: f32([N, 5], xs) }))['y']!;
+        expect(maxDiff(y.data as Float32Array, Array.from({ length: N }, () => ref).flat())).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it('fake_dequantize_max_abs and fake_channel_wise_dequantize_max_abs rescale by Scale / max_range', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 3, 2]).param('s', [1], Float32Array.of(4)).param('cs', [3], Float32Array.of(1, 2, 3))
+      .variable('a', 'float32', [-1, 3, 2]).variable('y', 'float32', [-1, 3, 2])
+      .op('fake_dequantize_max_abs', { X: ['x'], Scale: ['s'] }, { Out: ['a'] }, { max_range: 127 })
+      .op('fake_channel_wise_dequantize_max_abs', { X: ['a'], Scales: ['cs'] }, { Out: ['y'] }, { quant_bits: [8], quant_axis: 1 })
+      .fetch('a').fetch('y');
+    const { s } = await convert(b);
+    for (const N of [1, 2]) {
+      const x = Float32Array.from({ length: N * 6 }, (_, i) => i - 5);
+      const r = await s.run({ x: f32([N, 3, 2], x) });
+      const a = Array.from(x, (v) => v * 4 / 127);
+      expect(maxDiff(r['a']!.data as Float32Array, a)).toBeLessThan(1e-6);
+      expect(maxDiff(r['y']!.data as Float32Array, a.map((v, i) => v * [1, 2, 3][Math.floor(i / 2) % 3]! / 127))).toBeLessThan(1e-6);
+    }
+  });
+
+  it('a 4-bit quantizer is refused in QDQ form (ONNX int8) with the way out; --quant float converts it', async () => {
+    const b = () => new ProgramBuilder().feed('x', 'float32', [-1, 4]).param('sc', [1], Float32Array.of(1)).variable('y', 'float32', [-1, 4])
+      .op('fake_quantize_dequantize_moving_average_abs_max', { X: ['x'], InScale: ['sc'] }, { Out: ['y'] }, { bit_length: 4 }).fetch('y');
+    expect(await code(convertToOnnx(save(b()), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    const { s } = await convert(b(), { quant: 'float' });
+    const x = Float32Array.from([0.1, -0.33, 0.5, 2]);
+    const y = (await s.run({ x: f32([1, 4], x) }))['y']!;
+    expect(maxDiff(y.data as Float32Array, Array.from(x, (v) => fakeQD(v, 1, 7)))).toBeLessThan(1e-6);
+  });
+});
