@@ -250,6 +250,9 @@ function makeContext(
     has(s) {
       return (op.inputs[s] ?? []).some((n) => n !== '');
     },
+    hasOutput(s) {
+      return (op.outputs[s] ?? []).some((n) => n !== '');
+    },
     output(s, i = 0) {
       const key = `${s}\u0000${i}`;
       const done = outNames.get(key);

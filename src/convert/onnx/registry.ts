@@ -2,8 +2,10 @@
 import type { OpMapper } from './mapper.js';
 import { feedFetch } from './ops/io.js';
 import { mul } from './ops/mul.js';
-import { elementwise } from './ops/elementwise.js';
-import { unary } from './ops/unary.js';
+import { ELEMENTWISE } from './ops/elementwise.js';
+import { UNARY } from './ops/unary.js';
+import { COMPARE } from './ops/compare.js';
+import { REDUCE } from './ops/reduce.js';
 import { hardSigmoid, hardSwish, swish } from './ops/hard-activations.js';
 import { softmax } from './ops/softmax.js';
 import { scale } from './ops/scale.js';
@@ -21,7 +23,6 @@ import { slice } from './ops/slice.js';
 import { shape } from './ops/shape.js';
 import { fillConstant, fullIntArray } from './ops/fill-constant.js';
 import { dropout } from './ops/dropout.js';
-import { argMax } from './ops/arg-max.js';
 import { matmul } from './ops/matmul.js';
 import { lookupTable } from './ops/lookup-table.js';
 import { sum } from './ops/sum.js';
@@ -31,9 +32,9 @@ import { rnn } from './ops/rnn.js';
 import { QUANT_MAPPERS } from './ops/quant.js';
 
 export const MAPPERS: OpMapper[] = [
-  feedFetch, mul, elementwise, unary, hardSwish, hardSigmoid, swish, softmax, scale,
+  feedFetch, mul, ...ELEMENTWISE, ...UNARY, ...COMPARE, ...REDUCE, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
-  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, argMax, matmul, lookupTable, sum, combine,
+  squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, matmul, lookupTable, sum, combine,
   temporalShift, rnn, ...QUANT_MAPPERS,
 ];
 

@@ -3,29 +3,28 @@
  * input size divides evenly); ceil_mode; exclusive (avg: padding not counted); padding_algorithm;
  * data_format. PIR takes the kernel size as operand 1 (a full_int_array).
  */
-import { ints, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
 import { inChannelsFirst, isChannelsLast, padsOf } from './layout.js';
 
-export const pool2d: OpMapper = {
+export const pool2d = defineOp({
   types: ['pool2d'],
+  inputs: { X: 0, ksizeT: { legacy: null, pir: 1 } },
+  outputs: { Out: 0 },
+  attrs: { pooling_type: 'max', ksize: { default: [] as number[], tensor: 'ksizeT' }, global_pooling: false, adaptive: false, ceil_mode: false, exclusive: true, strides: [] as number[] },
+  minOpset: 9,
+  needs: (v) => (v.attrs.ceil_mode ? { opset: 10, why: 'ceil_mode needs MaxPool/AveragePool-10' } : undefined),
   note: 'max/avg, global, adaptive, ceil_mode, exclusive, padding_algorithm',
-  map(ctx) {
-    const { g, op } = ctx;
-    const xs = ctx.pir ? '0' : 'X';
-    const x = ctx.input(xs);
-    const out = ctx.output(ctx.pir ? '0' : 'Out');
-    const type = String(op.attrs['pooling_type'] ?? 'max');
+  map(ctx, a) {
+    const { g } = ctx;
+    const x = ctx.input('X');
+    const out = ctx.output('Out');
+    const type = a.pooling_type;
     if (type !== 'max' && type !== 'avg') throw ctx.unsupported(`pooling_type ${type}`);
-    let ksize = ints(op.attrs['ksize']);
-    if (ctx.pir) {
-      const c = ctx.constOf('1');
-      if (!c) throw ctx.unsupported('kernel size is not a constant');
-      ksize = c.values;
-    }
-    const global = op.attrs['global_pooling'] === true;
-    const adaptive = op.attrs['adaptive'] === true;
+    const ksize = a.ksize;
+    const global = a.global_pooling;
+    const adaptive = a.adaptive;
     const cl = isChannelsLast(ctx);
-    const shape = ctx.shapeOf(xs);
+    const shape = ctx.shapeOf('X');
     const rank = shape?.length ?? 4;
     const spatialIn = shape ? (cl ? shape.slice(1, rank - 1) : shape.slice(2)) : [];
     const body = (t: string, o?: string): string => {
@@ -33,7 +32,7 @@ export const pool2d: OpMapper = {
         return g.op(type === 'max' ? 'GlobalMaxPool' : 'GlobalAveragePool', [t], {}, o);
       }
       let kernel = ksize;
-      let strides = ints(op.attrs['strides']);
+      let strides = a.strides;
       let pad = padsOf(ctx, ksize.length);
       if (adaptive) {
         if (spatialIn.length !== ksize.length || spatialIn.some((d, i) => d < 0 || d % ksize[i]! !== 0)) {
@@ -48,11 +47,11 @@ export const pool2d: OpMapper = {
         strides: strides.length ? strides : undefined,
         pads: pad.pads,
         auto_pad: pad.autoPad,
-        ceil_mode: op.attrs['ceil_mode'] === true ? 1 : undefined,
-        count_include_pad: type === 'avg' ? (op.attrs['exclusive'] === false ? 1 : 0) : undefined,
+        ceil_mode: a.ceil_mode ? 1 : undefined,
+        count_include_pad: type === 'avg' ? (a.exclusive ? 0 : 1) : undefined,
       };
       return g.op(type === 'max' ? 'MaxPool' : 'AveragePool', [t], attrs, o);
     };
     inChannelsFirst(ctx, x, rank, cl, out, body);
   },
-};
+});
