@@ -168,7 +168,11 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     if (have === undefined) {
       throw new PserveError('E_ONNX_DANGLING', `fetch ${f.name}: no op writes ${src ?? '(nothing)'}`, { file: model.modelFile });
     }
-    if (have !== f.name) g.op('Identity', [have], {}, f.name);
+    if (have !== f.name) {
+      // the fetched var was rewritten in place: its first value holds the name the output must carry
+      if (g.nodes.some((n) => n.output?.includes(f.name)) || g.initializers.some((t) => t.name === f.name)) renameTensor(g, f.name, g.fresh(f.name));
+      g.op('Identity', [have], {}, f.name);
+    }
     const dtype = f.dtype === 'unknown' ? (vars.get(src!)?.dtype ?? 'float32') : f.dtype;
     g.output(f.name, dtype, dimsOf(f, f.name.replace(/[^A-Za-z0-9_]/g, '_')));
     outputs.push({ name: f.name, dtype, shape: f.shape, lodLevel: f.lodLevel });
@@ -199,6 +203,17 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     ops: Object.fromEntries(counts),
     initializers: g.initializers.length,
   };
+}
+
+/** Rename tensor `from` to `to` in every node and initializer written so far. */
+function renameTensor(g: GraphBuilder, from: string, to: string): void {
+  for (const n of g.nodes) {
+    n.input = n.input?.map((v) => (v === from ? to : v));
+    n.output = n.output?.map((v) => (v === from ? to : v));
+  }
+  for (const t of g.initializers) if (t.name === from) t.name = to;
+  const c = g.consts.get(from);
+  if (c) { g.consts.delete(from); g.consts.set(to, c); }
 }
 
 function firstOutput(op: OpNode): string {

@@ -6,6 +6,8 @@ import { ELEMENTWISE } from './ops/elementwise.js';
 import { UNARY } from './ops/unary.js';
 import { COMPARE } from './ops/compare.js';
 import { REDUCE } from './ops/reduce.js';
+import { ACTIVATIONS } from './ops/activations.js';
+import { NORM } from './ops/norm.js';
 import { hardSigmoid, hardSwish, swish } from './ops/hard-activations.js';
 import { softmax } from './ops/softmax.js';
 import { scale } from './ops/scale.js';
@@ -27,14 +29,16 @@ import { matmul } from './ops/matmul.js';
 import { lookupTable } from './ops/lookup-table.js';
 import { sum } from './ops/sum.js';
 import { combine } from './ops/combine.js';
+import { TENSOR_OPS } from './ops/tensor-ops.js';
 import { temporalShift } from './ops/temporal-shift.js';
 import { rnn } from './ops/rnn.js';
 import { QUANT_MAPPERS } from './ops/quant.js';
 
 export const MAPPERS: OpMapper[] = [
-  feedFetch, mul, ...ELEMENTWISE, ...UNARY, ...COMPARE, ...REDUCE, hardSwish, hardSigmoid, swish, softmax, scale,
+  feedFetch, mul, ...ELEMENTWISE, ...UNARY, ...COMPARE, ...REDUCE, ...ACTIVATIONS, ...NORM, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
   squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, matmul, lookupTable, sum, combine,
+  ...TENSOR_OPS,
   temporalShift, rnn, ...QUANT_MAPPERS,
 ];
 
