@@ -33,6 +33,8 @@ export interface OnnxReport {
   ops?: Record<string, number>;
   validation: { ok: true; outputs: { name: string; dims: number[] }[]; ms: number } | { skipped: true };
   reason?: string;
+  /** paddle2onnx's [WARN] lines (e.g. an NMS export that only takes batch 1) */
+  warnings?: string[];
 }
 
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<OnnxReport>> {
@@ -66,6 +68,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     report = {
       engine: 'paddle2onnx', file: r.file, size: r.size, ...(r.opset === undefined ? {} : { opset: r.opset }),
       tool: { path: r.tool, ...(r.version ? { version: r.version } : {}), argv: r.argv }, inputs: model.feeds, outputs: model.fetches, validation,
+      ...(r.warnings.length ? { warnings: r.warnings } : {}),
     };
   } else {
     ctx.progress({ id: 'onnx', phase: 'start', text: `native: converting ${model.modelFile}` });
@@ -87,6 +90,7 @@ function render(r: OnnxReport): string {
     `wrote     ${r.file} (${r.size} bytes${r.opset === undefined ? '' : `, opset ${r.opset}`})`,
   ];
   if (r.externalDataFile) lines.push(`data      ${r.externalDataFile}`);
+  for (const w of r.warnings ?? []) lines.push(`warning   ${w}`);
   for (const i of r.inputs) lines.push(`input     ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   for (const i of r.outputs) lines.push(`output    ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   if ('ok' in r.validation) {
