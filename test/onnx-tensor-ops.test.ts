@@ -291,3 +291,260 @@ describe('tensor ops: split, unbind, unstack', () => {
     });
   });
 });
+
+describe('tensor ops: indexing', () => {
+  it('gather (axis, Axis tensor, [N,1] index), gather_nd, index_select, index_sample, take_along_axis', async () => {
+    await each(11, () => prog([['x', 'float32', [-1, 5, 3]], ['i', 'int64', [4]], ['j', 'int32', [2, 1]], ['nd', 'int64', [-1, 2, 2]], ['s', 'int64', [-1, 4]], ['t', 'int64', [-1, 5, 2]]], [
+      ['g0', 'float32', [-1, 4, 3]], ['ax', 'int64', [1]], ['g1', 'float32', [-1, 5, 2]], ['g2', 'float32', [-1, 2, 3]], ['n', 'float32', [-1, 2, 3]],
+      ['sel', 'float32', [-1, 4, 3]], ['xs', 'float32', [-1, 15]], ['smp', 'float32', [-1, 4]], ['tk', 'float32', [-1, 5, 2]],
+    ], [
+      ['gather', { X: ['x'], Index: ['i'] }, { Out: ['g0'] }, { axis: 1 }],
+      fc('ax', 3, [1], 2),
+      ['gather', { X: ['x'], Index: ['j'], Axis: ['ax'] }, { Out: ['g1'] }],
+      ['gather', { X: ['x'], Index: ['j'] }, { Out: ['g2'] }, { axis: 1 }],
+      ['gather_nd', { X: ['x'], Index: ['nd'] }, { Out: ['n'] }],
+      ['index_select', { X: ['x'], Index: ['i'] }, { Out: ['sel'] }, { dim: -2 }],
+      ['reshape2', { X: ['x'] }, { Out: ['xs'] }, { shape: [0, 15] }],
+      ['index_sample', { X: ['xs'], Index: ['s'] }, { Out: ['smp'] }],
+      ['take_along_axis', { Input: ['x'], Index: ['t'] }, { Result: ['tk'] }, { Axis: 2 }],
+    ], ['g0', 'g1', 'g2', 'n', 'sel', 'smp', 'tk']), (b) => ({
+      x: f32([b, 5, 3], 21), i: i64([4], [4, 0, 2, 2]), j: i32([2, 1], [2, 0]),
+      nd: i64([b, 2, 2], [b - 1, 4, 0, 0, b - 1, 2, 0, 1].slice(0, 4 * b)),
+      s: i64([b, 4], [14, 0, 7, 7, 3, 1, 12, 5].slice(0, 4 * b)),
+      t: i64([b, 5, 2], Array.from({ length: 10 * b }, (_, k) => (k * 7) % 3)),
+    }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['g0'], nd([b, 4, 3], ([n, k, c]) => at(x, [n!, [4, 0, 2, 2][k!]!, c!])), 0, 'gather axis 1');
+      expectNd(o['g1'], nd([b, 5, 2], ([n, r, k]) => at(x, [n!, r!, [2, 0][k!]!])), 0, 'gather Axis tensor');
+      expectNd(o['g2'], nd([b, 2, 3], ([n, k, c]) => at(x, [n!, [2, 0][k!]!, c!])), 0, 'gather [N,1] index');
+      const ndi = i['nd']!;
+      expectNd(o['n'], nd([b, 2, 3], ([p, q, c]) => at(x, [at(ndi, [p!, q!, 0]), at(ndi, [p!, q!, 1]), c!])), 0, 'gather_nd');
+      expectNd(o['sel'], nd([b, 4, 3], ([n, k, c]) => at(x, [n!, [4, 0, 2, 2][k!]!, c!])), 0, 'index_select');
+      expectNd(o['smp'], nd([b, 4], ([n, k]) => x.data[n! * 15 + at(i['s']!, [n!, k!])]!), 0, 'index_sample');
+      expectNd(o['tk'], nd([b, 5, 2], ([n, r, k]) => at(x, [n!, r!, at(i['t']!, [n!, r!, k!])])), 0, 'take_along_axis');
+    });
+  });
+
+  it('scatter overwrite=true replaces rows; overwrite=false sums the updates of repeated ids into zeroed rows (below and from opset 16)', async () => {
+    const ids = [3, 0, 3, 1];
+    await each(11, () => prog([['x', 'float32', [-1, 4]], ['u', 'float32', [4, 4]], ['u1', 'float32', [3, 4]], ['id', 'int64', [4]], ['id1', 'int64', [3]]], [['a', 'float32', [-1, 4]], ['c', 'float32', [-1, 4]]], [
+      ['scatter', { X: ['x'], Ids: ['id1'], Updates: ['u1'] }, { Out: ['a'] }, { overwrite: true }],
+      ['scatter', { X: ['x'], Ids: ['id'], Updates: ['u'] }, { Out: ['c'] }, { overwrite: false }],
+    ], ['a', 'c']), (b) => ({ x: f32([4 + b, 4], 31), u: f32([4, 4], 32), u1: f32([3, 4], 35), id: i64([4], ids), id1: i64([3], [2, 0, 4]) }), (o, i, b) => {
+      const x = i['x']!;
+      const u = i['u']!;
+      const n = 4 + b;
+      expectNd(o['a'], nd([n, 4], ([r, c]) => { const k = [2, 0, 4].lastIndexOf(r!); return k >= 0 ? at(i['u1']!, [k, c!]) : at(x, [r!, c!]); }), 1e-6, 'overwrite');
+      expectNd(o['c'], nd([n, 4], ([r, c]) => {
+        if (!ids.includes(r!)) return at(x, [r!, c!]);
+        return ids.reduce((s, id, k) => (id === r ? s + at(u, [k, c!]) : s), 0);
+      }), 1e-6, 'accumulate');
+    }, [16]);
+  });
+
+  it('scatter_nd_add adds every update, duplicates included (below and from opset 16)', async () => {
+    await each(11, () => prog([['x', 'float32', [3, 4, -1]], ['idx', 'int64', [5, 2]], ['u', 'float32', [5, -1]]], [['y', 'float32', [3, 4, -1]]], [
+      ['scatter_nd_add', { X: ['x'], Index: ['idx'], Updates: ['u'] }, { Out: ['y'] }],
+    ], ['y']), (b) => ({ x: f32([3, 4, b], 33), idx: i64([5, 2], [0, 1, 2, 3, 0, 1, 1, 0, 2, 3]), u: f32([5, b], 34) }), (o, i, b) => {
+      const idx = [[0, 1], [2, 3], [0, 1], [1, 0], [2, 3]];
+      expectNd(o['y'], nd([3, 4, b], ([p, q, r]) => idx.reduce((s, [a, c], k) => (a === p && c === q ? s + at(i['u']!, [k, r!]) : s), at(i['x']!, [p!, q!, r!]))), 1e-6, 'scatter_nd_add');
+    }, [16]);
+  });
+
+  it('where picks by condition; where_index lists the true positions as [N, rank] int64', async () => {
+    await each(9, () => prog([['c', 'bool', [-1, 3]], ['x', 'float32', [-1, 3]], ['y', 'float32', [-1, 3]]], [['w', 'float32', [-1, 3]], ['n', 'int64', [-1, 2]]], [
+      ['where', { Condition: ['c'], X: ['x'], Y: ['y'] }, { Out: ['w'] }],
+      ['where_index', { Condition: ['c'] }, { Out: ['n'] }],
+    ], ['w', 'n']), (b) => ({ c: bool([b, 3], [1, 0, 1, 0, 0, 1].slice(0, 3 * b)), x: f32([b, 3], 41), y: f32([b, 3], 42) }), (o, i, b) => {
+      const c = i['c']!;
+      expectNd(o['w'], nd([b, 3], (k) => (at(c, k) ? at(i['x']!, k) : at(i['y']!, k))), 0, 'where');
+      const pos: number[] = [];
+      c.data.forEach((v, k) => { if (v) pos.push(...unravel(k, c.shape)); });
+      expectNd(o['n'], { shape: [pos.length / 2, 2], data: pos }, 0, 'where_index');
+    });
+  });
+
+  it('one_hot_v2: depth attribute or tensor, dtype; out-of-range and negative ids give zero rows (allow_out_of_range)', async () => {
+    await each(9, () => prog([['x', 'int64', [-1, 3]]], [['a', 'float32', [-1, 3, 4]], ['d', 'int32', [1]], ['e', 'int64', [-1, 3, 5]]], [
+      ['one_hot_v2', { X: ['x'] }, { Out: ['a'] }, { depth: 4, dtype: 5, allow_out_of_range: true }],
+      fc('d', 2, [1], 5),
+      ['one_hot_v2', { X: ['x'], depth_tensor: ['d'] }, { Out: ['e'] }, { depth: -1, dtype: 3, allow_out_of_range: true }],
+    ], ['a', 'e']), (b) => ({ x: i64([b, 3], [0, 3, 4, -1, 2, 1].slice(0, 3 * b)) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['a'], nd([b, 3, 4], ([n, k, c]) => (at(x, [n!, k!]) === c ? 1 : 0)), 0, 'depth 4');
+      expect(o['e']!.dtype).toBe('int64');
+      expectNd(o['e'], nd([b, 3, 5], ([n, k, c]) => (at(x, [n!, k!]) === c ? 1 : 0)), 0, 'depth tensor 5');
+    });
+  });
+});
+
+describe('tensor ops: broadcasting and repetition', () => {
+  it('expand_v2 (-1 keeps, new leading dim, shape tensor list), expand (v1 tiles), expand_as_v2, tile (attribute, tensor, short list)', async () => {
+    await each(8, () => prog([['x', 'float32', [-1, 1, 3]], ['y', 'float32', [-1, 4, 3]]], [
+      ['e1', 'float32', [2, -1, 4, 3]], ['s0', 'int32', [1]], ['s1', 'int64', [1]], ['e2', 'float32', [-1, 5, 3]], ['v1', 'float32', [-1, 2, 6]],
+      ['ea', 'float32', [-1, 4, 3]], ['t1', 'float32', [-1, 3, 6]], ['rt', 'int32', [2]], ['t2', 'float32', [-1, 2, 3]],
+    ], [
+      ['expand_v2', { X: ['x'] }, { Out: ['e1'] }, { shape: [2, -1, 4, -1] }],
+      fc('s0', 2, [1], -1), fc('s1', 3, [1], 5),
+      ['expand_v2', { X: ['x'], expand_shapes_tensor: ['s0', 's1', 's0'] }, { Out: ['e2'] }, { shape: [] }],
+      ['expand', { X: ['x'] }, { Out: ['v1'] }, { expand_times: [1, 2, 2] }],
+      ['expand_as_v2', { X: ['x'], Y: ['y'] }, { Out: ['ea'] }, { target_shape: [] }],
+      ['tile', { X: ['x'] }, { Out: ['t1'] }, { repeat_times: [3, 2] }],
+      ['assign_value', {}, { Out: ['rt'] }, { dtype: 2, shape: [2], int32_values: [2, 1] }],
+      ['tile', { X: ['x'], RepeatTimes: ['rt'] }, { Out: ['t2'] }],
+    ], ['e1', 'e2', 'v1', 'ea', 't1', 't2']), (b) => ({ x: f32([b, 1, 3], 51), y: f32([b, 4, 3], 52) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['e1'], nd([2, b, 4, 3], ([, n, , c]) => at(x, [n!, 0, c!])), 0, 'expand_v2');
+      expectNd(o['e2'], nd([b, 5, 3], ([n, , c]) => at(x, [n!, 0, c!])), 0, 'expand_v2 list');
+      expectNd(o['v1'], nd([b, 2, 6], ([n, , c]) => at(x, [n!, 0, c! % 3])), 0, 'expand v1');
+      expectNd(o['ea'], nd([b, 4, 3], ([n, , c]) => at(x, [n!, 0, c!])), 0, 'expand_as_v2');
+      expectNd(o['t1'], nd([b, 3, 6], ([n, , c]) => at(x, [n!, 0, c! % 3])), 0, 'tile short list');
+      expectNd(o['t2'], nd([b, 2, 3], ([n, , c]) => at(x, [n!, 0, c!])), 0, 'tile tensor');
+    });
+  });
+
+  it('PIR expand (shape operand), tile (repeat_times operand) and a tile that adds a leading dim', async () => {
+    await each(8, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 2] }], [{ name: 'e', dtype: 'float32', shape: [3, -1, 2] }, { name: 't', dtype: 'float32', shape: [2, -1, 4] }],
+      [{ name: 's', dtype: 'int64', shape: [3] }, { name: 'r', dtype: 'int64', shape: [3] }], [
+        pop('full_int_array', {}, { 0: ['s'] }, { value: [3, -1, 2], dtype: 'int64' }),
+        pop('expand', { 0: ['x'], 1: ['s'] }, { 0: ['e'] }),
+        pop('full_int_array', {}, { 0: ['r'] }, { value: [2, 1, 2], dtype: 'int64' }),
+        pop('tile', { 0: ['x'], 1: ['r'] }, { 0: ['t'] }),
+      ]), (b) => ({ x: f32([b, 2], 53) }), (o, i, b) => {
+      expectNd(o['e'], nd([3, b, 2], ([, n, c]) => at(i['x']!, [n!, c!])), 0, 'PIR expand');
+      expectNd(o['t'], nd([2, b, 4], ([, n, c]) => at(i['x']!, [n!, c! % 2])), 0, 'PIR tile');
+    });
+  });
+
+  it('repeat_interleave by an int and by a per-index tensor', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 3, 2]]], [['a', 'float32', [-1, 6, 2]], ['b2', 'float32', [-1, 3, 6]]], [
+      ['repeat_interleave', { X: ['x'] }, { Out: ['a'] }, { Repeats: 2, dim: 1 }],
+      ['repeat_interleave', { X: ['x'] }, { Out: ['b2'] }, { Repeats: 3, dim: -1 }],
+    ], ['a', 'b2']), (b) => ({ x: f32([b, 3, 2], 54) }), (o, i, b) => {
+      expectNd(o['a'], nd([b, 6, 2], ([n, k, c]) => at(i['x']!, [n!, Math.floor(k! / 2), c!])), 0, 'int repeats');
+      expectNd(o['b2'], nd([b, 3, 6], ([n, k, c]) => at(i['x']!, [n!, k!, Math.floor(c! / 3)])), 0, 'int repeats last');
+    });
+    await each(11, () => prog([['x', 'float32', [-1, 3]], ['r', 'int64', [3]]], [['y', 'float32', [-1, -1]]], [
+      ['repeat_interleave', { X: ['x'], RepeatsTensor: ['r'] }, { Out: ['y'] }, { dim: 1 }],
+    ], ['y']), (b) => ({ x: f32([b, 3], 55), r: i64([3], [2, 0, 3]) }), (o, i, b) => {
+      const src = [0, 0, 2, 2, 2];
+      expectNd(o['y'], nd([b, 5], ([n, k]) => at(i['x']!, [n!, src[k!]!])), 0, 'tensor repeats');
+    });
+  });
+
+  it('meshgrid (legacy list and PIR combine + builtin.split) spans "ij" grids', async () => {
+    const check = (o: Record<string, HostTensor>, x: Nd, y: Nd, names: [string, string]) => {
+      const nx = x.shape[0]!;
+      const ny = y.shape[0]!;
+      expectNd(o[names[0]], nd([nx, ny], ([p]) => x.data[p!]!), 0, 'grid 0');
+      expectNd(o[names[1]], nd([nx, ny], ([, q]) => y.data[q!]!), 0, 'grid 1');
+    };
+    await each(8, () => prog([['x', 'float32', [-1]], ['y', 'float32', [3]]], [['gx', 'float32', [-1, 3]], ['gy', 'float32', [-1, 3]]], [
+      ['meshgrid', { X: ['x', 'y'] }, { Out: ['gx', 'gy'] }],
+    ], ['gx', 'gy']), (b) => ({ x: f32([b + 1], 56), y: f32([3], 57) }), (o, i) => check(o, i['x']!, i['y']!, ['gx', 'gy']));
+    await each(8, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1] }, { name: 'y', dtype: 'float32', shape: [3] }],
+      [{ name: 'gx', dtype: 'float32', shape: [-1, 3] }, { name: 'gy', dtype: 'float32', shape: [-1, 3] }], [{ name: 'l', dtype: 'unknown', shape: [] }, { name: 'm', dtype: 'unknown', shape: [] }], [
+        pop('combine', { 0: ['x'], 1: ['y'] }, { 0: ['l'] }),
+        pop('meshgrid', { 0: ['l'] }, { 0: ['m'] }),
+        pop('split', { 0: ['m'] }, { 0: ['gx'], 1: ['gy'] }),
+      ]), (b) => ({ x: f32([b + 1], 58), y: f32([3], 59) }), (o, i) => check(o, i['x']!, i['y']!, ['gx', 'gy']));
+  });
+});
+
+describe('tensor ops: sequences and reordering', () => {
+  it('range from tensors (float, run-time end) and from constants (int64, folded); PIR arange; linspace (float32, int32, num 1)', async () => {
+    await each(11, () => prog([['e', 'float32', [1]], ['n', 'int32', [1]]], [
+      ['s', 'float32', [1]], ['st', 'float32', [1]], ['r', 'float32', [-1]], ['a', 'int64', [1]], ['z', 'int64', [1]], ['c', 'int64', [1]], ['ri', 'int64', [-1]],
+      ['l0', 'float32', [1]], ['l1', 'float32', [1]], ['lf', 'float32', [-1]], ['li', 'int32', [-1]], ['one', 'int32', [1]], ['l2', 'float32', [1]],
+    ], [
+      fc('s', 5, [1], 0.5), fc('st', 5, [1], 0.75),
+      ['range', { Start: ['s'], End: ['e'], Step: ['st'] }, { Out: ['r'] }],
+      fc('a', 3, [1], 10), fc('z', 3, [1], -2), fc('c', 3, [1], -3),
+      ['range', { Start: ['a'], End: ['z'], Step: ['c'] }, { Out: ['ri'] }],
+      fc('l0', 5, [1], -1), fc('l1', 5, [1], 2),
+      ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['n'] }, { Out: ['lf'] }, { dtype: 5 }],
+      ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['n'] }, { Out: ['li'] }, { dtype: 2 }],
+      fc('one', 2, [1], 1),
+      ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['one'] }, { Out: ['l2'] }, { dtype: 5 }],
+    ], ['r', 'ri', 'lf', 'li', 'l2']), (b) => ({ e: { dtype: 'float32', dims: [1], data: Float32Array.from([3 + b]) }, n: i32([1], [4 + b]) }), (o, _i, b) => {
+      const end = 3 + b;
+      const n = Math.ceil((end - 0.5) / 0.75);
+      expectNd(o['r'], nd([n], ([k]) => 0.5 + k! * 0.75), 1e-6, 'range float');
+      expectNd(o['ri'], { shape: [4], data: [10, 7, 4, 1] }, 0, 'range int');
+      const num = 4 + b;
+      const step = 3 / (num - 1);
+      const lin = (k: number) => (k < Math.floor(num / 2) ? -1 + step * k : 2 - step * (num - 1 - k));
+      expectNd(o['lf'], nd([num], ([k]) => lin(k!)), 1e-6, 'linspace');
+      expectNd(o['li'], nd([num], ([k]) => Math.trunc(lin(k!))), 0, 'linspace int');
+      expectNd(o['l2'], { shape: [1], data: [-1] }, 0, 'linspace num 1');
+    });
+    await each(11, () => pirModel([{ name: 'e', dtype: 'int64', shape: [] }], [{ name: 'r', dtype: 'float32', shape: [-1] }],
+      [{ name: 's', dtype: 'int64', shape: [1] }, { name: 'st', dtype: 'int64', shape: [1] }], [
+        pop('full', {}, { 0: ['s'] }, { shape: [1], value: 1, dtype: 'int64' }),
+        pop('full', {}, { 0: ['st'] }, { shape: [1], value: 2, dtype: 'int64' }),
+        pop('arange', { 0: ['s'], 1: ['e'], 2: ['st'] }, { 0: ['r'] }, { dtype: 'float32' }),
+      ]), (b) => ({ e: i64([], [6 + b]) }), (o, _i, b) => {
+      expectNd(o['r'], nd([Math.ceil((5 + b) / 2)], ([k]) => 1 + 2 * k!), 0, 'arange');
+    });
+  });
+
+  it('flip over declared dims (opset 9 too); reverse of the batch dim and roll from opset 10, refused below', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 3, 4]]], [['f', 'float32', [-1, 3, 4]]], [
+      ['flip', { X: ['x'] }, { Out: ['f'] }, { axis: [1, -1] }],
+    ], ['f']), (b) => ({ x: f32([b, 3, 4], 60) }), (o, i, b) => {
+      expectNd(o['f'], nd([b, 3, 4], ([n, r, c]) => at(i['x']!, [n!, 2 - r!, 3 - c!])), 0, 'flip');
+    });
+    if (MIN_OPSET <= 9) {
+      const m = prog([['x', 'float32', [-1, 3]]], [['r', 'float32', [-1, 3]]], [['reverse', { X: ['x'] }, { Out: ['r'] }, { axis: [0] }]], ['r']);
+      const d = join(root, `m${seq++}`);
+      mkdirSync(d);
+      writeFileSync(join(d, 'inference.pdmodel'), m.programBytes());
+      expect(await code(convertToOnnx(d, { opsetVersion: 9 }))).toBe('E_ONNX_OPSET');
+    }
+  });
+
+  it('reverse of the batch dim; roll with axes (negative shift, shift beyond the dim, run-time dim) and without (flattened)', async () => {
+    await each(10, () => prog([['x', 'float32', [-1, 3, 4]]], [['r', 'float32', [-1, 3, 4]], ['o1', 'float32', [-1, 3, 4]], ['o2', 'float32', [-1, 3, 4]], ['o3', 'float32', [-1, 3, 4]]], [
+      ['reverse', { X: ['x'] }, { Out: ['r'] }, { axis: [0] }],
+      ['roll', { X: ['x'] }, { Out: ['o1'] }, { shifts: [-1, 6], axis: [1, 2] }],
+      ['roll', { X: ['x'] }, { Out: ['o2'] }, { shifts: [5], axis: [] }],
+      ['roll', { X: ['x'] }, { Out: ['o3'] }, { shifts: [1], axis: [0] }],
+    ], ['r', 'o1', 'o2', 'o3']), (b) => ({ x: f32([b, 3, 4], 61) }), (o, i, b) => {
+      const x = i['x']!;
+      const m = (v: number, n: number) => ((v % n) + n) % n;
+      expectNd(o['r'], nd([b, 3, 4], ([n, r, c]) => at(x, [b - 1 - n!, r!, c!])), 0, 'reverse batch');
+      expectNd(o['o1'], nd([b, 3, 4], ([n, r, c]) => at(x, [n!, m(r! + 1, 3), m(c! - 6, 4)])), 0, 'roll axes');
+      expectNd(o['o2'], { shape: [b, 3, 4], data: x.data.map((_, k) => x.data[m(k - 5, 12 * b)]!) }, 0, 'roll flat');
+      expectNd(o['o3'], nd([b, 3, 4], ([n, r, c]) => at(x, [m(n! - 1, b), r!, c!])), 0, 'roll batch');
+    });
+  });
+
+  it('top_k, top_k_v2 (largest false, axis 0, K tensor) and argsort (descending) keep the lower index first on ties', async () => {
+    const data = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8];
+    await each(11, () => prog([['x', 'float32', [-1, 6]], ['k', 'int32', [1]]], [
+      ['a', 'float32', [-1, 3]], ['ai', 'int64', [-1, 3]], ['b1', 'float32', [-1, 2]], ['bi', 'int64', [-1, 2]], ['c', 'float32', [1, 6]], ['ci', 'int64', [1, 6]],
+      ['d', 'float32', [-1, 6]], ['di', 'int64', [-1, 6]], ['e', 'float32', [-1, 6]], ['ei', 'int64', [-1, 6]],
+    ], [
+      ['top_k', { X: ['x'] }, { Out: ['a'], Indices: ['ai'] }, { k: 3 }],
+      ['top_k_v2', { X: ['x'], K: ['k'] }, { Out: ['b1'], Indices: ['bi'] }, { k: 1, axis: -1, largest: false, sorted: true }],
+      ['top_k_v2', { X: ['x'] }, { Out: ['c'], Indices: ['ci'] }, { k: 1, axis: 0, largest: true, sorted: true }],
+      ['argsort', { X: ['x'] }, { Out: ['d'], Indices: ['di'] }, { axis: -1, descending: true }],
+      ['argsort', { X: ['x'] }, { Out: ['e'], Indices: ['ei'] }, { axis: 1, descending: false }],
+    ], ['a', 'ai', 'b1', 'bi', 'c', 'ci', 'd', 'di', 'e', 'ei']), (b) => ({ x: { dtype: 'float32', dims: [b, 6], data: Float32Array.from(data.slice(0, 6 * b)) }, k: i32([1], [2]) }), (o, i, b) => {
+      const rows = Array.from({ length: b }, (_, r) => data.slice(6 * r, 6 * r + 6));
+      const order = (row: number[], desc: boolean) => row.map((v, k) => [v, k] as const).sort((p, q) => (desc ? q[0] - p[0] : p[0] - q[0]) || p[1] - q[1]);
+      const pick = (k: number, desc: boolean, what: 0 | 1) => ({ shape: [b, k], data: rows.flatMap((r) => order(r, desc).slice(0, k).map((e) => e[what])) });
+      expectNd(o['a'], pick(3, true, 0), 0, 'top_k');
+      expectNd(o['ai'], pick(3, true, 1), 0, 'top_k idx');
+      expectNd(o['b1'], pick(2, false, 0), 0, 'smallest');
+      expectNd(o['bi'], pick(2, false, 1), 0, 'smallest idx');
+      const colMax = [0, 1, 2, 3, 4, 5].map((c) => order(rows.map((r) => r[c]!), true)[0]!);
+      expectNd(o['c'], { shape: [1, 6], data: colMax.map((e) => e[0]) }, 0, 'axis 0');
+      expectNd(o['ci'], { shape: [1, 6], data: colMax.map((e) => e[1]) }, 0, 'axis 0 idx');
+      expectNd(o['d'], pick(6, true, 0), 0, 'argsort desc');
+      expectNd(o['di'], pick(6, true, 1), 0, 'argsort desc idx');
+      expectNd(o['e'], pick(6, false, 0), 0, 'argsort');
+      expectNd(o['ei'], pick(6, false, 1), 0, 'argsort idx');
+    });
+  });
+});

@@ -103,6 +103,12 @@ export function reduceOp(g: GraphBuilder, op: string, x: string, axes: number[],
   return g.op(op, [x], { axes, keepdims: keepdims ? 1 : 0 }, output);
 }
 
+/** elementwise max of int64 tensors (Max takes integers from opset 12) */
+export function maxInt(g: GraphBuilder, a: string, b: string): string {
+  if (g.opset >= 12) return g.op('Max', [a, b]);
+  return g.op('Where', [g.op('Greater', [a, b]), a, b]);
+}
+
 /** dim `i` of x as an int64 [1] tensor (a constant when declared) */
 export function dimOf(g: GraphBuilder, x: string, shape: number[] | undefined, i: number): string {
   const d = shape?.[i];
