@@ -548,3 +548,186 @@ describe('tensor ops: sequences and reordering', () => {
     });
   });
 });
+
+/** Python-style slice positions of one axis, the way Paddle's kernels read start/end/step */
+function positions(n: number, start: number, end: number, step: number, paddleStrided: boolean): number[] {
+  let s = start < 0 ? Math.max(start + n, 0) : start;
+  let e = end;
+  if (step > 0) {
+    if (e < 0) e = Math.max(e + n, 0);
+    s = Math.min(s, n);
+    e = Math.min(e, n);
+    const r: number[] = [];
+    for (let k = s; k < e; k += step) r.push(k);
+    return r;
+  }
+  s = Math.min(s, n - 1);
+  if (e === -1) e = -1; // "through index 0"
+  else if (e < 0) e = paddleStrided ? Math.max(e + n, 0) : Math.max(e + n, -1);
+  else e = Math.min(e, n);
+  const r: number[] = [];
+  for (let k = s; k > e; k += step) r.push(k);
+  return r;
+}
+
+describe('tensor ops: strided_slice and set_value', () => {
+  it('strided_slice: negative strides with end -1 (through index 0) and end below -dim, decrease_axis, x[-1], strides tensor list', async () => {
+    await each(10, () => prog([['x', 'float32', [-1, 5, 6]]], [
+      ['a', 'float32', [-1, 5, 3]], ['c', 'float32', [-1, 3]], ['d', 'float32', [-1, 2, 6]], ['st', 'int64', [1]], ['en', 'int32', [1]],
+    ], [
+      ['strided_slice', { Input: ['x'] }, { Out: ['a'] }, { axes: [1, 2], starts: [-1, 5], ends: [-1, -100], strides: [-1, -2], infer_flags: [1, 1], decrease_axis: [] }],
+      ['strided_slice', { Input: ['x'] }, { Out: ['c'] }, { axes: [1, 2], starts: [-1, 0], ends: [0, 6], strides: [1, 2], infer_flags: [-1, 1], decrease_axis: [1] }],
+      fc('st', 3, [1], -2), fc('en', 2, [1], -6),
+      ['strided_slice', { Input: ['x'], StridesTensorList: ['st'], EndsTensorList: ['en'] }, { Out: ['d'] }, { axes: [1], starts: [4], ends: [], strides: [], infer_flags: [-1], decrease_axis: [] }],
+    ], ['a', 'c', 'd']), (b) => ({ x: f32([b, 5, 6], 71) }), (o, i, b) => {
+      const x = i['x']!;
+      const p1 = positions(5, -1, -1, -1, true);
+      const p2 = positions(6, 5, -100, -2, true);
+      expect(p1).toEqual([4, 3, 2, 1, 0]);
+      expect(p2).toEqual([5, 3, 1]);
+      expectNd(o['a'], nd([b, 5, 3], ([n, r, c]) => at(x, [n!, p1[r!]!, p2[c!]!])), 0, 'negative strides');
+      expectNd(o['c'], nd([b, 3], ([n, c]) => at(x, [n!, 4, 2 * c!])), 0, 'x[:, -1, ::2]');
+      const p3 = positions(5, 4, -6, -2, true);
+      expect(p3).toEqual([4, 2]);
+      expectNd(o['d'], nd([b, 2, 6], ([n, r, c]) => at(x, [n!, p3[r!]!, c!])), 0, 'tensor lists');
+    });
+  });
+
+  it('set_value: a constant into a strided slice, the SLANet form (ValueTensor, decreased axis, tensor lists), none_axes, a negative step', async () => {
+    await each(11, () => prog([['x', 'float32', [-1, 6, 4]], ['v', 'float32', [-1, 4]], ['w', 'float32', [1, 3]]], [
+      ['y1', 'float32', [-1, 6, 4]], ['s', 'int64', [1]], ['e', 'int64', [1]], ['y2', 'float32', [-1, 6, 4]], ['y3', 'float32', [-1, 6, 4]], ['y4', 'float32', [-1, 6, 4]],
+    ], [
+      ['set_value', { Input: ['x'] }, { Out: ['y1'] }, { axes: [1, 2], starts: [1, 0], ends: [6, 4], steps: [2, 3], decrease_axes: [], none_axes: [], shape: [1], dtype: 5, fp32_values: { floats: [-7.5] } }],
+      fc('s', 3, [1], 2), fc('e', 3, [1], 3),
+      ['set_value', { Input: ['x'], ValueTensor: ['v'], StartsTensorList: ['s'], EndsTensorList: ['e'] }, { Out: ['y2'] }, { axes: [1], starts: [], ends: [], steps: [1], decrease_axes: [1], none_axes: [], shape: [], dtype: 5 }],
+      ['set_value', { Input: ['x'], ValueTensor: ['w'] }, { Out: ['y3'] }, { axes: [1, 2], starts: [0, 1], ends: [3, 2], steps: [1, 1], decrease_axes: [2], none_axes: [1], dtype: 5 }],
+      ['set_value', { Input: ['x'] }, { Out: ['y4'] }, { axes: [1], starts: [-1], ends: [-1], steps: [-2], decrease_axes: [], none_axes: [], shape: [4], dtype: 5, fp32_values: { floats: [1, 2, 3, 4] } }],
+    ], ['y1', 'y2', 'y3', 'y4']), (b) => ({ x: f32([b, 6, 4], 72), v: f32([b, 4], 73), w: f32([1, 3], 74) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['y1'], nd([b, 6, 4], ([n, r, c]) => (r! % 2 === 1 && c! % 3 === 0 ? -7.5 : at(x, [n!, r!, c!]))), 0, 'constant');
+      expectNd(o['y2'], nd([b, 6, 4], ([n, r, c]) => (r === 2 ? at(i['v']!, [n!, c!]) : at(x, [n!, r!, c!]))), 0, 'ValueTensor');
+      // x[:, None, 0:3, 1] = w: the slice is [b, 3] after the decrease, [b, 1, 3] with the None axis; w [1, 3] broadcasts over the batch
+      expectNd(o['y3'], nd([b, 6, 4], ([n, r, c]) => (r! < 3 && c === 1 ? at(i['w']!, [0, r!]) : at(x, [n!, r!, c!]))), 0, 'decrease + none_axes');
+      const rows = positions(6, -1, -1, -2, false);
+      expect(rows).toEqual([5, 3, 1]);
+      expectNd(o['y4'], nd([b, 6, 4], ([n, r, c]) => (rows.includes(r!) ? c! + 1 : at(x, [n!, r!, c!]))), 0, 'negative step');
+    });
+  });
+});
+
+/** pad3d reference over NCDHW: paddings [left, right, top, bottom, front, back] */
+function pad3dRef(x: Nd, p: number[], mode: string, value: number, ndhwc: boolean): Nd {
+  const sp = ndhwc ? [1, 2, 3] : [2, 3, 4];
+  const before = [p[4]!, p[2]!, p[0]!];
+  const after = [p[5]!, p[3]!, p[1]!];
+  const shape = x.shape.map((d, k) => { const j = sp.indexOf(k); return j < 0 ? d : d + before[j]! + after[j]!; });
+  return nd(shape, (idx) => {
+    const src = [...idx];
+    for (let j = 0; j < 3; j++) {
+      const k = sp[j]!;
+      const n = x.shape[k]!;
+      let v = idx[k]! - before[j]!;
+      if (v < 0 || v >= n) {
+        if (mode === 'constant') return value;
+        if (mode === 'reflect') v = v < 0 ? -v : 2 * (n - 1) - v;
+        else if (mode === 'replicate') v = Math.min(Math.max(v, 0), n - 1);
+        else v = ((v % n) + n) % n;
+      }
+      src[k] = v;
+    }
+    return at(x, src);
+  });
+}
+
+describe('tensor ops: padding, pixel shuffle, products', () => {
+  it('pad (pad_value) and pad3d in every mode, NCDHW and NDHWC, paddings from a tensor', async () => {
+    const p = [1, 2, 0, 1, 2, 1];
+    await each(11, () => prog([['x', 'float32', [-1, 2, 3, 4, 3]], ['q', 'int32', [6]]], [
+      ['a', 'float32', [-1, 4, 4, 4, 3]], ['c', 'float32', [-1, 2, 6, 5, 6]], ['r', 'float32', [-1, 2, 6, 5, 6]], ['e', 'float32', [-1, 2, 6, 5, 6]],
+      ['w', 'float32', [-1, 2, 6, 5, 6]], ['h', 'float32', [-1, 3, 5, 6, 3]], ['t', 'float32', [-1, 2, 6, 5, 6]],
+    ], [
+      ['pad', { X: ['x'] }, { Out: ['a'] }, { paddings: [0, 0, 1, 1, 0, 1, 0, 0, 0, 0], pad_value: { f: -2.5 } }],
+      ['pad3d', { X: ['x'] }, { Out: ['c'] }, { paddings: p, mode: 'constant', value: { f: 0.75 }, data_format: 'NCDHW' }],
+      ['pad3d', { X: ['x'] }, { Out: ['r'] }, { paddings: p, mode: 'reflect', value: { f: 0 }, data_format: 'NCDHW' }],
+      ['pad3d', { X: ['x'] }, { Out: ['e'] }, { paddings: p, mode: 'replicate', value: { f: 0 }, data_format: 'NCDHW' }],
+      ['pad3d', { X: ['x'] }, { Out: ['w'] }, { paddings: p, mode: 'circular', value: { f: 0 }, data_format: 'NCDHW' }],
+      ['pad3d', { X: ['x'] }, { Out: ['h'] }, { paddings: [1, 2, 1, 0, 1, 0], mode: 'reflect', value: { f: 0 }, data_format: 'NDHWC' }],
+      ['pad3d', { X: ['x'], Paddings: ['q'] }, { Out: ['t'] }, { paddings: [], mode: 'constant', value: { f: 0 }, data_format: 'NCDHW' }],
+    ], ['a', 'c', 'r', 'e', 'w', 'h', 't']), (b) => ({ x: f32([b, 2, 3, 4, 3], 81), q: i32([6], p) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['a'], nd([b, 4, 4, 4, 3], ([n, c, d, h, w]) => (c! < 1 || c! > 2 || d! > 2 ? -2.5 : at(x, [n!, c! - 1, d!, h!, w!]))), 0, 'pad');
+      expectNd(o['c'], pad3dRef(x, p, 'constant', 0.75, false), 0, 'constant');
+      expectNd(o['r'], pad3dRef(x, p, 'reflect', 0, false), 0, 'reflect');
+      expectNd(o['e'], pad3dRef(x, p, 'replicate', 0, false), 0, 'replicate');
+      expectNd(o['w'], pad3dRef(x, p, 'circular', 0, false), 0, 'circular');
+      expectNd(o['h'], pad3dRef(x, [1, 2, 1, 0, 1, 0], 'reflect', 0, true), 0, 'NDHWC');
+      expectNd(o['t'], pad3dRef(x, p, 'constant', 0, false), 0, 'Paddings tensor');
+    });
+  });
+
+  it('PIR pad3d (paddings operand) as UVDoc exports it', async () => {
+    const p = [2, 2, 2, 2, 0, 0];
+    await each(11, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 3, 1, 5, 6] }], [{ name: 'y', dtype: 'float32', shape: [-1, 3, 1, 9, 10] }],
+      [{ name: 'p', dtype: 'int64', shape: [6] }], [
+        pop('full_int_array', {}, { 0: ['p'] }, { value: p, dtype: 'int64' }),
+        pop('pad3d', { 0: ['x'], 1: ['p'] }, { 0: ['y'] }, { mode: 'reflect', pad_value: 0, data_format: 'NCDHW' }),
+      ]), (b) => ({ x: f32([b, 3, 1, 5, 6], 82) }), (o, i) => expectNd(o['y'], pad3dRef(i['x']!, p, 'reflect', 0, false), 0, 'PIR pad3d'));
+  });
+
+  it('pixel_shuffle (NCHW and NHWC), bmm, mv, dot (new and old output rank), einsum', async () => {
+    await each(12, () => prog([['x', 'float32', [-1, 8, 2, 3]], ['m', 'float32', [-1, 3, 4]], ['k', 'float32', [-1, 4, 2]], ['v', 'float32', [4]], ['y', 'float32', [-1, 4]]], [
+      ['s', 'float32', [-1, 2, 4, 6]], ['xh', 'float32', [-1, 2, 3, 8]], ['sh', 'float32', [-1, 4, 6, 2]], ['bm', 'float32', [-1, 3, 2]],
+      ['m0', 'float32', [3, 4]], ['mv', 'float32', [3]], ['y0', 'float32', [-1, 4]], ['d', 'float32', [-1]], ['d1', 'float32', [-1, 1]], ['es', 'float32', [-1, 3, 2]],
+    ], [
+      ['pixel_shuffle', { X: ['x'] }, { Out: ['s'] }, { upscale_factor: 2, data_format: 'NCHW' }],
+      ['transpose2', { X: ['x'] }, { Out: ['xh'] }, { axis: [0, 2, 3, 1] }],
+      ['pixel_shuffle', { X: ['xh'] }, { Out: ['sh'] }, { upscale_factor: 2, data_format: 'NHWC' }],
+      ['bmm', { X: ['m'], Y: ['k'] }, { Out: ['bm'] }],
+      ['slice', { Input: ['m'] }, { Out: ['m0'] }, { axes: [0], starts: [0], ends: [1], decrease_axis: [0] }],
+      ['mv', { X: ['m0'], Vec: ['v'] }, { Out: ['mv'] }],
+      ['elementwise_mul', { X: ['y'], Y: ['v'] }, { Out: ['y0'] }, { axis: -1 }],
+      ['dot', { X: ['y'], Y: ['y0'] }, { Out: ['d'] }],
+      ['dot', { X: ['y'], Y: ['y0'] }, { Out: ['d1'] }],
+      ['einsum', { Operands: ['m', 'k'] }, { Out: ['es'] }, { equation: 'bij, bjk -> bik' }],
+    ], ['s', 'sh', 'bm', 'mv', 'd', 'd1', 'es']), (b) => ({ x: f32([b, 8, 2, 3], 91), m: f32([b, 3, 4], 92), k: f32([b, 4, 2], 93), v: f32([4], 94), y: f32([b, 4], 95) }), (o, i, b) => {
+      const x = i['x']!;
+      const ps = nd([b, 2, 4, 6], ([n, c, h, w]) => at(x, [n!, c! * 4 + (h! % 2) * 2 + (w! % 2), Math.floor(h! / 2), Math.floor(w! / 2)]));
+      expectNd(o['s'], ps, 0, 'pixel_shuffle');
+      expectNd(o['sh'], nd([b, 4, 6, 2], ([n, h, w, c]) => at(ps, [n!, c!, h!, w!])), 0, 'pixel_shuffle NHWC');
+      const mm = nd([b, 3, 2], ([n, r, c]) => [0, 1, 2, 3].reduce((s, j) => s + at(i['m']!, [n!, r!, j]) * at(i['k']!, [n!, j, c!]), 0));
+      expectNd(o['bm'], mm, 1e-5, 'bmm');
+      expectNd(o['es'], mm, 1e-5, 'einsum');
+      expectNd(o['mv'], nd([3], ([r]) => [0, 1, 2, 3].reduce((s, j) => s + at(i['m']!, [0, r!, j]) * i['v']!.data[j]!, 0)), 1e-5, 'mv');
+      const dots = Array.from({ length: b }, (_, n) => [0, 1, 2, 3].reduce((s, j) => s + at(i['y']!, [n, j]) ** 2 * i['v']!.data[j]!, 0));
+      expectNd(o['d'], { shape: [b], data: dots }, 1e-5, 'dot');
+      expectNd(o['d1'], { shape: [b, 1], data: dots }, 1e-5, 'dot keeps dim');
+    });
+  });
+
+  it('PIR topk (k operand), where, gather_nd, flip and nonzero', async () => {
+    await each(11, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 6] }, { name: 'i', dtype: 'int64', shape: [-1, 1] }],
+      [{ name: 'v', dtype: 'float32', shape: [-1, 2] }, { name: 'ix', dtype: 'int64', shape: [-1, 2] }, { name: 'w', dtype: 'float32', shape: [-1, 6] },
+        { name: 'g', dtype: 'float32', shape: [-1, 6] }, { name: 'f', dtype: 'float32', shape: [-1, 6] }, { name: 'nz', dtype: 'int64', shape: [-1, 2] }],
+      [{ name: 'k', dtype: 'int32', shape: [1] }, { name: 'z', dtype: 'float32', shape: [1] }, { name: 'c', dtype: 'bool', shape: [-1, 6] }], [
+        pop('full', {}, { 0: ['k'] }, { shape: [1], value: 2, dtype: 'int32' }),
+        pop('topk', { 0: ['x'], 1: ['k'] }, { 0: ['v'], 1: ['ix'] }, { axis: -1, largest: true, sorted: true }),
+        pop('full', {}, { 0: ['z'] }, { shape: [1], value: 0, dtype: 'float32' }),
+        pop('greater_than', { 0: ['x'], 1: ['z'] }, { 0: ['c'] }),
+        pop('where', { 0: ['c'], 1: ['x'], 2: ['z'] }, { 0: ['w'] }),
+        pop('gather_nd', { 0: ['x'], 1: ['i'] }, { 0: ['g'] }),
+        pop('flip', { 0: ['x'] }, { 0: ['f'] }, { axis: [1] }),
+        pop('nonzero', { 0: ['c'] }, { 0: ['nz'] }),
+      ]), (b) => ({ x: f32([b, 6], 96), i: i64([b, 1], [b - 1, 0].slice(0, b)) }), (o, i, b) => {
+      const x = i['x']!;
+      const rows = Array.from({ length: b }, (_, r) => x.data.slice(6 * r, 6 * r + 6).map((v, k) => [v, k] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]).slice(0, 2));
+      expectNd(o['v'], { shape: [b, 2], data: rows.flat().map((e) => e[0]) }, 0, 'topk');
+      expectNd(o['ix'], { shape: [b, 2], data: rows.flat().map((e) => e[1]) }, 0, 'topk idx');
+      expectNd(o['w'], { shape: [b, 6], data: x.data.map((v) => (v > 0 ? v : 0)) }, 0, 'where');
+      expectNd(o['g'], nd([b, 6], ([r, c]) => at(x, [at(i['i']!, [r!, 0]), c!])), 0, 'gather_nd');
+      expectNd(o['f'], nd([b, 6], ([r, c]) => at(x, [r!, 5 - c!])), 0, 'flip');
+      const pos: number[] = [];
+      x.data.forEach((v, k) => { if (v > 0) pos.push(Math.floor(k / 6), k % 6); });
+      expectNd(o['nz'], { shape: [pos.length / 2, 2], data: pos }, 0, 'nonzero');
+    });
+  });
+});

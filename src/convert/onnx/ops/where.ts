@@ -47,11 +47,9 @@ export const oneHot = defineOp({
     if (ctx.has('depth_tensor')) depth = g.op('Reshape', [g.cast(ctx.input('depth_tensor'), 'int64'), g.constant([1])]);
     else if (a.depth > 0) depth = g.constant([a.depth]);
     else throw ctx.unsupported('depth is not set');
-    if (g.opset >= 11) {
-      // ONNX counts negative indices from the back; Paddle gives them an all-zero row
-      const xi = g.cast(x, 'int64');
-      x = g.op('Where', [g.op('Less', [xi, g.constant([0], 'int64', [])]), depth, xi]);
-    }
+    // ONNX (and onnxruntime at every opset) counts negative indices from the back; Paddle gives them an all-zero row
+    const xi = g.cast(x, 'int64');
+    x = g.op('Where', [g.op('Less', [xi, g.constant([0], 'int64', [])]), depth, xi]);
     const values = g.constant([castNumber(0, dtype), castNumber(1, dtype)], dtype, [2]);
     g.op('OneHot', [x, depth, values], { axis: -1 }, ctx.output('Out'));
   },
