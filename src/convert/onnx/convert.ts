@@ -12,10 +12,14 @@ import { GraphBuilder, onnx, type ConstValue, type Dim } from './graph-builder.j
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 
-export const MIN_OPSET = 11;
+/** the oldest opset written (paddle2onnx's default start) */
+export const MIN_OPSET = 9;
+/** a plain OpMapper that declares no minOpset is taken to need this */
+const UNDECLARED_MIN_OPSET = 11;
 /** the newest opset the checker we test against (onnx 1.12) and onnxruntime both know */
 export const MAX_OPSET = 17;
-export const DEFAULT_OPSET = 13;
+/** without --opset_version the choice starts here and goes up as the model's ops need */
+export const DEFAULT_OPSET = MIN_OPSET;
 /** protobuf messages cannot exceed 2 GiB; keep headroom for the graph itself */
 export const EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 64 * 2 ** 20;
 /** constants up to this many elements are read back for mappers that need values */
@@ -23,6 +27,8 @@ const MAX_CONST_ELEMENTS = 4096;
 
 export interface NativeOnnxOptions {
   opsetVersion?: number;
+  /** raise a requested opset that is too low to what the ops need, instead of refusing (paddle2onnx's --enable_auto_update_opset) */
+  autoUpdateOpset?: boolean;
   /** params above this many bytes in all go to an external data file */
   externalDataThreshold?: number;
   /** file name (beside the .onnx) of the external data */
@@ -50,6 +56,8 @@ export interface NativeOnnxResult {
 
 /** ONNX IR version that goes with an opset (onnx's own release table) */
 export function irVersionFor(opset: number): number {
+  if (opset <= 9) return 4;
+  if (opset <= 10) return 5;
   if (opset <= 11) return 6;
   if (opset <= 14) return 7;
   return 8;
@@ -72,20 +80,47 @@ export function checkSupported(model: LoadedModel, counts = countOps(model)): vo
   });
 }
 
-export function chooseOpset(model: LoadedModel, requested?: number, counts = countOps(model)): number {
-  let need = MIN_OPSET;
-  const needers: string[] = [];
-  for (const t of counts.keys()) {
-    const m = mapperFor(t);
-    const v = m?.minOpset ?? MIN_OPSET;
-    if (v > need) need = v;
-    if (requested !== undefined && v > requested) needers.push(`${t} needs ${v}`);
+/** What each op instance needs: the mapper's minimum, raised by `needs` for this instance's attributes. */
+export function opsetNeeds(model: LoadedModel): { type: string; opset: number; why?: string }[] {
+  const pir = model.format === 'paddle-pir';
+  const vars = new Map<string, VarSpec>();
+  for (const b of model.blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  const params = new Map(model.params.map((p) => [p.name, p.shape]));
+  const out: { type: string; opset: number; why?: string }[] = [];
+  for (const b of model.blocks) {
+    for (const op of b.ops) {
+      const m = mapperFor(op.type);
+      if (!m) continue;
+      const base = m.minOpset ?? UNDECLARED_MIN_OPSET;
+      const extra = m.needs?.({ op, pir, shapeOf: (s) => { const n = op.inputs[s]?.[0]; return n === undefined ? undefined : params.get(n) ?? vars.get(n)?.shape; } });
+      out.push(extra && extra.opset > base ? { type: op.type, opset: extra.opset, why: extra.why } : { type: op.type, opset: base });
+    }
   }
-  if (requested === undefined) return Math.max(DEFAULT_OPSET, need);
-  if (!Number.isInteger(requested) || requested < MIN_OPSET || requested > MAX_OPSET) {
+  return out;
+}
+
+/**
+ * The opset to write. Without a request: the lowest opset every op of the model can be written
+ * in, never below MIN_OPSET (paddle2onnx's rule: start at 9, go up as the ops need). A request is
+ * honoured or refused naming the ops that need more; with `autoUpdate` it is raised instead.
+ */
+export function chooseOpset(model: LoadedModel, requested?: number, opts: { autoUpdate?: boolean } = {}): number {
+  if (requested !== undefined && (!Number.isInteger(requested) || requested < MIN_OPSET || requested > MAX_OPSET)) {
     throw new PserveError('E_ONNX_OPSET', `opset ${requested} is not supported: the native engine writes opsets ${MIN_OPSET} to ${MAX_OPSET}`, { kind: 'usage' });
   }
-  if (needers.length) throw new PserveError('E_ONNX_OPSET', `opset ${requested} is too low for this model: ${needers.join(', ')}`, { kind: 'usage' });
+  const needs = opsetNeeds(model);
+  const need = needs.reduce((a, n) => Math.max(a, n.opset), MIN_OPSET);
+  if (need > MAX_OPSET) {
+    const over = needs.filter((n) => n.opset > MAX_OPSET).map((n) => `${n.type} needs ${n.opset}${n.why ? ` (${n.why})` : ''}`);
+    throw new PserveError('E_ONNX_OPSET', `this model needs opset ${need}, past the newest the native engine writes (${MAX_OPSET}): ${[...new Set(over)].join(', ')}`, { file: model.modelFile });
+  }
+  if (requested === undefined || (opts.autoUpdate && need > requested)) return Math.max(requested ?? MIN_OPSET, need);
+  const needers = [...new Set(needs.filter((n) => n.opset > requested).map((n) => `${n.type} needs ${n.opset}${n.why ? ` (${n.why})` : ''}`))];
+  if (needers.length) {
+    throw new PserveError('E_ONNX_OPSET', `opset ${requested} is too low for this model: ${needers.join(', ')}`, {
+      kind: 'usage', hint: `use --opset_version ${need} or higher, or leave it out to get the lowest that works`,
+    });
+  }
   return requested;
 }
 
@@ -100,7 +135,7 @@ function toNumber(v: number | bigint): number {
 export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): NativeOnnxResult {
   const counts = countOps(model);
   checkSupported(model, counts);
-  const opset = chooseOpset(model, opts.opsetVersion, counts);
+  const opset = chooseOpset(model, opts.opsetVersion, { autoUpdate: opts.autoUpdateOpset === true });
   const g = new GraphBuilder(opset);
   g.quant = opts.quant ?? 'qdq';
   const block = model.blocks[0];

@@ -136,6 +136,7 @@ export class GraphBuilder {
   shapeSlice(x: string, start: number, end: number): string {
     if (this.opset >= 15) return this.op('Shape', [x], { start, end });
     const s = this.op('Shape', [x]);
+    if (this.opset < 10) return this.op('Slice', [s], { axes: [0], starts: [start], ends: [end] });
     return this.op('Slice', [s, this.constant([start]), this.constant([end]), this.constant([0])]);
   }
 }

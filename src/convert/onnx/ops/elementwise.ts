@@ -70,6 +70,13 @@ export function binaryFamily(rows: BinaryRow[]): OpMapper[] {
   });
 }
 
+/** t != 0 as bool; ONNX Equal takes floats only from opset 11, so below it: t < 0 or t > 0 */
+export function nonZero(g: GraphBuilder, t: string, dt: DType): string {
+  const zero = g.scalar(0, dt);
+  if (g.opset >= 11) return g.op('Not', [g.op('Equal', [t, zero])]);
+  return g.op('Or', [g.op('Less', [t, zero]), g.op('Greater', [t, zero])]);
+}
+
 const isFloat = (d: DType): boolean => d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 
 /** Paddle's mod: the remainder takes the divisor's sign (Python's %), for floats too. */
@@ -78,7 +85,7 @@ function mod({ g, x, y, out, dt }: BinaryBuild): void {
   const r = g.op('Mod', [x, y], { fmod: 1 });
   const zero = g.scalar(0, dt);
   const differ = g.op('Xor', [g.op('Less', [r, zero]), g.op('Less', [y, zero])]);
-  const fix = g.op('And', [differ, g.op('Not', [g.op('Equal', [r, zero])])]);
+  const fix = g.op('And', [differ, nonZero(g, r, dt)]);
   g.op('Where', [fix, g.op('Add', [r, y]), r], {}, out);
 }
 
@@ -91,7 +98,7 @@ function floordiv({ g, x, y, out, dt }: BinaryBuild): void {
 /** atan2(X1, X2): the angle of the point (X2, X1), in (-pi, pi] */
 function atan2({ g, x: n, y: d, out, dt }: BinaryBuild): void {
   const zero = g.scalar(0, dt);
-  const dz = g.op('Equal', [d, zero]);
+  const dz = g.op('Not', [nonZero(g, d, dt)]);
   const a = g.op('Atan', [g.op('Div', [n, g.op('Where', [dz, g.scalar(1, dt), d])])]);
   const adj = g.op('Where', [g.op('Less', [d, zero]), g.op('Where', [g.op('Less', [n, zero]), g.scalar(-Math.PI, dt), g.scalar(Math.PI, dt)]), zero]);
   const onAxis = g.op('Mul', [g.op('Sign', [n]), g.scalar(Math.PI / 2, dt)]);
