@@ -33,13 +33,14 @@ import { TENSOR_OPS } from './ops/tensor-ops.js';
 import { temporalShift } from './ops/temporal-shift.js';
 import { rnn } from './ops/rnn.js';
 import { QUANT_MAPPERS } from './ops/quant.js';
+import { DETECTION_MAPPERS } from './ops/detection.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, ...ELEMENTWISE, ...UNARY, ...COMPARE, ...REDUCE, ...ACTIVATIONS, ...NORM, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
   squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, matmul, lookupTable, sum, combine,
   ...TENSOR_OPS,
-  temporalShift, rnn, ...QUANT_MAPPERS,
+  temporalShift, rnn, ...QUANT_MAPPERS, ...DETECTION_MAPPERS,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
@@ -50,8 +51,6 @@ export const KNOWN_UNSUPPORTED: Record<string, string> = {
   sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
   lstm: 'LoD sequence op (the fluid lstm over LoD input): ONNX tensors carry no LoD; models exported with paddle.nn.LSTM use the rnn op, which converts',
   prior_box: 'detection op: not converted yet',
-  multiclass_nms3: 'detection op: not converted yet',
-  multiclass_nms: 'detection op: not converted yet',
   box_coder: 'detection op: not converted yet',
 };
 
