@@ -293,6 +293,16 @@ describe('tensor ops: split, unbind, unstack', () => {
 });
 
 describe('tensor ops: indexing', () => {
+  it('gather and index_select at every opset the engine writes (Gather); a negative axis is resolved from the rank', async () => {
+    await each(1, () => prog([['x', 'float32', [-1, 5, 3]], ['i', 'int64', [4]]], [['g', 'float32', [-1, 4, 3]], ['s', 'float32', [-1, 5, 4]]], [
+      ['gather', { X: ['x'], Index: ['i'] }, { Out: ['g'] }, { axis: -2 }],
+      ['index_select', { X: ['x'], Index: ['i'] }, { Out: ['s'] }, { dim: 2 }],
+    ], ['g', 's']), (b) => ({ x: f32([b, 5, 3], 20), i: i64([4], [2, 0, 1, 1]) }), (o, i, b) => {
+      expectNd(o['g'], nd([b, 4, 3], ([n, k, c]) => at(i['x']!, [n!, [2, 0, 1, 1][k!]!, c!])), 0, 'gather');
+      expectNd(o['s'], nd([b, 5, 4], ([n, r, k]) => at(i['x']!, [n!, r!, [2, 0, 1, 1][k!]!])), 0, 'index_select');
+    });
+  });
+
   it('gather (axis, Axis tensor, [N,1] index), gather_nd, index_select, index_sample, take_along_axis', async () => {
     await each(11, () => prog([['x', 'float32', [-1, 5, 3]], ['i', 'int64', [4]], ['j', 'int32', [2, 1]], ['nd', 'int64', [-1, 2, 2]], ['s', 'int64', [-1, 4]], ['t', 'int64', [-1, 5, 2]]], [
       ['g0', 'float32', [-1, 4, 3]], ['ax', 'int64', [1]], ['g1', 'float32', [-1, 5, 2]], ['g2', 'float32', [-1, 2, 3]], ['n', 'float32', [-1, 2, 3]],
@@ -519,6 +529,27 @@ describe('tensor ops: sequences and reordering', () => {
     });
   });
 
+  it('top_k / top_k_v2 with a constant k and largest=true convert from opset 9 (TopK-1) and 10', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 5]]], [['a', 'float32', [-1, 2]], ['ai', 'int64', [-1, 2]], ['c', 'float32', [-1, 3]], ['ci', 'int64', [-1, 3]]], [
+      ['top_k', { X: ['x'] }, { Out: ['a'], Indices: ['ai'] }, { k: 2 }],
+      ['top_k_v2', { X: ['x'] }, { Out: ['c'], Indices: ['ci'] }, { k: 3, axis: 1, largest: true, sorted: true }],
+    ], ['a', 'ai', 'c', 'ci']), (b) => ({ x: f32([b, 5], 62) }), (o, i, b) => {
+      const rows = Array.from({ length: b }, (_, r) => i['x']!.data.slice(5 * r, 5 * r + 5).map((v, k) => [v, k] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]));
+      expectNd(o['a'], { shape: [b, 2], data: rows.flatMap((r) => r.slice(0, 2).map((e) => e[0])) }, 0, 'top_k');
+      expectNd(o['ai'], { shape: [b, 2], data: rows.flatMap((r) => r.slice(0, 2).map((e) => e[1])) }, 0, 'top_k idx');
+      expectNd(o['c'], { shape: [b, 3], data: rows.flatMap((r) => r.slice(0, 3).map((e) => e[0])) }, 0, 'top_k_v2');
+      expectNd(o['ci'], { shape: [b, 3], data: rows.flatMap((r) => r.slice(0, 3).map((e) => e[1])) }, 0, 'top_k_v2 idx');
+    });
+    if (MIN_OPSET <= 10) {
+      const m = prog([['x', 'float32', [-1, 5]]], [['a', 'float32', [-1, 2]], ['ai', 'int64', [-1, 2]]], [
+        ['top_k_v2', { X: ['x'] }, { Out: ['a'], Indices: ['ai'] }, { k: 2, axis: -1, largest: false, sorted: true }]], ['a']);
+      const d = join(root, `m${seq++}`);
+      mkdirSync(d);
+      writeFileSync(join(d, 'inference.pdmodel'), m.programBytes());
+      expect(await code(convertToOnnx(d, { opsetVersion: 10 }))).toBe('E_ONNX_OPSET');
+    }
+  });
+
   it('top_k, top_k_v2 (largest false, axis 0, K tensor) and argsort (descending) keep the lower index first on ties', async () => {
     const data = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8];
     await each(11, () => prog([['x', 'float32', [-1, 6]], ['k', 'int32', [1]]], [
@@ -642,7 +673,7 @@ function pad3dRef(x: Nd, p: number[], mode: string, value: number, ndhwc: boolea
 describe('tensor ops: padding, pixel shuffle, products', () => {
   it('pad (pad_value) and pad3d in every mode, NCDHW and NDHWC, paddings from a tensor', async () => {
     const p = [1, 2, 0, 1, 2, 1];
-    await each(11, () => prog([['x', 'float32', [-1, 2, 3, 4, 3]], ['q', 'int32', [6]]], [
+    await each(2, () => prog([['x', 'float32', [-1, 2, 3, 4, 3]]], [
       ['a', 'float32', [-1, 4, 4, 4, 3]], ['c', 'float32', [-1, 2, 6, 5, 6]], ['r', 'float32', [-1, 2, 6, 5, 6]], ['e', 'float32', [-1, 2, 6, 5, 6]],
       ['w', 'float32', [-1, 2, 6, 5, 6]], ['h', 'float32', [-1, 3, 5, 6, 3]], ['t', 'float32', [-1, 2, 6, 5, 6]],
     ], [
@@ -652,8 +683,7 @@ describe('tensor ops: padding, pixel shuffle, products', () => {
       ['pad3d', { X: ['x'] }, { Out: ['e'] }, { paddings: p, mode: 'replicate', value: { f: 0 }, data_format: 'NCDHW' }],
       ['pad3d', { X: ['x'] }, { Out: ['w'] }, { paddings: p, mode: 'circular', value: { f: 0 }, data_format: 'NCDHW' }],
       ['pad3d', { X: ['x'] }, { Out: ['h'] }, { paddings: [1, 2, 1, 0, 1, 0], mode: 'reflect', value: { f: 0 }, data_format: 'NDHWC' }],
-      ['pad3d', { X: ['x'], Paddings: ['q'] }, { Out: ['t'] }, { paddings: [], mode: 'constant', value: { f: 0 }, data_format: 'NCDHW' }],
-    ], ['a', 'c', 'r', 'e', 'w', 'h', 't']), (b) => ({ x: f32([b, 2, 3, 4, 3], 81), q: i32([6], p) }), (o, i, b) => {
+    ], ['a', 'c', 'r', 'e', 'w', 'h']), (b) => ({ x: f32([b, 2, 3, 4, 3], 81) }), (o, i, b) => {
       const x = i['x']!;
       expectNd(o['a'], nd([b, 4, 4, 4, 3], ([n, c, d, h, w]) => (c! < 1 || c! > 2 || d! > 2 ? -2.5 : at(x, [n!, c! - 1, d!, h!, w!]))), 0, 'pad');
       expectNd(o['c'], pad3dRef(x, p, 'constant', 0.75, false), 0, 'constant');
@@ -661,8 +691,10 @@ describe('tensor ops: padding, pixel shuffle, products', () => {
       expectNd(o['e'], pad3dRef(x, p, 'replicate', 0, false), 0, 'replicate');
       expectNd(o['w'], pad3dRef(x, p, 'circular', 0, false), 0, 'circular');
       expectNd(o['h'], pad3dRef(x, [1, 2, 1, 0, 1, 0], 'reflect', 0, true), 0, 'NDHWC');
-      expectNd(o['t'], pad3dRef(x, p, 'constant', 0, false), 0, 'Paddings tensor');
     });
+    await each(11, () => prog([['x', 'float32', [-1, 2, 3, 4, 3]], ['q', 'int32', [6]]], [['t', 'float32', [-1, 2, 6, 5, 6]]], [
+      ['pad3d', { X: ['x'], Paddings: ['q'] }, { Out: ['t'] }, { paddings: [], mode: 'replicate', value: { f: 0 }, data_format: 'NCDHW' }],
+    ], ['t']), (b) => ({ x: f32([b, 2, 3, 4, 3], 83), q: i32([6], p) }), (o, i) => expectNd(o['t'], pad3dRef(i['x']!, p, 'replicate', 0, false), 0, 'Paddings tensor'));
   });
 
   it('PIR pad3d (paddings operand) as UVDoc exports it', async () => {
@@ -674,33 +706,44 @@ describe('tensor ops: padding, pixel shuffle, products', () => {
       ]), (b) => ({ x: f32([b, 3, 1, 5, 6], 82) }), (o, i) => expectNd(o['y'], pad3dRef(i['x']!, p, 'reflect', 0, false), 0, 'PIR pad3d'));
   });
 
-  it('pixel_shuffle (NCHW and NHWC), bmm, mv, dot (new and old output rank), einsum', async () => {
-    await each(12, () => prog([['x', 'float32', [-1, 8, 2, 3]], ['m', 'float32', [-1, 3, 4]], ['k', 'float32', [-1, 4, 2]], ['v', 'float32', [4]], ['y', 'float32', [-1, 4]]], [
-      ['s', 'float32', [-1, 2, 4, 6]], ['xh', 'float32', [-1, 2, 3, 8]], ['sh', 'float32', [-1, 4, 6, 2]], ['bm', 'float32', [-1, 3, 2]],
-      ['m0', 'float32', [3, 4]], ['mv', 'float32', [3]], ['y0', 'float32', [-1, 4]], ['d', 'float32', [-1]], ['d1', 'float32', [-1, 1]], ['es', 'float32', [-1, 3, 2]],
+  it('bmm, mv and dot (new and old output rank) from opset 9', async () => {
+    await each(9, () => prog([['m', 'float32', [-1, 3, 4]], ['k', 'float32', [-1, 4, 2]], ['v', 'float32', [4]], ['y', 'float32', [-1, 4]]], [
+      ['bm', 'float32', [-1, 3, 2]],
+      ['m0', 'float32', [3, 4]], ['mv', 'float32', [3]], ['y0', 'float32', [-1, 4]], ['d', 'float32', [-1]], ['d1', 'float32', [-1, 1]],
     ], [
-      ['pixel_shuffle', { X: ['x'] }, { Out: ['s'] }, { upscale_factor: 2, data_format: 'NCHW' }],
-      ['transpose2', { X: ['x'] }, { Out: ['xh'] }, { axis: [0, 2, 3, 1] }],
-      ['pixel_shuffle', { X: ['xh'] }, { Out: ['sh'] }, { upscale_factor: 2, data_format: 'NHWC' }],
       ['bmm', { X: ['m'], Y: ['k'] }, { Out: ['bm'] }],
       ['slice', { Input: ['m'] }, { Out: ['m0'] }, { axes: [0], starts: [0], ends: [1], decrease_axis: [0] }],
       ['mv', { X: ['m0'], Vec: ['v'] }, { Out: ['mv'] }],
       ['elementwise_mul', { X: ['y'], Y: ['v'] }, { Out: ['y0'] }, { axis: -1 }],
       ['dot', { X: ['y'], Y: ['y0'] }, { Out: ['d'] }],
       ['dot', { X: ['y'], Y: ['y0'] }, { Out: ['d1'] }],
-      ['einsum', { Operands: ['m', 'k'] }, { Out: ['es'] }, { equation: 'bij, bjk -> bik' }],
-    ], ['s', 'sh', 'bm', 'mv', 'd', 'd1', 'es']), (b) => ({ x: f32([b, 8, 2, 3], 91), m: f32([b, 3, 4], 92), k: f32([b, 4, 2], 93), v: f32([4], 94), y: f32([b, 4], 95) }), (o, i, b) => {
-      const x = i['x']!;
-      const ps = nd([b, 2, 4, 6], ([n, c, h, w]) => at(x, [n!, c! * 4 + (h! % 2) * 2 + (w! % 2), Math.floor(h! / 2), Math.floor(w! / 2)]));
-      expectNd(o['s'], ps, 0, 'pixel_shuffle');
-      expectNd(o['sh'], nd([b, 4, 6, 2], ([n, h, w, c]) => at(ps, [n!, c!, h!, w!])), 0, 'pixel_shuffle NHWC');
+    ], ['bm', 'mv', 'd', 'd1']), (b) => ({ m: f32([b, 3, 4], 92), k: f32([b, 4, 2], 93), v: f32([4], 94), y: f32([b, 4], 95) }), (o, i, b) => {
       const mm = nd([b, 3, 2], ([n, r, c]) => [0, 1, 2, 3].reduce((s, j) => s + at(i['m']!, [n!, r!, j]) * at(i['k']!, [n!, j, c!]), 0));
       expectNd(o['bm'], mm, 1e-5, 'bmm');
-      expectNd(o['es'], mm, 1e-5, 'einsum');
       expectNd(o['mv'], nd([3], ([r]) => [0, 1, 2, 3].reduce((s, j) => s + at(i['m']!, [0, r!, j]) * i['v']!.data[j]!, 0)), 1e-5, 'mv');
       const dots = Array.from({ length: b }, (_, n) => [0, 1, 2, 3].reduce((s, j) => s + at(i['y']!, [n, j]) ** 2 * i['v']!.data[j]!, 0));
       expectNd(o['d'], { shape: [b], data: dots }, 1e-5, 'dot');
       expectNd(o['d1'], { shape: [b, 1], data: dots }, 1e-5, 'dot keeps dim');
+    });
+  });
+
+  it('pixel_shuffle (NCHW and NHWC) and einsum (explicit and implicit output)', async () => {
+    await each(12, () => prog([['x', 'float32', [-1, 8, 2, 3]], ['m', 'float32', [-1, 3, 4]], ['k', 'float32', [-1, 4, 2]]], [
+      ['s', 'float32', [-1, 2, 4, 6]], ['xh', 'float32', [-1, 2, 3, 8]], ['sh', 'float32', [-1, 4, 6, 2]], ['es', 'float32', [-1, 3, 2]], ['t', 'float32', [4, 3, -1]],
+    ], [
+      ['pixel_shuffle', { X: ['x'] }, { Out: ['s'] }, { upscale_factor: 2, data_format: 'NCHW' }],
+      ['transpose2', { X: ['x'] }, { Out: ['xh'] }, { axis: [0, 2, 3, 1] }],
+      ['pixel_shuffle', { X: ['xh'] }, { Out: ['sh'] }, { upscale_factor: 2, data_format: 'NHWC' }],
+      ['einsum', { Operands: ['m', 'k'] }, { Out: ['es'] }, { equation: 'bij, bjk -> bik' }],
+      ['einsum', { Operands: ['m'] }, { Out: ['t'] }, { equation: 'kji' }],
+    ], ['s', 'sh', 'es', 't']), (b) => ({ x: f32([b, 8, 2, 3], 91), m: f32([b, 3, 4], 92), k: f32([b, 4, 2], 93) }), (o, i, b) => {
+      const x = i['x']!;
+      const ps = nd([b, 2, 4, 6], ([n, c, h, w]) => at(x, [n!, c! * 4 + (h! % 2) * 2 + (w! % 2), Math.floor(h! / 2), Math.floor(w! / 2)]));
+      expectNd(o['s'], ps, 0, 'pixel_shuffle');
+      expectNd(o['sh'], nd([b, 4, 6, 2], ([n, h, w, c]) => at(ps, [n!, c!, h!, w!])), 0, 'pixel_shuffle NHWC');
+      expectNd(o['es'], nd([b, 3, 2], ([n, r, c]) => [0, 1, 2, 3].reduce((s, j) => s + at(i['m']!, [n!, r!, j]) * at(i['k']!, [n!, j, c!]), 0)), 1e-5, 'einsum');
+      // implicit output: indices in alphabetical order, so 'kji' -> 'ijk' is the full transpose
+      expectNd(o['t'], nd([4, 3, b], ([p, q, r]) => at(i['m']!, [r!, q!, p!])), 0, 'einsum implicit');
     });
   });
 

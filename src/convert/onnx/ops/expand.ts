@@ -98,6 +98,7 @@ export const repeatInterleave = defineOp({
   attrs: { Repeats: { default: 1, pir: 'repeats' }, dim: { default: 0, pir: 'axis' } },
   minOpset: 9,
   note: 'Repeats (int) or RepeatsTensor (opset 11), dim',
+  needs: (v) => (v.has('RepeatsTensor') ? { opset: 11, why: 'repeats given as a tensor' } : undefined),
   map(ctx, a) {
     const { g } = ctx;
     const x = ctx.input('X');

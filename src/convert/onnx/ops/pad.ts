@@ -69,7 +69,8 @@ export const pad3d = defineOp({
   outputs: { Out: 0 },
   attrs: { paddings: { default: [] as number[], pir: null }, mode: 'constant', value: { default: 0, pir: 'pad_value' }, data_format: 'NCDHW' },
   minOpset: 2,
-  note: 'paddings / Paddings, mode constant/reflect/replicate/circular, value, data_format',
+  note: 'paddings / Paddings (opset 11), mode constant/reflect/replicate/circular, value, data_format',
+  needs: (v) => (v.has('Paddings') ? { opset: 11, why: 'paddings given as a tensor' } : undefined),
   map(ctx, a) {
     const { g } = ctx;
     const x = ctx.input('X');
