@@ -109,6 +109,8 @@ export function makeZooParams(srcDir: string, dest: string, modelFilename = 'inf
   const out = new Uint8Array(total);
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
-  writeFileSync(join(dest, basename(modelFilename).replace(/\.pdmodel$/, '.pdiparams')), out);
+  // a legacy `__model__` takes its combined params as `__params__` (never written through the program's link)
+  const base = basename(modelFilename);
+  writeFileSync(join(dest, base === '__model__' ? '__params__' : base.replace(/\.pdmodel$/, '.pdiparams')), out);
   return dest;
 }

@@ -50,8 +50,6 @@ export const KNOWN_UNSUPPORTED: Record<string, string> = {
   sequence_expand: 'LoD sequence op: ONNX tensors carry no LoD',
   sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
   lstm: 'LoD sequence op (the fluid lstm over LoD input): ONNX tensors carry no LoD; models exported with paddle.nn.LSTM use the rnn op, which converts',
-  prior_box: 'detection op: not converted yet',
-  box_coder: 'detection op: not converted yet',
 };
 
 const byType = new Map<string, OpMapper>();
