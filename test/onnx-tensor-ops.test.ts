@@ -774,3 +774,128 @@ describe('tensor ops: padding, pixel shuffle, products', () => {
     });
   });
 });
+
+describe('tensor ops: more PIR spellings', () => {
+  const F = 'float32' as DType;
+  const I = 'int64' as DType;
+  it('index_select, index_sample, take_along_axis, scatter, expand_as, repeat_interleave(_with_tensor_index), reverse (axis operand), roll (shifts operand)', async () => {
+    await each(11, () => pirModel([{ name: 'x', dtype: F, shape: [-1, 4] }, { name: 'i', dtype: I, shape: [3] }, { name: 'j', dtype: I, shape: [-1, 2] }, { name: 'u', dtype: F, shape: [3, 4] }],
+      [{ name: 'a', dtype: F, shape: [-1, 3] }, { name: 'b', dtype: F, shape: [-1, 2] }, { name: 'c', dtype: F, shape: [-1, 2] }, { name: 'd', dtype: F, shape: [-1, 4] },
+        { name: 'e', dtype: F, shape: [3, -1, 4] }, { name: 'f', dtype: F, shape: [-1, 8] }, { name: 'h', dtype: F, shape: [-1, -1] }, { name: 'r', dtype: F, shape: [-1, 4] }, { name: 'o', dtype: F, shape: [-1, 4] }],
+      [{ name: 'xx', dtype: F, shape: [-1, 4] }, { name: 'y3', dtype: F, shape: [3, -1, 4] }, { name: 'rp', dtype: I, shape: [4] }, { name: 'ax', dtype: I, shape: [1] }, { name: 'sh', dtype: I, shape: [1] }], [
+        pop('index_select', { 0: ['x'], 1: ['i'] }, { 0: ['a'] }, { axis: 1 }),
+        pop('index_sample', { 0: ['x'], 1: ['j'] }, { 0: ['b'] }),
+        pop('take_along_axis', { 0: ['x'], 1: ['j'] }, { 0: ['c'] }, { axis: 1 }),
+        pop('full', {}, { 0: ['xx'] }, { shape: [1], value: 0, dtype: 'float32' }),
+        pop('scatter', { 0: ['u'], 1: ['i'], 2: ['u'] }, { 0: ['d'] }, { overwrite: false }),
+        pop('full', {}, { 0: ['y3'] }, { shape: [3, 1, 4], value: 1, dtype: 'float32' }),
+        pop('expand_as', { 0: ['x'], 1: [] }, { 0: ['e'] }, { target_shape: [3, -1, 4] }),
+        pop('repeat_interleave', { 0: ['x'] }, { 0: ['f'] }, { repeats: 2, axis: -1 }),
+        pop('full_int_array', {}, { 0: ['rp'] }, { value: [1, 0, 2, 1], dtype: 'int64' }),
+        pop('repeat_interleave_with_tensor_index', { 0: ['x'], 1: ['rp'] }, { 0: ['h'] }, { axis: 1 }),
+        pop('full_int_array', {}, { 0: ['ax'] }, { value: [1], dtype: 'int64' }),
+        pop('reverse', { 0: ['x'], 1: ['ax'] }, { 0: ['r'] }),
+        pop('full_int_array', {}, { 0: ['sh'] }, { value: [-1], dtype: 'int64' }),
+        pop('roll', { 0: ['x'], 1: ['sh'] }, { 0: ['o'] }, { axis: [1] }),
+      ]), (b) => ({ x: f32([b, 4], 101), i: i64([3], [2, 0, 2]), j: i64([b, 2], [3, 1, 0, 0].slice(0, 2 * b)), u: f32([3, 4], 102) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['a'], nd([b, 3], ([n, k]) => at(x, [n!, [2, 0, 2][k!]!])), 0, 'index_select');
+      expectNd(o['b'], nd([b, 2], ([n, k]) => at(x, [n!, at(i['j']!, [n!, k!])])), 0, 'index_sample');
+      expectNd(o['c'], nd([b, 2], ([n, k]) => at(x, [n!, at(i['j']!, [n!, k!])])), 0, 'take_along_axis');
+      const u = i['u']!;
+      // ids [2, 0, 2]: row 0 takes update 1, row 2 the sum of updates 0 and 2, row 1 keeps its value
+      expectNd(o['d'], nd([3, 4], ([r, c]) => (r === 2 ? at(u, [0, c!]) + at(u, [2, c!]) : at(u, [1, c!]))), 1e-6, 'scatter accumulate');
+      expectNd(o['e'], nd([3, b, 4], ([, n, c]) => at(x, [n!, c!])), 0, 'expand_as');
+      expectNd(o['f'], nd([b, 8], ([n, c]) => at(x, [n!, Math.floor(c! / 2)])), 0, 'repeat_interleave');
+      expectNd(o['h'], nd([b, 4], ([n, c]) => at(x, [n!, [0, 2, 2, 3][c!]!])), 0, 'repeat_interleave tensor');
+      expectNd(o['r'], nd([b, 4], ([n, c]) => at(x, [n!, 3 - c!])), 0, 'reverse');
+      expectNd(o['o'], nd([b, 4], ([n, c]) => at(x, [n!, (c! + 1) % 4])), 0, 'roll');
+    });
+  });
+
+  it('unbind / unstack + builtin.split, strided_slice, set_value and set_value_with_tensor, one_hot, argsort', async () => {
+    await each(11, () => pirModel([{ name: 'x', dtype: F, shape: [-1, 3, 4] }, { name: 'v', dtype: F, shape: [4] }, { name: 'ids', dtype: I, shape: [-1] }],
+      [{ name: 'u0', dtype: F, shape: [-1, 4] }, { name: 'u2', dtype: F, shape: [-1, 4] }, { name: 'w1', dtype: F, shape: [-1, 3] }, { name: 's', dtype: F, shape: [-1, 3, 2] },
+        { name: 'sv', dtype: F, shape: [-1, 3, 4] }, { name: 'st', dtype: F, shape: [-1, 3, 4] }, { name: 'oh', dtype: F, shape: [-1, 3] },
+        { name: 'as', dtype: F, shape: [-1, 3, 4] }, { name: 'ai', dtype: I, shape: [-1, 3, 4] }],
+      [{ name: 'l', dtype: 'unknown', shape: [] }, { name: 'u1', dtype: F, shape: [-1, 4] }, { name: 'm', dtype: 'unknown', shape: [] }, { name: 'w0', dtype: F, shape: [-1, 3] },
+        { name: 'w2', dtype: F, shape: [-1, 3] }, { name: 'w3', dtype: F, shape: [-1, 3] },
+        { name: 'b', dtype: I, shape: [1] }, { name: 'e', dtype: I, shape: [1] }, { name: 'k', dtype: I, shape: [1] }, { name: 'one', dtype: I, shape: [1] }, { name: 'two', dtype: I, shape: [1] }, { name: 'nc', dtype: 'int32', shape: [1] }], [
+        pop('unbind', { 0: ['x'] }, { 0: ['l'] }, { axis: 1 }),
+        pop('split', { 0: ['l'] }, { 0: ['u0'], 1: ['u1'], 2: ['u2'] }),
+        pop('unstack', { 0: ['x'] }, { 0: ['m'] }, { axis: 2, num: 4 }),
+        pop('split', { 0: ['m'] }, { 0: ['w0'], 1: ['w1'], 2: ['w2'], 3: ['w3'] }),
+        pop('full_int_array', {}, { 0: ['b'] }, { value: [-1], dtype: 'int64' }),
+        pop('full_int_array', {}, { 0: ['e'] }, { value: [-10], dtype: 'int64' }),
+        pop('full_int_array', {}, { 0: ['k'] }, { value: [-2], dtype: 'int64' }),
+        pop('strided_slice', { 0: ['x'], 1: ['b'], 2: ['e'], 3: ['k'] }, { 0: ['s'] }, { axes: [2] }),
+        pop('full_int_array', {}, { 0: ['one'] }, { value: [1], dtype: 'int64' }),
+        pop('full_int_array', {}, { 0: ['two'] }, { value: [2], dtype: 'int64' }),
+        pop('set_value', { 0: ['x'], 1: ['one'], 2: ['two'], 3: ['one'] }, { 0: ['sv'] }, { axes: [1], decrease_axes: [], none_axes: [], shape: [1], values: [9] }),
+        pop('set_value_with_tensor_', { 0: ['x'], 1: ['v'], 2: ['b'], 3: ['e'], 4: ['k'] }, { 0: ['st'] }, { axes: [1], decrease_axes: [], none_axes: [] }),
+        pop('full', {}, { 0: ['nc'] }, { shape: [1], value: 3, dtype: 'int32' }),
+        pop('one_hot', { 0: ['ids'], 1: ['nc'] }, { 0: ['oh'] }),
+        pop('argsort', { 0: ['x'] }, { 0: ['as'], 1: ['ai'] }, { axis: 1, descending: true, stable: true }),
+      ]), (b) => ({ x: f32([b, 3, 4], 103), v: f32([4], 104), ids: i64([b], [2, 0].slice(0, b)) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['u0'], nd([b, 4], ([n, c]) => at(x, [n!, 0, c!])), 0, 'unbind 0');
+      expectNd(o['u2'], nd([b, 4], ([n, c]) => at(x, [n!, 2, c!])), 0, 'unbind 2');
+      expectNd(o['w1'], nd([b, 3], ([n, r]) => at(x, [n!, r!, 1])), 0, 'unstack 1');
+      // start -1, end -10 (below -dim: Paddle clamps it to 0, excluding index 0), step -2: positions 3, 1
+      expectNd(o['s'], nd([b, 3, 2], ([n, r, k]) => at(x, [n!, r!, [3, 1][k!]!])), 0, 'strided_slice');
+      // rows 1 .. 2 step 1: row 1 only
+      expectNd(o['sv'], nd([b, 3, 4], ([n, r, c]) => (r === 1 ? 9 : at(x, [n!, r!, c!]))), 0, 'set_value');
+      // rows -1 down to -10 (clamped, through index 0) step -2: rows 2 and 0
+      expectNd(o['st'], nd([b, 3, 4], ([n, r, c]) => (r === 2 || r === 0 ? i['v']!.data[c!]! : at(x, [n!, r!, c!]))), 0, 'set_value_with_tensor');
+      expectNd(o['oh'], nd([b, 3], ([n, k]) => (i['ids']!.data[n!] === k ? 1 : 0)), 0, 'one_hot');
+      const order = (n: number, c: number) => [0, 1, 2].map((r) => [at(x, [n, r, c]), r] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]);
+      expectNd(o['as'], nd([b, 3, 4], ([n, r, c]) => order(n!, c!)[r!]![0]), 0, 'argsort');
+      expectNd(o['ai'], nd([b, 3, 4], ([n, r, c]) => order(n!, c!)[r!]![1]), 0, 'argsort idx');
+    });
+  });
+
+  it('eye (Scalar operands), full_batch_size_like, numel, linspace, pad, pixel_shuffle, einsum (combine), bmm, dot, mv', async () => {
+    await each(12, () => pirModel([{ name: 'x', dtype: F, shape: [-1, 4, 2, 2] }, { name: 'm', dtype: F, shape: [-1, 2, 3] }, { name: 'k', dtype: F, shape: [-1, 3, 2] }],
+      [{ name: 'ey', dtype: F, shape: [2, 3] }, { name: 'fb', dtype: F, shape: [-1, 5] }, { name: 'ne', dtype: I, shape: [] }, { name: 'ls', dtype: F, shape: [5] },
+        { name: 'pd', dtype: F, shape: [-1, 4, 4, 2] }, { name: 'ps', dtype: F, shape: [-1, 1, 4, 4] }, { name: 'es', dtype: F, shape: [-1, 2, 2] },
+        { name: 'bm', dtype: F, shape: [-1, 2, 2] }, { name: 'dt', dtype: F, shape: [-1, 2] }, { name: 'mv', dtype: F, shape: [2] }],
+      [{ name: 'r', dtype: 'int32', shape: [] }, { name: 'c', dtype: 'int32', shape: [] }, { name: 'l0', dtype: F, shape: [1] }, { name: 'l1', dtype: F, shape: [1] }, { name: 'n', dtype: 'int32', shape: [1] },
+        { name: 'cl', dtype: 'unknown', shape: [] }, { name: 'ic', dtype: 'unknown', shape: [] }, { name: 'xs', dtype: 'unknown', shape: [] }, { name: 'm0', dtype: F, shape: [2, 3] }, { name: 'v3', dtype: F, shape: [3] },
+        { name: 'ms', dtype: I, shape: [1] }, { name: 'me', dtype: I, shape: [1] }], [
+        pop('full', {}, { 0: ['r'] }, { shape: [], value: 2, dtype: 'int32' }),
+        pop('full', {}, { 0: ['c'] }, { shape: [], value: 3, dtype: 'int32' }),
+        pop('eye', { 0: ['r'], 1: ['c'] }, { 0: ['ey'] }, { dtype: 'float32' }),
+        pop('full_batch_size_like', { 0: ['x'] }, { 0: ['fb'] }, { shape: [-1, 5], dtype: 'float32', value: 0.5, input_dim_idx: 0, output_dim_idx: 0 }),
+        pop('numel', { 0: ['x'] }, { 0: ['ne'] }),
+        pop('full', {}, { 0: ['l0'] }, { shape: [1], value: 0, dtype: 'float32' }),
+        pop('full', {}, { 0: ['l1'] }, { shape: [1], value: 1, dtype: 'float32' }),
+        pop('full', {}, { 0: ['n'] }, { shape: [1], value: 5, dtype: 'int32' }),
+        pop('linspace', { 0: ['l0'], 1: ['l1'], 2: ['n'] }, { 0: ['ls'] }, { dtype: 'float32' }),
+        pop('pad', { 0: ['x'] }, { 0: ['pd'] }, { paddings: [0, 0, 0, 0, 1, 1, 0, 0], pad_value: 3 }),
+        pop('pixel_shuffle', { 0: ['x'] }, { 0: ['ps'] }, { upscale_factor: 2, data_format: 'NCHW' }),
+        pop('combine', { 0: ['m'], 1: ['k'] }, { 0: ['cl'] }),
+        pop('einsum', { 0: ['cl'] }, { 0: ['es'], 1: ['ic'], 2: ['xs'] }, { equation: 'bij,bjk->bik' }),
+        pop('bmm', { 0: ['m'], 1: ['k'] }, { 0: ['bm'] }),
+        pop('dot', { 0: ['m'], 1: ['m'] }, { 0: ['dt'] }),
+        pop('full_int_array', {}, { 0: ['ms'] }, { value: [0], dtype: 'int64' }),
+        pop('full_int_array', {}, { 0: ['me'] }, { value: [1], dtype: 'int64' }),
+        pop('slice', { 0: ['m'], 1: ['ms'], 2: ['me'] }, { 0: ['m0'] }, { axes: [0], decrease_axis: [0] }),
+        pop('full', {}, { 0: ['v3'] }, { shape: [3], value: 0.5, dtype: 'float32' }),
+        pop('mv', { 0: ['m0'], 1: ['v3'] }, { 0: ['mv'] }),
+      ]), (b) => ({ x: f32([b, 4, 2, 2], 105), m: f32([b, 2, 3], 106), k: f32([b, 3, 2], 107) }), (o, i, b) => {
+      const x = i['x']!;
+      const m = i['m']!;
+      expectNd(o['ey'], nd([2, 3], ([p, q]) => (p === q ? 1 : 0)), 0, 'eye');
+      expectNd(o['fb'], nd([b, 5], () => 0.5), 0, 'full_batch_size_like');
+      expectNd(o['ne'], { shape: [], data: [16 * b] }, 0, 'numel');
+      expectNd(o['ls'], { shape: [5], data: [0, 0.25, 0.5, 0.75, 1] }, 1e-7, 'linspace');
+      expectNd(o['pd'], nd([b, 4, 4, 2], ([n, c, h, w]) => (h! === 0 || h! === 3 ? 3 : at(x, [n!, c!, h! - 1, w!]))), 0, 'pad');
+      expectNd(o['ps'], nd([b, 1, 4, 4], ([n, , h, w]) => at(x, [n!, (h! % 2) * 2 + (w! % 2), Math.floor(h! / 2), Math.floor(w! / 2)])), 0, 'pixel_shuffle');
+      const mm = nd([b, 2, 2], ([n, r, c]) => [0, 1, 2].reduce((s, j) => s + at(m, [n!, r!, j]) * at(i['k']!, [n!, j, c!]), 0));
+      expectNd(o['es'], mm, 1e-5, 'einsum');
+      expectNd(o['bm'], mm, 1e-5, 'bmm');
+      expectNd(o['dt'], nd([b, 2], ([n, r]) => [0, 1, 2].reduce((s, j) => s + at(m, [n!, r!, j]) ** 2, 0)), 1e-5, 'dot');
+      expectNd(o['mv'], nd([2], ([r]) => [0, 1, 2].reduce((s, j) => s + at(m, [0, r!, j]) * 0.5, 0)), 1e-5, 'mv');
+    });
+  });
+});

@@ -29,9 +29,10 @@ function flipAxes(ctx: MapContext, axesIn: number[]): void {
 
 export const flip = defineOp({
   types: ['flip', 'reverse', 'flip_'],
-  inputs: { X: 0 },
+  // PIR reverse takes its axes as an IntArray operand (flip keeps an attribute)
+  inputs: { X: 0, AxisTensor: { legacy: null, pir: 1, optional: true } },
   outputs: { Out: 0 },
-  attrs: { axis: [] as number[] },
+  attrs: { axis: { default: [] as number[], tensor: 'AxisTensor' } },
   minOpset: 9,
   note: 'axis list (opset 9 needs declared dims)',
   needs: (v) => {

@@ -27,9 +27,10 @@ function onnxPad(ctx: MapContext, x: string, pads: number[] | string, mode: stri
 
 export const pad = defineOp({
   types: ['pad'],
-  inputs: { X: 0 },
+  // PIR may pass pad_value as a Scalar operand
+  inputs: { X: 0, PadValue: { legacy: null, pir: 1, optional: true } },
   outputs: { Out: 0 },
-  attrs: { paddings: [] as number[], pad_value: 0 },
+  attrs: { paddings: [] as number[], pad_value: { default: 0, tensor: 'PadValue' } },
   minOpset: 2,
   note: 'paddings, pad_value',
   map(ctx, a) {

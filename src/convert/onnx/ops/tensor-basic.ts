@@ -187,8 +187,8 @@ export const eye = defineOp({
   inputs: { num_rows: { legacy: null, pir: 0, optional: true }, num_columns: { legacy: null, pir: 1, optional: true } },
   outputs: { Out: 0 },
   attrs: {
-    num_rows: { default: -1, pir: null },
-    num_columns: { default: -1, pir: null },
+    num_rows: -1,
+    num_columns: -1,
     vt: { default: 5, legacy: 'dtype', pir: null },
     dname: { default: '', legacy: null, pir: 'dtype' },
   },
@@ -198,7 +198,7 @@ export const eye = defineOp({
     const { g } = ctx;
     const dtype = dtypeAttr(ctx, a.vt, a.dname, 'float32');
     let shape: string;
-    if (ctx.pir) {
+    if (ctx.pir && ctx.has('num_rows')) {
       const r = intVecInput(ctx, 'num_rows');
       const c = ctx.has('num_columns') ? intVecInput(ctx, 'num_columns') : r;
       const cv = c.values && c.values[0]! < 0 ? r : c;
