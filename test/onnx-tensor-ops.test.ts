@@ -907,6 +907,49 @@ describe('tensor ops: more PIR spellings', () => {
   });
 });
 
+describe('tensor ops: what is refused, with its code', () => {
+  /** convert a one-op legacy program at `opset` and return the error code and message */
+  async function refusal(feeds: [string, DType, number[]][], vars: [string, DType, number[]][], ops: Parameters<typeof prog>[2], fetch: string[], opset = 13): Promise<[string, string]> {
+    const d = join(root, `m${seq++}`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'inference.pdmodel'), prog(feeds, vars, ops, fetch).programBytes());
+    try { await convertToOnnx(d, { opsetVersion: opset }); return ['no error', '']; } catch (e) {
+      expect(e).toBeInstanceOf(PserveError);
+      return [(e as PserveError).code, (e as PserveError).message];
+    }
+  }
+  const X: [string, DType, number[]][] = [['x', 'float32', [-1, 6]]];
+  it('bad attributes and forms the ONNX graph cannot express are one-line E_ONNX_OP_UNSUPPORTED errors naming the op', async () => {
+    const cases: [Parameters<typeof prog>[1], Parameters<typeof prog>[2], RegExp, number?][] = [
+      [[['a', 'float32', [-1, 3]], ['b', 'float32', [-1, 3]]], [['split', { X: ['x'] }, { Out: ['a', 'b'] }, { axis: 1, num: 0, sections: [-1, -1] }]], /split .*more than one section is -1/],
+      [[['s', 'int32', [1]], ['a', 'float32', [-1, 3]], ['b', 'float32', [-1, 3]]], [['shape', { Input: ['x'] }, { Out: ['s'] }], ['split', { X: ['x'], SectionsTensorList: ['s', 's'] }, { Out: ['a', 'b'] }, { axis: 1 }]], /need opset 13/, 11],
+      [[['y', 'float32', [-1, 6]]], [['set_value', { Input: ['x'] }, { Out: ['y'] }, { axes: [1], starts: [0], ends: [1], steps: [1] }]], /set_value .*neither ValueTensor nor values/],
+      [[['y', 'float32', [4, -1]]], [['fill_constant_batch_size_like', { Input: ['x'] }, { Out: ['y'] }, { shape: [4, -1], output_dim_idx: 2 }]], /output_dim_idx 2 is outside/],
+      [[['y', 'float32', [2, 2]]], [['assign_value', {}, { Out: ['y'] }, { dtype: 5, shape: [2, 2], fp32_values: { floats: [1, 2, 3] } }]], /does not hold the 3 values/],
+      [[['y', 'float32', [-1, 6]]], [['pad3d', { X: ['x'] }, { Out: ['y'] }, { paddings: [1, 1, 1, 1, 1], mode: 'constant' }]], /5 paddings/],
+      [[['y', 'float32', [-1, 6]]], [['pad3d', { X: ['x'] }, { Out: ['y'] }, { paddings: [1, 1, 1, 1, 1, 1], mode: 'mirror' }]], /mode mirror/],
+      [[['y', 'float32', [-1, 6]]], [['einsum', { Operands: ['x'] }, { Out: ['y'] }, { equation: ' ' }]], /equation is empty/],
+      [[['y', 'float32', [-1, 6, 3]]], [['one_hot', { X: ['x'] }, { Out: ['y'] }, { depth: 3 }]], /legacy one_hot/],
+      [[['y', 'float32', [3, 3]]], [['eye', {}, { Out: ['y'] }, { num_rows: -1, dtype: 5 }]], /num_rows is not set/],
+    ];
+    for (const [vars, ops, re, opset] of cases) {
+      const fetch = Object.values(ops[ops.length - 1]![2]).flat();
+      const [c, msg] = await refusal(X, vars, ops, fetch, opset);
+      expect(c, `${ops[ops.length - 1]![0]}: ${msg}`).toBe('E_ONNX_OP_UNSUPPORTED');
+      expect(msg).toMatch(re);
+      expect(msg.includes('\n')).toBe(false);
+    }
+  });
+
+  it('an opset below what an instance needs is E_ONNX_OPSET naming the op and the reason', async () => {
+    if (MIN_OPSET > 10) return;
+    const [c, msg] = await refusal([['x', 'float32', [-1, 2, 3, 4, 3]], ['q', 'int32', [6]]], [['y', 'float32', [-1, 2, 6, 5, 6]]],
+      [['pad3d', { X: ['x'], Paddings: ['q'] }, { Out: ['y'] }, { mode: 'constant' }]], ['y'], 10);
+    expect(c).toBe('E_ONNX_OPSET');
+    expect(msg).toMatch(/pad3d needs 11 \(paddings given as a tensor\)/);
+  });
+});
+
 describe('tensor ops: the ONNX written', () => {
   it('every model converted above passes onnx.checker with full_check (python3-onnx)', (t) => {
     const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0);
