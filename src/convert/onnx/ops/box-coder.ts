@@ -15,7 +15,7 @@ export const boxCoder = defineOp({
   inputs: { PriorBox: 0, PriorBoxVar: { pir: 1, optional: true }, TargetBox: 2 },
   outputs: { OutputBox: 0 },
   attrs: { code_type: 'encode_center_size', box_normalized: true, axis: 0, variance: [] as number[] },
-  minOpset: 1,
+  minOpset: 9,
   note: 'encode/decode_center_size, box_normalized, axis 0/1, variance attribute or tensor',
   map(ctx, a) {
     const { g } = ctx;
@@ -26,7 +26,10 @@ export const boxCoder = defineOp({
     const fl = (v: number[], dims?: number[]) => g.constant(v, 'float32', dims ?? [v.length]);
     const i64 = (v: number[]) => g.constant(v);
     const norm = a.box_normalized ? 0 : 1;
-    const col = (t: string, k: number) => g.op('Slice', [t, i64([k]), i64([k + 1]), i64([-1])]);
+    // column k of the last axis, kept as a size-1 axis (Slice takes its bounds as inputs from opset 10)
+    const col = (t: string, k: number, rank = 2) => (g.opset >= 10
+      ? g.op('Slice', [t, i64([k]), i64([k + 1]), i64([rank - 1])])
+      : g.op('Slice', [t], { starts: [k], ends: [k + 1], axes: [rank - 1] }));
     const prior = ctx.input('PriorBox');
     let pw = g.op('Sub', [col(prior, 2), col(prior, 0)]);
     let ph = g.op('Sub', [col(prior, 3), col(prior, 1)]);
@@ -55,7 +58,7 @@ export const boxCoder = defineOp({
       const vx = place(variance(0), hasVarT); const vy = place(variance(1), hasVarT);
       const vw = place(variance(2), hasVarT); const vh = place(variance(3), hasVarT);
       const mulv = (v: string | undefined, x: string) => (v ? g.op('Mul', [v, x]) : x);
-      const t = (k: number) => col(target, k);
+      const t = (k: number) => col(target, k, 3);
       const cx = g.op('Add', [g.op('Mul', [mulv(vx, t(0)), cw]), cxx]);
       const cy = g.op('Add', [g.op('Mul', [mulv(vy, t(1)), chh]), cyy]);
       const w = g.op('Mul', [g.op('Exp', [mulv(vw, t(2))]), cw]);
@@ -71,7 +74,7 @@ export const boxCoder = defineOp({
     const tr = ctx.rank('TargetBox');
     if (tr !== 2) throw ctx.unsupported(`encode_center_size takes TargetBox [R, 4], got rank ${tr}`);
     const t3 = g.op('Reshape', [target, i64([-1, 1, 4])]);
-    const tc = (k: number) => col(t3, k);
+    const tc = (k: number) => col(t3, k, 3);
     const row = (v: string) => g.op('Reshape', [v, i64([1, -1, 1])]);
     let tw = g.op('Sub', [tc(2), tc(0)]);
     let th = g.op('Sub', [tc(3), tc(1)]);
