@@ -471,23 +471,31 @@ describe('tensor ops: broadcasting and repetition', () => {
 describe('tensor ops: sequences and reordering', () => {
   it('range from tensors (float, run-time end) and from constants (int64, folded); PIR arange; linspace (float32, int32, num 1)', async () => {
     await each(11, () => prog([['e', 'float32', [1]], ['n', 'int32', [1]]], [
-      ['s', 'float32', [1]], ['st', 'float32', [1]], ['r', 'float32', [-1]], ['a', 'int64', [1]], ['z', 'int64', [1]], ['c', 'int64', [1]], ['ri', 'int64', [-1]],
+      ['s', 'float32', [1]], ['st', 'float32', [1]], ['r', 'float32', [-1]], ['a', 'int64', [1]], ['z', 'int64', [1]], ['c', 'int64', [1]], ['ri', 'int64', [-1]], ['f0', 'float32', [1]], ['f1', 'float32', [1]], ['fs', 'float32', [1]], ['rf', 'float32', [-1]],
       ['l0', 'float32', [1]], ['l1', 'float32', [1]], ['lf', 'float32', [-1]], ['li', 'int32', [-1]], ['one', 'int32', [1]], ['l2', 'float32', [1]],
     ], [
       fc('s', 5, [1], 0.5), fc('st', 5, [1], 0.75),
       ['range', { Start: ['s'], End: ['e'], Step: ['st'] }, { Out: ['r'] }],
       fc('a', 3, [1], 10), fc('z', 3, [1], -2), fc('c', 3, [1], -3),
       ['range', { Start: ['a'], End: ['z'], Step: ['c'] }, { Out: ['ri'] }],
+      fc('f0', 5, [1], 0.1), fc('f1', 5, [1], 1), fc('fs', 5, [1], 0.1),
+      ['range', { Start: ['f0'], End: ['f1'], Step: ['fs'] }, { Out: ['rf'] }],
       fc('l0', 5, [1], -1), fc('l1', 5, [1], 2),
       ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['n'] }, { Out: ['lf'] }, { dtype: 5 }],
       ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['n'] }, { Out: ['li'] }, { dtype: 2 }],
       fc('one', 2, [1], 1),
       ['linspace', { Start: ['l0'], Stop: ['l1'], Num: ['one'] }, { Out: ['l2'] }, { dtype: 5 }],
-    ], ['r', 'ri', 'lf', 'li', 'l2']), (b) => ({ e: { dtype: 'float32', dims: [1], data: Float32Array.from([3 + b]) }, n: i32([1], [4 + b]) }), (o, _i, b) => {
+    ], ['r', 'ri', 'rf', 'lf', 'li', 'l2']), (b) => ({ e: { dtype: 'float32', dims: [1], data: Float32Array.from([3 + b]) }, n: i32([1], [4 + b]) }), (o, _i, b) => {
       const end = 3 + b;
       const n = Math.ceil((end - 0.5) / 0.75);
       expectNd(o['r'], nd([n], ([k]) => 0.5 + k! * 0.75), 1e-6, 'range float');
       expectNd(o['ri'], { shape: [4], data: [10, 7, 4, 1] }, 0, 'range int');
+      // float32 throughout, as Paddle's kernel: size ceil((1 - 0.1f) / 0.1f) in float32 = 9, values accumulated
+      const f = Math.fround;
+      const acc: number[] = [];
+      for (let k = 0, v = f(0.1); k < Math.ceil(f(f(1 - f(0.1)) / f(0.1))); k++, v = f(v + f(0.1))) acc.push(v);
+      expect(acc.length).toBe(9);
+      expectNd(o['rf'], { shape: [9], data: acc }, 0, 'range float constants');
       const num = 4 + b;
       const step = 3 / (num - 1);
       const lin = (k: number) => (k < Math.floor(num / 2) ? -1 + step * k : 2 - step * (num - 1 - k));

@@ -28,9 +28,16 @@ export const range = defineOp({
     const out = ctx.output('Out');
     const [s, e, st] = ['Start', 'End', 'Step'].map((n) => constValues(g, ctx.input(n)));
     if (s?.length === 1 && e?.length === 1 && st?.length === 1 && st[0] !== 0 && ENCODABLE.has(dtype)) {
-      const n = Math.max(0, Math.ceil((e[0]! - s[0]!) / st[0]!));
+      // Paddle sizes and fills in the output dtype: n = ceil(|(end - start) / step|), then v = start; v += step
+      const [a0, e0, step] = [s[0]!, e[0]!, st[0]!].map((v) => castNumber(v, dtype)) as [number, number, number];
+      const isFloat = dtype === 'float32' || dtype === 'float64';
+      const n = isFloat
+        ? Math.ceil(Math.abs(castNumber(castNumber(e0 - a0, dtype) / step, dtype)))
+        : Math.floor((Math.abs(e0 - a0) + Math.abs(step) - 1) / Math.abs(step));
       if (n <= 4096) {
-        emitConst(ctx, out, dtype, [n], Array.from({ length: n }, (_, i) => castNumber(s[0]! + i * st[0]!, dtype)));
+        const values: number[] = [];
+        for (let i = 0, v = a0; i < n; i++, v = castNumber(v + step, dtype)) values.push(v);
+        emitConst(ctx, out, dtype, [n], values);
         return;
       }
     }
