@@ -13,7 +13,8 @@
  * inputs below -s·128/127 differ). The float form follows Paddle exactly, `round_type` included.
  *
  * Scales: fake_*_moving_average / range_abs_max and quantize_linear / dequantize_linear read the
- * scale var (InScale / Scale); *_abs_max ops compute max|x| (per channel along quant_axis for the
+ * scale var (InScale / Scale; quantize_linear's ZeroPoint is all zeros in Paddle's symmetric scheme and is
+ * not read); *_abs_max ops compute max|x| (per channel along quant_axis for the
  * channel-wise ones: the weights' own scales, folded to constants by the runtime).
  */
 import type { GraphBuilder } from '../graph-builder.js';
@@ -51,12 +52,21 @@ interface Scale {
   channels?: number;
 }
 
+/**
+ * A zero scale (an all-zero weight channel) must not divide by zero: Paddle then divides by
+ * s + 1e-6; any tiny floor gives the same zeros here.
+ */
+function nonZero(g: GraphBuilder, absMax: string): string {
+  return g.op('Max', [absMax, g.scalar(1e-30)]);
+}
+
 /** the abs-max broadcast against x (per-channel: reshaped to [1,..,C,..,1]) */
 function broadcastable(ctx: MapContext, s: Scale, rank: number): string {
-  if (s.axis === undefined) return s.absMax;
+  const m = nonZero(ctx.g, s.absMax);
+  if (s.axis === undefined) return m;
   const dims = new Array(rank).fill(1);
   dims[s.axis] = -1;
-  return ctx.g.op('Reshape', [s.absMax, ctx.g.constant(dims)]);
+  return ctx.g.op('Reshape', [m, ctx.g.constant(dims)]);
 }
 
 /** The QDQ pair (or its float arithmetic) of x at `s`, written to `out`. */
@@ -107,8 +117,7 @@ function qdqParams(ctx: MapContext, s: Scale, bin: number): { step: string; zp: 
   if (s.axis !== undefined && ctx.opset < 13) {
     throw ctx.unsupported(`per-channel QuantizeLinear/DequantizeLinear needs opset 13 (this conversion writes ${ctx.opset}); raise --opset_version or convert with --quant float`);
   }
-  // a zero scale (an all-zero channel) would divide by zero: the smallest normal float keeps it 0
-  const step = g.op('Div', [g.op('Max', [s.absMax, g.scalar(1.1754943508222875e-38)]), g.scalar(bin)]);
+  const step = g.op('Div', [nonZero(g, s.absMax), g.scalar(bin)]);
   const zp = s.axis === undefined ? g.constant([0], 'int8', []) : g.constant(new Array(s.channels!).fill(0), 'int8', [s.channels!]);
   return { step, zp, attrs: { axis: s.axis } };
 }
@@ -116,8 +125,8 @@ function qdqParams(ctx: MapContext, s: Scale, bin: number): { step: string; zp: 
 /** The scale held by an input var (InScale, Scale) as a float32 scalar tensor. */
 function scaleFromVar(ctx: MapContext, name: string): Scale {
   const { g } = ctx;
-  const c = ctx.constOf(name);
-  if (c && c.values.length === 1) return { absMax: g.scalar(c.values[0]!) };
+  // the scale var itself feeds the graph (the runtime folds the arithmetic on it), so the model
+  // keeps Paddle's scale tensors and no initializer is left unused
   const t = ctx.input(name);
   const as32 = ctx.dtypeOf(name) === 'float32' ? t : g.cast(t, 'float32');
   return { absMax: g.op('Reshape', [as32, g.constant([], 'int64', [0])]) };
@@ -321,12 +330,6 @@ function linearScale(ctx: MapContext, quantAxis: number, rank: number): Scale {
   return channelScaleFromVar(ctx, 'Scale', channelAxis(ctx, quantAxis, rank));
 }
 
-function checkZeroPoint(ctx: MapContext): void {
-  if (!ctx.has('ZeroPoint')) return;
-  const c = ctx.constOf('ZeroPoint');
-  if (c && c.values.some((v) => v !== 0)) throw ctx.unsupported('a non-zero ZeroPoint (Paddle quantizes symmetrically)');
-}
-
 export const quantizeLinear = defineOp({
   types: ['quantize_linear'],
   inputs: { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } },
@@ -336,7 +339,6 @@ export const quantizeLinear = defineOp({
   note: 'QuantizeLinear at Scale/bin_cnt (per channel along quant_axis: opset 13); only_observer passes x through; or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
-    checkZeroPoint(ctx);
     const x = ctx.input('X');
     if (a.only_observer) { ctx.g.op('Identity', [x], {}, ctx.output('Y')); return; }
     const rank = rankOf(ctx);
@@ -354,7 +356,6 @@ export const dequantizeLinear = defineOp({
   map(ctx, a) {
     const { g } = ctx;
     checkBits(ctx, a.bit_length);
-    checkZeroPoint(ctx);
     const x = ctx.input('X');
     if (a.only_observer) { g.op('Identity', [x], {}, ctx.output('Y')); return; }
     const rank = rankOf(ctx);

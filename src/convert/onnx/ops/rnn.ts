@@ -38,7 +38,7 @@ export const rnn = defineOp({
   },
   outputs: { Out: 0, State: { pir: null, optional: true } },
   attrs: { mode: 'LSTM', is_bidirec: false, num_layers: 1, hidden_size: 0, input_size: 0, proj_size: 0, dropout_prob: 0 },
-  minOpset: 7,
+  minOpset: 10,
   note: 'LSTM, GRU, RNN_TANH/RELU; bidirectional, multi-layer, PreState, SequenceLength',
   map(ctx, a) {
     const { g } = ctx;
