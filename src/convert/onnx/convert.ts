@@ -8,7 +8,8 @@ import { PserveError } from '../../errors.js';
 import type { DType } from '../../model/dtype.js';
 import type { LoadedModel } from '../../model/load-model.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../../model/types.js';
-import { GraphBuilder, onnx, type ConstValue, type Dim } from './graph-builder.js';
+import { GraphBuilder, onnx, onnxDtype, type ConstValue, type Dim } from './graph-builder.js';
+import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from './stream-writer.js';
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 
@@ -22,7 +23,9 @@ export const MAX_OPSET = 17;
 export const DEFAULT_OPSET = MIN_OPSET;
 /** protobuf messages cannot exceed 2 GiB; keep headroom for the graph itself */
 export const EXTERNAL_DATA_THRESHOLD = 2 ** 31 - 64 * 2 ** 20;
-/** constants up to this many elements are read back for mappers that need values */
+type OnnxTensor = import('onnx-proto').onnx.ITensorProto;
+
+/** parameters up to this many elements are read (mappers may need their values); larger ones are streamed */
 const MAX_CONST_ELEMENTS = 4096;
 
 export interface NativeOnnxOptions {
@@ -39,12 +42,16 @@ export interface NativeOnnxOptions {
 
 export interface ExternalData {
   location: string;
-  chunks: { offset: number; data: Uint8Array }[];
+  /** where each tensor goes in the data file; its bytes in memory, or at `fileOffset` of a params file */
+  chunks: { offset: number; length: number; data?: Uint8Array; file?: string; fileOffset?: number }[];
   byteLength: number;
 }
 
 export interface NativeOnnxResult {
-  bytes: Uint8Array;
+  /** the whole model in memory (built on first access; writing to a file streams `layout` instead) */
+  readonly bytes: Uint8Array;
+  /** the model laid out for streaming: large initializers are copied from the params file(s) as it is written */
+  layout: ModelLayout;
   externalData?: ExternalData;
   opset: number;
   irVersion: number;
@@ -162,19 +169,40 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     written.add(f.name);
   }
 
+  /** initializers whose bytes stay in the params file until the model is written */
+  const sources = new Map<OnnxTensor, StreamedTensor>();
   const paramTensor = (name: string): string => {
     const p = paramEntries.get(name)!;
+    if (p.numel > MAX_CONST_ELEMENTS) {
+      // large: declared now, copied from the params file straight to the output when it is written
+      const t: OnnxTensor = { name, dataType: onnxDtype(p.dtype, name), dims: p.shape };
+      if (ext) {
+        const offset = Math.ceil(ext.byteLength / 64) * 64;
+        ext.chunks.push({ offset, length: p.byteLength, file: p.file, fileOffset: p.dataOffset });
+        ext.byteLength = offset + p.byteLength;
+        t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+        t.externalData = [
+          { key: 'location', value: ext.location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(p.byteLength) },
+        ];
+      }
+      g.claim(name);
+      g.initializers.push(t);
+      sources.set(t, { proto: t, file: p.file, offset: p.dataOffset, byteLength: p.byteLength });
+      current.set(name, name);
+      written.add(name);
+      return name;
+    }
     const data = model.readParam(name);
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (ext && raw.byteLength >= 1024) {
       const offset = Math.ceil(ext.byteLength / 64) * 64;
-      ext.chunks.push({ offset, data: raw });
+      ext.chunks.push({ offset, length: raw.byteLength, data: raw });
       ext.byteLength = offset + raw.byteLength;
       g.initializer(name, p.dtype, p.shape, raw, { location: ext.location, offset });
     } else {
       g.initializer(name, p.dtype, p.shape, raw);
     }
-    if (p.numel <= MAX_CONST_ELEMENTS && p.dtype !== 'float16' && p.dtype !== 'bfloat16') {
+    if (p.dtype !== 'float16' && p.dtype !== 'bfloat16') {
       g.consts.set(name, { dtype: p.dtype, dims: p.shape, values: Array.from(data as ArrayLike<number | bigint>, toNumber) });
     }
     current.set(name, name);
@@ -213,6 +241,17 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     outputs.push({ name: f.name, dtype, shape: f.shape, lodLevel: f.lodLevel });
   });
 
+  // constants read at conversion time (axes, shapes, kernel sizes) and parameters no node reads
+  // would be dead weight in the file (onnxruntime warns about each on load)
+  const read = new Set<string>(g.outputs.map((o) => o.name!));
+  for (const n of g.nodes) for (const i of n.input ?? []) read.add(i);
+  const live = g.initializers.filter((t) => read.has(t.name!));
+  g.initializers.splice(0, g.initializers.length, ...live);
+  if (ext) {
+    const kept = new Set(live.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL).map((t) => Number(t.externalData!.find((e) => e.key === 'offset')!.value)));
+    ext.chunks = ext.chunks.filter((c) => kept.has(c.offset));
+  }
+
   const irVersion = irVersionFor(opset);
   const proto = onnx.ModelProto.create({
     irVersion,
@@ -222,21 +261,24 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     graph: {
       name: 'paddle',
       node: g.nodes,
-      initializer: g.initializers,
+      initializer: live.filter((t) => !sources.has(t) || ext),
       input: g.inputs,
       output: g.outputs,
     },
   });
-  const bytes = onnx.ModelProto.encode(proto).finish();
+  // with external data every streamed tensor is already a small proto in the graph
+  const layout = layoutModel(proto, ext ? [] : live.filter((t) => sources.has(t)).map((t) => sources.get(t)!), []);
+  let bytes: Uint8Array | undefined;
   return {
-    bytes,
+    get bytes() { return (bytes ??= modelBytes(layout)); },
+    layout,
     ...(ext ? { externalData: ext } : {}),
     opset,
     irVersion,
     inputs: model.feeds.map((f) => ({ name: f.name, dtype: f.dtype === 'unknown' ? 'float32' : f.dtype, shape: f.shape, lodLevel: f.lodLevel })),
     outputs,
     ops: Object.fromEntries(counts),
-    initializers: g.initializers.length,
+    initializers: live.length,
   };
 }
 
