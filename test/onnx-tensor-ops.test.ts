@@ -5,7 +5,7 @@
  * onnxruntime at batch 1 and 2.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { convertToOnnx, MIN_OPSET, MAX_OPSET } from '../src/convert/onnx/index.js';
@@ -15,7 +15,7 @@ import type { LoadedModel } from '../src/model/load-model.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import type { DType } from '../src/model/dtype.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
-import { tempDir } from './helpers.js';
+import { shared, tempDir } from './helpers.js';
 
 const sessions: OnnxSession[] = [];
 afterAll(async () => { for (const s of sessions) await s.close(); });
@@ -35,11 +35,20 @@ function unravel(i: number, s: number[]): number[] {
   return s.map((_, k) => Math.floor(i / st[k]!) % s[k]!);
 }
 function at(t: Nd, idx: number[]): number {
-  const st = stridesOf(t.shape);
-  return t.data[idx.reduce((p, v, k) => p + v * st[k]!, 0)]!;
+  let off = 0;
+  for (let k = 0; k < idx.length; k++) off = off * t.shape[k]! + idx[k]!;
+  return t.data[off]!;
 }
+/** a new array of `shape`, element [i, j, ...] = fn([i, j, ...]) */
 function nd(shape: number[], fn: (idx: number[]) => number): Nd {
-  return { shape, data: Array.from({ length: numel(shape) }, (_, i) => fn(unravel(i, shape))) };
+  const n = numel(shape);
+  const data = new Array<number>(n);
+  const idx = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    data[i] = fn(idx.slice());
+    for (let k = shape.length - 1; k >= 0; k--) { if (++idx[k]! < shape[k]!) break; idx[k] = 0; }
+  }
+  return { shape, data };
 }
 
 // ---------- host tensors ----------
@@ -569,14 +578,15 @@ describe('tensor ops: sequences and reordering', () => {
     const data = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8];
     await each(11, () => prog([['x', 'float32', [-1, 6]], ['k', 'int32', [1]]], [
       ['a', 'float32', [-1, 3]], ['ai', 'int64', [-1, 3]], ['b1', 'float32', [-1, 2]], ['bi', 'int64', [-1, 2]], ['c', 'float32', [1, 6]], ['ci', 'int64', [1, 6]],
-      ['d', 'float32', [-1, 6]], ['di', 'int64', [-1, 6]], ['e', 'float32', [-1, 6]], ['ei', 'int64', [-1, 6]],
+      ['d', 'float32', [-1, 6]], ['di', 'int64', [-1, 6]], ['e', 'float32', [-1, 6]], ['ei', 'int64', [-1, 6]], ['u', 'float32', [-1, 4]], ['ui', 'int64', [-1, 4]],
     ], [
       ['top_k', { X: ['x'] }, { Out: ['a'], Indices: ['ai'] }, { k: 3 }],
       ['top_k_v2', { X: ['x'], K: ['k'] }, { Out: ['b1'], Indices: ['bi'] }, { k: 1, axis: -1, largest: false, sorted: true }],
       ['top_k_v2', { X: ['x'] }, { Out: ['c'], Indices: ['ci'] }, { k: 1, axis: 0, largest: true, sorted: true }],
       ['argsort', { X: ['x'] }, { Out: ['d'], Indices: ['di'] }, { axis: -1, descending: true }],
       ['argsort', { X: ['x'] }, { Out: ['e'], Indices: ['ei'] }, { axis: 1, descending: false }],
-    ], ['a', 'ai', 'b1', 'bi', 'c', 'ci', 'd', 'di', 'e', 'ei']), (b) => ({ x: { dtype: 'float32', dims: [b, 6], data: Float32Array.from(data.slice(0, 6 * b)) }, k: i32([1], [2]) }), (o, i, b) => {
+      ['top_k_v2', { X: ['x'] }, { Out: ['u'], Indices: ['ui'] }, { k: 4, axis: -1, largest: true, sorted: false }],
+    ], ['a', 'ai', 'b1', 'bi', 'c', 'ci', 'd', 'di', 'e', 'ei', 'u', 'ui']), (b) => ({ x: { dtype: 'float32', dims: [b, 6], data: Float32Array.from(data.slice(0, 6 * b)) }, k: i32([1], [2]) }), (o, i, b) => {
       const rows = Array.from({ length: b }, (_, r) => data.slice(6 * r, 6 * r + 6));
       const order = (row: number[], desc: boolean) => row.map((v, k) => [v, k] as const).sort((p, q) => (desc ? q[0] - p[0] : p[0] - q[0]) || p[1] - q[1]);
       const pick = (k: number, desc: boolean, what: 0 | 1) => ({ shape: [b, k], data: rows.flatMap((r) => order(r, desc).slice(0, k).map((e) => e[what])) });
@@ -591,6 +601,15 @@ describe('tensor ops: sequences and reordering', () => {
       expectNd(o['di'], pick(6, true, 1), 0, 'argsort desc idx');
       expectNd(o['e'], pick(6, false, 0), 0, 'argsort');
       expectNd(o['ei'], pick(6, false, 1), 0, 'argsort idx');
+      // sorted=false: Paddle leaves the order open, so compare each row's (value, index) pairs as a set
+      const u = fromHost(o['u']!);
+      const ui = fromHost(o['ui']!);
+      expect(u.shape).toEqual([b, 4]);
+      for (let r = 0; r < b; r++) {
+        const got = [0, 1, 2, 3].map((k) => `${ui.data[4 * r + k]}:${u.data[4 * r + k]}`).sort();
+        const want = order(rows[r]!, true).slice(0, 4).map((e) => `${e[1]}:${e[0]}`).sort();
+        expect(got).toEqual(want);
+      }
     });
   });
 });
@@ -911,6 +930,67 @@ describe('tensor ops: more PIR spellings', () => {
       expectNd(o['bm'], mm, 1e-5, 'bmm');
       expectNd(o['dt'], nd([b, 2], ([n, r]) => [0, 1, 2].reduce((s, j) => s + at(m, [n!, r!, j]) ** 2, 0)), 1e-5, 'dot');
       expectNd(o['mv'], nd([2], ([r]) => [0, 1, 2].reduce((s, j) => s + at(m, [0, r!, j]) * 0.5, 0)), 1e-5, 'mv');
+    });
+  });
+});
+
+describe('tensor ops on a natural image', () => {
+  /** daisy.jpg from the shared pipeline fixtures, 64x64 RGB, ImageNet-normalised NCHW; undefined when PIL or the file is absent */
+  function daisy(): Float32Array | undefined {
+    const file = shared('pipeline', 'images', 'daisy.jpg');
+    const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0);
+    if (!py || !existsSync(file)) return undefined;
+    const r = spawnSync(py, ['-c', 'import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]).convert("RGB").resize((64, 64))\nsys.stdout.buffer.write(im.tobytes())', file], { maxBuffer: 1 << 20 });
+    if (r.status !== 0) return undefined;
+    const rgb = new Uint8Array(r.stdout);
+    const mean = [0.485, 0.456, 0.406];
+    const std = [0.229, 0.224, 0.225];
+    const out = new Float32Array(3 * 64 * 64);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < 64 * 64; i++) out[c * 4096 + i] = (rgb[i * 3 + c]! / 255 - mean[c]!) / std[c]!;
+    return out;
+  }
+
+  it('flip, roll, strided_slice, set_value, top_k_v2 and gather on an ImageNet-normalised photo (batch 2: the photo and its mirror)', async (t) => {
+    const img = daisy();
+    if (!img) { t.skip(); console.warn('[pserve tests] no python3 with PIL or no ../shared/fixtures/pipeline/images/daisy.jpg: natural-image tensor-op check skipped'); return; }
+    const S = 64;
+    const mirror = new Float32Array(img.length);
+    for (let c = 0; c < 3; c++) for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) mirror[(c * S + y) * S + x] = img[(c * S + y) * S + (S - 1 - x)]!;
+    await each(11, () => prog([['x', 'float32', [-1, 3, S, S]], ['rows', 'int64', [8]]], [
+      ['f', 'float32', [-1, 3, S, S]], ['r', 'float32', [-1, 3, S, S]], ['s', 'float32', [-1, 3, 32, 22]], ['p', 'float32', [-1, 3, 16, 16]],
+      ['sv', 'float32', [-1, 3, S, S]], ['tv', 'float32', [-1, 3, S, 5]], ['ti', 'int64', [-1, 3, S, 5]], ['g', 'float32', [-1, 3, 8, S]],
+    ], [
+      ['flip', { X: ['x'] }, { Out: ['f'] }, { axis: [2, 3] }],
+      ['roll', { X: ['x'] }, { Out: ['r'] }, { shifts: [5, -7], axis: [2, 3] }],
+      ['strided_slice', { Input: ['x'] }, { Out: ['s'] }, { axes: [2, 3], starts: [0, -1], ends: [S, -1], strides: [2, -3], infer_flags: [1, 1], decrease_axis: [] }],
+      ['strided_slice', { Input: ['x'] }, { Out: ['p'] }, { axes: [2, 3], starts: [10, 20], ends: [26, 36], strides: [1, 1], infer_flags: [1, 1], decrease_axis: [] }],
+      ['set_value', { Input: ['x'], ValueTensor: ['p'] }, { Out: ['sv'] }, { axes: [2, 3], starts: [40, 0], ends: [56, 16], steps: [1, 1], decrease_axes: [], none_axes: [], dtype: 5 }],
+      ['top_k_v2', { X: ['x'] }, { Out: ['tv'], Indices: ['ti'] }, { k: 5, axis: -1, largest: true, sorted: true }],
+      ['gather', { X: ['x'], Index: ['rows'] }, { Out: ['g'] }, { axis: 2 }],
+    ], ['f', 'r', 's', 'sv', 'tv', 'ti', 'g']), (b) => {
+      const data = new Float32Array(b * img.length);
+      data.set(img, 0);
+      if (b > 1) data.set(mirror, img.length);
+      return { x: { dtype: 'float32', dims: [b, 3, S, S], data }, rows: i64([8], [0, 9, 18, 27, 36, 45, 54, 63]) };
+    }, (o, i, b) => {
+      const x = i['x']!;
+      const m = (v: number) => ((v % S) + S) % S;
+      expectNd(o['f'], nd([b, 3, S, S], ([n, c, y, z]) => at(x, [n!, c!, S - 1 - y!, S - 1 - z!])), 0, 'flip');
+      expectNd(o['r'], nd([b, 3, S, S], ([n, c, y, z]) => at(x, [n!, c!, m(y! - 5), m(z! + 7)])), 0, 'roll');
+      const cols = positions(S, -1, -1, -3, true);
+      expect(cols.length).toBe(22);
+      expectNd(o['s'], nd([b, 3, 32, 22], ([n, c, y, z]) => at(x, [n!, c!, 2 * y!, cols[z!]!])), 0, 'strided_slice');
+      expectNd(o['sv'], nd([b, 3, S, S], ([n, c, y, z]) => (y! >= 40 && y! < 56 && z! < 16 ? at(x, [n!, c!, y! - 30, z! + 20]) : at(x, [n!, c!, y!, z!]))), 0, 'set_value patch');
+      const memo = new Map<number, (readonly [number, number])[]>();
+      const top = (n: number, c: number, y: number) => {
+        const key = (n * 3 + c) * S + y;
+        let r = memo.get(key);
+        if (!r) memo.set(key, r = Array.from({ length: S }, (_, z) => [x.data[key * S + z]!, z] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]));
+        return r;
+      };
+      expectNd(o['tv'], nd([b, 3, S, 5], ([n, c, y, k]) => top(n!, c!, y!)[k!]![0]), 0, 'top_k values');
+      expectNd(o['ti'], nd([b, 3, S, 5], ([n, c, y, k]) => top(n!, c!, y!)[k!]![1]), 0, 'top_k indices');
+      expectNd(o['g'], nd([b, 3, 8, S], ([n, c, k, z]) => at(x, [n!, c!, 9 * k!, z!])), 0, 'gather rows');
     });
   });
 });
