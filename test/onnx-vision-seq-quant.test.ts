@@ -345,3 +345,222 @@ describe('fake quantization (PaddleSlim QAT)', () => {
     expect(maxDiff(y.data as Float32Array, Array.from(x, (v) => fakeQD(v, 1, 7)))).toBeLessThan(1e-6);
   });
 });
+
+// ---------------------------------------------------------------- vision
+
+/** float64 grid sample, Paddle's grid_sampler: X [N,C,H,W], grid [N,Ho,Wo,2] */
+function gridSampleRef(x: Float32Array, [N, C, H, W]: number[], grid: Float32Array, Ho: number, Wo: number, mode: string, pad: string, ac: boolean): Float64Array {
+  const unnorm = (v: number, size: number) => (ac ? ((v + 1) / 2) * (size - 1) : ((v + 1) * size - 1) / 2);
+  const reflect = (v: number, size: number) => {
+    const [lo, hi] = ac ? [0, size - 1] : [-0.5, size - 0.5];
+    const span = hi - lo;
+    if (span <= 0) return 0;
+    let d = Math.abs(v - lo) % (2 * span);
+    if (d > span) d = 2 * span - d;
+    return Math.min(Math.max(lo + d, 0), size - 1);
+  };
+  const coord = (v: number, size: number) => {
+    let c = unnorm(v, size);
+    if (pad === 'border') c = Math.min(Math.max(c, 0), size - 1);
+    if (pad === 'reflection') c = reflect(c, size);
+    return c;
+  };
+  const out = new Float64Array(N * C * Ho * Wo);
+  for (let n = 0; n < N; n++) for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++) {
+    const gx = coord(grid[((n * Ho + i) * Wo + j) * 2]!, W);
+    const gy = coord(grid[((n * Ho + i) * Wo + j) * 2 + 1]!, H);
+    for (let c = 0; c < C; c++) {
+      const at = (yy: number, xx: number) => (yy < 0 || yy >= H || xx < 0 || xx >= W ? 0 : x[((n * C + c) * H + yy) * W + xx]!);
+      let v: number;
+      if (mode === 'nearest') v = at(Math.round(gy), Math.round(gx));
+      else {
+        const x0 = Math.floor(gx); const y0 = Math.floor(gy); const dx = gx - x0; const dy = gy - y0;
+        v = at(y0, x0) * (1 - dx) * (1 - dy) + at(y0, x0 + 1) * dx * (1 - dy) + at(y0 + 1, x0) * (1 - dx) * dy + at(y0 + 1, x0 + 1) * dx * dy;
+      }
+      out[((n * C + c) * Ho + i) * Wo + j] = v;
+    }
+  }
+  return out;
+}
+
+/** float64 roi_align, Paddle's kernel: avg of bilinear samples per bin */
+function roiAlignRef(x: Float32Array, [, C, H, W]: number[], rois: number[][], batchOf: number[], ph: number, pw: number, scale: number, sr: number, aligned: boolean): Float64Array {
+  const out = new Float64Array(rois.length * C * ph * pw);
+  const off = aligned ? 0.5 : 0;
+  rois.forEach((r, k) => {
+    const n = batchOf[k]!;
+    const x1 = r[0]! * scale - off; const y1 = r[1]! * scale - off;
+    let rw = r[2]! * scale - off - x1; let rh = r[3]! * scale - off - y1;
+    if (!aligned) { rw = Math.max(rw, 1); rh = Math.max(rh, 1); }
+    const bw = rw / pw; const bh = rh / ph;
+    const gh = sr > 0 ? sr : Math.ceil(rh / ph); const gw = sr > 0 ? sr : Math.ceil(rw / pw);
+    for (let c = 0; c < C; c++) for (let i = 0; i < ph; i++) for (let j = 0; j < pw; j++) {
+      let s = 0;
+      for (let iy = 0; iy < gh; iy++) for (let ix = 0; ix < gw; ix++) {
+        let y = y1 + i * bh + ((iy + 0.5) * bh) / gh;
+        let xx = x1 + j * bw + ((ix + 0.5) * bw) / gw;
+        if (y < -1 || y > H || xx < -1 || xx > W) continue;
+        y = Math.max(y, 0); xx = Math.max(xx, 0);
+        let yl = Math.floor(y); let xl = Math.floor(xx); let yh: number; let xh: number;
+        if (yl >= H - 1) { yl = yh = H - 1; y = yl; } else yh = yl + 1;
+        if (xl >= W - 1) { xl = xh = W - 1; xx = xl; } else xh = xl + 1;
+        const ly = y - yl; const lx = xx - xl;
+        const v = (yy: number, xq: number) => x[((n * C + c) * H + yy) * W + xq]!;
+        s += (1 - ly) * (1 - lx) * v(yl, xl) + (1 - ly) * lx * v(yl, xh) + ly * (1 - lx) * v(yh, xl) + ly * lx * v(yh, xh);
+      }
+      out[((k * C + c) * ph + i) * pw + j] = s / (gh * gw);
+    }
+  });
+  return out;
+}
+
+describe('vision ops', () => {
+  for (const [mode, pad, ac] of [['bilinear', 'zeros', true], ['bilinear', 'border', false], ['bilinear', 'reflection', true], ['bilinear', 'reflection', false], ['nearest', 'zeros', false]] as const) {
+    it(`grid_sampler ${mode} ${pad} align_corners=${ac} matches Paddle's sampling (opset 16) at batch 1 and 2`, async () => {
+      const [C, H, W, Ho, Wo] = [2, 5, 6, 4, 3];
+      const b = new ProgramBuilder().feed('x', 'float32', [-1, C, H, W]).feed('grid', 'float32', [-1, Ho, Wo, 2]).variable('y', 'float32', [-1, C, Ho, Wo])
+        .op('grid_sampler', { X: ['x'], Grid: ['grid'] }, { Output: ['y'] }, { mode, padding_mode: pad, align_corners: ac }).fetch('y');
+      const { s, bytes } = await convert(b);
+      expect(Number(onnx.ModelProto.decode(bytes).opsetImport[0].version)).toBe(16);
+      for (const N of [1, 2]) {
+        const x = seededFloats(N * C * H * W, 60 + N);
+        // grid points inside and outside [-1, 1], none exactly halfway between pixels
+        const grid = seededFloats(N * Ho * Wo * 2, 70 + N, 1.37);
+        const y = (await s.run({ x: f32([N, C, H, W], x), grid: f32([N, Ho, Wo, 2], grid) }))['y']!;
+        expect(maxDiff(y.data as Float32Array, gridSampleRef(x, [N, C, H, W], grid, Ho, Wo, mode, pad, ac))).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('grid_sampler refuses a 5-D input and an opset below 16 names the op', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 1, 2, 3, 3]).feed('grid', 'float32', [-1, 2, 2, 2, 3]).variable('y', 'float32', [-1, 1, 2, 2, 2])
+      .op('grid_sampler', { X: ['x'], Grid: ['grid'] }, { Output: ['y'] }, {}).fetch('y');
+    expect(await code(convertToOnnx(save(b), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    const b2 = new ProgramBuilder().feed('x', 'float32', [-1, 1, 3, 3]).feed('grid', 'float32', [-1, 2, 2, 2]).variable('y', 'float32', [-1, 1, 2, 2])
+      .op('grid_sampler', { X: ['x'], Grid: ['grid'] }, { Output: ['y'] }, {}).fetch('y');
+    try { await convertToOnnx(save(b2), { opsetVersion: 13 }); expect.unreachable(); } catch (e) {
+      expect((e as PserveError).code).toBe('E_ONNX_OPSET');
+      expect((e as Error).message).toMatch(/grid_sampler/);
+    }
+  });
+
+  for (const aligned of [false, true]) {
+    it(`roi_align (aligned=${aligned}) with RoisNum spreads RoIs over images like Paddle, at batch 1 and 2`, async () => {
+      const [C, H, W] = [3, 12, 10];
+      const b = new ProgramBuilder().feed('x', 'float32', [-1, C, H, W]).feed('rois', 'float32', [-1, 4]).feed('num', 'int32', [-1])
+        .variable('y', 'float32', [-1, C, 2, 3])
+        .op('roi_align', { X: ['x'], ROIs: ['rois'], RoisNum: ['num'] }, { Out: ['y'] },
+          { pooled_height: 2, pooled_width: 3, spatial_scale: 0.5, sampling_ratio: -1, aligned }).fetch('y');
+      const { s } = await convert(b);
+      const rois = [[2, 3, 15, 20], [0, 0, 19.5, 23], [4.2, 6.1, 5, 7], [10, 2, 18, 9.5], [1, 1, 3, 22]];
+      for (const [N, counts] of [[1, [5]], [2, [2, 3]], [2, [0, 5]]] as const) {
+        const x = seededFloats(N * C * H * W, 80 + N);
+        const batchOf = counts.flatMap((c, i) => new Array(c).fill(i));
+        const y = (await s.run({ x: f32([N, C, H, W], x), rois: f32([5, 4], rois.flat()), num: { dtype: 'int32', dims: [N], data: Int32Array.from(counts) } }))['y']!;
+        expect(y.dims).toEqual([5, C, 2, 3]);
+        expect(maxDiff(y.data as Float32Array, roiAlignRef(x, [N, C, H, W], rois, batchOf, 2, 3, 0.5, -1, aligned))).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it('roi_align without RoisNum reads image 0; a fixed sampling_ratio is kept', async () => {
+    const [C, H, W] = [2, 8, 8];
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, C, H, W]).feed('rois', 'float32', [-1, 4]).variable('y', 'float32', [-1, C, 3, 3])
+      .op('roi_align', { X: ['x'], ROIs: ['rois'] }, { Out: ['y'] }, { pooled_height: 3, pooled_width: 3, spatial_scale: 1, sampling_ratio: 2 }).fetch('y');
+    const { s } = await convert(b);
+    const rois = [[1, 1, 6, 7], [0.5, 2, 7.5, 3]];
+    const x = seededFloats(C * H * W, 90);
+    const y = (await s.run({ x: f32([1, C, H, W], x), rois: f32([2, 4], rois.flat()) }))['y']!;
+    expect(maxDiff(y.data as Float32Array, roiAlignRef(x, [1, C, H, W], rois, [0, 0], 3, 3, 1, 2, false))).toBeLessThan(1e-5);
+  });
+
+  /** float64 pooling over Paddle's adaptive windows (or fixed ones when `fixed` is given) */
+  function poolRef(x: Float32Array, dims: number[], out: number[], type: 'max' | 'avg'): Float64Array {
+    const sp = dims.slice(2);
+    const NC = dims[0]! * dims[1]!;
+    const total = out.reduce((p, q) => p * q, 1);
+    const res = new Float64Array(NC * total);
+    const inTotal = sp.reduce((p, q) => p * q, 1);
+    for (let nc = 0; nc < NC; nc++) for (let o = 0; o < total; o++) {
+      const idx: number[] = []; let r = o;
+      for (let d = out.length - 1; d >= 0; d--) { idx[d] = r % out[d]!; r = Math.floor(r / out[d]!); }
+      const lo = idx.map((i, d) => Math.floor((i * sp[d]!) / out[d]!));
+      const hi = idx.map((i, d) => Math.ceil(((i + 1) * sp[d]!) / out[d]!));
+      let acc = type === 'max' ? -Infinity : 0; let cnt = 0;
+      for (let p = 0; p < inTotal; p++) {
+        const pi: number[] = []; let q = p;
+        for (let d = sp.length - 1; d >= 0; d--) { pi[d] = q % sp[d]!; q = Math.floor(q / sp[d]!); }
+        if (pi.some((v, d) => v < lo[d]! || v >= hi[d]!)) continue;
+        const v = x[nc * inTotal + p]!;
+        acc = type === 'max' ? Math.max(acc, v) : acc + v; cnt++;
+      }
+      res[nc * total + o] = type === 'max' ? acc : acc / cnt;
+    }
+    return res;
+  }
+
+  for (const [type, dyn] of [['avg', false], ['max', true], ['avg', true]] as const) {
+    it(`adaptive ${type} pooling to 3x4 over uneven ${dyn ? 'run-time (-1)' : 'declared'} sizes matches Paddle's windows`, async () => {
+      const shape = dyn ? [-1, 2, -1, -1] : [-1, 2, 7, 10];
+      const b = new ProgramBuilder().feed('x', 'float32', shape).variable('y', 'float32', [-1, 2, 3, 4])
+        .op('pool2d', { X: ['x'] }, { Out: ['y'] }, { pooling_type: type, ksize: [3, 4], adaptive: true, strides: [1, 1], paddings: [0, 0] }).fetch('y');
+      const { s } = await convert(b);
+      for (const dims of dyn ? [[1, 2, 7, 10], [2, 2, 11, 5]] : [[1, 2, 7, 10], [2, 2, 7, 10]]) {
+        const x = seededFloats(numel(dims), 95 + dims[0]!);
+        const y = (await s.run({ x: f32(dims, x) }))['y']!;
+        expect(y.dims).toEqual([dims[0], 2, 3, 4]);
+        expect(maxDiff(y.data as Float32Array, poolRef(x, dims, [3, 4], type))).toBeLessThan(1e-6);
+      }
+    });
+  }
+
+  it('pool3d: max 2x2x2 stride 2, and adaptive avg to 2x3x2 (5-D), at batch 1 and 2', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 2, 4, 6, 4]).variable('m', 'float32', [-1, 2, 2, 3, 2]).variable('a', 'float32', [-1, 2, 2, 3, 2])
+      .op('pool3d', { X: ['x'] }, { Out: ['m'] }, { pooling_type: 'max', ksize: [2, 2, 2], strides: [2, 2, 2], paddings: [0, 0, 0] })
+      .op('pool3d', { X: ['x'] }, { Out: ['a'] }, { pooling_type: 'avg', ksize: [2, 3, 2], adaptive: true, strides: [1, 1, 1], paddings: [0, 0, 0] })
+      .fetch('m').fetch('a');
+    const { s } = await convert(b);
+    for (const N of [1, 2]) {
+      const dims = [N, 2, 4, 6, 4];
+      const x = seededFloats(numel(dims), 120 + N);
+      const r = await s.run({ x: f32(dims, x) });
+      // 2x2x2 stride 2 on 4x6x4 = the adaptive windows to 2x3x2
+      expect(maxDiff(r['m']!.data as Float32Array, poolRef(x, dims, [2, 3, 2], 'max'))).toBeLessThan(1e-6);
+      expect(maxDiff(r['a']!.data as Float32Array, poolRef(x, dims, [2, 3, 2], 'avg'))).toBeLessThan(1e-6);
+    }
+  });
+
+  it('trilinear_interp_v2 (align_corners) resizes depth, height and width like Paddle, at batch 1 and 2', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 1, 2, 3, 2]).variable('y', 'float32', [-1, 1, 3, 5, 4])
+      .op('trilinear_interp_v2', { X: ['x'] }, { Out: ['y'] }, { out_d: 3, out_h: 5, out_w: 4, align_corners: true, align_mode: 1, interp_method: 'trilinear', data_layout: 'NCDHW' })
+      .fetch('y');
+    const { s } = await convert(b);
+    const lin = (i: number, o: number, n: number) => (o === 1 ? 0 : (i * (n - 1)) / (o - 1));
+    for (const N of [1, 2]) {
+      const x = seededFloats(N * 12, 130 + N);
+      const ref: number[] = [];
+      for (let n = 0; n < N; n++) for (let d = 0; d < 3; d++) for (let h = 0; h < 5; h++) for (let w = 0; w < 4; w++) {
+        const [sd, sh, sw] = [lin(d, 3, 2), lin(h, 5, 3), lin(w, 4, 2)];
+        let v = 0;
+        for (let a = 0; a < 2; a++) for (let bb = 0; bb < 3; bb++) for (let c = 0; c < 2; c++) {
+          const wt = Math.max(0, 1 - Math.abs(sd - a)) * Math.max(0, 1 - Math.abs(sh - bb)) * Math.max(0, 1 - Math.abs(sw - c));
+          v += wt * x[n * 12 + (a * 3 + bb) * 2 + c]!;
+        }
+        ref.push(v);
+      }
+      const y = (await s.run({ x: f32([N, 1, 2, 3, 2], x) }))['y']!;
+      expect(y.dims).toEqual([N, 1, 3, 5, 4]);
+      expect(maxDiff(y.data as Float32Array, ref)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('deformable_conv is refused up front with the reason (ONNX DeformConv is opset 19)', async () => {
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 1, 4, 4]).feed('off', 'float32', [-1, 18, 2, 2]).param('w', [1, 1, 3, 3], seededFloats(9, 3))
+      .variable('y', 'float32', [-1, 1, 2, 2])
+      .op('deformable_conv', { Input: ['x'], Offset: ['off'], Filter: ['w'] }, { Output: ['y'] }, { strides: [1, 1], paddings: [0, 0], dilations: [1, 1], groups: 1, deformable_groups: 1 }).fetch('y');
+    try { await convertToOnnx(save(b), {}); expect.unreachable(); } catch (e) {
+      expect((e as PserveError).code).toBe('E_ONNX_UNSUPPORTED_OPS');
+      expect((e as Error).message).toMatch(/deformable_conv x1 \(ONNX DeformConv arrived in opset 19/);
+    }
+  });
+});

@@ -31,6 +31,7 @@ import { sum } from './ops/sum.js';
 import { combine } from './ops/combine.js';
 import { TENSOR_OPS } from './ops/tensor-ops.js';
 import { temporalShift } from './ops/temporal-shift.js';
+import { gridSampler, roiAlign } from './ops/vision.js';
 import { rnn } from './ops/rnn.js';
 import { QUANT_MAPPERS } from './ops/quant.js';
 import { DETECTION_MAPPERS } from './ops/detection.js';
@@ -40,7 +41,7 @@ export const MAPPERS: OpMapper[] = [
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
   squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, matmul, lookupTable, sum, combine,
   ...TENSOR_OPS,
-  temporalShift, rnn, ...QUANT_MAPPERS, ...DETECTION_MAPPERS,
+  temporalShift, rnn, ...QUANT_MAPPERS, gridSampler, roiAlign, ...DETECTION_MAPPERS,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
@@ -49,6 +50,8 @@ export const KNOWN_UNSUPPORTED: Record<string, string> = {
   sequence_pool: 'LoD sequence op: ONNX tensors carry no LoD',
   sequence_expand: 'LoD sequence op: ONNX tensors carry no LoD',
   sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
+  deformable_conv: 'ONNX DeformConv arrived in opset 19; the native engine writes opsets up to 17',
+  deformable_conv_v1: 'ONNX DeformConv arrived in opset 19; the native engine writes opsets up to 17',
   lstm: 'LoD sequence op (the fluid lstm over LoD input): ONNX tensors carry no LoD; models exported with paddle.nn.LSTM use the rnn op, which converts',
 };
 

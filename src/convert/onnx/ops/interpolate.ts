@@ -1,5 +1,6 @@
 /**
- * nearest/bilinear/bicubic/linear interpolation (v2 and PIR spellings) -> ONNX Resize.
+ * nearest/bilinear/bicubic/linear/trilinear interpolation (v2 and PIR spellings) -> ONNX Resize
+ * (trilinear: 5-D linear, out_d/out_h/out_w).
  * Output size, in Paddle's priority: SizeTensor, then OutSize, then Scale (tensor, then attribute,
  * when > 0), then out_h/out_w. Coordinates: align_corners -> align_corners; nearest otherwise
  * asymmetric with floor; linear with align_mode 0 -> half_pixel, align_mode 1 -> asymmetric.
@@ -12,6 +13,7 @@ import { channelsLastName, inChannelsFirst } from './layout.js';
 const METHOD: Record<string, string> = {
   nearest_interp_v2: 'nearest', bilinear_interp_v2: 'bilinear', bicubic_interp_v2: 'bicubic', linear_interp_v2: 'linear',
   nearest_interp: 'nearest', bilinear_interp: 'bilinear', bicubic_interp: 'bicubic', linear_interp: 'linear',
+  trilinear_interp_v2: 'trilinear', trilinear_interp: 'trilinear',
 };
 
 function map(ctx: MapContext): void {

@@ -12,6 +12,8 @@
  * attribute, rounds ties away from zero) and saturates at -128 where Paddle clips at -127 (only
  * inputs below -s·128/127 differ). The float form follows Paddle exactly, `round_type` included.
  *
+ * Opsets: 11 (ONNX Round for --quant float), 13 where a scale is per channel (the axis attribute).
+ *
  * Scales: fake_*_moving_average / range_abs_max and quantize_linear / dequantize_linear read the
  * scale var (InScale / Scale; quantize_linear's ZeroPoint is all zeros in Paddle's symmetric scheme and is
  * not read); *_abs_max ops compute max|x| (per channel along quant_axis for the
@@ -178,7 +180,7 @@ export const fakeQuantDequantAbsMax = defineOp({
   inputs: { X: 0 },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: QUANT_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
   note: 'QDQ (scale = max|x| at run time) or float (--quant float)',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -194,7 +196,7 @@ export const fakeQuantDequantMovingAverage = defineOp({
   inputs: { X: 0, InScale: 1, InAccum: { pir: 2, optional: true }, InState: { pir: 3, optional: true } },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: QUANT_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
   note: 'QDQ at InScale, or float (--quant float)',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -208,7 +210,8 @@ export const fakeChannelWiseQuantDequant = defineOp({
   inputs: { X: 0 },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: { ...QUANT_ATTRS, quant_axis: 0 },
-  minOpset: 10,
+  minOpset: 11,
+  needs: () => ({ opset: 13, why: 'per-channel QuantizeLinear/DequantizeLinear (axis) needs opset 13' }),
   note: 'per-channel QDQ along quant_axis (opset 13), scales = the weights\' per-channel max|w|; or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -224,7 +227,7 @@ export const fakeQuantAbsMax = defineOp({
   inputs: { X: 0 },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: QUANT_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
   note: 'QuantizeLinear (int8 out) or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -241,7 +244,7 @@ export const fakeQuantWithScale = defineOp({
   inputs: { X: 0, InScale: 1, InAccum: { pir: 2, optional: true }, InState: { pir: 3, optional: true }, Iter: { pir: null, optional: true } },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: QUANT_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
   note: 'QuantizeLinear at InScale (int8 out) or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -257,7 +260,8 @@ export const fakeChannelWiseQuant = defineOp({
   inputs: { X: 0 },
   outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
   attrs: { ...QUANT_ATTRS, quant_axis: 0 },
-  minOpset: 10,
+  minOpset: 11,
+  needs: () => ({ opset: 13, why: 'per-channel QuantizeLinear/DequantizeLinear (axis) needs opset 13' }),
   note: 'per-channel QuantizeLinear (opset 13) or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -279,7 +283,7 @@ export const fakeDequantMaxAbs = defineOp({
   inputs: { X: 0, Scale: 1 },
   outputs: { Out: 0 },
   attrs: { max_range: 0 },
-  minOpset: 10,
+  minOpset: 11,
   note: 'x * Scale / max_range',
   map(ctx, a) {
     const { g } = ctx;
@@ -294,7 +298,7 @@ export const fakeChannelWiseDequantMaxAbs = defineOp({
   inputs: { X: 0, Scales: { pir: 1, list: true } },
   outputs: { Out: 0 },
   attrs: { quant_bits: [8], quant_axis: 0, x_num_col_dims: 1 },
-  minOpset: 10,
+  minOpset: 11,
   note: 'x * Scales[0][c] (* Scales[1]) / bin_cnt; quant_axis 0 or 1, x_num_col_dims',
   map(ctx, a) {
     const { g } = ctx;
@@ -335,7 +339,12 @@ export const quantizeLinear = defineOp({
   inputs: { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } },
   outputs: { Y: 0 },
   attrs: LINEAR_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
+  needs: (v) => {
+    const sh = v.shapeOf('Scale');
+    const n = sh ? sh.reduce((p, d) => p * d, 1) : 1;
+    return v.attrs.quant_axis >= 0 && n !== 1 ? { opset: 13, why: 'a per-channel scale needs QuantizeLinear/DequantizeLinear-13 (axis)' } : undefined;
+  },
   note: 'QuantizeLinear at Scale/bin_cnt (per channel along quant_axis: opset 13); only_observer passes x through; or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -351,7 +360,12 @@ export const dequantizeLinear = defineOp({
   inputs: { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } },
   outputs: { Y: 0 },
   attrs: LINEAR_ATTRS,
-  minOpset: 10,
+  minOpset: 11,
+  needs: (v) => {
+    const sh = v.shapeOf('Scale');
+    const n = sh ? sh.reduce((p, d) => p * d, 1) : 1;
+    return v.attrs.quant_axis >= 0 && n !== 1 ? { opset: 13, why: 'a per-channel scale needs QuantizeLinear/DequantizeLinear-13 (axis)' } : undefined;
+  },
   note: 'DequantizeLinear (an int-valued float weight is cast to int8 first); only_observer passes x through; or float',
   map(ctx, a) {
     const { g } = ctx;
