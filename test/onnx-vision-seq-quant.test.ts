@@ -4,14 +4,14 @@
  * params) are built, converted, run in onnxruntime at batch 1 and 2, and compared.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { PserveError } from '../src/errors.js';
 import { convertToOnnx, type ConvertToOnnxOptions } from '../src/convert/onnx/index.js';
 import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
-import { tempDir } from './helpers.js';
+import { cliJson, tempDir } from './helpers.js';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 const sessions: OnnxSession[] = [];
@@ -333,6 +333,23 @@ describe('fake quantization (PaddleSlim QAT)', () => {
       expect(maxDiff(r['a']!.data as Float32Array, a)).toBeLessThan(1e-6);
       expect(maxDiff(r['y']!.data as Float32Array, a.map((v, i) => v * [1, 2, 3][Math.floor(i / 2) % 3]! / 127))).toBeLessThan(1e-6);
     }
+  });
+
+  it('pserve onnx --quant float (CLI) writes float ops only; --quant with --engine paddle2onnx is a usage error', () => {
+    const dir = save(build());
+    const file = join(root, 'cli-float.onnx');
+    const r = cliJson<{ engine: string; file: string }>(['onnx', '--model_dir', dir, '--save_file', file, '--quant', 'float']);
+    expect(r.code).toBe(0);
+    expect(r.json.engine).toBe('native');
+    const types = opTypes(readFileSync(file));
+    expect(types).not.toContain('QuantizeLinear');
+    expect(types).toContain('Floor'); // round half away from zero (round_type 1)
+    const q = cliJson(['onnx', '--model_dir', dir, '--save_file', join(root, 'cli-qdq.onnx')]);
+    expect(q.code).toBe(0);
+    expect(opTypes(readFileSync(join(root, 'cli-qdq.onnx')))).toContain('QuantizeLinear');
+    const bad = cliJson<{ ok: boolean; error: { code: string } }>(['onnx', '--model_dir', dir, '--save_file', join(root, 'x.onnx'), '--quant', 'float', '--engine', 'paddle2onnx']);
+    expect(bad.code).toBe(2);
+    expect(bad.json.error.code).toBe('E_USAGE');
   });
 
   it('a 4-bit quantizer is refused in QDQ form (ONNX int8) with the way out; --quant float converts it', async () => {

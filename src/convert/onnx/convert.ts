@@ -12,6 +12,7 @@ import { GraphBuilder, onnx, onnxDtype, type ConstValue, type Dim } from './grap
 import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from './stream-writer.js';
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
+import { trainingProgramError, trainingSignals } from './verdict.js';
 
 /** the oldest opset written (paddle2onnx's default start) */
 export const MIN_OPSET = 9;
@@ -76,8 +77,11 @@ export function countOps(model: LoadedModel): Map<string, number> {
   return counts;
 }
 
-/** Every op type without a mapper, with counts; thrown as one error before anything is built. */
+/** Every op type without a mapper, with counts; thrown as one error before anything is built (a training program is refused as such first). */
 export function checkSupported(model: LoadedModel, counts = countOps(model)): void {
+  // a training program would list its grad and optimizer ops as "unsupported": say what it is instead
+  const training = trainingSignals(model, counts);
+  if (training.training) throw trainingProgramError(model, training);
   const missing = [...counts].filter(([t]) => !mapperFor(t)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   if (missing.length === 0) return;
   const list = missing.map(([t, n]) => `${t} x${n}${KNOWN_UNSUPPORTED[t] ? ` (${KNOWN_UNSUPPORTED[t]})` : ''}`).join(', ');
