@@ -84,7 +84,8 @@ export const COMMANDS: CommandSpec[] = [
       .option('--save_file <file>', 'the .onnx to write (required)')
       .option('--opset_version <n>', 'ONNX opset (default: 13, or the lowest the ops need)')
       .option('--engine <e>', 'auto | paddle2onnx | native (default auto)', 'auto')
-      .option('--no-validate', 'skip loading and running the written model in onnxruntime'),
+      .option('--no-validate', 'skip loading and running the written model in onnxruntime')
+      .option('--quant <mode>', 'quantized (QAT) programs: qdq = QuantizeLinear/DequantizeLinear pairs keeping the scales (default), float = the same fake-quant arithmetic in float ops (native engine)'),
     load: () => import('../commands/onnx.js'),
   },
   {

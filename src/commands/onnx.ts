@@ -19,6 +19,7 @@ const Options = z.object({
   opset_version: z.coerce.number().int().min(1).max(99).optional(),
   engine: z.enum(['auto', 'paddle2onnx', 'native']).default('auto'),
   validate: z.boolean().default(true),
+  quant: z.enum(['qdq', 'float']).optional(),
 });
 
 export interface OnnxReport {
@@ -40,13 +41,16 @@ export interface OnnxReport {
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<OnnxReport>> {
   const o = parseOptions(Options, opts, 'onnx');
   const model = loadModel(o.model_dir, { modelFilename: o.model_filename, paramsFilename: o.params_filename, params: 'require' });
-  const probe = o.engine === 'native' ? undefined : probePaddle2onnx();
+  if (o.quant && o.engine === 'paddle2onnx') {
+    throw new PserveError('E_USAGE', '--quant applies to the native engine (paddle2onnx does not convert fake-quant ops)', { kind: 'usage', hint: 'drop --quant, or use --engine native' });
+  }
+  const probe = o.engine === 'native' || o.quant ? undefined : probePaddle2onnx();
   let reason: string | undefined;
   if (o.engine === 'paddle2onnx' && !probe) {
     throw new PserveError('E_PADDLE2ONNX_MISSING', 'paddle2onnx is not on PATH or does not answer -h like paddle2onnx', { kind: 'usage', hint: 'pip install paddle2onnx, or use --engine native' });
   }
   const useTool = probe !== undefined && (o.engine === 'paddle2onnx' || model.format !== 'paddle-pir' || probe.readsPir);
-  if (o.engine === 'auto') reason = probe ? (useTool ? `paddle2onnx ${probe.version ?? ''} found at ${probe.path}`.replace('  ', ' ') : 'paddle2onnx found but too old for PIR programs') : 'paddle2onnx not found on PATH';
+  if (o.engine === 'auto') reason = o.quant ? `--quant ${o.quant} asks for the native engine` : probe ? (useTool ? `paddle2onnx ${probe.version ?? ''} found at ${probe.path}`.replace('  ', ' ') : 'paddle2onnx found but too old for PIR programs') : 'paddle2onnx not found on PATH';
 
   let report: OnnxReport;
   if (useTool) {
@@ -72,7 +76,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     };
   } else {
     ctx.progress({ id: 'onnx', phase: 'start', text: `native: converting ${model.modelFile}` });
-    const r = await convertToOnnx(o.model_dir, { model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version });
+    const r = await convertToOnnx(o.model_dir, { model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version, ...(o.quant ? { quant: o.quant } : {}) });
     ctx.progress({ id: 'onnx', phase: 'done', text: `native engine wrote ${o.save_file}` });
     report = {
       engine: 'native', file: r.file!, ...(r.externalDataFile ? { externalDataFile: r.externalDataFile } : {}), size: r.size, opset: r.opset,
