@@ -15,7 +15,10 @@ export const scale = defineOp({
     const dt = ctx.dtypeOf('X');
     const scaleT = ctx.has('ScaleTensor') ? ctx.input('ScaleTensor') : undefined;
     if (!scaleT && a.scale === 1 && a.bias === 0) { g.op('Identity', [x], {}, out); return; }
-    const scaleIn = scaleT ?? g.scalar(a.scale, dt);
+    // Paddle's kernel reads the one-element ScaleTensor as a scalar of x's dtype: a 0-D int64 times a
+    // float32 [1] `full` stays a 0-D int64, so cast it and make it 0-D before it broadcasts
+    const scaleIn = scaleT === undefined ? g.scalar(a.scale, dt)
+      : g.op('Reshape', [ctx.dtypeOf('ScaleTensor') === dt ? scaleT : g.cast(scaleT, dt), g.constant([], 'int64', [0])]);
     if (a.bias === 0) { g.op('Mul', [x, scaleIn], {}, out); return; }
     if (a.bias_after_scale) g.op('Add', [g.op('Mul', [x, scaleIn]), g.scalar(a.bias, dt)], {}, out);
     else g.op('Mul', [g.op('Add', [x, g.scalar(a.bias, dt)]), scaleIn], {}, out);
