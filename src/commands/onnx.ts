@@ -19,6 +19,13 @@ const Options = z.object({
   opset_version: z.coerce.number().int().min(1).max(99).optional(),
   engine: z.enum(['auto', 'paddle2onnx', 'native']).default('auto'),
   validate: z.boolean().default(true),
+  input_shape_dict: z.string().min(1).optional(),
+  enable_auto_update_opset: z.union([z.boolean(), z.string()]).optional(),
+  enable_onnx_checker: z.union([z.boolean(), z.string()]).optional(),
+  deploy_backend: z.enum(['onnxruntime', 'tensorrt', 'rknn', 'others']).optional(),
+  enable_dev_version: z.union([z.boolean(), z.string()]).optional(),
+  export_fp16_model: z.union([z.boolean(), z.string()]).optional(),
+  external_filename: z.string().min(1).optional(),
   quant: z.enum(['qdq', 'float']).optional(),
 });
 
@@ -36,10 +43,67 @@ export interface OnnxReport {
   reason?: string;
   /** paddle2onnx's [WARN] lines (e.g. an NMS export that only takes batch 1) */
   warnings?: string[];
+  /** what paddle2onnx-compatibility flags mean here (one line each) */
+  notes?: string[];
+}
+
+/** paddle2onnx spells booleans True/False; a bare flag is true */
+function flag(v: boolean | string | undefined, name: string): boolean | undefined {
+  if (v === undefined || typeof v === 'boolean') return v;
+  const t = v.trim().toLowerCase();
+  if (t === 'true' || t === '1' || t === 'yes') return true;
+  if (t === 'false' || t === '0' || t === 'no') return false;
+  throw new PserveError('E_USAGE', `--${name}: expected True or False, got ${v}`, { kind: 'usage' });
+}
+
+function fp16Refused(): PserveError {
+  return new PserveError('E_USAGE', '--export_fp16_model: the native engine writes float32 models only (onnxruntime\'s CPU provider has no float16 kernels for most ops); leave it out, or use --engine paddle2onnx', { kind: 'usage' });
+}
+
+interface Paddle2onnxFlags { inputShapes?: Record<string, number[]>; autoUpdate?: boolean; notes: string[]; toolArgs: string[] }
+
+/** paddle2onnx's other flags: what each means for the native engine, or one line on why it has none */
+function paddle2onnxFlags(o: z.infer<typeof Options>): Paddle2onnxFlags {
+  const notes: string[] = [];
+  const toolArgs: string[] = [];
+  let inputShapes: Record<string, number[]> | undefined;
+  if (o.input_shape_dict !== undefined) {
+    let parsed: unknown;
+    try { parsed = JSON.parse(o.input_shape_dict.replace(/'/g, '"')); } catch {
+      throw new PserveError('E_USAGE', `--input_shape_dict: expected JSON like {"x":[1,3,512,512]}, got ${o.input_shape_dict}`, { kind: 'usage' });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.values(parsed).some((v) => !Array.isArray(v))) {
+      throw new PserveError('E_USAGE', `--input_shape_dict: expected an object of input name -> shape list, got ${o.input_shape_dict}`, { kind: 'usage' });
+    }
+    inputShapes = parsed as Record<string, number[]>;
+    toolArgs.push('--input_shape_dict', JSON.stringify(inputShapes));
+  }
+  const autoUpdate = flag(o.enable_auto_update_opset, 'enable_auto_update_opset');
+  if (autoUpdate !== undefined) toolArgs.push('--enable_auto_update_opset', autoUpdate ? 'True' : 'False');
+  const checker = flag(o.enable_onnx_checker, 'enable_onnx_checker');
+  if (checker !== undefined) {
+    toolArgs.push('--enable_onnx_checker', checker ? 'True' : 'False');
+    if (checker) notes.push(`--enable_onnx_checker: onnx.checker needs Python; pserve checks by loading and running the model in onnxruntime${o.validate ? '' : ' (skipped here: --no-validate)'}`);
+  }
+  if (o.deploy_backend !== undefined) {
+    toolArgs.push('--deploy_backend', o.deploy_backend);
+    if (o.deploy_backend !== 'onnxruntime') notes.push(`--deploy_backend ${o.deploy_backend}: the native engine writes the same standard-ONNX graph for every backend (QDQ pairs for quantized models)`);
+  }
+  const dev = flag(o.enable_dev_version, 'enable_dev_version');
+  if (dev !== undefined) {
+    toolArgs.push('--enable_dev_version', dev ? 'True' : 'False');
+    notes.push('--enable_dev_version: no effect on the native engine, which reads legacy and PIR programs alike');
+  }
+  const fp16 = flag(o.export_fp16_model, 'export_fp16_model');
+  if (fp16 !== undefined) toolArgs.push('--export_fp16_model', fp16 ? 'True' : 'False');
+  if (fp16 === true && o.engine === 'native') throw fp16Refused();
+  if (o.external_filename !== undefined) toolArgs.push('--external_filename', o.external_filename);
+  return { ...(inputShapes ? { inputShapes } : {}), ...(autoUpdate !== undefined ? { autoUpdate } : {}), notes, toolArgs };
 }
 
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<OnnxReport>> {
   const o = parseOptions(Options, opts, 'onnx');
+  const p2o = paddle2onnxFlags(o);
   const model = loadModel(o.model_dir, { modelFilename: o.model_filename, paramsFilename: o.params_filename, params: 'require' });
   if (o.quant && o.engine === 'paddle2onnx') {
     throw new PserveError('E_USAGE', '--quant applies to the native engine (paddle2onnx does not convert fake-quant ops)', { kind: 'usage', hint: 'drop --quant, or use --engine native' });
@@ -61,6 +125,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
       paramsFilename: o.params_filename,
       saveFile: o.save_file,
       opsetVersion: o.opset_version,
+      extraArgs: p2o.toolArgs,
       onLog: (line) => ctx.info(`paddle2onnx: ${line}`),
       check: async (tmp) => {
         if (!o.validate) return;
@@ -76,7 +141,12 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     };
   } else {
     ctx.progress({ id: 'onnx', phase: 'start', text: `native: converting ${model.modelFile}` });
-    const r = await convertToOnnx(o.model_dir, { model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version, ...(o.quant ? { quant: o.quant } : {}) });
+    if (p2o.autoUpdate !== true && o.opset_version === undefined && o.enable_auto_update_opset !== undefined) p2o.notes.push('--enable_auto_update_opset: without --opset_version the native engine already picks the lowest opset the ops need');
+    if (flag(o.export_fp16_model, 'export_fp16_model') === true) throw fp16Refused();
+    const r = await convertToOnnx(o.model_dir, {
+      model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version,
+      ...(p2o.inputShapes ? { inputShapes: p2o.inputShapes } : {}), ...(p2o.autoUpdate ? { autoUpdateOpset: true } : {}),
+      ...(o.external_filename ? { externalDataName: o.external_filename } : {}), ...(o.quant ? { quant: o.quant } : {}) });
     ctx.progress({ id: 'onnx', phase: 'done', text: `native engine wrote ${o.save_file}` });
     report = {
       engine: 'native', file: r.file!, ...(r.externalDataFile ? { externalDataFile: r.externalDataFile } : {}), size: r.size, opset: r.opset,
@@ -85,6 +155,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     };
   }
   if (reason) report.reason = reason;
+  if (report.engine === 'native' && p2o.notes.length) report.notes = p2o.notes;
   return { data: report, text: render(report) };
 }
 
@@ -95,6 +166,7 @@ function render(r: OnnxReport): string {
   ];
   if (r.externalDataFile) lines.push(`data      ${r.externalDataFile}`);
   for (const w of r.warnings ?? []) lines.push(`warning   ${w}`);
+  for (const n of r.notes ?? []) lines.push(`note      ${n}`);
   for (const i of r.inputs) lines.push(`input     ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   for (const i of r.outputs) lines.push(`output    ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   if ('ok' in r.validation) {

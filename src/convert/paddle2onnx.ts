@@ -36,6 +36,8 @@ export interface Paddle2OnnxOptions {
   paramsFilename?: string;
   saveFile: string;
   opsetVersion?: number;
+  /** further paddle2onnx flags, passed as given (--input_shape_dict, --deploy_backend, ...) */
+  extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
   /** one line of the tool's log at a time */
   onLog?(line: string): void;
@@ -168,6 +170,7 @@ export async function runPaddle2onnx(probe: Paddle2OnnxProbe, model: LoadedModel
   await writeFileAtomic(o.saveFile, async (tmp) => {
     // the folder holding the program, also when the user named the file itself
     argv = buildArgs(probe, { modelDir: dirname(model.modelFile), modelFilename, ...(paramsFilename ? { paramsFilename } : {}), saveFile: tmp, opsetVersion: o.opsetVersion });
+    if (o.extraArgs?.length) argv.push(...o.extraArgs);
     const { code, signal, stdout, stderr, log } = await runTool(probe.path, argv, o.env ?? process.env, o.onLog);
     const failed = signal !== null || code !== 0;
     const unsupported = failed ? parseUnsupported(stdout, stderr) : undefined;

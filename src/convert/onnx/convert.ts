@@ -13,6 +13,7 @@ import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from '
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 import { trainingProgramError, trainingSignals } from './verdict.js';
+import { pinInputShapes } from './pin-shapes.js';
 
 /** the oldest opset written (paddle2onnx's default start) */
 export const MIN_OPSET = 9;
@@ -31,6 +32,8 @@ const MAX_CONST_ELEMENTS = 4096;
 
 export interface NativeOnnxOptions {
   opsetVersion?: number;
+  /** fixed shapes for (some of) the inputs, carried forward so shape-dependent ops see static shapes (--input_shape_dict) */
+  inputShapes?: Record<string, number[]>;
   /** raise a requested opset that is too low to what the ops need, instead of refusing (paddle2onnx's --enable_auto_update_opset) */
   autoUpdateOpset?: boolean;
   /** params above this many bytes in all go to an external data file */
@@ -144,6 +147,7 @@ function toNumber(v: number | bigint): number {
 }
 
 export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): NativeOnnxResult {
+  if (opts.inputShapes) model = pinInputShapes(model, opts.inputShapes);
   const counts = countOps(model);
   checkSupported(model, counts);
   const opset = chooseOpset(model, opts.opsetVersion, { autoUpdate: opts.autoUpdateOpset === true });
