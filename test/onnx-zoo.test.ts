@@ -46,6 +46,14 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** initializers no node reads (onnxruntime warns about each on load) */
+function unusedInitializers(bytes: Uint8Array): string[] {
+  const g = onnx.ModelProto.decode(bytes).graph;
+  const read = new Set<string>(g.node.flatMap((n: { input: string[] }) => n.input));
+  for (const o of g.output) read.add(o.name);
+  return g.initializer.map((t: { name: string }) => t.name).filter((n: string) => !read.has(n));
+}
+
 /** names of the tensors a graph computes that carry Paddle's var names (not converter temporaries) */
 function namedTensors(bytes: Uint8Array): string[] {
   const g = onnx.ModelProto.decode(bytes).graph;
@@ -106,6 +114,7 @@ async function convertZoo(dir: string, name: string, opts: { modelFilename?: str
   const file = join(work, `${name}.onnx`);
   const r = await convertToOnnx(dir, { saveFile: file, validate: false, ...opts });
   checker(file);
+  expect(unusedInitializers(readFileSync(file))).toEqual([]);
   return { r, file, s: await session(file) };
 }
 
@@ -191,6 +200,7 @@ describeShared('native ONNX on the model zoo', () => {
     const file = join(work, 'pptsm.onnx');
     await convertToOnnx(dir, { modelFilename: 'ppTSM.pdmodel', saveFile: file, validate: false });
     checker(file);
+    expect(unusedInitializers(readFileSync(file))).toEqual([]);
     // the first and the last temporal_shift: their input and output become graph outputs too
     const m = loadModel(dir, { modelFilename: 'ppTSM.pdmodel', params: 'skip' });
     const shifts = m.blocks[0]!.ops.filter((o) => o.type === 'temporal_shift');
