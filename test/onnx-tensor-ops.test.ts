@@ -5,13 +5,15 @@
  * onnxruntime at batch 1 and 2.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { convertToOnnx, MIN_OPSET, MAX_OPSET } from '../src/convert/onnx/index.js';
 import { PserveError } from '../src/errors.js';
 import { ProgramBuilder, seededFloats, type BuilderAttr } from '../src/formats/program-builder.js';
-import type { LoadedModel } from '../src/model/load-model.js';
+import { loadModel, type LoadedModel } from '../src/model/load-model.js';
+import { encodeTensorRecord } from '../src/formats/pdiparams.js';
+import { varTypeFromDtype } from '../src/model/dtype.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import type { DType } from '../src/model/dtype.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
@@ -992,6 +994,53 @@ describe('tensor ops on a natural image', () => {
       expectNd(o['ti'], nd([b, 3, S, 5], ([n, c, y, k]) => top(n!, c!, y!)[k!]![1]), 0, 'top_k indices');
       expectNd(o['g'], nd([b, 3, 8, S], ([n, c, k, z]) => at(x, [n!, c!, 9 * k!, z!])), 0, 'gather rows');
     });
+  });
+});
+
+describe('tensor ops in real Paddle 3 (PIR) programs', () => {
+  /**
+   * A temp model folder: a COPY of the shared program (never a link: the params are written beside
+   * it) and deterministic params in the real layout (sorted names, one combined stream); batch-norm
+   * variances and scales 1, other floats small.
+   */
+  function withParams(name: string): string | undefined {
+    const src = shared('programs_only', 'pir', name, 'inference.json');
+    if (!existsSync(src)) return undefined;
+    const dir = join(root, `pir-${name}`);
+    mkdirSync(dir);
+    copyFileSync(src, join(dir, 'inference.json'));
+    const m = loadModel(dir, { modelFilename: 'inference.json', params: 'skip' });
+    const ones = new Set<string>();
+    for (const op of m.blocks[0]!.ops) if (op.type.startsWith('batch_norm')) for (const k of ['2', '3']) ones.add(op.inputs[k]?.[0] ?? '');
+    const parts = m.paramNames.map((n, k) => {
+      const v = m.blocks[0]!.vars.get(n)!;
+      const shape = v.shape.map((d) => Math.max(d, 1));
+      const count = numel(shape);
+      // RT-DETR keeps its anchor-validity mask as a bool param: all valid
+      if (v.dtype === 'bool') return encodeTensorRecord({ data_type: varTypeFromDtype('bool'), dims: shape }, new Uint8Array(count).fill(1));
+      if (v.dtype !== 'float32') throw new Error(`param ${n}: ${v.dtype}`);
+      const f = ones.has(n) ? new Float32Array(count).fill(1) : seededFloats(count, k + 1, 0.05);
+      return encodeTensorRecord({ data_type: varTypeFromDtype('float32'), dims: shape }, new Uint8Array(f.buffer));
+    });
+    writeFileSync(join(dir, 'inference.pdiparams'), Buffer.concat(parts));
+    return dir;
+  }
+
+  it('UVDoc (PIR pad3d reflect with an IntArray operand, shape64, slice, squeeze) converts, runs at batch 1 and 2 and passes the checker', async (t) => {
+    const uv = withParams('UVDoc');
+    if (!uv) { t.skip(); console.warn('[pserve tests] ../shared/fixtures/programs_only/pir absent: a real PIR program not converted'); return; }
+    const file = join(root, 'uvdoc.onnx');
+    const r = await convertToOnnx(uv, { modelFilename: 'inference.json', paramsFilename: 'inference.pdiparams', saveFile: file });
+    expect(r.validation?.ok).toBe(true);
+    expect(r.ops['pad3d']).toBe(2);
+    written.push(file);
+    const s = await openSession(file, { threads: 1 });
+    sessions.push(s);
+    for (const b of [1, 2]) {
+      const y = (await s.run({ image: f32([b, 3, 96, 64], 110 + b, 2) }))['fetch_name_0']!;
+      expect(y.dims).toEqual([b, 3, 96, 64]);
+      expect(Array.from(y.data as Float32Array).every(Number.isFinite)).toBe(true);
+    }
   });
 });
 
