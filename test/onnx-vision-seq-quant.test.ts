@@ -35,6 +35,33 @@ async function convert(b: ProgramBuilder, opts: ConvertToOnnxOptions = {}): Prom
   return { bytes: r.bytes!, s };
 }
 
+/**
+ * Convert at the opset the engine picks (the lowest the ops claim) and at each of `opsets`;
+ * `s.run` runs every model and checks they all agree with the first, whose outputs it returns.
+ */
+async function convertAcross(b: ProgramBuilder, opsets: number[], opts: ConvertToOnnxOptions = {}): Promise<{ bytes: Uint8Array; s: { run(f: Record<string, HostTensor>): Promise<Record<string, HostTensor>> }; opsets: number[] }> {
+  const dir = save(b);
+  const first = await convertToOnnx(dir, opts);
+  const all = [first, ...(await Promise.all(opsets.map((o) => convertToOnnx(dir, { ...opts, opsetVersion: o }))))];
+  const ss: OnnxSession[] = [];
+  for (const r of all) { const s = await openSession(r.bytes!); sessions.push(s); ss.push(s); }
+  return {
+    bytes: first.bytes!,
+    opsets: all.map((r) => r.opset),
+    s: {
+      async run(feeds) {
+        const outs = [];
+        for (const s of ss) outs.push(await s.run(feeds));
+        for (const [i, o] of outs.entries()) for (const k of Object.keys(outs[0]!)) {
+          expect(o[k]!.dims, `opset ${all[i]!.opset} ${k}`).toEqual(outs[0]![k]!.dims);
+          expect(maxDiff(o[k]!.data as Float32Array, outs[0]![k]!.data as Float32Array), `opset ${all[i]!.opset} ${k}`).toBeLessThan(1e-6);
+        }
+        return outs[0]!;
+      },
+    },
+  };
+}
+
 async function code(p: Promise<unknown>): Promise<string> {
   try { await p; return 'no error'; } catch (e) { expect(e).toBeInstanceOf(PserveError); return (e as PserveError).code; }
 }
@@ -81,7 +108,8 @@ describe('temporal_shift', () => {
       if (fmt) attrs['data_format'] = fmt;
       const b = new ProgramBuilder().feed('x', 'float32', shape).variable('y', 'float32', shape)
         .op('temporal_shift', { X: ['x'] }, { Out: ['y'] }, attrs).fetch('y');
-      const { s } = await convert(b);
+      const { s, opsets } = await convertAcross(b, [13, 17]);
+      expect(opsets).toEqual([11, 13, 17]);
       for (const n of [1, 2]) {
         const dims = [n * T, ...shape.slice(1)];
         const x = seededFloats(numel(dims), 7 + n);
@@ -184,7 +212,8 @@ describe('rnn', () => {
         { mode, hidden_size: H, input_size: I, num_layers: L, is_bidirec: D === 2, is_test: true, dropout_prob: 0 })
         .fetch('y').fetch('hn');
       if (mode === 'LSTM') b.fetch('cn');
-      const { s, bytes } = await convert(b);
+      const { s, bytes, opsets } = await convertAcross(b, [13, 17]);
+      expect(opsets).toEqual([10, 13, 17]);
       expect(opTypes(bytes).filter((t) => t === mode).length).toBe(L);
       // weights in WeightList order: all weights (ih, hh per cell) then all biases
       const weights: Float32Array[] = [];
@@ -270,7 +299,9 @@ describe('fake quantization (PaddleSlim QAT)', () => {
   }
 
   it('QDQ: QuantizeLinear/DequantizeLinear pairs at Paddle\'s scales (per-channel weights, opset 13) run in onnxruntime and match Paddle', async () => {
-    const { s, bytes } = await convert(build());
+    const { s, bytes, opsets } = await convertAcross(build(), [17]);
+    expect(opsets).toEqual([13, 17]);
+    expect(await code(convertToOnnx(save(build()), { opsetVersion: 12 }))).toBe('E_ONNX_OPSET');
     const types = opTypes(bytes);
     expect(types.filter((t) => t === 'QuantizeLinear').length).toBe(2);
     expect(types.filter((t) => t === 'DequantizeLinear').length).toBe(2);
@@ -287,7 +318,7 @@ describe('fake quantization (PaddleSlim QAT)', () => {
   });
 
   it('--quant float writes no int8 types and matches Paddle\'s fake-quant arithmetic (clip beyond the scale included)', async () => {
-    const { s, bytes } = await convert(build(), { quant: 'float' });
+    const { s, bytes } = await convertAcross(build(), [17], { quant: 'float' });
     const types = opTypes(bytes);
     expect(types).not.toContain('QuantizeLinear');
     expect(types).not.toContain('DequantizeLinear');
@@ -309,7 +340,8 @@ describe('fake quantization (PaddleSlim QAT)', () => {
     // round_type 0: round(x*127/s) to even, clipped to [-128, 127], times s/127
     const ref = Array.from(x, (v) => Math.min(127, Math.max(-128, Math.round(v * 127 / scale))) * scale / 127);
     for (const quant of ['qdq', 'float'] as const) {
-      const { s, bytes } = await convert(b(), { quant });
+      const { s, bytes, opsets } = await convertAcross(b(), [17], { quant });
+      expect(opsets).toEqual([11, 17]);
       expect(opTypes(bytes).includes('QuantizeLinear')).toBe(quant === 'qdq');
       for (const N of [1, 2]) {
         const xs = new Float32Array(N * 5); for (let i = 0; i < N; i++) xs.set(x, i * 5);
@@ -437,8 +469,8 @@ describe('vision ops', () => {
       const [C, H, W, Ho, Wo] = [2, 5, 6, 4, 3];
       const b = new ProgramBuilder().feed('x', 'float32', [-1, C, H, W]).feed('grid', 'float32', [-1, Ho, Wo, 2]).variable('y', 'float32', [-1, C, Ho, Wo])
         .op('grid_sampler', { X: ['x'], Grid: ['grid'] }, { Output: ['y'] }, { mode, padding_mode: pad, align_corners: ac }).fetch('y');
-      const { s, bytes } = await convert(b);
-      expect(Number(onnx.ModelProto.decode(bytes).opsetImport[0].version)).toBe(16);
+      const { s, opsets } = await convertAcross(b, [17]);
+      expect(opsets).toEqual([16, 17]);
       for (const N of [1, 2]) {
         const x = seededFloats(N * C * H * W, 60 + N);
         // grid points inside and outside [-1, 1], none exactly halfway between pixels
@@ -468,7 +500,9 @@ describe('vision ops', () => {
         .variable('y', 'float32', [-1, C, 2, 3])
         .op('roi_align', { X: ['x'], ROIs: ['rois'], RoisNum: ['num'] }, { Out: ['y'] },
           { pooled_height: 2, pooled_width: 3, spatial_scale: 0.5, sampling_ratio: -1, aligned }).fetch('y');
-      const { s } = await convert(b);
+      const { s, opsets } = await convertAcross(b, [17]);
+      expect(opsets).toEqual([aligned ? 16 : 11, 17]);
+      if (aligned) expect(await code(convertToOnnx(save(b), { opsetVersion: 15 }))).toBe('E_ONNX_OPSET');
       const rois = [[2, 3, 15, 20], [0, 0, 19.5, 23], [4.2, 6.1, 5, 7], [10, 2, 18, 9.5], [1, 1, 3, 22]];
       for (const [N, counts] of [[1, [5]], [2, [2, 3]], [2, [0, 5]]] as const) {
         const x = seededFloats(N * C * H * W, 80 + N);
@@ -521,7 +555,8 @@ describe('vision ops', () => {
       const shape = dyn ? [-1, 2, -1, -1] : [-1, 2, 7, 10];
       const b = new ProgramBuilder().feed('x', 'float32', shape).variable('y', 'float32', [-1, 2, 3, 4])
         .op('pool2d', { X: ['x'] }, { Out: ['y'] }, { pooling_type: type, ksize: [3, 4], adaptive: true, strides: [1, 1], paddings: [0, 0] }).fetch('y');
-      const { s } = await convert(b);
+      const { s, opsets } = await convertAcross(b, [13, 17]);
+      expect(opsets).toEqual([dyn ? 10 : 9, 13, 17]);
       for (const dims of dyn ? [[1, 2, 7, 10], [2, 2, 11, 5]] : [[1, 2, 7, 10], [2, 2, 7, 10]]) {
         const x = seededFloats(numel(dims), 95 + dims[0]!);
         const y = (await s.run({ x: f32(dims, x) }))['y']!;
@@ -536,7 +571,7 @@ describe('vision ops', () => {
       .op('pool3d', { X: ['x'] }, { Out: ['m'] }, { pooling_type: 'max', ksize: [2, 2, 2], strides: [2, 2, 2], paddings: [0, 0, 0] })
       .op('pool3d', { X: ['x'] }, { Out: ['a'] }, { pooling_type: 'avg', ksize: [2, 3, 2], adaptive: true, strides: [1, 1, 1], paddings: [0, 0, 0] })
       .fetch('m').fetch('a');
-    const { s } = await convert(b);
+    const { s } = await convertAcross(b, [17]);
     for (const N of [1, 2]) {
       const dims = [N, 2, 4, 6, 4];
       const x = seededFloats(numel(dims), 120 + N);
@@ -551,7 +586,7 @@ describe('vision ops', () => {
     const b = new ProgramBuilder().feed('x', 'float32', [-1, 1, 2, 3, 2]).variable('y', 'float32', [-1, 1, 3, 5, 4])
       .op('trilinear_interp_v2', { X: ['x'] }, { Out: ['y'] }, { out_d: 3, out_h: 5, out_w: 4, align_corners: true, align_mode: 1, interp_method: 'trilinear', data_layout: 'NCDHW' })
       .fetch('y');
-    const { s } = await convert(b);
+    const { s } = await convertAcross(b, [17]);
     const lin = (i: number, o: number, n: number) => (o === 1 ? 0 : (i * (n - 1)) / (o - 1));
     for (const N of [1, 2]) {
       const x = seededFloats(N * 12, 130 + N);
