@@ -639,14 +639,17 @@ function positions(n: number, start: number, end: number, step: number, paddleSt
 
 describe('tensor ops: strided_slice and set_value', () => {
   it('strided_slice: negative strides with end -1 (through index 0) and end below -dim, decrease_axis, x[-1], strides tensor list', async () => {
-    await each(10, () => prog([['x', 'float32', [-1, 5, 6]]], [
-      ['a', 'float32', [-1, 5, 3]], ['c', 'float32', [-1, 3]], ['d', 'float32', [-1, 2, 6]], ['st', 'int64', [1]], ['en', 'int32', [1]],
+    await each(10, () => prog([['x', 'float32', [-1, 5, 6]], ['rt', 'int64', [1]]], [
+      ['a', 'float32', [-1, 5, 3]], ['c', 'float32', [-1, 3]], ['d', 'float32', [-1, 2, 6]], ['st', 'int64', [1]], ['en', 'int32', [1]], ['m1', 'int64', [1]], ['q', 'float32', [-1, 5, -1]],
     ], [
       ['strided_slice', { Input: ['x'] }, { Out: ['a'] }, { axes: [1, 2], starts: [-1, 5], ends: [-1, -100], strides: [-1, -2], infer_flags: [1, 1], decrease_axis: [] }],
       ['strided_slice', { Input: ['x'] }, { Out: ['c'] }, { axes: [1, 2], starts: [-1, 0], ends: [0, 6], strides: [1, 2], infer_flags: [-1, 1], decrease_axis: [1] }],
       fc('st', 3, [1], -2), fc('en', 2, [1], -6),
       ['strided_slice', { Input: ['x'], StridesTensorList: ['st'], EndsTensorList: ['en'] }, { Out: ['d'] }, { axes: [1], starts: [4], ends: [], strides: [], infer_flags: [-1], decrease_axis: [] }],
-    ], ['a', 'c', 'd']), (b) => ({ x: f32([b, 5, 6], 71) }), (o, i, b) => {
+      fc('m1', 3, [1], -1),
+      // an end known only at run time: -1 with a negative stride still means "through index 0"
+      ['strided_slice', { Input: ['x'], EndsTensor: ['rt'], StridesTensor: ['m1'] }, { Out: ['q'] }, { axes: [2], starts: [-2], ends: [], strides: [], infer_flags: [-1], decrease_axis: [] }],
+    ], ['a', 'c', 'd', 'q']), (b) => ({ x: f32([b, 5, 6], 71), rt: i64([1], [b === 1 ? -1 : 2]) }), (o, i, b) => {
       const x = i['x']!;
       const p1 = positions(5, -1, -1, -1, true);
       const p2 = positions(6, 5, -100, -2, true);
@@ -657,6 +660,9 @@ describe('tensor ops: strided_slice and set_value', () => {
       const p3 = positions(5, 4, -6, -2, true);
       expect(p3).toEqual([4, 2]);
       expectNd(o['d'], nd([b, 2, 6], ([n, r, c]) => at(x, [n!, p3[r!]!, c!])), 0, 'tensor lists');
+      const p4 = positions(6, -2, b === 1 ? -1 : 2, -1, true);
+      expect(p4).toEqual(b === 1 ? [4, 3, 2, 1, 0] : [4, 3]);
+      expectNd(o['q'], nd([b, 5, p4.length], ([n, r, c]) => at(x, [n!, r!, p4[c!]!])), 0, 'run-time end');
     });
   });
 
