@@ -4,6 +4,7 @@
  *   conf = sigmoid(obj)  (iou_aware: conf^(1-f) * sigmoid(iou)^f)
  *   cx = (l + sigmoid(tx) * scale_x_y + bias) * img_w / W,  cy likewise with k, img_h, H
  *   w = exp(tw) * anchor_w * img_w / (downsample_ratio * W),  h likewise
+ *   (computed as ((l + ...) / W -/+ exp(tw) * (anchor_w / (W * ratio)) / 2) * img_w: the same numbers)
  *   box = [cx - w/2, cy - h/2, cx + w/2, cy + h/2], clipped to [0, img_w - 1] x [0, img_h - 1] when clip_bbox
  *   scores = conf * sigmoid(class logits)
  * with bias = -0.5 * (scale_x_y - 1); a cell whose conf < conf_thresh gets zero box and zero scores.
@@ -70,19 +71,23 @@ export const yoloBox = defineOp({
     const gx = g.op('Reshape', [g.cast(g.op('Range', [zero, scalar(W), one]), 'float32'), i64([1, 1, 1, 1, -1])]);
     const gy = g.op('Reshape', [g.cast(g.op('Range', [zero, scalar(H), one]), 'float32'), i64([1, 1, 1, -1, 1])]);
     const bias = -0.5 * (a.scale_x_y - 1);
+    // computed in grid-normalised units, then scaled by the image size (the order paddle2onnx's export
+    // uses, so both agree to the last float32 bit); the same arithmetic as Paddle's kernel up to rounding
     const offset = (v: string) => g.op('Add', [g.op('Mul', [g.op('Sigmoid', [v]), fl([a.scale_x_y], [])]), fl([bias], [])]);
-    const cx = g.op('Div', [g.op('Mul', [g.op('Add', [gx, offset(part(0, 1))]), imgW]), Wf]);
-    const cy = g.op('Div', [g.op('Mul', [g.op('Add', [gy, offset(part(1, 2))]), imgH]), Hf]);
+    const cx = g.op('Div', [g.op('Add', [offset(part(0, 1)), gx]), Wf]);
+    const cy = g.op('Div', [g.op('Add', [offset(part(1, 2)), gy]), Hf]);
     const aw = fl(a.anchors.filter((_, i) => i % 2 === 0), [1, an, 1, 1, 1]);
     const ah = fl(a.anchors.filter((_, i) => i % 2 === 1), [1, an, 1, 1, 1]);
     const ds = fl([a.downsample_ratio], []);
-    const bw = g.op('Div', [g.op('Mul', [g.op('Mul', [g.op('Exp', [part(2, 3)]), aw]), imgW]), g.op('Mul', [ds, Wf])]);
-    const bh = g.op('Div', [g.op('Mul', [g.op('Mul', [g.op('Exp', [part(3, 4)]), ah]), imgH]), g.op('Mul', [ds, Hf])]);
+    const bw = g.op('Mul', [g.op('Exp', [part(2, 3)]), g.op('Div', [aw, g.op('Mul', [Wf, ds])])]);
+    const bh = g.op('Mul', [g.op('Exp', [part(3, 4)]), g.op('Div', [ah, g.op('Mul', [Hf, ds])])]);
     const half = fl([2], []);
-    let x1 = g.op('Sub', [cx, g.op('Div', [bw, half])]);
-    let y1 = g.op('Sub', [cy, g.op('Div', [bh, half])]);
-    let x2 = g.op('Add', [cx, g.op('Div', [bw, half])]);
-    let y2 = g.op('Add', [cy, g.op('Div', [bh, half])]);
+    const hw = g.op('Div', [bw, half]);
+    const hh = g.op('Div', [bh, half]);
+    let x1 = g.op('Mul', [g.op('Sub', [cx, hw]), imgW]);
+    let y1 = g.op('Mul', [g.op('Sub', [cy, hh]), imgH]);
+    let x2 = g.op('Mul', [g.op('Add', [cx, hw]), imgW]);
+    let y2 = g.op('Mul', [g.op('Add', [cy, hh]), imgH]);
     const zf = fl([0], []);
     if (a.clip_bbox) {
       const oneF = fl([1], []);
