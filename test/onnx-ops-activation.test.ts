@@ -55,10 +55,54 @@ describe('activations (legacy programs, float64 references)', () => {
     unary('sigmoid', {}, (v) => 1 / (1 + Math.exp(-v)), [9, 13]),
     unary('hard_sigmoid', { slope: { f: 0.2 }, offset: { f: 0.5 } }, (v) => Math.max(0, Math.min(1, 0.2 * v + 0.5)), [9, 13]),
     unary('hard_swish', {}, (v) => v * Math.min(Math.max(v + 3, 0), 6) / 6, [9, 13], (n) => realistic(n, 6)),
+    unary('celu', { alpha: { f: 1.5 } }, (v) => Math.max(0, v) + Math.min(0, 1.5 * Math.expm1(v / 1.5)), [9, 13]),
+    unary('stanh', { scale_a: { f: 0.67 }, scale_b: { f: 1.7159 } }, (v) => Math.fround(1.7159) * Math.tanh(Math.fround(0.67) * v), [9, 13]),
+    unary('tanh_shrink', {}, (v) => v - Math.tanh(v), [9, 13]),
+    unary('expm1', {}, (v) => Math.expm1(v), [9, 13]),
+    unary('trunc', {}, (v) => Math.trunc(v), [9, 13]),
+    unary('acosh', {}, (v) => Math.acosh(v), [9, 13], (n) => positive(n).map((v) => Math.fround(v + 1))),
+    unary('asinh', {}, (v) => Math.asinh(v), [9, 13]),
+    unary('atanh', {}, (v) => Math.atanh(v), [9, 13], (n) => realistic(n, 0.9)),
   ];
   for (const c of cases) {
     it(`${c.op} ${JSON.stringify(c.attrs)} at opsets ${c.opsets.join(', ')}`, async () => { await runCase(c, dir); });
   }
+
+  it('isnan_v2 / isinf_v2 / isfinite_v2 on floats with NaN and infinities, and on int32', async () => {
+    const special = (n: number) => realistic(n).map((v, i) => [NaN, Infinity, -Infinity, v][i % 4]!);
+    const checks: [string, (v: number) => boolean, number[]][] = [
+      ['isnan_v2', Number.isNaN, [9, 13]], ['isinf_v2', (v) => v === Infinity || v === -Infinity, [10, 13]], ['isfinite_v2', Number.isFinite, [10, 13]],
+    ];
+    for (const [op, fn, opsets] of checks) {
+      await runCase({
+        op, ins: [{ ...X, values: special }], outs: [{ ...OUT[0]!, dtype: 'bool' }], opsets,
+        ref: ({ x }) => ({ y: map1(x!, (v) => (fn(v) ? 1 : 0)) }),
+      }, dir);
+      await runCase({
+        op, ins: [{ ...X, dtype: 'int32', values: (n) => Array.from({ length: n }, (_, i) => i - 7) }], outs: [{ ...OUT[0]!, dtype: 'bool' }], opsets,
+        ref: ({ x }) => ({ y: map1(x!, () => (op === 'isfinite_v2' ? 1 : 0)) }),
+      }, dir);
+    }
+  });
+
+  it('maxout over channels (NCHW, groups 2 and 3)', async () => {
+    for (const groups of [2, 3]) {
+      const C = 6;
+      await runCase({
+        op: 'maxout', attrs: { groups, axis: 1 }, ins: [{ slot: 'X', name: 'x', shape: [-1, C, 3, 4] }], outs: [{ slot: 'Out', name: 'y', shape: [-1, C / groups, 3, 4] }], opsets: [9, 13],
+        ref: ({ x }) => {
+          const t = x!; const n = t.dims[0]!; const hw = 12;
+          const data = new Float64Array(n * (C / groups) * hw);
+          for (let b = 0; b < n; b++) for (let o = 0; o < C / groups; o++) for (let p = 0; p < hw; p++) {
+            let m = -Infinity;
+            for (let k = 0; k < groups; k++) m = Math.max(m, t.data[(b * C + o * groups + k) * hw + p]!);
+            data[(b * (C / groups) + o) * hw + p] = m;
+          }
+          return { y: { dims: [n, C / groups, 3, 4], data } };
+        },
+      }, dir);
+    }
+  });
 
   it('log_softmax over a middle axis and the last one', async () => {
     for (const axis of [1, -1]) {
@@ -383,6 +427,10 @@ describe('normalization', () => {
         }, dir);
       }
     }
+    await runCase({
+      op: 'frobenius_norm', attrs: { dim: [2, 3], keep_dim: false, reduce_all: false }, ins: [N], outs: [{ slot: 'Out', name: 'y', shape: [-1, 4] }], opsets: [9, 13], tol: 1e-4,
+      ref: ({ x }) => ({ y: reduceRef(x!, [2, 3], false, 0, (s, v) => s + v * v, Math.sqrt) }),
+    }, dir);
     await runCase({
       op: 'norm', attrs: { axis: 1, epsilon: { f: 1e-10 } }, ins: [N],
       outs: [{ slot: 'Out', name: 'y', shape: [-1, 4, 3, 5] }, { slot: 'Norm', name: 'n', shape: [-1, 1, 3, 5] }], opsets: [9, 13], tol: 1e-4,

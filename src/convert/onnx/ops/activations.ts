@@ -46,10 +46,10 @@ export const ACTIVATIONS: OpMapper[] = [
   }),
   defineOp({
     ...IO,
-    types: ['brelu'],
+    types: ['brelu', 'hardtanh', 'hardtanh_'],
     attrs: { t_min: 0, t_max: 24 },
     minOpset: 6,
-    note: 't_min / t_max',
+    note: 't_min / t_max (PIR hardtanh)',
     map(ctx, a) { clip(ctx, ctx.input('X'), a.t_min, a.t_max, ctx.dtypeOf('X'), ctx.output('Out')); },
   }),
   defineOp({
@@ -263,6 +263,106 @@ export const ACTIVATIONS: OpMapper[] = [
     minOpset: 7,
     note: 'ln(1 + x)',
     map(ctx) { const { g } = ctx; g.op('Log', [g.op('Add', [ctx.input('X'), g.scalar(1, ctx.dtypeOf('X'))])], {}, ctx.output('Out')); },
+  }),
+  defineOp({
+    ...IO,
+    types: ['celu'],
+    attrs: { alpha: 1 },
+    minOpset: 9,
+    note: 'max(0, x) + min(0, alpha (exp(x / alpha) - 1))',
+    map(ctx, a) {
+      const { g } = ctx;
+      const x = ctx.input('X');
+      const dt = ctx.dtypeOf('X');
+      const neg = g.op('Mul', [g.op('Sub', [g.op('Exp', [g.op('Div', [x, g.scalar(a.alpha, dt)])]), g.scalar(1, dt)]), g.scalar(a.alpha, dt)]);
+      g.op('Where', [g.op('Greater', [x, g.scalar(0, dt)]), x, neg], {}, ctx.output('Out'));
+    },
+  }),
+  defineOp({
+    ...IO,
+    types: ['stanh'],
+    attrs: { scale_a: 0.67, scale_b: 1.7159 },
+    minOpset: 7,
+    note: 'scale_b * tanh(scale_a * x)',
+    map(ctx, a) {
+      const { g } = ctx;
+      const dt = ctx.dtypeOf('X');
+      g.op('Mul', [g.op('Tanh', [g.op('Mul', [ctx.input('X'), g.scalar(a.scale_a, dt)])]), g.scalar(a.scale_b, dt)], {}, ctx.output('Out'));
+    },
+  }),
+  defineOp({
+    ...IO,
+    types: ['tanh_shrink'],
+    minOpset: 7,
+    note: 'x - tanh(x)',
+    map(ctx) { const x = ctx.input('X'); ctx.g.op('Sub', [x, ctx.g.op('Tanh', [x])], {}, ctx.output('Out')); },
+  }),
+  defineOp({
+    ...IO,
+    types: withInplace('expm1'),
+    minOpset: 7,
+    note: 'exp(x) - 1',
+    map(ctx) { const { g } = ctx; g.op('Sub', [g.op('Exp', [ctx.input('X')]), g.scalar(1, ctx.dtypeOf('X'))], {}, ctx.output('Out')); },
+  }),
+  defineOp({
+    ...IO,
+    types: withInplace('trunc'),
+    minOpset: 9,
+    note: 'rounds toward zero',
+    map(ctx) {
+      const { g } = ctx;
+      const x = ctx.input('X');
+      const dt = ctx.dtypeOf('X');
+      if (dt !== 'float32' && dt !== 'float64' && dt !== 'float16') { g.op('Identity', [x], {}, ctx.output('Out')); return; }
+      g.op('Where', [g.op('Less', [x, g.scalar(0, dt)]), g.op('Ceil', [x]), g.op('Floor', [x])], {}, ctx.output('Out'));
+    },
+  }),
+  ...([['isnan_v2', 'isnan', 9], ['isinf_v2', 'isinf', 10], ['isfinite_v2', 'isfinite', 10]] as const).map(([legacy, pir, minOpset]) => defineOp({
+    ...IO,
+    types: [legacy, pir],
+    minOpset,
+    note: pir === 'isfinite' ? 'not NaN and not +-inf (integers: all true)' : `ONNX ${pir === 'isnan' ? 'IsNaN' : 'IsInf'} (integers: all false)`,
+    map(ctx) {
+      const { g } = ctx;
+      const x = ctx.input('X');
+      const out = ctx.output('Out');
+      const dt = ctx.dtypeOf('X');
+      if (dt !== 'float32' && dt !== 'float64' && dt !== 'float16') {
+        // an integer is never NaN or infinite: x > x is false everywhere, with x's shape
+        const no = g.op('Greater', [x, x]);
+        g.op(pir === 'isfinite' ? 'Not' : 'Identity', [no], {}, out);
+        return;
+      }
+      if (pir === 'isnan') { g.op('IsNaN', [x], {}, out); return; }
+      if (pir === 'isinf') { g.op('IsInf', [x], {}, out); return; }
+      g.op('Not', [g.op('Or', [g.op('IsNaN', [x]), g.op('IsInf', [x])])], {}, out);
+    },
+  })),
+  defineOp({
+    ...IO,
+    types: ['maxout'],
+    attrs: { groups: 2, axis: 1 },
+    minOpset: 5,
+    note: 'groups, axis 1 (NCHW) or -1/3 (NHWC)',
+    map(ctx, a) {
+      const { g } = ctx;
+      const shape = ctx.shapeOf('X');
+      if (!shape || shape.length !== 4) throw ctx.unsupported('maxout needs a declared 4-D input');
+      const axis = a.axis < 0 ? a.axis + 4 : a.axis;
+      const c = shape[axis]!;
+      if (c < 0 || c % a.groups !== 0) throw ctx.unsupported(`the channel dim (${c}) must be known and divisible by groups ${a.groups}`);
+      const x = ctx.input('X');
+      if (axis === 1) {
+        // [N, C, H, W] -> [N, C/groups, groups, H, W], max over the groups
+        const dims = g.op('Concat', [g.shapeSlice(x, 0, 1), g.constant([c / a.groups, a.groups]), g.shapeSlice(x, 2, 4)], { axis: 0 });
+        g.op('ReduceMax', [g.op('Reshape', [x, dims])], { axes: [2], keepdims: 0 }, ctx.output('Out'));
+      } else if (axis === 3) {
+        // [N, H, W, C] -> [N, H, W, C/groups, groups] (0 copies N, H, W)
+        g.op('ReduceMax', [g.op('Reshape', [x, g.constant([0, 0, 0, c / a.groups, a.groups])])], { axes: [4], keepdims: 0 }, ctx.output('Out'));
+      } else {
+        throw ctx.unsupported(`axis ${a.axis}`);
+      }
+    },
   }),
   defineOp({
     types: ['prelu'],

@@ -143,6 +143,19 @@ export const NORM: OpMapper[] = [
     },
   }),
   defineOp({
+    types: ['frobenius_norm'],
+    inputs: { X: 0, dimT: { legacy: null, pir: 1, optional: true } },
+    outputs: { Out: 0 },
+    attrs: { dim: { default: [-2, -1] as number[], pir: 'axis', tensor: 'dimT' }, keep_dim: { default: false, pir: 'keepdim' }, reduce_all: false },
+    minOpset: 1,
+    note: 'sqrt(sum(x^2)) over dim, keep_dim, reduce_all',
+    map(ctx, a) {
+      const rank = ctx.shapeOf('X')?.length;
+      const all = a.reduce_all || (rank !== undefined && a.dim.length === rank);
+      reduce(ctx, 'ReduceL2', ctx.input('X'), all ? null : a.dim, a.keep_dim, ctx.output('Out'), ctx.outputShapeOf('Out')?.length);
+    },
+  }),
+  defineOp({
     types: ['norm'],
     inputs: { X: 0 },
     outputs: { Out: 0, Norm: { pir: 1, optional: true } },

@@ -27,6 +27,9 @@ const ROWS: [types: string[], onnx: string, minOpset: number][] = [
   [['softsign'], 'Softsign', 1],
   [withInplace('reciprocal'), 'Reciprocal', 6],
   [['sign'], 'Sign', 9],
+  [['acosh'], 'Acosh', 9],
+  [['asinh'], 'Asinh', 9],
+  [['atanh'], 'Atanh', 9],
 ];
 
 /** the plain unary mappers (activations with attributes live in activations.ts) */
