@@ -11,6 +11,9 @@ import { PserveError } from '../src/errors.js';
 import { convertToOnnx, type ConvertToOnnxOptions } from '../src/convert/onnx/index.js';
 import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+import type { LoadedModel } from '../src/model/load-model.js';
+import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
+import type { DType } from '../src/model/dtype.js';
 import { cliJson, tempDir } from './helpers.js';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -614,5 +617,71 @@ describe('vision ops', () => {
       expect((e as PserveError).code).toBe('E_ONNX_UNSUPPORTED_OPS');
       expect((e as Error).message).toMatch(/deformable_conv x1 \(ONNX DeformConv arrived in opset 19/);
     }
+  });
+});
+
+// ---------------------------------------------------------------- PIR spellings
+
+describe('PIR spellings', () => {
+  interface V { name: string; dtype: DType; shape: number[] }
+  const pirOp = (type: string, inputs: Record<string, string[]>, outputs: Record<string, string[]>, attrs: Record<string, AttrValue> = {}): OpNode => ({ type, inputs, outputs, attrs });
+  /** a PIR program as the loader hands it over, with params served from memory */
+  function pirModel(feeds: V[], fetches: V[], vars: V[], ops: OpNode[], params: Record<string, { shape: number[]; data: Float32Array }> = {}): LoadedModel {
+    const spec = (v: V): TensorSpec => ({ name: v.name, dtype: v.dtype, shape: v.shape, lodLevel: 0 });
+    const pv = Object.entries(params).map(([name, p]) => ({ name, dtype: 'float32' as DType, shape: p.shape }));
+    const all = new Map<string, VarSpec>([...feeds, ...fetches, ...vars, ...pv].map((v) => [v.name, { ...spec(v), persistable: v.name in params }]));
+    const io = [...feeds.map((f) => pirOp('data', {}, { 0: [f.name] }, { name: f.name })), ...ops, ...fetches.map((f) => pirOp('fetch', { 0: [f.name] }, {}, { name: f.name }))];
+    return {
+      format: 'paddle-pir', modelFile: 'mem', paramsFile: 'mem', paramsLayout: 'combined', feeds: feeds.map(spec), fetches: fetches.map(spec),
+      blocks: [{ idx: 0, parentIdx: -1, ops: io, vars: all }],
+      params: Object.entries(params).map(([name, p]) => ({ name, dtype: 'float32', shape: p.shape, numel: p.data.length, byteLength: p.data.byteLength, file: 'mem', dataOffset: 0 })),
+      paramNames: Object.keys(params), warnings: [],
+      readParam: (n: string) => Float32Array.from(params[n]!.data), programBytes: new Uint8Array(0),
+    } as unknown as LoadedModel;
+  }
+  async function runPir(m: LoadedModel, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    const r = await convertToOnnx('mem', { model: m });
+    const s = await openSession(r.bytes!);
+    sessions.push(s);
+    return s.run(feeds);
+  }
+
+  it('temporal_shift, grid_sample and roi_align read their operands by position', async () => {
+    const f = (name: string, shape: number[], dtype: DType = 'float32'): V => ({ name, dtype, shape });
+    const m = pirModel([f('x', [-1, 4, 3, 3]), f('grid', [-1, 2, 2, 2]), f('rois', [-1, 4]), f('num', [-1], 'int32')],
+      [f('ts', [-1, 4, 3, 3]), f('gs', [-1, 4, 2, 2]), f('ra', [-1, 4, 2, 2])], [], [
+        pirOp('temporal_shift', { 0: ['x'] }, { 0: ['ts'] }, { seg_num: 2, shift_ratio: 0.25, data_format: 'NCHW' }),
+        pirOp('grid_sample', { 0: ['x'], 1: ['grid'] }, { 0: ['gs'] }, { mode: 'bilinear', padding_mode: 'border', align_corners: false }),
+        pirOp('roi_align', { 0: ['x'], 1: ['rois'], 2: ['num'] }, { 0: ['ra'] }, { pooled_height: 2, pooled_width: 2, spatial_scale: 1, sampling_ratio: 2, aligned: false }),
+      ]);
+    const dims = [2, 4, 3, 3];
+    const x = seededFloats(numel(dims), 140);
+    const grid = seededFloats(2 * 2 * 2 * 2, 141, 1.2);
+    const rois = [[0, 0, 2, 2], [0.5, 0.5, 2.5, 1.5], [1, 0, 2, 2]];
+    const r = await runPir(m, { x: f32(dims, x), grid: f32([2, 2, 2, 2], grid), rois: f32([3, 4], rois.flat()), num: { dtype: 'int32', dims: [2], data: Int32Array.of(1, 2) } });
+    expect(maxDiff(r['ts']!.data as Float32Array, temporalShiftRef(x, dims, 2, 0.25, false))).toBe(0);
+    expect(maxDiff(r['gs']!.data as Float32Array, gridSampleRef(x, dims, grid, 2, 2, 'bilinear', 'border', false))).toBeLessThan(1e-5);
+    expect(maxDiff(r['ra']!.data as Float32Array, roiAlignRef(x, dims, rois, [0, 1, 1], 2, 2, 1, 2, false))).toBeLessThan(1e-5);
+  });
+
+  it('rnn takes PreState and WeightList as builtin.combine lists', async () => {
+    const [T, I, H] = [3, 4, 2];
+    const f = (name: string, shape: number[]): V => ({ name, dtype: 'float32', shape });
+    const params: Record<string, { shape: number[]; data: Float32Array }> = {
+      wih: { shape: [3 * H, I], data: seededFloats(3 * H * I, 150, 0.7) }, whh: { shape: [3 * H, H], data: seededFloats(3 * H * H, 151, 0.7) },
+      bih: { shape: [3 * H], data: seededFloats(3 * H, 152, 0.2) }, bhh: { shape: [3 * H], data: seededFloats(3 * H, 153, 0.2) },
+    };
+    const m = pirModel([f('x', [T, -1, I]), f('h0', [1, -1, H])], [f('y', [T, -1, H])],
+      [{ name: 'states', dtype: 'unknown' as DType, shape: [] }, { name: 'weights', dtype: 'unknown' as DType, shape: [] }, f('dso', [-1]), f('hn', [1, -1, H]), f('res', [-1])], [
+        pirOp('combine', { 0: ['h0'] }, { 0: ['states'] }),
+        pirOp('combine', { 0: ['wih'], 1: ['whh'], 2: ['bih'], 3: ['bhh'] }, { 0: ['weights'] }),
+        pirOp('rnn', { 0: ['x'], 1: ['states'], 2: ['weights'], 3: [''], 4: [''] }, { 0: ['y'], 1: ['dso'], 2: ['hn'], 3: ['res'] },
+          { mode: 'GRU', hidden_size: H, input_size: I, num_layers: 1, is_bidirec: false, is_test: true, dropout_prob: 0 }),
+      ], params);
+    const x = seededFloats(T * 2 * I, 154);
+    const h0 = seededFloats(2 * H, 155, 0.5);
+    const r = await runPir(m, { x: f32([T, 2, I], x), h0: f32([1, 2, H], h0) });
+    const ref = rnnRef('GRU', x, [T, 2, I], 1, 1, H, [params['wih']!.data, params['whh']!.data, params['bih']!.data, params['bhh']!.data], h0, undefined);
+    expect(maxDiff(r['y']!.data as Float32Array, ref.out)).toBeLessThan(1e-5);
   });
 });
