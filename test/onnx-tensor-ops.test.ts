@@ -185,17 +185,20 @@ describe('tensor ops: copies, casts and constants', () => {
     });
   });
 
-  it('PIR cast (dtype by name) and full_like (value operand, dtype)', async () => {
-    await each(9, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 4] }],
-      [{ name: 'y', dtype: 'int64', shape: [-1, 4] }, { name: 'z', dtype: 'float32', shape: [-1, 4] }],
+  it('PIR cast (dtype by name) and full_like (value operand constant or computed, dtype)', async () => {
+    await each(9, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 4] }, { name: 'w', dtype: 'float32', shape: [] }],
+      [{ name: 'y', dtype: 'int64', shape: [-1, 4] }, { name: 'z', dtype: 'float32', shape: [-1, 4] }, { name: 'zi', dtype: 'int32', shape: [-1, 4] }],
       [{ name: 'v', dtype: 'float32', shape: [1] }], [
         pop('cast', { 0: ['x'] }, { 0: ['y'] }, { dtype: 'int64' }),
         pop('full', {}, { 0: ['v'] }, { shape: [1], value: -1.5, dtype: 'float32' }),
         pop('full_like', { 0: ['x'], 1: ['v'] }, { 0: ['z'] }, { dtype: 'float32' }),
-      ]), (b) => ({ x: f32([b, 4], 3, 5) }), (o, i) => {
+        pop('full_like', { 0: ['x'], 1: ['w'] }, { 0: ['zi'] }, { dtype: 'int32' }),
+      ]), (b) => ({ x: f32([b, 4], 3, 5), w: { dtype: 'float32', dims: [], data: Float32Array.from([7.8]) } }), (o, i) => {
       const x = i['x']!;
       expectNd(o['y'], { shape: x.shape, data: x.data.map(Math.trunc) }, 0, 'cast');
       expectNd(o['z'], nd(x.shape, () => -1.5), 0, 'full_like');
+      expect(o['zi']!.dtype).toBe('int32');
+      expectNd(o['zi'], nd(x.shape, () => 7), 0, 'full_like computed value');
     });
   });
 

@@ -106,9 +106,15 @@ export const fillAnyLike = defineOp({
     const x = ctx.input('X');
     const dtype = dtypeAttr(ctx, a.vt, a.dname, ctx.dtypeOf('X'));
     let v = a.value;
-    if (ctx.pir) {
-      const c = ctx.has('value') ? constValues(g, ctx.input('value')) : undefined;
-      if (!c || c.length !== 1) throw ctx.unsupported('the fill value (operand 1) is not a constant');
+    if (ctx.pir && ctx.has('value')) {
+      const t = ctx.input('value');
+      const c = constValues(g, t);
+      if (!c || c.length !== 1) {
+        // a value computed at run time: its one element, in the output dtype, broadcast
+        const s = g.op('Reshape', [g.cast(t, dtype), g.constant([1])]);
+        g.op('Expand', [s, g.op('Shape', [x])], {}, ctx.output('Out'));
+        return;
+      }
       v = c[0]!;
     }
     g.op('Expand', [scalarOf(ctx, v, dtype), g.op('Shape', [x])], {}, ctx.output('Out'));
