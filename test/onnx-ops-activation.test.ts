@@ -453,6 +453,47 @@ describe('PIR spellings', () => {
     await runPirCase({ op: 'relu6', ins: [x], outs: out, opsets: [13], ref: ({ x: t }) => ({ y: map1(t!, (v) => Math.min(Math.max(v, 0), 6)) }) });
   });
 
+  it('sum (axes operand, int64 out dtype), argmin and cumsum (axis operand), amax / all (axis attribute), pow (y), remainder, hardtanh', async () => {
+    const ax = { name: 'ax', dtype: 'int64' as const, shape: [1] };
+    await runPirCase({
+      op: 'sum', attrs: { keepdim: false, dtype: 'int64' }, ins: [{ ...x, dtype: 'int32', values: (n) => Array.from({ length: n }, (_, i) => (i % 9) - 4) }], operands: { 1: 'ax' },
+      pre: [pirOp('full_int_array', {}, { 0: ['ax'] }, { value: [1], dtype: 'int64' })], extraVars: [ax],
+      outs: [{ slot: '0', name: 'y', shape: [-1, 4], dtype: 'int64' }], opsets: [9, 13],
+      ref: ({ x: t }) => ({ y: reduceRef(t!, [1], false, 0, (s, v) => s + v) }),
+    });
+    const axs = { name: 'ax', dtype: 'int64' as const, shape: [] };
+    await runPirCase({
+      op: 'argmin', attrs: { keepdims: true, flatten: false, dtype: 'int64' }, ins: [x], operands: { 1: 'ax' },
+      pre: [pirOp('full', {}, { 0: ['ax'] }, { shape: [], value: -1, dtype: 'int64' })], extraVars: [axs],
+      outs: [{ slot: '0', name: 'y', shape: [-1, 3, 1], dtype: 'int64' }], opsets: [9, 13],
+      ref: ({ x: t }) => {
+        const n = t!.data.length / 4; const data = new Float64Array(n);
+        for (let r = 0; r < n; r++) { let b = Infinity; let at = 0; for (let k = 0; k < 4; k++) if (t!.data[r * 4 + k]! < b) { b = t!.data[r * 4 + k]!; at = k; } data[r] = at; }
+        return { y: { dims: [t!.dims[0]!, 3, 1], data } };
+      },
+    });
+    await runPirCase({
+      op: 'cumsum', attrs: { flatten: false, exclusive: false, reverse: true }, ins: [x], operands: { 1: 'ax' },
+      pre: [pirOp('full', {}, { 0: ['ax'] }, { shape: [], value: 1, dtype: 'int64' })], extraVars: [axs], outs: out, opsets: [11, 13],
+      ref: ({ x: t }) => {
+        const d = t!.data; const data = new Float64Array(d.length);
+        for (let b = 0; b < t!.dims[0]!; b++) for (let j = 0; j < 4; j++) { let s = 0; for (let i = 2; i >= 0; i--) { s += d[(b * 3 + i) * 4 + j]!; data[(b * 3 + i) * 4 + j] = s; } }
+        return { y: { dims: t!.dims, data } };
+      },
+    });
+    await runPirCase({ op: 'amax', attrs: { axis: [2], keepdim: false }, ins: [x], outs: [{ slot: '0', name: 'y', shape: [-1, 3] }], opsets: [9, 13], ref: ({ x: t }) => ({ y: reduceRef(t!, [2], false, -Infinity, Math.max) }) });
+    await runPirCase({
+      op: 'all', attrs: { axis: [], keepdim: false }, ins: [{ ...x, dtype: 'bool', values: (n) => Array.from({ length: n }, () => 1) }], outs: [{ slot: '0', name: 'y', shape: [], dtype: 'bool' }], opsets: [13],
+      batches: [2], ref: () => ({ y: { dims: [], data: Float64Array.of(1) } }),
+    });
+    await runPirCase({ op: 'pow', attrs: { y: 2 }, ins: [x], outs: out, opsets: [9, 13], ref: ({ x: t }) => ({ y: map1(t!, (v) => v * v) }) });
+    await runPirCase({
+      op: 'remainder', ins: [x, { slot: '1', name: 'b', shape: [-1, 3, 4], values: (n) => realistic(n, 2, 7).map((v) => (Math.abs(v) < 0.3 ? -1.25 : v)) }], outs: out, opsets: [10, 13], tol: 2e-5,
+      ref: ({ x: t, b }) => ({ y: map2(t!, b!, (p, q) => { const r = Math.fround(p % q); return r !== 0 && (r < 0) !== (q < 0) ? Math.fround(r + q) : r; }) }),
+    });
+    await runPirCase({ op: 'hardtanh', attrs: { t_min: -1, t_max: 1 }, ins: [x], outs: out, opsets: [9, 13], ref: ({ x: t }) => ({ y: map1(t!, (v) => Math.min(Math.max(v, -1), 1)) }) });
+  });
+
   it('mean / max with the axes from full_int_array, clip with full operands, layer_norm, remainder', async () => {
     const ax = { name: 'ax', dtype: 'int64' as const, shape: [1] };
     await runPirCase({
