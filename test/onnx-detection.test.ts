@@ -541,3 +541,75 @@ describe('prior_box + box_coder + multiclass_nms (an SSD head) against float64 P
     expect(await errorCode(convertToOnnx(d, {}))).toBe('E_ONNX_OP_UNSUPPORTED');
   });
 });
+
+// ---------------------------------------------------------------- matrix_nms
+
+interface MatrixAttrs { score_threshold: number; post_threshold: number; nms_top_k: number; keep_top_k: number; use_gaussian: boolean; gaussian_sigma: number; background_label: number; normalized: boolean }
+
+/** Paddle's MatrixNMSKernel in float64 (scores without ties, so partial_sort's tie order never matters) */
+function paddleMatrixNms(boxes: number[][][], scores: number[][][], at: MatrixAttrs): { rows: number[][]; counts: number[]; index: number[] } {
+  const rows: number[][] = []; const counts: number[] = []; const index: number[] = [];
+  boxes.forEach((b, n) => {
+    const dets: [number, number, number][] = []; // [decayed score, class, box]
+    scores[n]!.forEach((s, c) => {
+      if (c === at.background_label) return;
+      let perm = s.map((_, i) => i).filter((i) => s[i]! > at.score_threshold).sort((x, y) => s[y]! - s[x]!);
+      if (at.nms_top_k > -1) perm = perm.slice(0, at.nms_top_k);
+      const iouMax = perm.map((pi, i) => Math.max(0, ...perm.slice(0, i).map((pj) => iou(b[pi]!, b[pj]!, at.normalized))));
+      perm.forEach((pi, i) => {
+        let d = 1;
+        for (let j = 0; j < i; j++) {
+          const v = iou(b[pi]!, b[perm[j]!]!, at.normalized);
+          d = Math.min(d, at.use_gaussian ? Math.exp((iouMax[j]! ** 2 - v * v) * at.gaussian_sigma) : (1 - v) / (1 - iouMax[j]!));
+        }
+        const ds = d * s[pi]!;
+        if (ds > at.post_threshold) dets.push([ds, c, pi]);
+      });
+    });
+    dets.sort((x, y) => y[0] - x[0]);
+    const kept = at.keep_top_k > -1 ? dets.slice(0, at.keep_top_k) : dets;
+    for (const [ds, c, i] of kept) { rows.push([c, ds, ...b[i]!]); index.push(n * b.length + i); }
+    counts.push(kept.length);
+  });
+  return { rows, counts, index };
+}
+
+describe('matrix_nms against a float64 Paddle kernel', () => {
+  const M = 60; const C = 4;
+  const scene = (seed: number) => {
+    const u = seededFloats(M * 4, seed);
+    const boxes = Array.from({ length: M }, (_, i) => {
+      const cx = 50 + 40 * u[i * 4]!; const cy = 50 + 40 * u[i * 4 + 1]!;
+      const w = 12 + 8 * u[i * 4 + 2]!; const h = 12 + 8 * u[i * 4 + 3]!;
+      return [cx - w, cy - h, cx + w, cy + h].map(f32);
+    });
+    const v = seededFloats(C * M, seed + 1);
+    // distinct scores: no ties for partial_sort to order arbitrarily
+    const scores = Array.from({ length: C }, (_, c) => Array.from({ length: M }, (_, i) => f32(0.5 + 0.45 * v[c * M + i]! + (c * M + i) * 1e-6)));
+    return { boxes, scores };
+  };
+  const cases: [string, MatrixAttrs][] = [
+    ['gaussian, nms_top_k and keep_top_k biting', { score_threshold: 0.3, post_threshold: 0.2, nms_top_k: 25, keep_top_k: 40, use_gaussian: true, gaussian_sigma: 2, background_label: 0, normalized: false }],
+    ['linear, no top-k, background -1', { score_threshold: 0.6, post_threshold: 0.35, nms_top_k: -1, keep_top_k: -1, use_gaussian: false, gaussian_sigma: 2, background_label: -1, normalized: true }],
+    ['nothing survives', { score_threshold: 0.99, post_threshold: 0.1, nms_top_k: -1, keep_top_k: 10, use_gaussian: true, gaussian_sigma: 2, background_label: 0, normalized: true }],
+  ];
+  for (const [name, at] of cases) {
+    it(`${name}, batch 2`, async () => {
+      const b = new ProgramBuilder().feed('bboxes', 'float32', [-1, M, 4]).feed('scores', 'float32', [-1, C, M])
+        .variable('out', 'float32', [-1, 6]).variable('index', 'int32', [-1, 1]).variable('num', 'int32', [-1])
+        .op('matrix_nms', { BBoxes: ['bboxes'], Scores: ['scores'] }, { Out: ['out'], Index: ['index'], RoisNum: ['num'] }, {
+          score_threshold: { f: at.score_threshold }, post_threshold: { f: at.post_threshold }, nms_top_k: at.nms_top_k, keep_top_k: at.keep_top_k,
+          use_gaussian: at.use_gaussian, gaussian_sigma: { f: at.gaussian_sigma }, background_label: at.background_label, normalized: at.normalized,
+        }).fetch('out').fetch('index').fetch('num');
+      const s = await convert(b);
+      const x = scene(11); const y = scene(23);
+      const r = await s.run({ bboxes: t32([2, M, 4], [...x.boxes.flat(), ...y.boxes.flat()]), scores: t32([2, C, M], [...x.scores.flat(), ...y.scores.flat()]) });
+      const want = paddleMatrixNms([x.boxes, y.boxes], [x.scores, y.scores], { ...at, score_threshold: f32(at.score_threshold), post_threshold: f32(at.post_threshold) });
+      expect(Array.from(r['num']!.data as Int32Array)).toEqual(want.counts);
+      expect(r['out']!.dims).toEqual([want.rows.length, 6]);
+      expect(maxRelDiff(r['out']!.data as Float32Array, want.rows.flat())).toBeLessThan(2e-6);
+      expect(Array.from(r['index']!.data as Int32Array)).toEqual(want.index);
+      if (name !== 'nothing survives') expect(want.rows.length).toBeGreaterThan(10);
+    });
+  }
+});

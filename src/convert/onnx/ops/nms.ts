@@ -30,20 +30,20 @@ import type { MapContext } from '../mapper.js';
 type G = MapContext['g'];
 
 /** Gather one element of a 1-D int64 tensor as a [1] tensor */
-function pick(g: G, v: string, i: number): string {
+export function pick(g: G, v: string, i: number): string {
   return g.op('Gather', [v, g.constant([i])], { axis: 0 });
 }
 /** a [1] tensor as a 0-D scalar */
-function scalarOf(g: G, v: string): string {
+export function scalarOf(g: G, v: string): string {
   return g.op('Reshape', [v, g.constant([], 'int64', [0])]);
 }
 /** elementwise min of int64 tensors (Min takes int64 from opset 12) */
-function minI64(g: G, x: string, y: string): string {
+export function minI64(g: G, x: string, y: string): string {
   return g.opset >= 12 ? g.op('Min', [x, y]) : g.op('Where', [g.op('Less', [x, y]), x, y]);
 }
 /** a float32 attribute as the user wrote it (0.9, not 0.8999999761581421) */
-const shown = (v: number) => String(Number(v.toPrecision(6)));
-function reduceSum(g: G, x: string, axes: number[], keepdims: 0 | 1): string {
+export const shown = (v: number) => String(Number(v.toPrecision(6)));
+export function reduceSum(g: G, x: string, axes: number[], keepdims: 0 | 1): string {
   return g.opset >= 13 ? g.op('ReduceSum', [x, g.constant(axes)], { keepdims }) : g.op('ReduceSum', [x], { axes, keepdims });
 }
 
