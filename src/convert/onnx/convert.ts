@@ -12,6 +12,7 @@ import { GraphBuilder, onnx, onnxDtype, type ConstValue, type Dim } from './grap
 import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from './stream-writer.js';
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
+import { mapBlock, type ControlFlowReport } from './control-flow.js';
 import { trainingProgramError, trainingSignals } from './verdict.js';
 import { pinInputShapes } from './pin-shapes.js';
 
@@ -62,6 +63,8 @@ export interface NativeOnnxResult {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   ops: Record<string, number>;
+  /** what became of each while / conditional_block: unrolled, a Loop, an If, or folded by a constant */
+  controlFlow: ControlFlowReport;
   initializers: number;
 }
 
@@ -179,7 +182,11 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
 
   /** initializers whose bytes stay in the params file until the model is written */
   const sources = new Map<OnnxTensor, StreamedTensor>();
+  const paramDone = new Set<string>();
   const paramTensor = (name: string): string => {
+    // subgraphs read parameters by name from the main graph: one initializer each, however often read
+    if (paramDone.has(name)) return name;
+    paramDone.add(name);
     const p = paramEntries.get(name)!;
     if (p.numel > MAX_CONST_ELEMENTS) {
       // large: declared now, copied from the params file straight to the output when it is written
@@ -218,17 +225,22 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     return name;
   };
 
-  for (const op of block.ops) {
-    const m = mapperFor(op.type)!;
-    if (op.type === 'feed' || op.type === 'data' || op.type === 'fetch') continue;
-    const ctx = makeContext(op, g, vars, current, written, paramEntries, paramTensor, model);
-    try {
-      m.map(ctx);
-    } catch (e) {
-      if (e instanceof PserveError) throw e;
-      throw new PserveError('E_ONNX_MAP_FAILED', `op ${op.type} (output ${firstOutput(op)}): ${(e as Error)?.message ?? String(e)}`, { file: model.modelFile });
-    }
-  }
+  // block 0 and, through while / conditional_block, its sub-blocks (control-flow.ts)
+  const controlFlow: ControlFlowReport = { loops: [], branches: [] };
+  mapBlock({
+    model, vars, written, report: controlFlow,
+    param: (name) => (paramEntries.has(name) ? paramTensor(name) : undefined),
+    mapOp(op, scope, blockIdx) {
+      const m = mapperFor(op.type)!;
+      const ctx = makeContext(op, scope.g, vars, scope.current, written, paramEntries, paramTensor, model, blockIdx);
+      try {
+        m.map(ctx);
+      } catch (e) {
+        if (e instanceof PserveError) throw e;
+        throw new PserveError('E_ONNX_MAP_FAILED', `op ${op.type} (output ${firstOutput(op)})${blockIdx > 0 ? ` in block ${blockIdx}` : ''}: ${(e as Error)?.message ?? String(e)}`, { file: model.modelFile });
+      }
+    },
+  }, 0, { g, current });
 
   const outputs: TensorSpec[] = [];
   const fetchOps = block.ops.filter((o) => o.type === 'fetch');
@@ -245,14 +257,23 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
       g.op('Identity', [have], {}, f.name);
     }
     const dtype = f.dtype === 'unknown' ? (vars.get(src!)?.dtype ?? 'float32') : f.dtype;
-    g.output(f.name, dtype, dimsOf(f, f.name.replace(/[^A-Za-z0-9_]/g, '_')));
+    // a LoD output (NMS rows: Paddle declares the most it can hold) has as many rows as the run gives
+    const declared = f.lodLevel > 0 && f.shape.length > 0 ? { ...f, shape: [-1, ...f.shape.slice(1)] } : f;
+    g.output(f.name, dtype, dimsOf(declared, f.name.replace(/[^A-Za-z0-9_]/g, '_')));
     outputs.push({ name: f.name, dtype, shape: f.shape, lodLevel: f.lodLevel });
   });
 
   // constants read at conversion time (axes, shapes, kernel sizes) and parameters no node reads
   // would be dead weight in the file (onnxruntime warns about each on load)
   const read = new Set<string>(g.outputs.map((o) => o.name!));
-  for (const n of g.nodes) for (const i of n.input ?? []) read.add(i);
+  const readBy = (nodes: typeof g.nodes): void => {
+    for (const n of nodes) {
+      for (const i of n.input ?? []) read.add(i);
+      // Loop bodies and If branches read outer values by name
+      for (const a of n.attribute ?? []) if (a.g) { readBy(a.g.node ?? []); for (const o of a.g.output ?? []) read.add(o.name!); }
+    }
+  };
+  readBy(g.nodes);
   const live = g.initializers.filter((t) => read.has(t.name!));
   g.initializers.splice(0, g.initializers.length, ...live);
   if (ext) {
@@ -287,6 +308,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     outputs,
     ops: Object.fromEntries(counts),
     initializers: live.length,
+    controlFlow,
   };
 }
 
@@ -315,9 +337,10 @@ function makeContext(
   params: Map<string, unknown>,
   paramTensor: (name: string) => string,
   model: LoadedModel,
+  blockIdx = 0,
 ): MapContext {
   const pir = model.format === 'paddle-pir';
-  const where = `op ${op.type} (output ${firstOutput(op)})`;
+  const where = `op ${op.type} (output ${firstOutput(op)})${blockIdx > 0 ? ` in block ${blockIdx}` : ''}`;
   const argName = (s: string, i: number, io: 'input' | 'output'): string => {
     const list = (io === 'input' ? op.inputs : op.outputs)[s];
     const n = list?.[i];

@@ -35,13 +35,14 @@ import { gridSampler, roiAlign } from './ops/vision.js';
 import { rnn } from './ops/rnn.js';
 import { QUANT_MAPPERS } from './ops/quant.js';
 import { DETECTION_MAPPERS } from './ops/detection.js';
+import { CONTROL_FLOW } from './ops/control-flow.js';
 
 export const MAPPERS: OpMapper[] = [
   feedFetch, mul, ...ELEMENTWISE, ...UNARY, ...COMPARE, ...REDUCE, ...ACTIVATIONS, ...NORM, hardSwish, hardSigmoid, swish, softmax, scale,
   conv, convTranspose, batchNorm, pool2d, interpolate, concat, stack, reshape, transpose, flatten2, flattenRange,
   squeeze, unsqueeze, slice, shape, fillConstant, fullIntArray, dropout, matmul, lookupTable, sum, combine,
   ...TENSOR_OPS,
-  temporalShift, rnn, ...QUANT_MAPPERS, gridSampler, roiAlign, ...DETECTION_MAPPERS,
+  temporalShift, rnn, ...QUANT_MAPPERS, gridSampler, roiAlign, ...DETECTION_MAPPERS, ...CONTROL_FLOW,
 ];
 
 /** Ops we know and deliberately do not guess at (yet), with the reason given to the user. */
@@ -52,6 +53,10 @@ export const KNOWN_UNSUPPORTED: Record<string, string> = {
   sequence_softmax: 'LoD sequence op: ONNX tensors carry no LoD',
   deformable_conv: 'ONNX DeformConv arrived in opset 19; the native engine writes opsets up to 17',
   deformable_conv_v1: 'ONNX DeformConv arrived in opset 19; the native engine writes opsets up to 17',
+  array_to_lod_tensor: 'rebuilds a LoD tensor in the order of a lod_rank_table: ONNX tensors carry no LoD',
+  lod_tensor_to_array: 'splits a LoD tensor by a lod_rank_table: ONNX tensors carry no LoD',
+  lod_rank_table: 'LoD rank table: ONNX tensors carry no LoD',
+  shrink_rnn_memory: 'LoD dynamic-RNN op (lod_rank_table): ONNX tensors carry no LoD',
   lstm: 'LoD sequence op (the fluid lstm over LoD input): ONNX tensors carry no LoD; models exported with paddle.nn.LSTM use the rnn op, which converts',
 };
 
