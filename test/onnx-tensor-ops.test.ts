@@ -527,11 +527,13 @@ describe('tensor ops: sequences and reordering', () => {
     });
   });
 
-  it('flip over declared dims (opset 9 too); reverse of the batch dim and roll from opset 10, refused below', async () => {
-    await each(9, () => prog([['x', 'float32', [-1, 3, 4]]], [['f', 'float32', [-1, 3, 4]]], [
+  it('flip and roll over declared dims (opset 9 too); reverse of the batch dim from opset 10, refused below', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 3, 4]]], [['f', 'float32', [-1, 3, 4]], ['o', 'float32', [-1, 3, 4]]], [
       ['flip', { X: ['x'] }, { Out: ['f'] }, { axis: [1, -1] }],
-    ], ['f']), (b) => ({ x: f32([b, 3, 4], 60) }), (o, i, b) => {
+      ['roll', { X: ['x'] }, { Out: ['o'] }, { shifts: [2, -5], axis: [1, 2] }],
+    ], ['f', 'o']), (b) => ({ x: f32([b, 3, 4], 60) }), (o, i, b) => {
       expectNd(o['f'], nd([b, 3, 4], ([n, r, c]) => at(i['x']!, [n!, 2 - r!, 3 - c!])), 0, 'flip');
+      expectNd(o['o'], nd([b, 3, 4], ([n, r, c]) => at(i['x']!, [n!, (r! + 1) % 3, (c! + 1) % 4])), 0, 'roll of declared dims');
     });
     if (MIN_OPSET <= 9) {
       const m = prog([['x', 'float32', [-1, 3]]], [['r', 'float32', [-1, 3]]], [['reverse', { X: ['x'] }, { Out: ['r'] }, { axis: [0] }]], ['r']);
@@ -558,16 +560,19 @@ describe('tensor ops: sequences and reordering', () => {
     });
   });
 
-  it('top_k / top_k_v2 with a constant k and largest=true convert from opset 9 (TopK-1) and 10', async () => {
-    await each(9, () => prog([['x', 'float32', [-1, 5]]], [['a', 'float32', [-1, 2]], ['ai', 'int64', [-1, 2]], ['c', 'float32', [-1, 3]], ['ci', 'int64', [-1, 3]]], [
+  it('top_k / top_k_v2 with a constant k and largest=true, and a descending argsort over a declared axis, convert from opset 9 (TopK-1) and 10', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 5]]], [['a', 'float32', [-1, 2]], ['ai', 'int64', [-1, 2]], ['c', 'float32', [-1, 3]], ['ci', 'int64', [-1, 3]], ['s', 'float32', [-1, 5]], ['si', 'int64', [-1, 5]]], [
       ['top_k', { X: ['x'] }, { Out: ['a'], Indices: ['ai'] }, { k: 2 }],
       ['top_k_v2', { X: ['x'] }, { Out: ['c'], Indices: ['ci'] }, { k: 3, axis: 1, largest: true, sorted: true }],
-    ], ['a', 'ai', 'c', 'ci']), (b) => ({ x: f32([b, 5], 62) }), (o, i, b) => {
+      ['argsort', { X: ['x'] }, { Out: ['s'], Indices: ['si'] }, { axis: -1, descending: true }],
+    ], ['a', 'ai', 'c', 'ci', 's', 'si']), (b) => ({ x: f32([b, 5], 62) }), (o, i, b) => {
       const rows = Array.from({ length: b }, (_, r) => i['x']!.data.slice(5 * r, 5 * r + 5).map((v, k) => [v, k] as const).sort((p, q) => q[0] - p[0] || p[1] - q[1]));
       expectNd(o['a'], { shape: [b, 2], data: rows.flatMap((r) => r.slice(0, 2).map((e) => e[0])) }, 0, 'top_k');
       expectNd(o['ai'], { shape: [b, 2], data: rows.flatMap((r) => r.slice(0, 2).map((e) => e[1])) }, 0, 'top_k idx');
       expectNd(o['c'], { shape: [b, 3], data: rows.flatMap((r) => r.slice(0, 3).map((e) => e[0])) }, 0, 'top_k_v2');
       expectNd(o['ci'], { shape: [b, 3], data: rows.flatMap((r) => r.slice(0, 3).map((e) => e[1])) }, 0, 'top_k_v2 idx');
+      expectNd(o['s'], { shape: [b, 5], data: rows.flatMap((r) => r.map((e) => e[0])) }, 0, 'argsort descending');
+      expectNd(o['si'], { shape: [b, 5], data: rows.flatMap((r) => r.map((e) => e[1])) }, 0, 'argsort descending idx');
     });
     if (MIN_OPSET <= 10) {
       const m = prog([['x', 'float32', [-1, 5]]], [['a', 'float32', [-1, 2]], ['ai', 'int64', [-1, 2]]], [
@@ -772,7 +777,24 @@ describe('tensor ops: padding, pixel shuffle, products', () => {
     });
   });
 
-  it('pixel_shuffle (NCHW and NHWC) and einsum (explicit and implicit output)', async () => {
+  it('pixel_shuffle (NCHW and NHWC; DepthToSpace from opset 11, reshape/transpose at 9 and 10, also with run-time H and W)', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 8, 2, 3]], ['z', 'float32', [-1, 8, -1, -1]]], [
+      ['s', 'float32', [-1, 2, 4, 6]], ['xh', 'float32', [-1, 2, 3, 8]], ['sh', 'float32', [-1, 4, 6, 2]], ['sz', 'float32', [-1, 2, -1, -1]],
+    ], [
+      ['pixel_shuffle', { X: ['x'] }, { Out: ['s'] }, { upscale_factor: 2, data_format: 'NCHW' }],
+      ['transpose2', { X: ['x'] }, { Out: ['xh'] }, { axis: [0, 2, 3, 1] }],
+      ['pixel_shuffle', { X: ['xh'] }, { Out: ['sh'] }, { upscale_factor: 2, data_format: 'NHWC' }],
+      ['pixel_shuffle', { X: ['z'] }, { Out: ['sz'] }, { upscale_factor: 2, data_format: 'NCHW' }],
+    ], ['s', 'sh', 'sz']), (b) => ({ x: f32([b, 8, 2, 3], 91), z: f32([b, 8, 3, 1], 90) }), (o, i, b) => {
+      const shuffle = (x: Nd) => nd([x.shape[0]!, 2, x.shape[2]! * 2, x.shape[3]! * 2], ([n, c, h, w]) => at(x, [n!, c! * 4 + (h! % 2) * 2 + (w! % 2), Math.floor(h! / 2), Math.floor(w! / 2)]));
+      const ps = shuffle(i['x']!);
+      expectNd(o['s'], ps, 0, 'pixel_shuffle');
+      expectNd(o['sh'], nd([b, 4, 6, 2], ([n, h, w, c]) => at(ps, [n!, c!, h!, w!])), 0, 'pixel_shuffle NHWC');
+      expectNd(o['sz'], shuffle(i['z']!), 0, 'pixel_shuffle run-time H, W');
+    });
+  });
+
+  it('pixel_shuffle at opset 12 and einsum (explicit and implicit output)', async () => {
     await each(12, () => prog([['x', 'float32', [-1, 8, 2, 3]], ['m', 'float32', [-1, 3, 4]], ['k', 'float32', [-1, 4, 2]]], [
       ['s', 'float32', [-1, 2, 4, 6]], ['xh', 'float32', [-1, 2, 3, 8]], ['sh', 'float32', [-1, 4, 6, 2]], ['es', 'float32', [-1, 3, 2]], ['t', 'float32', [4, 3, -1]],
     ], [

@@ -48,8 +48,15 @@ export const roll = defineOp({
   inputs: { X: 0, ShiftsTensor: { pir: 1, optional: true } },
   outputs: { Out: 0 },
   attrs: { shifts: { default: [] as number[], pir: null }, axis: [] as number[] },
-  minOpset: 10,
-  note: 'shifts / ShiftsTensor, axis (none: flattened)',
+  minOpset: 9,
+  note: 'shifts / ShiftsTensor, axis (none: flattened); opset 9 when shifts and rolled dims are known',
+  needs: (v) => {
+    if (v.has('ShiftsTensor')) return { opset: 10, why: 'shifts given as a tensor' };
+    const s = v.shapeOf('X');
+    const known = (d: number | undefined) => d !== undefined && d >= 0;
+    const ok = v.attrs.axis.length === 0 ? !!s && s.every(known) : v.attrs.axis.every((a) => known(s?.[a < 0 ? a + s.length : a]));
+    return ok ? undefined : { opset: 10, why: 'rolling a dim of unknown size' };
+  },
   map(ctx, a) {
     const { g } = ctx;
     let x = ctx.input('X');
@@ -78,6 +85,7 @@ export const roll = defineOp({
         return;
       }
       // k = shift mod n at run time; out = concat(x[n-k:], x[:n-k])
+      if (g.opset < 10) throw ctx.unsupported('rolling a dim of unknown size, or by a shift tensor, needs opset 10');
       const n = g.op('Gather', [g.op('Shape', [y]), g.constant([ax])], { axis: 0 });
       const sh = s !== undefined ? g.constant([s]) : g.op('Slice', [shifts.tensor(), g.constant([i]), g.constant([i + 1]), g.constant([0])]);
       const k = g.op('Mod', [g.op('Add', [g.op('Mod', [sh, n]), n]), n]);

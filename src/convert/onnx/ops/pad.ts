@@ -6,7 +6,7 @@
  */
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
-import { castNumber, ENCODABLE, INT64_MAX, intVecFrom, sliceConst, type IntVec } from './tensor-util.js';
+import { castNumber, dimOf, ENCODABLE, INT64_MAX, intVecFrom, sliceConst, type IntVec } from './tensor-util.js';
 
 /** ONNX Pad; `pads` in ONNX order ([begins..., ends...]) */
 function onnxPad(ctx: MapContext, x: string, pads: number[] | string, mode: string, value: number, out: string): void {
@@ -95,22 +95,39 @@ export const pad3d = defineOp({
   },
 });
 
+/**
+ * out[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w]: DepthToSpace in CRD order from opset
+ * 11; below, the same as [N, C, r, r, H, W] -> transpose -> [N, C, H*r, W*r].
+ */
+function shuffleNchw(ctx: MapContext, x: string, r: number, shape: number[] | undefined, out?: string): string {
+  const { g } = ctx;
+  if (g.opset >= 11) return g.op('DepthToSpace', [x], { blocksize: r, mode: 'CRD' }, out);
+  const dims = [0, 1, 2, 3].map((i) => dimOf(g, x, shape, i));
+  const c = shape && shape[1]! >= 0 ? g.constant([shape[1]! / (r * r)]) : g.op('Div', [dims[1]!, g.constant([r * r])]);
+  const six = g.op('Concat', [dims[0]!, c, g.constant([r, r]), dims[2]!, dims[3]!], { axis: 0 });
+  const t = g.op('Transpose', [g.op('Reshape', [x, six])], { perm: [0, 1, 4, 2, 5, 3] });
+  const four = g.op('Concat', [dims[0]!, c, g.op('Mul', [dims[2]!, g.constant([r])]), g.op('Mul', [dims[3]!, g.constant([r])])], { axis: 0 });
+  return g.op('Reshape', [t, four], {}, out);
+}
+
 export const pixelShuffle = defineOp({
   types: ['pixel_shuffle'],
   inputs: { X: 0 },
   outputs: { Out: 0 },
   attrs: { upscale_factor: 1, data_format: 'NCHW' },
-  minOpset: 11,
-  note: 'upscale_factor, data_format',
+  minOpset: 9,
+  note: 'upscale_factor, data_format (DepthToSpace CRD from opset 11, reshape/transpose below)',
   map(ctx, a) {
     const { g } = ctx;
     const x = ctx.input('X');
     const out = ctx.output('Out');
+    const shape = ctx.shapeOf('X');
     if (a.data_format === 'NHWC') {
-      const t = g.op('DepthToSpace', [g.op('Transpose', [x], { perm: [0, 3, 1, 2] })], { blocksize: a.upscale_factor, mode: 'CRD' });
+      const nchw = shape ? [shape[0]!, shape[3]!, shape[1]!, shape[2]!] : undefined;
+      const t = shuffleNchw(ctx, g.op('Transpose', [x], { perm: [0, 3, 1, 2] }), a.upscale_factor, nchw);
       g.op('Transpose', [t], { perm: [0, 2, 3, 1] }, out);
       return;
     }
-    g.op('DepthToSpace', [x], { blocksize: a.upscale_factor, mode: 'CRD' }, out);
+    shuffleNchw(ctx, x, a.upscale_factor, shape, out);
   },
 });

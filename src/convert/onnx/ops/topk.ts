@@ -64,8 +64,14 @@ export const argsort = defineOp({
   inputs: { X: 0 },
   outputs: { Out: 0, Indices: 1 },
   attrs: { axis: -1, descending: false },
-  minOpset: 11,
-  note: 'axis, descending',
+  minOpset: 9,
+  note: 'axis, descending (ascending needs opset 11, an axis of unknown size 10)',
+  needs: (v) => {
+    if (!v.attrs.descending) return { opset: 11, why: 'ascending order (TopK largest=0)' };
+    const s = v.shapeOf('X');
+    const d = s?.[v.attrs.axis < 0 ? v.attrs.axis + s.length : v.attrs.axis];
+    return d === undefined || d < 0 ? { opset: 10, why: 'sorting an axis of unknown size (K as a tensor)' } : undefined;
+  },
   map(ctx, a) {
     const x = ctx.input('X');
     const shape = ctx.shapeOf('X');
