@@ -36,6 +36,8 @@ export const flip = defineOp({
   minOpset: 9,
   note: 'axis list (opset 9 needs declared dims)',
   needs: (v) => {
+    // PIR reverse: the axes are an operand, read only while mapping
+    if (v.has('AxisTensor')) return { opset: 10, why: 'axes given as an operand' };
     const shape = v.shapeOf('X');
     const dynamic = v.attrs.axis.some((a) => { const d = shape?.[a < 0 ? a + shape.length : a]; return d === undefined || d < 0; });
     return dynamic ? { opset: 10, why: 'a flipped dim of unknown size' } : undefined;
