@@ -302,6 +302,19 @@ describe('tensor ops: split, unbind, unstack', () => {
     });
   });
 
+  it('PIR split by sections known only at run time (a combine of two scalar inputs) from opset 13', async () => {
+    await each(13, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 6] }, { name: 'a', dtype: 'int64', shape: [] }, { name: 'c', dtype: 'int64', shape: [] }],
+      [{ name: 'p0', dtype: 'float32', shape: [-1, -1] }, { name: 'p1', dtype: 'float32', shape: [-1, -1] }],
+      [{ name: 'l', dtype: 'unknown', shape: [] }, { name: 'ax', dtype: 'int32', shape: [] }, { name: 'v', dtype: 'unknown', shape: [] }], [
+        pop('combine', { 0: ['a'], 1: ['c'] }, { 0: ['l'] }),
+        pop('full', {}, { 0: ['ax'] }, { shape: [], value: 1, dtype: 'int32' }),
+        pop('split', { 0: ['x'], 1: ['l'], 2: ['ax'] }, { 0: ['v'] }),
+        pop('split', { 0: ['v'] }, { 0: ['p0'], 1: ['p1'] }),
+      ]), (b) => ({ x: f32([b, 6], 14), a: i64([], [b + 1]), c: i64([], [5 - b]) }), (o, i, b) => {
+      splitRef(i['x']!, 1, [b + 1, 5 - b]).forEach((r, k) => expectNd(o[`p${k}`], r, 0, `run-time sections ${k}`));
+    });
+  });
+
   it('unbind and unstack remove the axis', async () => {
     await each(1, () => prog([['x', 'float32', [-1, 3, 2]]], [['u0', 'float32', [-1, 2]], ['u1', 'float32', [-1, 2]], ['u2', 'float32', [-1, 2]], ['v0', 'float32', [-1, 3]], ['v1', 'float32', [-1, 3]]], [
       ['unbind', { X: ['x'] }, { Out: ['u0', 'u1', 'u2'] }, { axis: 1 }],

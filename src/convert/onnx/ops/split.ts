@@ -7,7 +7,7 @@
  */
 import { defineOp } from '../declare.js';
 import type { MapContext, OpMapper } from '../mapper.js';
-import { INT64_MAX, intVecInput, normAxis, sliceConst, type IntVec } from './tensor-util.js';
+import { constVec, INT64_MAX, intVecInput, normAxis, sliceConst, type IntVec } from './tensor-util.js';
 
 /** ONNX Split into `sizes` (known) or equal parts (`sizes` undefined), spelled for the opset */
 function onnxSplit(ctx: MapContext, x: string, axis: number, n: number, sizes: number[] | string | undefined, outs: string[]): void {
@@ -101,8 +101,8 @@ const splitOp = defineOp({
   map(ctx, a) {
     const x = ctx.input('X');
     const shape = ctx.shapeOf('X');
-    const sections = ctx.has('SectionsTensorList') ? intVecInput(ctx, 'SectionsTensorList') : a.sections.length ? { values: a.sections, tensor: () => ctx.g.constant(a.sections) } : undefined;
-    const n = sections?.values?.length ?? a.num;
+    const sections = ctx.has('SectionsTensorList') ? intVecInput(ctx, 'SectionsTensorList') : a.sections.length ? constVec(ctx.g, a.sections) : undefined;
+    const n = sections ? sections.values?.length ?? sections.length ?? 0 : a.num;
     const t = targets(ctx, 'Out', n, shape, a.axis);
     paddleSplit(ctx, x, shape, a.axis, a.num, sections, t.outs);
     t.done();
