@@ -104,7 +104,8 @@ function quantOnly(ctx: MapContext, x: string, s: Scale, bits: number, roundType
  * half away from zero.
  */
 function integers(g: GraphBuilder, x: string, sb: string, bin: number, roundType: number): string {
-  const k = g.op('Div', [g.scalar(bin), sb]);
+  // Paddle's order: bin_cnt * (1/s) * x, then round, then * s / bin_cnt
+  const k = g.op('Mul', [g.scalar(bin), g.op('Reciprocal', [sb])]);
   if (roundType === 0) return clamp(g, g.op('Round', [g.op('Mul', [x, k])]), -bin - 1, bin);
   const clipped = g.op('Min', [g.op('Max', [x, g.op('Neg', [sb])]), sb]);
   return paddleRound(g, g.op('Mul', [clipped, k]), roundType);
