@@ -1088,6 +1088,21 @@ describe('tensor ops in real Paddle 3 (PIR) programs', () => {
   });
 });
 
+describe('scale with a ScaleTensor (as the RT-DETR PIR program uses it)', () => {
+  it('a float32 [1] ScaleTensor scales an int64 0-D value into an int64 0-D value, and a float tensor keeps its shape', async () => {
+    await each(9, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 3] }, { name: 'n', dtype: 'int64', shape: [] }],
+      [{ name: 'y', dtype: 'int64', shape: [] }, { name: 'z', dtype: 'float32', shape: [-1, 3] }], [{ name: 's', dtype: 'float32', shape: [1] }], [
+        pop('full', {}, { 0: ['s'] }, { shape: [1], value: 8, dtype: 'float32' }),
+        pop('scale', { 0: ['n'], 1: ['s'] }, { 0: ['y'] }, { bias: 0, bias_after_scale: true }),
+        pop('scale', { 0: ['x'], 1: ['s'] }, { 0: ['z'] }, { bias: 0.5, bias_after_scale: false }),
+      ]), (b) => ({ x: f32([b, 3], 120), n: i64([], [3 + b]) }), (o, i, b) => {
+      expect(o['y']!.dtype).toBe('int64');
+      expectNd(o['y'], { shape: [], data: [8 * (3 + b)] }, 0, 'int64 scale');
+      expectNd(o['z'], { shape: [b, 3], data: i['x']!.data.map((v) => (v + 0.5) * 8) }, 1e-6, 'float scale');
+    });
+  });
+});
+
 describe('tensor ops: what is refused, with its code', () => {
   /** convert a one-op legacy program at `opset` and return the error code and message */
   async function refusal(feeds: [string, DType, number[]][], vars: [string, DType, number[]][], ops: Parameters<typeof prog>[2], fetch: string[], opset = 13): Promise<[string, string]> {
