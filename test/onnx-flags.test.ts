@@ -13,6 +13,8 @@ import { PserveError } from '../src/errors.js';
 import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
 import { openSession, type OnnxSession } from '../src/runtime/onnx-runtime.js';
 import { cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { pirOp } from './onnx-op-case.js';
+import type { LoadedModel } from '../src/model/load-model.js';
 import { readFileSync } from 'node:fs';
 
 const { onnx } = onnxProto;
@@ -110,6 +112,36 @@ describe('--input_shape_dict', () => {
       expect(b.code, arg).toBe(2);
       expect(b.json.error.code, arg).toBe(code);
       expect(existsSync(bad)).toBe(false);
+    }
+  });
+});
+
+describe('opset choice reads constant operands', () => {
+  it('PIR adaptive pool2d whose ksize comes from full_int_array: default opset is raised for the run-time size, and the model runs', async () => {
+    const v = (name: string, shape: number[], dtype: 'float32' | 'int64' = 'float32') => ({ name, dtype, shape, lodLevel: 0 });
+    const vars = new Map([v('x', [-1, 3, -1, -1]), v('ks', [2], 'int64'), v('y', [-1, 3, 2, 2])].map((t) => [t.name, { ...t, persistable: false }]));
+    const m: LoadedModel = {
+      format: 'paddle-pir', modelFile: 'mem', paramsFile: null, paramsLayout: 'none', feeds: [v('x', [-1, 3, -1, -1])], fetches: [v('y', [-1, 3, 2, 2])],
+      blocks: [{ idx: 0, parentIdx: -1, vars, ops: [
+        pirOp('data', {}, { 0: ['x'] }, { name: 'x' }),
+        pirOp('full_int_array', {}, { 0: ['ks'] }, { value: [2, 2], dtype: 'int64' }),
+        pirOp('pool2d', { 0: ['x'], 1: ['ks'] }, { 0: ['y'] }, { pooling_type: 'max', adaptive: true, global_pooling: false, strides: [1, 1], paddings: [0, 0], ceil_mode: false, exclusive: true, data_format: 'NCHW', padding_algorithm: 'EXPLICIT' }),
+        pirOp('fetch', { 0: ['y'] }, {}, { name: 'y' }),
+      ] }],
+      params: [], paramNames: [], warnings: [], readParam: () => { throw new Error('no params'); }, programBytes: new Uint8Array(0),
+    };
+    const r = await convertToOnnx('mem', { model: m });
+    expect(r.opset).toBeGreaterThanOrEqual(10);
+    const s = await openSession(r.bytes!);
+    sessions.push(s);
+    const x = image(8, 6);
+    const y = (await s.run({ x: { dtype: 'float32', dims: [1, 3, 8, 6], data: x } }))['y']!;
+    expect(y.dims).toEqual([1, 3, 2, 2]);
+    // window (c, i, j): rows 4i..4i+3, cols 3j..3j+2
+    for (let c = 0; c < 3; c++) for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) {
+      let mx = -Infinity;
+      for (let a = 4 * i; a < 4 * i + 4; a++) for (let b = 3 * j; b < 3 * j + 3; b++) mx = Math.max(mx, x[(c * 8 + a) * 6 + b]!);
+      expect((y.data as Float32Array)[(c * 2 + i) * 2 + j]).toBe(mx);
     }
   });
 });

@@ -103,13 +103,32 @@ export function opsetNeeds(model: LoadedModel): { type: string; opset: number; w
   const vars = new Map<string, VarSpec>();
   for (const b of model.blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
   const params = new Map(model.params.map((p) => [p.name, p.shape]));
+  // small constants the program makes (kernel sizes, axes as operands), for attributes that come as tensors
+  const consts = new Map<string, number[]>();
+  for (const b of model.blocks) {
+    for (const op of b.ops) {
+      const o = (op.outputs['Out'] ?? op.outputs['0'])?.[0];
+      if (!o) continue;
+      if (op.type === 'full_int_array' && Array.isArray(op.attrs['value'])) consts.set(o, op.attrs['value'].map(Number));
+      if ((op.type === 'full' || op.type === 'fill_constant') && Object.values(op.inputs).every((v) => v.length === 0) && Array.isArray(op.attrs['shape'])) {
+        const n = op.attrs['shape'].reduce((a: number, d) => a * Number(d), 1);
+        const v = Number(op.attrs['value'] ?? 0);
+        if (n >= 0 && n <= 64 && Number.isFinite(v)) consts.set(o, new Array(n).fill(v));
+      }
+    }
+  }
   const out: { type: string; opset: number; why?: string }[] = [];
   for (const b of model.blocks) {
     for (const op of b.ops) {
       const m = mapperFor(op.type);
       if (!m) continue;
       const base = m.minOpset ?? UNDECLARED_MIN_OPSET;
-      const extra = m.needs?.({ op, pir, shapeOf: (s) => { const n = op.inputs[s]?.[0]; return n === undefined ? undefined : params.get(n) ?? vars.get(n)?.shape; } });
+      const first = (s: string) => op.inputs[s]?.[0];
+      const extra = m.needs?.({
+        op, pir,
+        shapeOf: (s) => { const n = first(s); return n === undefined ? undefined : params.get(n) ?? vars.get(n)?.shape; },
+        constOf: (s) => { const n = first(s); return n === undefined ? undefined : consts.get(n); },
+      });
       out.push(extra && extra.opset > base ? { type: op.type, opset: extra.opset, why: extra.why } : { type: op.type, opset: base });
     }
   }

@@ -209,7 +209,10 @@ export function defineOp<const A extends Record<string, AttrDecl> = Record<strin
   if (d.needs) {
     const needs = d.needs;
     mapper.needs = (view: OpView) => needs({
-      attrs: viewAttrs(view.op, view.pir),
+      attrs: viewAttrs(view.op, view.pir, (n) => {
+        const sn = slotName(view.pir, n, 'input');
+        return sn === null ? undefined : view.constOf?.(sn);
+      }),
       op: view.op,
       has: (n) => { const s = slotName(view.pir, n, 'input'); return s !== null && (view.op.inputs[s] ?? []).some((x) => x !== ''); },
       shapeOf: (n) => { const s = slotName(view.pir, n, 'input'); return s === null ? undefined : view.shapeOf(s); },

@@ -51,6 +51,8 @@ export interface OpView {
   op: OpNode;
   pir: boolean;
   shapeOf(slot: string): number[] | undefined;
+  /** the values of an input made by a constant op (full_int_array, full, fill_constant), when small */
+  constOf?(slot: string): number[] | undefined;
 }
 
 /**
