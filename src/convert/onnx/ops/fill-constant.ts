@@ -34,14 +34,33 @@ export const fillConstant = defineOp({
   outputs: { Out: 0 },
   attrs: { shape: [] as number[], value: 0, str_value: '', dtype: { default: 5 as number, pir: null }, dtypeName: { default: '', legacy: null, pir: 'dtype' } },
   minOpset: 1,
-  note: 'static shape and value',
+  note: 'static shape and value; ShapeTensor / ShapeTensorList / ValueTensor at run time (Expand)',
   map(ctx, a) {
-    if (ctx.has('ValueTensor') || ctx.has('ShapeTensor') || ctx.has('ShapeTensorList')) {
-      throw ctx.unsupported('value or shape given as a tensor');
-    }
     // legacy dtype is a VarType code, PIR names it
     const dtype = a.dtypeName !== '' ? dtypeFromName(a.dtypeName) : dtypeFromVarType(a.dtype);
-    const dims = a.shape;
+    let dims = a.shape;
+    if (ctx.has('ShapeTensorList')) {
+      const parts = ctx.inputs('ShapeTensorList').map((_, i) => ctx.constOf('ShapeTensorList', i)?.values);
+      dims = parts.every((p) => p !== undefined) ? parts.flatMap((p) => p!) : [-1];
+    } else if (ctx.has('ShapeTensor')) {
+      dims = ctx.constOf('ShapeTensor')?.values ?? [-1];
+    }
+    if (ctx.has('ValueTensor') || dims.some((d) => d < 0)) {
+      // run-time shape or value: broadcast the value to the shape
+      const { g } = ctx;
+      const shape = ctx.has('ShapeTensorList')
+        ? g.op('Concat', ctx.inputs('ShapeTensorList').map((t) => g.op('Reshape', [g.cast(t, 'int64'), g.constant([1])])), { axis: 0 })
+        : ctx.has('ShapeTensor') ? g.cast(ctx.input('ShapeTensor'), 'int64') : g.constant(dims);
+      let value: string;
+      if (ctx.has('ValueTensor')) {
+        value = g.op('Reshape', [ctx.input('ValueTensor'), g.constant([1])]);
+        if (ctx.dtypeOf('ValueTensor') !== dtype) value = g.cast(value, dtype);
+      } else {
+        value = g.constant([a.str_value.trim() !== '' ? parseValue(a.str_value) : a.value], dtype, [1]);
+      }
+      g.op('Expand', [value, shape], {}, ctx.output('Out'));
+      return;
+    }
     const n = dims.reduce((x, y) => x * y, 1);
     if (dims.some((d) => d < 0) || n > MAX_FILL) throw ctx.unsupported(`shape [${dims.join(',')}] is not a fixed size up to ${MAX_FILL} elements`);
     const v = a.str_value.trim() !== '' ? parseValue(a.str_value) : a.value;
