@@ -240,6 +240,21 @@ describe('rnn', () => {
     });
   }
 
+  it('refuses what it cannot express, naming the op: projection LSTM, a WeightList of the wrong length, an unknown mode', async () => {
+    const mk = (attrs: Record<string, number | string | boolean>, nWeights: number) => {
+      const b = new ProgramBuilder().feed('x', 'float32', [2, -1, 3]).feed('h0', 'float32', [1, -1, 2]).feed('c0', 'float32', [1, -1, 2])
+        .variable('y', 'float32', [2, -1, 2]);
+      const names: string[] = [];
+      for (let i = 0; i < nWeights; i++) { b.param(`w${i}`, i < nWeights / 2 ? [8, i % 2 ? 2 : 3] : [8], seededFloats(i < nWeights / 2 ? 8 * (i % 2 ? 2 : 3) : 8, i)); names.push(`w${i}`); }
+      return b.op('rnn', { Input: ['x'], PreState: ['h0', 'c0'], WeightList: names }, { Out: ['y'] }, { mode: 'LSTM', hidden_size: 2, num_layers: 1, is_bidirec: false, ...attrs }).fetch('y');
+    };
+    expect(await code(convertToOnnx(save(mk({ proj_size: 1 }, 4)), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    expect(await code(convertToOnnx(save(mk({}, 6)), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    expect(await code(convertToOnnx(save(mk({ mode: 'LSTMP' }, 4)), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    // and the well-formed one converts
+    expect(await code(convertToOnnx(save(mk({}, 4)), {}))).toBe('no error');
+  });
+
   it('the fluid lstm op over LoD input is refused as a LoD op, before anything is written', async () => {
     const b = new ProgramBuilder().feed('x', 'float32', [-1, 16], 1).variable('h', 'float32', [-1, 4], { lodLevel: 1 })
       .variable('c', 'float32', [-1, 4], { lodLevel: 1 }).param('w', [4, 16], seededFloats(64, 1)).param('bias', [1, 16], seededFloats(16, 2))
@@ -607,6 +622,15 @@ describe('vision ops', () => {
       expect(y.dims).toEqual([N, 1, 3, 5, 4]);
       expect(maxDiff(y.data as Float32Array, ref)).toBeLessThan(1e-5);
     }
+  });
+
+  it('temporal_shift without a declared channel count and adaptive pooling to more than 64 per dim are refused with E_ONNX_OP_UNSUPPORTED', async () => {
+    const ts = new ProgramBuilder().feed('x', 'float32', [-1, -1, 4, 4]).variable('y', 'float32', [-1, -1, 4, 4])
+      .op('temporal_shift', { X: ['x'] }, { Out: ['y'] }, { seg_num: 2, shift_ratio: 0.25 }).fetch('y');
+    expect(await code(convertToOnnx(save(ts), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    const ap = new ProgramBuilder().feed('x', 'float32', [-1, 1, -1, -1]).variable('y', 'float32', [-1, 1, 65, 1])
+      .op('pool2d', { X: ['x'] }, { Out: ['y'] }, { pooling_type: 'avg', ksize: [65, 1], adaptive: true }).fetch('y');
+    expect(await code(convertToOnnx(save(ap), {}))).toBe('E_ONNX_OP_UNSUPPORTED');
   });
 
   it('deformable_conv is refused up front with the reason (ONNX DeformConv is opset 19)', async () => {
