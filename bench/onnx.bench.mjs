@@ -80,7 +80,7 @@ export async function run({ root, tmp, shared, log }) {
  * compared with the same command on the tiny generated classifier (the process's own constant):
  * the growth must stay within 1.3x the params size.
  */
-async function largeModel({ root, tmp, log, node, bin }) {
+export async function largeModel({ root, tmp, log, node, bin }) {
   const { ProgramBuilder, seededFloats } = await import(pathToFileURL(join(root, 'dist', 'formats', 'program-builder.js')).href);
   const dir = join(tmp, 'fc52');
   mkdirSync(dir, { recursive: true });
