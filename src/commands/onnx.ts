@@ -5,6 +5,7 @@
  */
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { convertToOnnx, validateOnnx } from '../convert/onnx/index.js';
+import type { ControlFlowReport } from '../convert/onnx/control-flow.js';
 import { probePaddle2onnx, runPaddle2onnx } from '../convert/paddle2onnx.js';
 import { PserveError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
@@ -39,6 +40,8 @@ export interface OnnxReport {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   ops?: Record<string, number>;
+  /** native engine: which loops were unrolled or became ONNX Loops, which branches became If or were folded */
+  controlFlow?: ControlFlowReport;
   validation: { ok: true; outputs: { name: string; dims: number[] }[]; ms: number } | { skipped: true };
   reason?: string;
   /** paddle2onnx's [WARN] lines (e.g. an NMS export that only takes batch 1) */
@@ -150,7 +153,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     ctx.progress({ id: 'onnx', phase: 'done', text: `native engine wrote ${o.save_file}` });
     report = {
       engine: 'native', file: r.file!, ...(r.externalDataFile ? { externalDataFile: r.externalDataFile } : {}), size: r.size, opset: r.opset,
-      inputs: r.inputs, outputs: r.outputs, ops: r.ops,
+      inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...(r.controlFlow ? { controlFlow: r.controlFlow } : {}),
       validation: r.validation ? { ok: true, outputs: r.validation.outputs.map((x) => ({ name: x.name, dims: x.dims })), ms: r.validation.ms } : { skipped: true },
     };
   }
@@ -169,6 +172,11 @@ function render(r: OnnxReport): string {
   for (const n of r.notes ?? []) lines.push(`note      ${n}`);
   for (const i of r.inputs) lines.push(`input     ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   for (const i of r.outputs) lines.push(`output    ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
+  for (const l of r.controlFlow?.loops ?? []) {
+    lines.push(`loop      while (block ${l.subBlock}): ${l.result === 'unrolled' ? `unrolled, ${l.trips} trips` : l.result === 'loop' ? `ONNX Loop${l.trips !== null ? `, ${l.trips} trips` : ''}` : 'never runs (constant condition false)'}`);
+  }
+  const ifs = r.controlFlow?.branches ?? [];
+  if (ifs.length) lines.push(`branches  ${ifs.filter((b) => b.result === 'if').length} conditional_block as ONNX If, ${ifs.filter((b) => b.result !== 'if').length} folded by constants`);
   if ('ok' in r.validation) {
     lines.push(`validated onnxruntime ran it: ${r.validation.outputs.map((x) => `${x.name} [${x.dims.join(',')}]`).join(', ')} finite (${r.validation.ms} ms)`);
   } else {

@@ -17,6 +17,7 @@ import type { TensorSpec } from '../../model/types.js';
 import { tempSibling, writeFileAtomic } from '../../util/atomic.js';
 import { paddleToOnnx, type NativeOnnxOptions, type NativeOnnxResult } from './convert.js';
 import { validateOnnx, type ValidationReport } from './validate.js';
+import type { ControlFlowReport } from './control-flow.js';
 import { COPY_CHUNK, copyRange, writeAll, writeModel } from './stream-writer.js';
 
 export { paddleToOnnx, checkSupported, chooseOpset, MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } from './convert.js';
@@ -45,6 +46,8 @@ export interface ConvertToOnnxResult {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   ops: Record<string, number>;
+  /** what became of each while / conditional_block (absent when the program has none) */
+  controlFlow?: ControlFlowReport;
   validation?: ValidationReport;
 }
 
@@ -54,7 +57,7 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
   const r = paddleToOnnx(model, { ...opts, ...(extName ? { externalDataName: extName } : {}) });
   if (!opts.saveFile) {
     if (r.externalData) throw new PserveError('E_ONNX_TOO_LARGE', 'the parameters exceed 2 GB: give a file to write, so they can go to external data', { file: model.modelFile });
-    return { engine: 'native', bytes: r.bytes, size: r.layout.byteLength, opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops };
+    return { engine: 'native', bytes: r.bytes, size: r.layout.byteLength, opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...cf(r.controlFlow) };
   }
   const file = opts.saveFile;
   let externalDataFile: string | undefined;
@@ -64,8 +67,12 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
   }, (f) => { externalDataFile = f; });
   return {
     engine: 'native', file, ...(externalDataFile ? { externalDataFile } : {}), size: r.layout.byteLength,
-    opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...(validation ? { validation } : {}),
+    opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...cf(r.controlFlow), ...(validation ? { validation } : {}),
   };
+}
+
+function cf(c: ControlFlowReport): { controlFlow?: ControlFlowReport } {
+  return c.loops.length || c.branches.length ? { controlFlow: c } : {};
 }
 
 /**
