@@ -33,6 +33,7 @@
  * come from one table each: see ops/unary.ts, ops/elementwise.ts, ops/compare.ts, ops/reduce.ts.
  */
 import { PserveError } from '../../errors.js';
+import type { DType } from '../../model/dtype.js';
 import type { AttrValue, OpNode } from '../../model/types.js';
 import type { MapContext, OpMapper, OpView } from './mapper.js';
 
@@ -72,7 +73,16 @@ export interface OpDecl<A extends Record<string, AttrDecl>> {
   /** per-opset variants: key = the lowest opset the variant needs */
   opsets?: Record<number, MapFn<A>>;
   /** raise the minimum opset for one instance of the op; `why` is shown when a lower opset is asked for */
-  needs?: (v: { attrs: Attrs<A>; has(name: string): boolean; shapeOf(name: string): number[] | undefined; op: OpNode }) => { opset: number; why: string } | undefined;
+  needs?: (v: NeedsView<A>) => { opset: number; why: string } | undefined;
+}
+
+/** what `needs` sees of one op instance before anything is built */
+export interface NeedsView<A extends Record<string, AttrDecl>> {
+  attrs: Attrs<A>;
+  op: OpNode;
+  has(name: string): boolean;
+  shapeOf(name: string): number[] | undefined;
+  dtypeOf(name: string): DType | undefined;
 }
 
 interface Slot { legacy: string | null; pir: string | null; optional: boolean; list: boolean }
@@ -216,6 +226,7 @@ export function defineOp<const A extends Record<string, AttrDecl> = Record<strin
       op: view.op,
       has: (n) => { const s = slotName(view.pir, n, 'input'); return s !== null && (view.op.inputs[s] ?? []).some((x) => x !== ''); },
       shapeOf: (n) => { const s = slotName(view.pir, n, 'input'); return s === null ? undefined : view.shapeOf(s); },
+      dtypeOf: (n) => { const s = slotName(view.pir, n, 'input'); return s === null ? undefined : view.dtypeOf?.(s); },
     });
   }
   return mapper;

@@ -53,6 +53,8 @@ export interface OpView {
   shapeOf(slot: string): number[] | undefined;
   /** the values of an input made by a constant op (full_int_array, full, fill_constant), when small */
   constOf?(slot: string): number[] | undefined;
+  /** the declared dtype of an input, when known */
+  dtypeOf?(slot: string): DType | undefined;
 }
 
 /**

@@ -16,6 +16,12 @@ const bitwise = (onnx: string) => ({ g, ctx, x, y, out }: BinaryBuild): void => 
   g.op(onnx, [x, y], {}, out);
 };
 
+/** integer bitwise ops need ONNX Bitwise* (opset 18): the opset choice names them */
+const intBitwise = (onnx: string) => (v: { dtypeOf(name: string): string | undefined }) => {
+  const d = v.dtypeOf('X');
+  return d !== undefined && d !== 'bool' ? { opset: 18, why: `Bitwise${onnx} on ${d}` } : undefined;
+};
+
 export const COMPARE: OpMapper[] = [
   ...binaryFamily([
     { types: ['equal'], onnx: 'Equal', minOpset: 11, note: 'ONNX Equal (all dtypes from 11); broadcast `axis`' },
@@ -33,9 +39,9 @@ export const COMPARE: OpMapper[] = [
     { types: ['logical_and'], onnx: 'And', minOpset: 7, note: 'ONNX And' },
     { types: ['logical_or'], onnx: 'Or', minOpset: 7, note: 'ONNX Or' },
     { types: ['logical_xor'], onnx: 'Xor', minOpset: 7, note: 'ONNX Xor' },
-    { types: ['bitwise_and'], build: bitwise('And'), minOpset: 7, note: 'bool tensors (integers need opset 18)' },
-    { types: ['bitwise_or'], build: bitwise('Or'), minOpset: 7, note: 'bool tensors (integers need opset 18)' },
-    { types: ['bitwise_xor'], build: bitwise('Xor'), minOpset: 7, note: 'bool tensors (integers need opset 18)' },
+    { types: ['bitwise_and'], build: bitwise('And'), minOpset: 7, needs: intBitwise('And'), note: 'bool tensors (integers need opset 18)' },
+    { types: ['bitwise_or'], build: bitwise('Or'), minOpset: 7, needs: intBitwise('Or'), note: 'bool tensors (integers need opset 18)' },
+    { types: ['bitwise_xor'], build: bitwise('Xor'), minOpset: 7, needs: intBitwise('Xor'), note: 'bool tensors (integers need opset 18)' },
   ]),
   defineOp({
     types: ['logical_not'],

@@ -47,6 +47,8 @@ export interface BinaryRow {
   note?: string;
   /** legacy slot names when not X / Y (atan2: X1 / X2) */
   slots?: [string, string];
+  /** a higher opset for some instances (by input dtype) */
+  needs?: (v: { dtypeOf(name: string): DType | undefined }) => { opset: number; why: string } | undefined;
 }
 
 /** One mapper per table row: inputs X/Y (PIR 0/1), output Out, Paddle's legacy `axis`. */
@@ -59,6 +61,7 @@ export function binaryFamily(rows: BinaryRow[]): OpMapper[] {
       outputs: { Out: 0 },
       attrs: { axis: { default: -1, pir: null } },
       minOpset: r.minOpset,
+      ...(r.needs ? { needs: r.needs } : {}),
       note: r.note ?? (r.onnx ? `ONNX ${r.onnx}; broadcast \`axis\`` : 'broadcast `axis`'),
       map(ctx, a) {
         const [x, y] = alignAxis(ctx, ctx.input(xs), ctx.input(ys), a.axis, xs, ys);
