@@ -280,7 +280,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     // a LoD output (NMS rows: Paddle declares the most it can hold) has as many rows as the run gives
     const declared = f.lodLevel > 0 && f.shape.length > 0 ? { ...f, shape: [-1, ...f.shape.slice(1)] } : f;
     g.output(f.name, dtype, dimsOf(declared, f.name.replace(/[^A-Za-z0-9_]/g, '_')));
-    outputs.push({ name: f.name, dtype, shape: f.shape, lodLevel: f.lodLevel });
+    outputs.push({ name: f.name, dtype, shape: declared.shape, lodLevel: f.lodLevel });
   });
 
   // constants read at conversion time (axes, shapes, kernel sizes) and parameters no node reads
