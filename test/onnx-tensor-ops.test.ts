@@ -1088,6 +1088,49 @@ describe('tensor ops in real Paddle 3 (PIR) programs', () => {
   });
 });
 
+describe('tensor ops: triangles and index_put (PP-DocLayoutV2)', () => {
+  it('tril_triu (lower / upper, diagonals 0, 1, -1): a constant mask over declared dims from opset 9, Trilu from 14; PIR tril / triu', async () => {
+    await each(9, () => prog([['x', 'float32', [-1, 4, 5]]], [['a', 'float32', [-1, 4, 5]], ['b', 'float32', [-1, 4, 5]], ['c', 'float32', [-1, 4, 5]]], [
+      ['tril_triu', { X: ['x'] }, { Out: ['a'] }, { diagonal: 0, lower: true }],
+      ['tril_triu', { X: ['x'] }, { Out: ['b'] }, { diagonal: 1, lower: false }],
+      ['tril_triu', { X: ['x'] }, { Out: ['c'] }, { diagonal: -1, lower: true }],
+    ], ['a', 'b', 'c']), (b) => ({ x: f32([b, 4, 5], 130) }), (o, i, b) => {
+      const x = i['x']!;
+      expectNd(o['a'], nd([b, 4, 5], ([n, r, c]) => (c! - r! <= 0 ? at(x, [n!, r!, c!]) : 0)), 0, 'tril');
+      expectNd(o['b'], nd([b, 4, 5], ([n, r, c]) => (c! - r! >= 1 ? at(x, [n!, r!, c!]) : 0)), 0, 'triu 1');
+      expectNd(o['c'], nd([b, 4, 5], ([n, r, c]) => (c! - r! <= -1 ? at(x, [n!, r!, c!]) : 0)), 0, 'tril -1');
+    }, [14]);
+    await each(14, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, -1, 3] }], [{ name: 'l', dtype: 'float32', shape: [-1, -1, 3] }, { name: 'u', dtype: 'float32', shape: [-1, -1, 3] }], [], [
+      pop('tril', { 0: ['x'] }, { 0: ['l'] }, { diagonal: 1 }),
+      pop('triu', { 0: ['x'] }, { 0: ['u'] }, { diagonal: 0 }),
+    ]), (b) => ({ x: f32([b, 3, 3], 131) }), (o, i, b) => {
+      expectNd(o['l'], nd([b, 3, 3], ([n, r, c]) => (c! - r! <= 1 ? at(i['x']!, [n!, r!, c!]) : 0)), 0, 'PIR tril');
+      expectNd(o['u'], nd([b, 3, 3], ([n, r, c]) => (c! - r! >= 0 ? at(i['x']!, [n!, r!, c!]) : 0)), 0, 'PIR triu');
+    });
+  });
+
+  it('index_put with a bool mask (one value, as PP-DocLayoutV2; accumulate) and with int index tensors (ScatterND; accumulate from 16)', async () => {
+    await each(11, () => prog([['x', 'int64', [-1, 6]], ['m', 'bool', [-1, 6]], ['y', 'float32', [-1, 3, 2]], ['r', 'int64', [2]], ['c', 'int64', [2]], ['u', 'float32', [2]]], [
+      ['v', 'int64', [1]], ['a', 'int64', [-1, 6]], ['s', 'int64', [-1, 6]], ['p', 'float32', [-1, 3, 2]],
+    ], [
+      ['assign_value', {}, { Out: ['v'] }, { dtype: 3, shape: [1], int64_values: { longs: [-100] } }],
+      ['index_put', { x: ['x'], indices: ['m'], value: ['v'] }, { out: ['a'] }, { accumulate: false }],
+      ['index_put', { x: ['x'], indices: ['m'], value: ['v'] }, { out: ['s'] }, { accumulate: true }],
+      ['index_put', { x: ['y'], indices: ['r', 'c'], value: ['u'] }, { out: ['p'] }, { accumulate: false }],
+    ], ['a', 's', 'p']), (b) => ({
+      x: i64([b, 6], Array.from({ length: 6 * b }, (_, k) => k * 3 - 7)), m: bool([b, 6], [1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1].slice(0, 6 * b)),
+      y: f32([b, 3, 2], 132), r: i64([2], [b - 1, 0]), c: i64([2], [2, 1]), u: { dtype: 'float32', dims: [2], data: Float32Array.from([5, -5]) },
+    }), (o, i, b) => {
+      const x = i['x']!;
+      const m = i['m']!;
+      expectNd(o['a'], { shape: [b, 6], data: x.data.map((v, k) => (m.data[k] ? -100 : v)) }, 0, 'mask put');
+      expectNd(o['s'], { shape: [b, 6], data: x.data.map((v, k) => (m.data[k] ? v - 100 : v)) }, 0, 'mask accumulate');
+      // y[[b-1, 0], [2, 1]] = [5, -5]: two (row, col) pairs, each a [2] slice set to u
+      expectNd(o['p'], nd([b, 3, 2], ([n, r, c]) => (n === b - 1 && r === 2 ? [5, -5][c!]! : n === 0 && r === 1 ? [5, -5][c!]! : at(i['y']!, [n!, r!, c!]))), 0, 'int indices');
+    });
+  });
+});
+
 describe('scale with a ScaleTensor (as the RT-DETR PIR program uses it)', () => {
   it('a float32 [1] ScaleTensor scales an int64 0-D value into an int64 0-D value, and a float tensor keeps its shape', async () => {
     await each(9, () => pirModel([{ name: 'x', dtype: 'float32', shape: [-1, 3] }, { name: 'n', dtype: 'int64', shape: [] }],

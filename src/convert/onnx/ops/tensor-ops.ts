@@ -1,4 +1,4 @@
-/** The tensor-op mappers (copies, casts, fills, splits, indexing, broadcasting, sequences, sorting, slicing, padding, products), for the registry. */
+/** The tensor-op mappers (copies, casts, fills, splits, indexing, broadcasting, sequences, sorting, slicing, padding, products, triangles, index_put), for the registry. */
 import type { OpMapper } from '../mapper.js';
 import { assign, assignValue, cast, eye, fillAnyLike, fillConstantBatchSizeLike, fillZerosLike, size } from './tensor-basic.js';
 import { split, splitWithNum, unbind, unstack } from './split.js';
@@ -11,6 +11,7 @@ import { argsort, topK, topKV2 } from './topk.js';
 import { setValueOp, setValueWithTensor, stridedSlice } from './strided-slice.js';
 import { pad, pad3d, pixelShuffle } from './pad.js';
 import { bmm, dot, einsum, mv } from './linalg.js';
+import { indexPut, trilTriu } from './tril-index-put.js';
 
 export const TENSOR_OPS: OpMapper[] = [
   assign, assignValue, cast, eye, fillAnyLike, fillConstantBatchSizeLike, fillZerosLike, size,
@@ -18,5 +19,5 @@ export const TENSOR_OPS: OpMapper[] = [
   gather, gatherNd, indexSample, indexSelect, scatter, scatterNdAdd, takeAlongAxis,
   expandAs, expandV1, expandV2, meshgrid, repeatInterleave, tileOp,
   linspace, range, flip, roll, oneHot, where, whereIndex, argsort, topK, topKV2,
-  setValueOp, setValueWithTensor, stridedSlice, pad, pad3d, pixelShuffle, bmm, dot, einsum, mv,
+  setValueOp, setValueWithTensor, stridedSlice, pad, pad3d, pixelShuffle, bmm, dot, einsum, mv, trilTriu, indexPut,
 ];
