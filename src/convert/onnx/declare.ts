@@ -28,7 +28,12 @@
  * value is coerced to the default's type (number, boolean, string, number[]).
  * Opsets: `minOpset` + `map`, or `opsets: { 9: mapOld, 13: mapNew }` (the variant with the highest
  * key <= the target opset runs; the lowest key is the minimum). `needs(view)` raises the minimum for
- * one instance (an attribute value that only a newer opset can express), with the reason.
+ * one instance, with the reason: it sees the resolved attributes (constant operands included),
+ * which inputs are present, their declared shapes and dtypes. Without --opset_version the
+ * converter writes the lowest opset every instance can take (never below 9); a lower request is
+ * refused with E_ONNX_OPSET naming the ops and reasons.
+ *   needs: (v) => (v.has('Min') ? { opset: 11, why: 'Min/Max tensors need Clip-11' } : undefined),
+ * Variadic operands (builtin.combine): `ctx.raw` is the context over the op's raw slot names.
  * Families of look-alike ops (unary, binary with Paddle's axis broadcast, compare/logic, reduce)
  * come from one table each: see ops/unary.ts, ops/elementwise.ts, ops/compare.ts, ops/reduce.ts.
  */
