@@ -59,13 +59,6 @@ export function intVecFrom(ctx: MapContext, sources: string[], attr: number[]): 
   return constVec(ctx.g, attr);
 }
 
-/** A scalar input as a constant number, when it is one. */
-export function constScalar(ctx: MapContext, name: string): number | undefined {
-  if (!ctx.has(name)) return undefined;
-  const v = intVecInput(ctx, name).values;
-  return v && v.length === 1 ? v[0] : undefined;
-}
-
 export function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
