@@ -229,6 +229,42 @@ function subgraphOutput(env: BlockEnv, g: GraphBuilder, value: string, varName: 
   return vinfo(g.opset >= 14 ? g.op('Identity', [seq]) : seq, type);
 }
 
+/** ONNX Loop and If take sequence values from opset 13, Identity from 14 */
+const SEQ_LOOP_IF_OPSET = 13;
+const SEQ_IDENTITY_OPSET = 14;
+
+/**
+ * Control-flow ops that need a newer opset than their declared minimum, for the opset choice:
+ * a `while` that carries a tensor array as a sequence (not as a scan output) and a
+ * `conditional_block` that writes one need Loop-13 / If-13; a select_input between arrays Identity-14.
+ */
+export function controlFlowNeeds(model: LoadedModel): Map<OpNode, { opset: number; why: string }> {
+  const out = new Map<OpNode, { opset: number; why: string }>();
+  if (model.format === 'paddle-pir') return out;
+  const arrays = arrayVars(model);
+  const producer = new Map<string, string>();
+  for (const b of model.blocks) for (const op of b.ops) for (const l of Object.values(op.outputs)) for (const n of l) if (!producer.has(n)) producer.set(n, op.type);
+  const STATIC_INDEX = new Set(['lod_array_length', 'fill_constant', 'assign_value']);
+  for (const b of model.blocks) {
+    for (const op of b.ops) {
+      if (op.type === 'write_to_array' && !STATIC_INDEX.has(producer.get(op.inputs['I']?.[0] ?? '') ?? '')) {
+        out.set(op, { opset: SEQ_LOOP_IF_OPSET, why: 'a run-time index replaces or appends through If (If-13 returns sequences)' });
+      }
+      const sub = Number(op.attrs['sub_block']);
+      if (op.type === 'while' && model.blocks[sub]) {
+        const seqs = outerWrites(model, sub).filter((v) => arrays.has(v) && !scanShaped(model, sub, v));
+        if (seqs.length) out.set(op, { opset: SEQ_LOOP_IF_OPSET, why: `the loop carries tensor array ${seqs[0]} as a sequence (Loop-13)` });
+      } else if (op.type === 'conditional_block' && model.blocks[sub]) {
+        const seqs = outerWrites(model, sub).filter((v) => arrays.has(v));
+        if (seqs.length) out.set(op, { opset: SEQ_LOOP_IF_OPSET, why: `the branch writes tensor array ${seqs[0]} (If-13 returns sequences)` });
+      } else if (op.type === 'select_input' && arrays.has(op.outputs['Out']?.[0] ?? '')) {
+        out.set(op, { opset: SEQ_IDENTITY_OPSET, why: 'it selects between tensor arrays (Identity of sequences, opset 14)' });
+      }
+    }
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ the walker
 
 const SPECIAL: Record<string, (env: BlockEnv, op: OpNode, scope: Scope, block: number) => void> = {
@@ -327,6 +363,10 @@ function mapWhile(env: BlockEnv, op: OpNode, scope: Scope, block: number): void 
   body.inputs.push(vinfo(iter, SCALAR(onnxDtype('int64', iter))), vinfo(condIn, SCALAR(onnxDtype('bool', condIn))));
   const scans = carried.filter((v) => scanEligible(env, scope, sub, v));
   const state = carried.filter((v) => !scans.includes(v));
+  const seqState = state.filter((v) => isArray(env, v));
+  if (seqState.length && g.opset < SEQ_LOOP_IF_OPSET) {
+    throw blockError(env, op, block, `the loop carries tensor array ${seqState[0]} as a sequence, which ONNX Loop takes from opset ${SEQ_LOOP_IF_OPSET}; convert with --opset_version ${SEQ_LOOP_IF_OPSET}`);
+  }
   const inner: Scope = { g: body, current: new Map(scope.current), scan: new Map(scans.map((v) => [v, { iter }])) };
   const inits: string[] = [];
   for (const v of state) {
@@ -367,13 +407,18 @@ function scanEligible(env: BlockEnv, scope: Scope, sub: number, v: string): bool
   if (!isArray(env, v)) return false;
   const before = scope.current.get(v);
   if (before !== undefined && lens(scope.g).len.get(before) !== 0) return false;
-  const direct = env.model.blocks[sub]!.ops;
+  return scanShaped(env.model, sub, v);
+}
+
+/** the body's side of scanEligible: one append per iteration at the array's length, no other reads */
+function scanShaped(model: LoadedModel, sub: number, v: string): boolean {
+  const direct = model.blocks[sub]!.ops;
   const writes = direct.filter((o) => o.type === 'write_to_array' && o.outputs['Out']?.[0] === v);
   if (writes.length !== 1) return false;
   const lengthVars = new Set(direct.filter((o) => o.type === 'lod_array_length' && o.inputs['X']?.[0] === v).map((o) => o.outputs['Out']?.[0]));
   if (!lengthVars.has(writes[0]!.inputs['I']?.[0])) return false;
-  for (const i of family(env.model, sub)) {
-    for (const o of env.model.blocks[i]!.ops) {
+  for (const i of family(model, sub)) {
+    for (const o of model.blocks[i]!.ops) {
       if (o === writes[0]) continue;
       const reads = Object.values(o.inputs).some((l) => l.includes(v));
       const writesV = Object.values(o.outputs).some((l) => l.includes(v));
@@ -409,6 +454,8 @@ function mapConditional(env: BlockEnv, op: OpNode, scope: Scope, block: number):
   const g = scope.g;
   const writes = outerWrites(env.model, sub);
   for (const n of op.outputs['Out'] ?? []) if (n && !writes.includes(n)) writes.push(n);
+  const arr = writes.find((v) => isArray(env, v));
+  if (arr !== undefined && g.opset < SEQ_LOOP_IF_OPSET) throw blockError(env, op, block, `the branch writes tensor array ${arr}, which ONNX If returns from opset ${SEQ_LOOP_IF_OPSET}; convert with --opset_version ${SEQ_LOOP_IF_OPSET}`);
 
   const thenG = g.sub();
   const thenScope: Scope = { g: thenG, current: new Map(scope.current) };
@@ -462,7 +509,7 @@ function mapSelectInput(env: BlockEnv, op: OpNode, scope: Scope, block: number):
     const c = gb.op('Equal', [mask, gb.constant([k], 'int64', [])]);
     return gb.node('If', [c], out === undefined ? 1 : [out], { then_branch: { graph: thenG.graph('select_input_then') }, else_branch: { graph: elseG.graph('select_input_else') } })[0]!;
   };
-  if (isArray(env, outVar) && g.opset < 14) throw blockError(env, op, block, 'selecting between tensor arrays needs opset 14 (Identity of sequences)');
+  if (isArray(env, outVar) && g.opset < SEQ_IDENTITY_OPSET) throw blockError(env, op, block, `selecting between tensor arrays needs opset ${SEQ_IDENTITY_OPSET} (Identity of sequences)`);
   pick(0, g, define(env, scope, outVar));
 }
 
@@ -508,6 +555,7 @@ function mapWriteToArray(env: BlockEnv, op: OpNode, scope: Scope, block: number)
     return;
   }
   // run-time index: replace when it is inside the array, append otherwise
+  if (g.opset < SEQ_LOOP_IF_OPSET) throw blockError(env, op, block, `a run-time index needs If over sequences, which ONNX has from opset ${SEQ_LOOP_IF_OPSET}; convert with --opset_version ${SEQ_LOOP_IF_OPSET}`);
   const inside = g.op('Less', [pos, g.op('SequenceLength', [seq])]);
   const thenG = g.sub();
   thenG.outputs.push(vinfo(thenG.op('SequenceInsert', [thenG.op('SequenceErase', [seq, pos]), x, pos]), typeOf(env, arr)));

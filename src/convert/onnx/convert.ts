@@ -12,7 +12,7 @@ import { GraphBuilder, onnx, onnxDtype, type ConstValue, type Dim } from './grap
 import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from './stream-writer.js';
 import type { MapContext } from './mapper.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
-import { mapBlock, type ControlFlowReport } from './control-flow.js';
+import { controlFlowNeeds, mapBlock, type ControlFlowReport } from './control-flow.js';
 import { trainingProgramError, trainingSignals } from './verdict.js';
 import { pinInputShapes } from './pin-shapes.js';
 
@@ -118,13 +118,14 @@ export function opsetNeeds(model: LoadedModel): { type: string; opset: number; w
     }
   }
   const out: { type: string; opset: number; why?: string }[] = [];
+  const flow = controlFlowNeeds(model);
   for (const b of model.blocks) {
     for (const op of b.ops) {
       const m = mapperFor(op.type);
       if (!m) continue;
       const base = m.minOpset ?? UNDECLARED_MIN_OPSET;
       const first = (s: string) => op.inputs[s]?.[0];
-      const extra = m.needs?.({
+      const extra = flow.get(op) ?? m.needs?.({
         op, pir,
         shapeOf: (s) => { const n = first(s); return n === undefined ? undefined : params.get(n) ?? vars.get(n)?.shape; },
         constOf: (s) => { const n = first(s); return n === undefined ? undefined : consts.get(n); },

@@ -1,0 +1,317 @@
+/**
+ * Control flow in the native converter (issue 13), on small Paddle programs written with
+ * ProgramBuilder (sub-blocks, sub_block attributes, tensor-array vars) and compared with results
+ * computed by hand: a `while` with a counter and an array write (run-time trip count -> ONNX Loop;
+ * constant trip count -> unrolled), a data-dependent `conditional_block` + select_input (-> If) and
+ * a constant one (folded), nested loops (Loop in Loop; a constant inner loop unrolled inside a
+ * Loop), tensor arrays read back, and errors that name the op and block. Every model also passes
+ * onnx.checker (python3-onnx; skipped with a message when absent).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { convertToOnnx, type ConvertToOnnxResult } from '../src/convert/onnx/index.js';
+import { ProgramBuilder } from '../src/formats/program-builder.js';
+import { loadModel } from '../src/model/load-model.js';
+import { openSession, type HostTensor } from '../src/runtime/onnx-runtime.js';
+import { tempDir } from './helpers.js';
+
+const PY = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0);
+if (!PY) console.warn('[pserve tests] no python3 with the onnx package: onnx.checker not run on the control-flow models (apt-get install python3-onnx)');
+
+const dir = tempDir('pserve-cf-');
+
+/** onnx.checker.check_model with full_check (strict shape inference) unless told otherwise */
+function onnxChecker(bytes: Uint8Array, full = true): void {
+  if (!PY) return;
+  const f = join(dir, `check-${Math.random().toString(36).slice(2)}.onnx`);
+  writeFileSync(f, bytes);
+  const r = spawnSync(PY, ['-c', 'import onnx,sys\nm=onnx.load(sys.argv[1])\nonnx.checker.check_model(m, full_check=sys.argv[2]=="1")', f, full ? '1' : '0'], { encoding: 'utf8' });
+  expect(r.status, r.stderr.slice(-1500)).toBe(0);
+}
+
+let seq = 0;
+async function convert(b: ProgramBuilder, opts: { opsetVersion?: number } = {}): Promise<ConvertToOnnxResult> {
+  const d = join(dir, `m${seq++}`);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+  return convertToOnnx(d, opts);
+}
+
+async function run(bytes: Uint8Array, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  const s = await openSession(bytes);
+  try { return await s.run(feeds); } finally { await s.close(); }
+}
+
+const f32 = (dims: number[], data: number[]): HostTensor => ({ dtype: 'float32', dims, data: Float32Array.from(data) });
+const i64 = (v: number): HostTensor => ({ dtype: 'int64', dims: [1], data: BigInt64Array.from([BigInt(v)]) });
+const nums = (t: HostTensor): number[] => Array.from(t.data as ArrayLike<number | bigint>, Number);
+
+/** x values like a normalised image row: mixed signs, not round */
+const X = [0.73, -1.21, 0.05, 1.9, -0.44, 0.318];
+
+/**
+ * i = 0; while (i < n) { arr[I] = x * i + 1; i += 1 }; out = stack(arr)
+ * `n` is a feed (run-time trip count) or a fill_constant; I is i itself or lod_array_length(arr)
+ */
+function counterLoop(opts: { n: 'feed' | number; index: 'counter' | 'length' }): ProgramBuilder {
+  const b = new ProgramBuilder();
+  b.feed('x', 'float32', [-1, 3]);
+  if (opts.n === 'feed') b.feed('n', 'int64', [1]);
+  else b.variable('n', 'int64', [1]).op('fill_constant', {}, { Out: ['n'] }, { shape: [1], value: opts.n, dtype: 3 });
+  b.variable('i', 'int64', [1]).variable('cond', 'bool', [1]).array('arr', 'float32', [-1, 3])
+    .variable('out', 'float32', [-1, -1, 3]).variable('out_index', 'int32', [-1]).variable('scopes', 'float32', []);
+  b.op('fill_constant', {}, { Out: ['i'] }, { shape: [1], value: 0, dtype: 3 });
+  b.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] }, { axis: -1 });
+  const body = b.subBlock((s) => {
+    s.variable('fi', 'float32', [1]).variable('xi', 'float32', [-1, 3]).variable('v', 'float32', [-1, 3]).variable('len', 'int64', [1]);
+    s.op('cast', { X: ['i'] }, { Out: ['fi'] }, { in_dtype: 3, out_dtype: 5 });
+    s.op('elementwise_mul', { X: ['x'], Y: ['fi'] }, { Out: ['xi'] }, { axis: -1 });
+    s.op('scale', { X: ['xi'] }, { Out: ['v'] }, { scale: 1, bias: 1, bias_after_scale: true });
+    if (opts.index === 'length') {
+      s.op('lod_array_length', { X: ['arr'] }, { Out: ['len'] });
+      s.op('write_to_array', { X: ['v'], I: ['len'] }, { Out: ['arr'] });
+    } else {
+      s.op('write_to_array', { X: ['v'], I: ['i'] }, { Out: ['arr'] });
+    }
+    s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+    s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] }, { axis: -1 });
+  });
+  b.op('while', { X: ['x', 'i', 'n', 'arr'], Condition: ['cond'] }, { Out: ['i', 'cond', 'arr'], StepScopes: ['scopes'] }, { sub_block: { block: body }, is_test: true });
+  b.op('tensor_array_to_tensor', { X: ['arr'] }, { Out: ['out'], OutIndex: ['out_index'] }, { axis: 0, use_stack: true });
+  b.fetch('out').fetch('out_index');
+  return b;
+}
+
+function counterLoopWant(x: number[], rows: number, n: number): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < n; k++) for (let j = 0; j < rows * 3; j++) out.push(Math.fround(Math.fround(x[j]! * k) + 1));
+  return out;
+}
+
+describe('native ONNX: while', () => {
+  it('counter + array append (I = lod_array_length): ONNX Loop with a run-time trip count, the array as a scan output', async () => {
+    const r = await convert(counterLoop({ n: 'feed', index: 'length' }));
+    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null }]);
+    onnxChecker(r.bytes!);
+    for (const n of [1, 3, 5]) {
+      const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(n) });
+      expect(got['out']!.dims).toEqual([n, 2, 3]);
+      const want = counterLoopWant(X, 2, n);
+      nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 6));
+      expect(nums(got['out_index']!)).toEqual(Array(n).fill(1));
+    }
+  });
+
+  it('counter + array write at the counter (I = i): the array is carried through the Loop as a sequence', async () => {
+    const r = await convert(counterLoop({ n: 'feed', index: 'counter' }));
+    expect(r.controlFlow?.loops[0]?.result).toBe('loop');
+    // Loop and If take sequences from opset 13: the lowest opset that works is chosen
+    expect(r.opset).toBe(13);
+    await expect(convert(counterLoop({ n: 'feed', index: 'counter' }), { opsetVersion: 11 })).rejects.toMatchObject({ code: 'E_ONNX_OPSET', message: expect.stringMatching(/while needs 13 \(the loop carries tensor array arr as a sequence/) });
+    // onnx 1.12's Loop shape inference does not carry sequence types (its strict mode reports a null
+    // input type after the Loop); the structural check still runs
+    onnxChecker(r.bytes!, false);
+    const got = await run(r.bytes!, { x: f32([1, 3], X.slice(0, 3)), n: i64(4) });
+    expect(got['out']!.dims).toEqual([4, 1, 3]);
+    const want = counterLoopWant(X, 1, 4);
+    nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 6));
+  });
+
+  it('a constant trip count is unrolled (and said so); same numbers', async () => {
+    for (const index of ['length', 'counter'] as const) {
+      const r = await convert(counterLoop({ n: 4, index }));
+      expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'unrolled', trips: 4 }]);
+      onnxChecker(r.bytes!);
+      const got = await run(r.bytes!, { x: f32([2, 3], X) });
+      expect(got['out']!.dims).toEqual([4, 2, 3]);
+      const want = counterLoopWant(X, 2, 4);
+      nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 6));
+    }
+  });
+
+  it('a loop whose constant condition is false never runs', async () => {
+    const r = await convert(counterLoop({ n: 0, index: 'length' }));
+    expect(r.controlFlow?.loops[0]).toMatchObject({ result: 'never-runs', trips: 0 });
+  });
+});
+
+/**
+ * i = 0; while (i < n) { j = 0; while (j < bound) { acc += x; j += 1 }; i += 1 }
+ * bound = i (a Loop inside the Loop) or a constant (unrolled inside the Loop body)
+ */
+function nestedLoop(bound: 'i' | number): ProgramBuilder {
+  const b = new ProgramBuilder();
+  b.feed('x', 'float32', [-1, 3]).feed('n', 'int64', [1]);
+  b.variable('i', 'int64', [1]).variable('cond', 'bool', [1]).variable('acc', 'float32', [-1, 3]).variable('scopes', 'float32', []);
+  b.op('fill_constant', {}, { Out: ['i'] }, { shape: [1], value: 0, dtype: 3 });
+  b.op('scale', { X: ['x'] }, { Out: ['acc'] }, { scale: 0, bias: 0, bias_after_scale: true });
+  b.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] }, { axis: -1 });
+  const outer = b.subBlock((s) => {
+    s.variable('j', 'int64', [1]).variable('c2', 'bool', [1]).variable('inner_scopes', 'float32', []);
+    const lim = typeof bound === 'number' ? 'lim' : 'i';
+    if (typeof bound === 'number') s.variable('lim', 'int64', [1]).op('fill_constant', {}, { Out: ['lim'] }, { shape: [1], value: bound, dtype: 3 });
+    s.op('fill_constant', {}, { Out: ['j'] }, { shape: [1], value: 0, dtype: 3 });
+    s.op('less_than', { X: ['j'], Y: [lim] }, { Out: ['c2'] }, { axis: -1 });
+    const inner = s.subBlock((t) => {
+      t.op('elementwise_add', { X: ['acc'], Y: ['x'] }, { Out: ['acc'] }, { axis: -1 });
+      t.op('increment', { X: ['j'] }, { Out: ['j'] }, { step: 1 });
+      t.op('less_than', { X: ['j'], Y: [lim] }, { Out: ['c2'] }, { axis: -1 });
+    });
+    s.op('while', { X: ['acc', 'x', 'j', lim], Condition: ['c2'] }, { Out: ['acc', 'j', 'c2'], StepScopes: ['inner_scopes'] }, { sub_block: { block: inner }, is_test: true });
+    s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+    s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] }, { axis: -1 });
+  });
+  b.op('while', { X: ['acc', 'x', 'i', 'n'], Condition: ['cond'] }, { Out: ['acc', 'i', 'cond'], StepScopes: ['scopes'] }, { sub_block: { block: outer }, is_test: true });
+  b.fetch('acc');
+  return b;
+}
+
+describe('native ONNX: nested loops', () => {
+  it('a Loop inside a Loop (inner bound = outer counter): acc = x * n(n-1)/2', async () => {
+    const r = await convert(nestedLoop('i'));
+    expect(r.controlFlow?.loops.map((l) => [l.block, l.subBlock, l.result])).toEqual([[1, 2, 'loop'], [0, 1, 'loop']]);
+    onnxChecker(r.bytes!);
+    for (const n of [0, 1, 4]) {
+      const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(n) });
+      let want = X.map(() => 0);
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) want = want.map((a, k) => Math.fround(a + X[k]!));
+      expect(got['acc']!.dims).toEqual([2, 3]);
+      nums(got['acc']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 5));
+    }
+  });
+
+  it('a constant inner loop is unrolled inside the outer Loop: acc = 3 n x', async () => {
+    const r = await convert(nestedLoop(3));
+    expect(r.controlFlow?.loops.map((l) => [l.block, l.subBlock, l.result, l.trips])).toEqual([[1, 2, 'unrolled', 3], [0, 1, 'loop', null]]);
+    onnxChecker(r.bytes!);
+    const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(5) });
+    let want = X.map(() => 0);
+    for (let i = 0; i < 5 * 3; i++) want = want.map((a, k) => Math.fround(a + X[k]!));
+    nums(got['acc']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 5));
+  });
+});
+
+/**
+ * c = sum(x) > 0; a = 2x in block 1 when c; b = x - 1 (and a row of x's max, so the shapes differ)
+ * in block 2 when !c; out = select_input([b, a], c)
+ */
+function branchProgram(cond: 'data' | 'const'): ProgramBuilder {
+  const b = new ProgramBuilder();
+  b.feed('x', 'float32', [-1, 4]);
+  b.variable('s', 'float32', [1]).variable('zero', 'float32', [1]).variable('c', 'bool', [1]).variable('nc', 'bool', [1]).variable('m', 'int32', [1])
+    .variable('a', 'float32', [-1, 4]).variable('bb', 'float32', [-1, 4]).variable('out', 'float32', [-1, 4]).variable('sc1', 'float32', []).variable('sc2', 'float32', []);
+  if (cond === 'data') {
+    b.op('reduce_sum', { X: ['x'] }, { Out: ['s'] }, { dim: [0], keep_dim: false, reduce_all: true });
+    b.op('fill_constant', {}, { Out: ['zero'] }, { shape: [1], value: 0, dtype: 5 });
+    b.op('greater_than', { X: ['s'], Y: ['zero'] }, { Out: ['c'] }, { axis: -1 });
+  } else {
+    b.variable('one', 'int64', [1]).variable('two', 'int64', [1]);
+    b.op('fill_constant', {}, { Out: ['one'] }, { shape: [1], value: 1, dtype: 3 });
+    b.op('fill_constant', {}, { Out: ['two'] }, { shape: [1], value: 2, dtype: 3 });
+    b.op('less_than', { X: ['one'], Y: ['two'] }, { Out: ['c'] }, { axis: -1 });
+  }
+  const thenB = b.subBlock((s) => { s.op('scale', { X: ['x'] }, { Out: ['a'] }, { scale: 2, bias: 0, bias_after_scale: true }); });
+  b.op('conditional_block', { Cond: ['c'], Input: ['x'] }, { Out: ['a'], Scope: ['sc1'] }, { sub_block: { block: thenB }, is_scalar_condition: true });
+  b.op('logical_not', { X: ['c'] }, { Out: ['nc'] });
+  const elseB = b.subBlock((s) => {
+    s.variable('xm1', 'float32', [-1, 4]).variable('mx', 'float32', [1, 4]);
+    s.op('scale', { X: ['x'] }, { Out: ['xm1'] }, { scale: 1, bias: -1, bias_after_scale: true });
+    s.op('reduce_max', { X: ['x'] }, { Out: ['mx'] }, { dim: [0], keep_dim: true, reduce_all: false });
+    s.op('concat', { X: ['xm1', 'mx'] }, { Out: ['bb'] }, { axis: 0 });
+  });
+  b.op('conditional_block', { Cond: ['nc'], Input: ['x'] }, { Out: ['bb'], Scope: ['sc2'] }, { sub_block: { block: elseB }, is_scalar_condition: true });
+  b.op('cast', { X: ['c'] }, { Out: ['m'] }, { in_dtype: 0, out_dtype: 2 });
+  b.op('select_input', { X: ['bb', 'a'], Mask: ['m'] }, { Out: ['out'] });
+  b.fetch('out');
+  return b;
+}
+
+describe('native ONNX: conditional_block', () => {
+  it('a data-dependent condition becomes If (branches of different shapes) + select_input', async () => {
+    const r = await convert(branchProgram('data'));
+    expect(r.controlFlow?.branches.map((b) => b.result)).toEqual(['if', 'if']);
+    onnxChecker(r.bytes!);
+    // positive sum: 2x
+    const pos = [0.5, -0.2, 1.3, 0.07, -0.9, 2.2, 0.4, -0.1];
+    let got = await run(r.bytes!, { x: f32([2, 4], pos) });
+    expect(got['out']!.dims).toEqual([2, 4]);
+    nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(2 * pos[k]!, 6));
+    // negative sum: [x - 1; max over rows]
+    const neg = pos.map((v) => -v);
+    got = await run(r.bytes!, { x: f32([2, 4], neg) });
+    expect(got['out']!.dims).toEqual([3, 4]);
+    const want = [...neg.map((v) => v - 1), ...[0, 1, 2, 3].map((c) => Math.max(neg[c]!, neg[4 + c]!))];
+    nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 6));
+  });
+
+  it('a condition known at conversion time folds the branches away (no If in the graph)', async () => {
+    const r = await convert(branchProgram('const'));
+    expect(r.controlFlow?.branches.map((b) => b.result)).toEqual(['folded-taken', 'folded-skipped']);
+    onnxChecker(r.bytes!);
+    expect(Buffer.from(r.bytes!).includes(Buffer.from('If'))).toBe(false);
+    const x = [0.5, -0.2, 1.3, 0.07];
+    const got = await run(r.bytes!, { x: f32([1, 4], x) });
+    nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(2 * x[k]!, 6));
+  });
+});
+
+describe('native ONNX: tensor arrays and refusals', () => {
+  it('read_from_array and lod_array_length after a loop', async () => {
+    const b = counterLoop({ n: 'feed', index: 'length' });
+    b.variable('k', 'int64', [1]).variable('item', 'float32', [-1, 3]).variable('count', 'int64', [1]);
+    b.op('fill_constant', {}, { Out: ['k'] }, { shape: [1], value: 2, dtype: 3 });
+    b.op('read_from_array', { X: ['arr'], I: ['k'] }, { Out: ['item'] });
+    b.op('lod_array_length', { X: ['arr'] }, { Out: ['count'] });
+    b.fetch('item').fetch('count');
+    const r = await convert(b);
+    onnxChecker(r.bytes!);
+    const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(5) });
+    expect(nums(got['count']!)).toEqual([5]);
+    nums(got['item']!).forEach((v, k) => expect(v).toBeCloseTo(Math.fround(X[k]! * 2) + 1, 6));
+  });
+
+  it('a loop body that never writes its condition is refused, naming the op and block', async () => {
+    const b = new ProgramBuilder();
+    b.feed('x', 'float32', [-1, 3]);
+    b.variable('c', 'bool', [1]).variable('y', 'float32', [-1, 3]).variable('sc', 'float32', []);
+    b.op('fill_constant', {}, { Out: ['c'] }, { shape: [1], value: 1, dtype: 0 });
+    const body = b.subBlock((s) => { s.op('scale', { X: ['x'] }, { Out: ['y'] }, { scale: 2 }); });
+    b.op('while', { X: ['x'], Condition: ['c'] }, { Out: ['y'], StepScopes: ['sc'] }, { sub_block: { block: body } });
+    b.fetch('y');
+    await expect(convert(b)).rejects.toMatchObject({ code: 'E_ONNX_OP_UNSUPPORTED', message: expect.stringMatching(/op while .* in block 0: the loop body \(block 1\) never writes its condition c/) });
+  });
+
+  it('an op that cannot be expressed inside a sub-block names its block', async () => {
+    // arr[5] = x on an empty array: Paddle pads with empty tensors, ONNX sequences cannot
+    const b = new ProgramBuilder();
+    b.feed('x', 'float32', [-1, 3]);
+    b.variable('i', 'int64', [1]).variable('n', 'int64', [1]).variable('c', 'bool', [1]).array('arr', 'float32', [-1, 3])
+      .variable('five', 'int64', [1]).variable('out', 'float32', [-1, 3]).variable('sc', 'float32', []);
+    b.op('fill_constant', {}, { Out: ['i'] }, { shape: [1], value: 0, dtype: 3 });
+    b.op('fill_constant', {}, { Out: ['n'] }, { shape: [1], value: 1, dtype: 3 });
+    b.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['c'] });
+    const body = b.subBlock((s) => {
+      s.op('fill_constant', {}, { Out: ['five'] }, { shape: [1], value: 5, dtype: 3 });
+      s.op('write_to_array', { X: ['x'], I: ['five'] }, { Out: ['arr'] });
+      s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+      s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['c'] });
+    });
+    b.op('while', { X: ['x', 'i', 'n', 'arr'], Condition: ['c'] }, { Out: ['i', 'c', 'arr'], StepScopes: ['sc'] }, { sub_block: { block: body } });
+    b.op('tensor_array_to_tensor', { X: ['arr'] }, { Out: ['out'] }, { axis: 0, use_stack: false });
+    b.fetch('out');
+    await expect(convert(b)).rejects.toMatchObject({ code: 'E_ONNX_OP_UNSUPPORTED', message: expect.stringMatching(/op write_to_array \(output arr\) in block 1: writes index 5 past the end of an array of 0/) });
+  });
+
+  it('sub-blocks round-trip through the program writer and loader', () => {
+    const b = nestedLoop('i');
+    const d = join(dir, 'rt');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    const m = loadModel(d, { params: 'skip' });
+    expect(m.blocks.map((x) => [x.idx, x.parentIdx, x.ops.length])).toEqual([[0, -1, 7], [1, 0, 5], [2, 1, 3]]);
+    expect(m.blocks[0]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(1);
+    expect(m.blocks[1]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(2);
+  });
+});
