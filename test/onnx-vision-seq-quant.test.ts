@@ -369,6 +369,28 @@ describe('fake quantization (PaddleSlim QAT)', () => {
     }
   });
 
+  it('dequantize_linear of int-valued weights with a per-channel Scale (quant_axis 0) feeds a conv like Paddle, in both forms (opset 13)', async () => {
+    const q = Float32Array.from(seededFloats(O * C * K * K, 9, 127), Math.round); // integers in [-127, 127], stored as float
+    const sc = Float32Array.from({ length: O }, (_, o) => 0.5 + 0.25 * o);
+    const b = () => new ProgramBuilder().feed('x', 'float32', [-1, C, S, S]).param('wq', [O, C, K, K], q).param('ws', [O], sc)
+      .variable('w', 'float32', [O, C, K, K]).variable('y', 'float32', [-1, O, S - K + 1, S - K + 1])
+      .op('dequantize_linear', { X: ['wq'], Scale: ['ws'] }, { Y: ['w'] }, { bit_length: 8, quant_axis: 0 })
+      .op('conv2d', { Input: ['x'], Filter: ['w'] }, { Output: ['y'] }, { strides: [1, 1], paddings: [0, 0], dilations: [1, 1], groups: 1 })
+      .fetch('y');
+    const per = C * K * K;
+    const w64 = Array.from(q, (v, i) => (v * sc[Math.floor(i / per)]!) / 127);
+    for (const quant of ['qdq', 'float'] as const) {
+      const { s, bytes, opsets } = await convertAcross(b(), [17], { quant });
+      expect(opsets).toEqual([13, 17]);
+      expect(opTypes(bytes).includes('DequantizeLinear')).toBe(quant === 'qdq');
+      for (const N of [1, 2]) {
+        const x = seededFloats(N * C * S * S, 60 + N);
+        const y = (await s.run({ x: f32([N, C, S, S], x) }))['y']!;
+        expect(maxDiff(y.data as Float32Array, conv(x, [N, C, S, S], w64, O, K))).toBeLessThan(1e-4);
+      }
+    }
+  });
+
   it('fake_dequantize_max_abs and fake_channel_wise_dequantize_max_abs rescale by Scale / max_range', async () => {
     const b = new ProgramBuilder().feed('x', 'float32', [-1, 3, 2]).param('s', [1], Float32Array.of(4)).param('cs', [3], Float32Array.of(1, 2, 3))
       .variable('a', 'float32', [-1, 3, 2]).variable('y', 'float32', [-1, 3, 2])
