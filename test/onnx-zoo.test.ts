@@ -1,7 +1,7 @@
 /**
  * The model-zoo programs in ../shared/fixtures/zoo through the native ONNX engine: each converts
  * (params generated in the real layout where the zoo has none: test/zoo-params.ts), passes
- * onnx.checker (python3-onnx), runs in onnxruntime on a realistic input (rendered text lines for
+ * onnx.checker (python3-onnx), runs in onnxruntime on a realistic input (drawn text lines for
  * OCR, a text page for the detector, scene frames for video), and matches real paddle2onnx's
  * output where the zoo holds a reference. The two control-flow programs are refused (issue 13).
  */
@@ -151,7 +151,7 @@ describeShared('native ONNX on the model zoo', () => {
   });
 
   for (const name of ['ch_PP-OCRv2_rec', 'ch_PP-OCRv3_rec'] as const) {
-    it(`${name} (synthetic params) matches paddle2onnx's reference within 1e-5 on rendered text lines, batch 1 and 2, intermediates included`, async () => {
+    it(`${name} (synthetic params) matches paddle2onnx's reference within 1e-5 on drawn text lines (pen-stroke glyphs), batch 1 and 2, intermediates included`, async () => {
       const dir = zoo(name, 'synthetic');
       const { file } = await convertZoo(dir, name);
       const refFile = join(dir, 'paddle2onnx_reference', 'model_opset11.onnx');
