@@ -3,7 +3,8 @@
  * (params generated in the real layout where the zoo has none: test/zoo-params.ts), passes
  * onnx.checker (python3-onnx), runs in onnxruntime on a realistic input (drawn text lines for
  * OCR, a text page for the detector, scene frames for video), and matches real paddle2onnx's
- * output where the zoo holds a reference. The two control-flow programs are refused (issue 13).
+ * output where the zoo holds a reference. The two control-flow programs follow issue 13 (refused
+ * naming their ops until it lands, then converted and checked).
  */
 import { afterAll, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
