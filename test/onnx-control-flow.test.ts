@@ -8,14 +8,17 @@
  * onnx.checker (python3-onnx; skipped with a message when absent).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertToOnnx, type ConvertToOnnxResult } from '../src/convert/onnx/index.js';
 import { ProgramBuilder } from '../src/formats/program-builder.js';
 import { loadModel } from '../src/model/load-model.js';
 import { openSession, type HostTensor } from '../src/runtime/onnx-runtime.js';
-import { tempDir } from './helpers.js';
+import { onnx } from '../src/convert/onnx/graph-builder.js';
+import { describeShared, shared, tempDir } from './helpers.js';
+import { makeZooParams } from './zoo-params.js';
+import { IMAGENET, normalize, type Rgb } from './zoo-images.js';
 
 const PY = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0);
 if (!PY) console.warn('[pserve tests] no python3 with the onnx package: onnx.checker not run on the control-flow models (apt-get install python3-onnx)');
@@ -314,4 +317,166 @@ describe('native ONNX: tensor arrays and refusals', () => {
     expect(m.blocks[0]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(1);
     expect(m.blocks[1]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(2);
   });
+});
+
+// ---------------------------------------------------------------- zoo: the PP-ShiTu mainbody detector and SLANet
+
+const PIL_PY = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0);
+
+/** a photo resized to w x h (bilinear) as HWC 0..255 plus its original size, via PIL; undefined without it */
+function decodePhoto(file: string, w: number, h: number): { img: Rgb; origH: number; origW: number } | undefined {
+  if (!PIL_PY) return undefined;
+  const r = spawnSync(PIL_PY, ['-c', 'import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]).convert("RGB")\nsys.stdout.buffer.write(b"%d %d\\n" % (im.size[1], im.size[0]))\nsys.stdout.buffer.write(im.resize((int(sys.argv[2]), int(sys.argv[3])), Image.BILINEAR).tobytes())', file, String(w), String(h)], { maxBuffer: 64 << 20 });
+  if (r.status !== 0) return undefined;
+  const buf = r.stdout as Buffer;
+  const nl = buf.indexOf(10);
+  const [origH, origW] = buf.subarray(0, nl).toString().split(' ').map(Number) as [number, number];
+  return { img: { h, w, data: Float32Array.from(buf.subarray(nl + 1)) }, origH, origW };
+}
+
+/** overwrite float32 params of a made-params folder in place (name -> values) */
+function setParams(folder: string, values: Record<string, (old: Float32Array) => number[]>): void {
+  const m = loadModel(folder);
+  const file = m.params[0]!.file;
+  const bytes = readFileSync(file);
+  for (const [name, fn] of Object.entries(values)) {
+    const p = m.params.find((q) => q.name === name);
+    if (!p || p.dtype !== 'float32') throw new Error(`no float32 param ${name}`);
+    const old = new Float32Array(p.numel);
+    for (let k = 0; k < p.numel; k++) old[k] = bytes.readFloatLE(p.dataOffset + k * 4);
+    fn(old).forEach((v, k) => bytes.writeFloatLE(v, p.dataOffset + k * 4));
+  }
+  writeFileSync(file, bytes);
+}
+
+/** add graph outputs (float32, shape left to onnxruntime) so a test can read intermediate tensors */
+function exposeOutputs(bytes: Uint8Array, names: string[]): Uint8Array {
+  const m = onnx.ModelProto.decode(bytes);
+  for (const n of names) m.graph!.output!.push({ name: n, type: { tensorType: { elemType: 1 } } });
+  return onnx.ModelProto.encode(m).finish();
+}
+
+const PICO_LEVELS = [
+  { stride: 8, size: 80, cls: 'sigmoid_0.tmp_0', reg: 'transpose_1.tmp_0' },
+  { stride: 16, size: 40, cls: 'sigmoid_1.tmp_0', reg: 'transpose_3.tmp_0' },
+  { stride: 32, size: 20, cls: 'sigmoid_2.tmp_0', reg: 'transpose_5.tmp_0' },
+  { stride: 64, size: 10, cls: 'sigmoid_3.tmp_0', reg: 'transpose_7.tmp_0' },
+];
+const PICO_NMS = { score_threshold: 0.025, nms_top_k: 1000, keep_top_k: 100, nms_threshold: 0.6 };
+
+/**
+ * The picodet head's post-processing in float64, from the head outputs of one image: per level the
+ * grid points ((x+0.5)s, (y+0.5)s), the top 1000 by score where a level has more, the distribution-
+ * focal integral (softmax over the 8 bins, dot the projection) times the stride, distance2bbox
+ * clipped to im_shape, divided by scale_factor; then Paddle's multiclass_nms3 (one class,
+ * normalized boxes): rows [label, score, x1, y1, x2, y2].
+ */
+function picodetReference(head: Record<string, HostTensor>, b: number, project: number[], imShape: [number, number], scale: [number, number]): number[][] {
+  const boxes: number[][] = [];
+  const scores: number[] = [];
+  for (const L of PICO_LEVELS) {
+    const hw = L.size * L.size;
+    const cls = nums(head[L.cls]!).slice(b * hw, (b + 1) * hw);
+    const reg = nums(head[L.reg]!).slice(b * hw * 32, (b + 1) * hw * 32);
+    let order = [...cls.keys()];
+    if (hw > 1000) order = order.sort((p, q) => cls[q]! - cls[p]! || p - q).slice(0, 1000);
+    for (const i of order) {
+      const px = ((i % L.size) + 0.5) * L.stride;
+      const py = (Math.floor(i / L.size) + 0.5) * L.stride;
+      const d = [0, 1, 2, 3].map((side) => {
+        const logits = reg.slice(i * 32 + side * 8, i * 32 + side * 8 + 8);
+        const mx = Math.max(...logits);
+        const e = logits.map((v) => Math.exp(v - mx));
+        const s = e.reduce((a, v) => a + v, 0);
+        return e.reduce((a, v, k) => a + (v / s) * project[k]!, 0) * L.stride;
+      });
+      const [h, w] = imShape;
+      const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
+      const [sy, sx] = scale;
+      boxes.push([clip(px - d[0]!, w) / sx, clip(py - d[1]!, h) / sy, clip(px + d[2]!, w) / sx, clip(py + d[3]!, h) / sy]);
+      scores.push(cls[i]!);
+    }
+  }
+  // multiclass_nms3, one class: score > threshold, stable sort by score, nms_top_k, greedy IoU <= threshold, keep_top_k
+  const area = (q: number[]) => (q[2]! < q[0]! || q[3]! < q[1]! ? 0 : (q[2]! - q[0]!) * (q[3]! - q[1]!));
+  const iou = (p: number[], q: number[]) => {
+    if (q[0]! > p[2]! || q[2]! < p[0]! || q[1]! > p[3]! || q[3]! < p[1]!) return 0;
+    const inter = (Math.min(p[2]!, q[2]!) - Math.max(p[0]!, q[0]!)) * (Math.min(p[3]!, q[3]!) - Math.max(p[1]!, q[1]!));
+    return inter / (area(p) + area(q) - inter);
+  };
+  const cand = [...scores.keys()].filter((i) => scores[i]! > PICO_NMS.score_threshold).sort((p, q) => scores[q]! - scores[p]! || p - q).slice(0, PICO_NMS.nms_top_k);
+  const kept: number[] = [];
+  for (const i of cand) if (kept.every((k) => iou(boxes[k]!, boxes[i]!) <= PICO_NMS.nms_threshold)) kept.push(i);
+  return kept.slice(0, PICO_NMS.keep_top_k).map((i) => [0, scores[i]!, ...boxes[i]!]);
+}
+
+describeShared('native ONNX: control-flow zoo models', () => {
+  const zoo = (name: string) => shared('zoo', name);
+
+  it('ppshitu_mainbody_det_picodet_v1 (made params): Loop over the batch with If branches; [N,6] rows + [B] counts match a float64 picodet decode + multiclass_nms3 on photos, and an input set with no detections', async (t) => {
+    const photos = ['coco_000000570688.jpg', 'ILSVRC2012_val_00010010.jpeg'].map((f) => decodePhoto(shared('pipeline', 'images', f), 640, 640));
+    if (photos.some((p) => p === undefined)) { t.skip(); console.warn('[pserve tests] no python3 with PIL: picodet photos not decoded (apt-get install python3-pil)'); return; }
+    const results: string[] = [];
+    // made params, with the distribution-focal projection Paddle trains to 0..7 and a class bias
+    // that leaves some detections (-4) or none (-30)
+    for (const [label, bias] of [['rich', -4], ['none', -30]] as const) {
+      const folder = makeZooParams(zoo('ppshitu_mainbody_det_picodet_v1'), join(dir, `picodet-${label}`));
+      const heads = ['conv2d_84.b_0', 'conv2d_85.b_0', 'conv2d_86.b_0', 'conv2d_87.b_0'];
+      setParams(folder, { dygraph_tmp_4: () => [0, 1, 2, 3, 4, 5, 6, 7], ...Object.fromEntries(heads.map((h) => [h, (old: Float32Array) => [bias, ...Array.from(old).slice(1)]])) });
+      const r = await convertToOnnx(folder);
+      expect(r.outputs.map((o) => [o.name, o.dtype, o.shape])).toEqual([['save_infer_model/scale_0.tmp_1', 'float32', [-1, 6]], ['save_infer_model/scale_1.tmp_1', 'int32', [-1]]]);
+      expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: null }]);
+      expect(r.controlFlow?.branches.map((x) => x.result)).toEqual(Array(8).fill('if'));
+      onnxChecker(r.bytes!);
+      const bytes = exposeOutputs(r.bytes!, PICO_LEVELS.flatMap((L) => [L.cls, L.reg]));
+      for (const batch of label === 'rich' ? [[0], [0, 1]] : [[0]]) {
+        const B = batch.length;
+        const image = new Float32Array(B * 3 * 640 * 640);
+        batch.forEach((p, k) => image.set(normalize(photos[p]!.img, IMAGENET.mean, IMAGENET.std), k * 3 * 640 * 640));
+        const imShape = batch.map(() => [640, 640] as [number, number]);
+        const scale = batch.map((p) => [640 / photos[p]!.origH, 640 / photos[p]!.origW] as [number, number]);
+        const got = await run(bytes, {
+          image: { dtype: 'float32', dims: [B, 3, 640, 640], data: image },
+          im_shape: f32([B, 2], imShape.flat()),
+          scale_factor: f32([B, 2], scale.flat()),
+        });
+        const rows = nums(got['save_infer_model/scale_0.tmp_1']!);
+        const counts = nums(got['save_infer_model/scale_1.tmp_1']!);
+        const want = batch.map((_, k) => picodetReference(got, k, [0, 1, 2, 3, 4, 5, 6, 7], imShape[k]!, scale[k]!));
+        expect(counts).toEqual(want.map((w) => w.length));
+        expect(got['save_infer_model/scale_0.tmp_1']!.dims).toEqual([counts.reduce((a, c) => a + c, 0), 6]);
+        let worst = 0;
+        want.flat().forEach((w, i) => {
+          expect(rows[i * 6]).toBe(w[0]);
+          expect(Math.abs(rows[i * 6 + 1]! - w[1]!)).toBeLessThanOrEqual(1e-6);
+          for (let c = 2; c < 6; c++) worst = Math.max(worst, Math.abs(rows[i * 6 + c]! - w[c]!) / Math.max(1, Math.abs(w[c]!)));
+        });
+        expect(worst).toBeLessThanOrEqual(1e-4);
+        results.push(`${label} batch ${B}: counts [${counts.join(',')}], box max rel diff ${worst.toExponential(2)}`);
+        if (label === 'rich') expect(Math.min(...counts), results.join('; ')).toBeGreaterThan(0);
+        else expect(counts).toEqual([0]);
+      }
+    }
+    console.log(`[pserve tests] picodet: ${results.join('; ')}`);
+  }, 240_000);
+
+  it('slanet_table (made params) converts (a 501-trip while -> Loop) and runs on a [1,3,488,488] input', async (t) => {
+    const photo = decodePhoto(shared('pipeline', 'images', 'coco_000000570688.jpg'), 488, 488);
+    if (!photo) { t.skip(); console.warn('[pserve tests] no python3 with PIL: slanet input not decoded'); return; }
+    const folder = makeZooParams(zoo('slanet_table'), join(dir, 'slanet'));
+    const r = await convertToOnnx(folder);
+    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: 501 }]);
+    onnxChecker(r.bytes!);
+    const got = await run(r.bytes!, { x: { dtype: 'float32', dims: [1, 3, 488, 488], data: normalize(photo.img, IMAGENET.mean, IMAGENET.std) } });
+    expect(got['fill_constant_15.tmp_0']!.dims).toEqual([1, 501, 4]);
+    expect(got['softmax_1.tmp_0']!.dims).toEqual([1, 501, 30]);
+    const probs = nums(got['softmax_1.tmp_0']!);
+    for (let s = 0; s < 501; s++) {
+      const row = probs.slice(s * 30, s * 30 + 30);
+      expect(Math.abs(row.reduce((a, v) => a + v, 0) - 1)).toBeLessThan(1e-4);
+    }
+    // every step wrote its row: boxes are sigmoids in (0, 1), none left at the zeros they started as
+    const boxes = nums(got['fill_constant_15.tmp_0']!);
+    expect(boxes.every((v) => v > 0 && v < 1)).toBe(true);
+  }, 240_000);
 });
