@@ -1,13 +1,13 @@
 /**
  * Params for zoo programs that come without them, in the real layout: the persistable vars of
  * block 0 (the loader's paramNames: sorted by name, byte-wise), one combined `.pdiparams` stream
- * written with the project's record encoder, next to a symlink of the program, in a temp folder
+ * written with the project's record encoder, next to a copy of the program, in a temp folder
  * (never in the repo or the fixtures). Values are deterministic (seeded by the var name) and sized
  * so a forward pass stays in range: conv / fc / recurrent weights with variance ~1/fan_in,
  * batch-norm means 0 and variances 1 (scale ~1, bias small), layer-norm scale ~1, quantization
  * scales and anything else that must be positive in (0.5, 1.5).
  */
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModel } from '../src/model/load-model.js';
 import { encodeTensorRecord } from '../src/formats/pdiparams.js';
@@ -86,14 +86,15 @@ function bytesOf(dtype: DType, f: Float32Array): Uint8Array {
 }
 
 /**
- * Make `dest` a model folder: the program from `srcDir` (symlinked, or copied where links are
- * refused) plus a generated combined params file beside it. Returns the folder.
+ * Make `dest` a model folder: a copy of the program from `srcDir` plus a generated combined params
+ * file beside it. Returns the folder.
  */
 export function makeZooParams(srcDir: string, dest: string, modelFilename = 'inference.pdmodel'): string {
   mkdirSync(dest, { recursive: true });
   const src = join(srcDir, modelFilename);
   const prog = join(dest, basename(modelFilename));
-  try { symlinkSync(src, prog); } catch { copyFileSync(src, prog); }
+  // a copy, not a link: nothing written in `dest` can ever reach the shared fixture
+  copyFileSync(src, prog);
   const model = loadModel(dest, { modelFilename: basename(modelFilename), params: 'skip' });
   const role = roles(model);
   const parts: Uint8Array[] = [];
@@ -111,6 +112,10 @@ export function makeZooParams(srcDir: string, dest: string, modelFilename = 'inf
   for (const p of parts) { out.set(p, o); o += p.length; }
   // a legacy `__model__` takes its combined params as `__params__` (never written through the program's link)
   const base = basename(modelFilename);
-  writeFileSync(join(dest, base === '__model__' ? '__params__' : base.replace(/\.pdmodel$/, '.pdiparams')), out);
+  // the params name is never the program's own (a PIR inference.json would otherwise be written
+  // through the link, into the shared fixture): refuse rather than overwrite a source
+  const paramsName = base === '__model__' ? '__params__' : `${base.replace(/\.(pdmodel|json)$/, '')}.pdiparams`;
+  if (paramsName === base) throw new Error(`zoo-params: ${base} cannot take a params file name of its own`);
+  writeFileSync(join(dest, paramsName), out);
   return dest;
 }
