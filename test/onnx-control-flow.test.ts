@@ -58,7 +58,7 @@ const X = [0.73, -1.21, 0.05, 1.9, -0.44, 0.318];
  * i = 0; while (i < n) { arr[I] = x * i + 1; i += 1 }; out = stack(arr)
  * `n` is a feed (run-time trip count) or a fill_constant; I is i itself or lod_array_length(arr)
  */
-function counterLoop(opts: { n: 'feed' | number; index: 'counter' | 'length' }): ProgramBuilder {
+function counterLoop(opts: { n: 'feed' | number; index: 'counter' | 'length'; boundInBody?: boolean }): ProgramBuilder {
   const b = new ProgramBuilder();
   b.feed('x', 'float32', [-1, 3]);
   if (opts.n === 'feed') b.feed('n', 'int64', [1]);
@@ -79,6 +79,8 @@ function counterLoop(opts: { n: 'feed' | number; index: 'counter' | 'length' }):
       s.op('write_to_array', { X: ['v'], I: ['i'] }, { Out: ['arr'] });
     }
     s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+    // the bound set again in the body (as generated code often does): still a constant
+    if (opts.boundInBody && typeof opts.n === 'number') s.op('fill_constant', {}, { Out: ['n'] }, { shape: [1], value: opts.n, dtype: 3 });
     s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] }, { axis: -1 });
   });
   b.op('while', { X: ['x', 'i', 'n', 'arr'], Condition: ['cond'] }, { Out: ['i', 'cond', 'arr'], StepScopes: ['scopes'] }, { sub_block: { block: body }, is_test: true });
@@ -123,8 +125,8 @@ describe('native ONNX: while', () => {
   });
 
   it('a constant trip count is unrolled (and said so); same numbers', async () => {
-    for (const index of ['length', 'counter'] as const) {
-      const r = await convert(counterLoop({ n: 4, index }));
+    for (const [index, boundInBody] of [['length', false], ['counter', false], ['length', true]] as const) {
+      const r = await convert(counterLoop({ n: 4, index, boundInBody }));
       expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'unrolled', trips: 4 }]);
       onnxChecker(r.bytes!);
       const got = await run(r.bytes!, { x: f32([2, 3], X) });

@@ -23,7 +23,7 @@ import type { DType } from '../../model/dtype.js';
 import type { LoadedModel } from '../../model/load-model.js';
 import type { OpNode, VarSpec } from '../../model/types.js';
 import { encodeValues, onnxDtype, type ConstValue, type GraphBuilder } from './graph-builder.js';
-import { foldOp } from './fold.js';
+import { constantSource, foldOp } from './fold.js';
 
 type ValueInfo = import('onnx-proto').onnx.IValueInfoProto;
 type TypeProto = import('onnx-proto').onnx.ITypeProto;
@@ -325,7 +325,7 @@ function constantTrips(env: BlockEnv, scope: Scope, sub: number, condVar: string
       if (nested !== undefined && (op.type === 'while' || op.type === 'conditional_block')) {
         for (const n of outerWrites(env.model, Number(nested))) known.set(n, undefined);
       }
-      const vals = foldOp(op, get);
+      const vals = constantSource(op) ?? foldOp(op, get);
       for (const names of Object.values(op.outputs)) for (const n of names) if (n) known.set(n, vals?.get(n));
     }
     trips++;

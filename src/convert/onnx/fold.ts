@@ -137,3 +137,21 @@ export function foldOp(op: OpNode, get: Get): Map<string, ConstValue> | undefine
   }
   return undefined;
 }
+
+/**
+ * The value a constant-making op (fill_constant without tensor inputs) writes, for the
+ * conversion-time evaluation of a loop body (the mapper writes the same constant when mapped).
+ */
+export function constantSource(op: OpNode): Map<string, ConstValue> | undefined {
+  if (op.type !== 'fill_constant' || Object.values(op.inputs).some((l) => l.some((n) => n !== ''))) return undefined;
+  const out = op.outputs['Out']?.[0];
+  const shape = Array.isArray(op.attrs['shape']) ? op.attrs['shape'].map(Number) : [];
+  const n = shape.reduce((p, d) => p * d, 1);
+  const code = op.attrs['dtype'];
+  const dtype = dtypeFromVarType(typeof code === 'number' ? code : 5);
+  if (!out || shape.some((d) => d < 0) || n > MAX_FOLD_ELEMENTS || dtype === 'unknown') return undefined;
+  const sv = typeof op.attrs['str_value'] === 'string' ? op.attrs['str_value'].trim() : '';
+  const raw = sv !== '' ? Number(sv) : Number(op.attrs['value'] ?? 0);
+  if (!Number.isFinite(raw)) return undefined;
+  return new Map([[out, { dtype, dims: shape, values: new Array(n).fill(toType(raw, dtype)) }]]);
+}

@@ -14,7 +14,8 @@ function structural(types: string[], note: string): OpMapper {
     minOpset: 11,
     note,
     map(ctx) {
-      throw ctx.unsupported('mapped by the converter\'s block walker, never by itself');
+      // legacy programs never get here (the block walker maps these); PIR keeps control flow in regions
+      throw ctx.unsupported('control flow in PIR programs (pd_op.while / pd_op.if regions) is not converted yet; a legacy (.pdmodel ProgramDesc) export of the model converts');
     },
   };
 }
