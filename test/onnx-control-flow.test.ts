@@ -16,7 +16,7 @@ import { ProgramBuilder } from '../src/formats/program-builder.js';
 import { loadModel } from '../src/model/load-model.js';
 import { openSession, type HostTensor } from '../src/runtime/onnx-runtime.js';
 import { onnx } from '../src/convert/onnx/graph-builder.js';
-import { describeShared, shared, tempDir } from './helpers.js';
+import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 import { makeZooParams } from './zoo-params.js';
 import { IMAGENET, normalize, type Rgb } from './zoo-images.js';
 
@@ -134,6 +134,27 @@ describe('native ONNX: while', () => {
       const want = counterLoopWant(X, 2, 4);
       nums(got['out']!).forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 6));
     }
+  });
+
+  it('pserve onnx says which loops were unrolled (--json controlFlow, and a text line)', () => {
+    // the run-time case is the nested program (its output keeps its shape when the validation input n is 0)
+    const cases = [
+      [counterLoop({ n: 4, index: 'length' }), [{ block: 0, subBlock: 1, condition: 'cond', result: 'unrolled', trips: 4 }], /loop {6}while \(block 1\): unrolled, 4 trips/],
+      [nestedLoop(3), [{ block: 1, subBlock: 2, condition: 'c2', result: 'unrolled', trips: 3 }, { block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null }], /loop {6}while \(block 2\): unrolled, 3 trips\nloop {6}while \(block 1\): ONNX Loop\n/],
+    ] as const;
+    cases.forEach(([program, loops, line], k) => {
+      const d = join(dir, `cli-${k}`);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'inference.pdmodel'), program.programBytes());
+      const file = join(d, 'model.onnx');
+      const r = cliJson<{ controlFlow: { loops: unknown[] }; validation: { ok?: boolean } }>(['onnx', '--model_dir', d, '--save_file', file, '--engine', 'native']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.controlFlow.loops).toEqual(loops);
+      expect(r.json.validation.ok).toBe(true);
+      const text = cli(['onnx', '--model_dir', d, '--save_file', file, '--engine', 'native']);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(line);
+    });
   });
 
   it('a loop whose constant condition is false never runs', async () => {

@@ -13,6 +13,8 @@ import type { ConstValue } from './graph-builder.js';
 const MAX_FOLD_ELEMENTS = 64;
 
 const INT_TYPES = new Set<DType>(['int8', 'int16', 'int32', 'int64', 'uint8']);
+/** dtypes a folded constant can be written in */
+const WRITABLE = new Set<DType>(['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'float32', 'float64']);
 
 function toType(v: number, t: DType): number {
   if (t === 'bool') return v !== 0 ? 1 : 0;
@@ -93,7 +95,7 @@ export function foldOp(op: OpNode, get: Get): Map<string, ConstValue> | undefine
   const num = (k: string, d: number): number => { const v = op.attrs[k]; return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'boolean' ? (v ? 1 : 0) : d; };
   const res = (slot: string, v: ConstValue | undefined): Map<string, ConstValue> | undefined => {
     const o = out(slot);
-    return o === undefined || v === undefined ? undefined : new Map([[o, v]]);
+    return o === undefined || v === undefined || !WRITABLE.has(v.dtype) ? undefined : new Map([[o, v]]);
   };
   const x = cx('X');
   switch (op.type) {
@@ -114,7 +116,7 @@ export function foldOp(op: OpNode, get: Get): Map<string, ConstValue> | undefine
     case 'cast': {
       if (!x) return undefined;
       const t = dtypeFromVarType(num('out_dtype', 5));
-      if (t === 'unknown') return undefined;
+      if (!WRITABLE.has(t)) return undefined;
       return res('Out', { dtype: t, dims: x.dims, values: x.values.map((v) => toType(v, t)) });
     }
     case 'logical_not':
@@ -149,7 +151,7 @@ export function constantSource(op: OpNode): Map<string, ConstValue> | undefined 
   const n = shape.reduce((p, d) => p * d, 1);
   const code = op.attrs['dtype'];
   const dtype = dtypeFromVarType(typeof code === 'number' ? code : 5);
-  if (!out || shape.some((d) => d < 0) || n > MAX_FOLD_ELEMENTS || dtype === 'unknown') return undefined;
+  if (!out || shape.some((d) => d < 0) || n > MAX_FOLD_ELEMENTS || !WRITABLE.has(dtype)) return undefined;
   const sv = typeof op.attrs['str_value'] === 'string' ? op.attrs['str_value'].trim() : '';
   const raw = sv !== '' ? Number(sv) : Number(op.attrs['value'] ?? 0);
   if (!Number.isFinite(raw)) return undefined;
