@@ -283,6 +283,32 @@ describe('native ONNX: conditional_block', () => {
   });
 });
 
+describe('native ONNX: loop bodies read outer values by name', () => {
+  it('a fetched var rewritten in place after the loop keeps the body\'s reads pointing at its first value', async () => {
+    // y = 2x; i = 0; acc = 0x; while (i < n) { acc += y; i++ }; y = 3y (in place); fetch y, acc
+    const b = new ProgramBuilder();
+    b.feed('x', 'float32', [-1, 3]).feed('n', 'int64', [1]);
+    b.variable('y', 'float32', [-1, 3]).variable('i', 'int64', [1]).variable('cond', 'bool', [1]).variable('acc', 'float32', [-1, 3]).variable('sc', 'float32', []);
+    b.op('scale', { X: ['x'] }, { Out: ['y'] }, { scale: 2 });
+    b.op('scale', { X: ['x'] }, { Out: ['acc'] }, { scale: 0 });
+    b.op('fill_constant', {}, { Out: ['i'] }, { shape: [1], value: 0, dtype: 3 });
+    b.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] });
+    const body = b.subBlock((s) => {
+      s.op('elementwise_add', { X: ['acc'], Y: ['y'] }, { Out: ['acc'] }, { axis: -1 });
+      s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+      s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] });
+    });
+    b.op('while', { X: ['acc', 'y', 'i', 'n'], Condition: ['cond'] }, { Out: ['acc', 'i', 'cond'], StepScopes: ['sc'] }, { sub_block: { block: body } });
+    b.op('scale', { X: ['y'] }, { Out: ['y'] }, { scale: 3 });
+    b.fetch('y').fetch('acc');
+    const r = await convert(b);
+    onnxChecker(r.bytes!);
+    const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(4) });
+    nums(got['y']!).forEach((v, k) => expect(v).toBeCloseTo(6 * X[k]!, 5));
+    nums(got['acc']!).forEach((v, k) => expect(v).toBeCloseTo(8 * X[k]!, 5));
+  });
+});
+
 describe('native ONNX: tensor arrays and refusals', () => {
   it('read_from_array and lod_array_length after a loop', async () => {
     const b = counterLoop({ n: 'feed', index: 'length' });

@@ -335,10 +335,19 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
 
 /** Rename tensor `from` to `to` in every node and initializer written so far. */
 function renameTensor(g: GraphBuilder, from: string, to: string): void {
-  for (const n of g.nodes) {
-    n.input = n.input?.map((v) => (v === from ? to : v));
-    n.output = n.output?.map((v) => (v === from ? to : v));
-  }
+  // names are unique in the whole model, so Loop bodies and If branches (which read outer values by name) are renamed too
+  const inNodes = (nodes: typeof g.nodes): void => {
+    for (const n of nodes) {
+      n.input = n.input?.map((v) => (v === from ? to : v));
+      n.output = n.output?.map((v) => (v === from ? to : v));
+      for (const a of n.attribute ?? []) {
+        if (!a.g) continue;
+        inNodes(a.g.node ?? []);
+        for (const o of a.g.output ?? []) if (o.name === from) o.name = to;
+      }
+    }
+  };
+  inNodes(g.nodes);
   for (const t of g.initializers) if (t.name === from) t.name = to;
   const c = g.consts.get(from);
   if (c) { g.consts.delete(from); g.consts.set(to, c); }
