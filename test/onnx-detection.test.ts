@@ -13,6 +13,8 @@ import { convertToOnnx } from '../src/convert/onnx/index.js';
 import { PserveError } from '../src/errors.js';
 import { ProgramBuilder, seededFloats, type BuilderAttr } from '../src/formats/program-builder.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+import type { LoadedModel } from '../src/model/load-model.js';
+import type { OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import { tempDir } from './helpers.js';
 import { iou, paddleNms, type NmsAttrs } from './detection-ref.js';
 
@@ -552,4 +554,55 @@ describe('matrix_nms against a float64 Paddle kernel', () => {
       if (name !== 'nothing survives') expect(want.rows.length).toBeGreaterThan(10);
     });
   }
+});
+
+// ---------------------------------------------------------------- PIR spellings
+
+interface PirVar { name: string; dtype: 'float32' | 'int32'; shape: number[] }
+
+/** A parameter-free PIR program as the loader hands it over (positional operands and results). */
+function pirModel(feeds: PirVar[], fetches: PirVar[], vars: PirVar[], ops: OpNode[]): LoadedModel {
+  const spec = (v: PirVar): TensorSpec => ({ name: v.name, dtype: v.dtype, shape: v.shape, lodLevel: 0 });
+  const all = new Map<string, VarSpec>([...feeds, ...fetches, ...vars].map((v) => [v.name, { ...spec(v), persistable: false }]));
+  const io: OpNode[] = [
+    ...feeds.map((f) => ({ type: 'data', inputs: {}, outputs: { 0: [f.name] }, attrs: { name: f.name } })),
+    ...ops,
+    ...fetches.map((f) => ({ type: 'fetch', inputs: { 0: [f.name] }, outputs: {}, attrs: { name: f.name } })),
+  ];
+  return {
+    format: 'paddle-pir', modelFile: 'mem', paramsFile: null, paramsLayout: 'none', feeds: feeds.map(spec), fetches: fetches.map(spec),
+    blocks: [{ idx: 0, parentIdx: -1, ops: io, vars: all }], params: [], paramNames: [], warnings: [],
+    readParam: () => { throw new Error('no params'); }, programBytes: new Uint8Array(0),
+  } as LoadedModel;
+}
+
+describe('PIR spellings (positional operands)', () => {
+  it('yolo_box then multiclass_nms3 (out, index, nms_rois_num) at batch 2', async () => {
+    const at = { ...NMS_DEFAULTS, score_threshold: 0.2, nms_top_k: 20, keep_top_k: 12, nms_threshold: 0.4 };
+    const anchors = [10, 13, 16, 30];
+    const m = pirModel(
+      [{ name: 'x', dtype: 'float32', shape: [-1, 2 * 8, 4, 4] }, { name: 'img', dtype: 'int32', shape: [-1, 2] }],
+      [{ name: 'out', dtype: 'float32', shape: [-1, 6] }, { name: 'index', dtype: 'int32', shape: [-1, 1] }, { name: 'num', dtype: 'int32', shape: [-1] }],
+      [{ name: 'boxes', dtype: 'float32', shape: [-1, 32, 4] }, { name: 'scores', dtype: 'float32', shape: [-1, 32, 3] }, { name: 'st', dtype: 'float32', shape: [-1, 3, 32] }],
+      [
+        { type: 'yolo_box', inputs: { 0: ['x'], 1: ['img'] }, outputs: { 0: ['boxes'], 1: ['scores'] }, attrs: { anchors, class_num: 3, conf_thresh: 0.05, downsample_ratio: 8, clip_bbox: true, scale_x_y: 1, iou_aware: false, iou_aware_factor: 0.5 } },
+        { type: 'transpose', inputs: { 0: ['scores'] }, outputs: { 0: ['st'] }, attrs: { perm: [0, 2, 1] } },
+        { type: 'multiclass_nms3', inputs: { 0: ['boxes'], 1: ['st'], 2: [''] }, outputs: { 0: ['out'], 1: ['index'], 2: ['num'] }, attrs: { ...at } },
+      ],
+    );
+    const r0 = await convertToOnnx('mem', { model: m });
+    const s = await openSession(r0.bytes!);
+    sessions.push(s);
+    const x = seededFloats(2 * 16 * 16, 77, 2);
+    const img = [64, 48, 40, 80];
+    const r = await s.run({ x: { dtype: 'float32', dims: [2, 16, 4, 4], data: x }, img: { dtype: 'int32', dims: [2, 2], data: Int32Array.from(img) } });
+    const yb = paddleYoloBox(x, [2, 16, 4, 4], img, { anchors, class_num: 3, conf_thresh: 0.05, downsample_ratio: 8, clip_bbox: true, scale_x_y: 1, iou_aware: false, iou_aware_factor: 0.5 });
+    const boxes = [0, 1].map((n) => Array.from({ length: 32 }, (_, i) => Array.from(yb.boxes.subarray((n * 32 + i) * 4, (n * 32 + i + 1) * 4))));
+    const scores = [0, 1].map((n) => Array.from({ length: 3 }, (_, c) => Array.from({ length: 32 }, (_, i) => yb.scores[(n * 32 + i) * 3 + c]!)));
+    const want = paddleNms(boxes, scores, { ...at, score_threshold: f32(0.2), nms_threshold: f32(0.4) });
+    expect(want.rows.length).toBeGreaterThan(4);
+    expect(Array.from(r['num']!.data as Int32Array)).toEqual(want.counts);
+    expect(Array.from(r['index']!.data as Int32Array)).toEqual(want.index);
+    expect(maxAbsDiff(r['out']!.data as Float32Array, want.rows.flat())).toBeLessThan(1e-4);
+  });
 });
