@@ -309,6 +309,33 @@ describe('native ONNX: loop bodies read outer values by name', () => {
   });
 });
 
+describe('native ONNX: loop-carried values without a value before the loop', () => {
+  it('a var first written in the body leaves the Loop with its last value (it starts as an empty placeholder)', async () => {
+    // i = 0; while (i < n) { last = x * i; i++ }; fetch last  -> x * (n - 1)
+    const b = new ProgramBuilder();
+    b.feed('x', 'float32', [-1, 3]).feed('n', 'int64', [1]);
+    b.variable('i', 'int64', [1]).variable('cond', 'bool', [1]).variable('last', 'float32', [-1, 3]).variable('sc', 'float32', []);
+    b.op('fill_constant', {}, { Out: ['i'] }, { shape: [1], value: 0, dtype: 3 });
+    b.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] });
+    const body = b.subBlock((s) => {
+      s.variable('fi', 'float32', [1]);
+      s.op('cast', { X: ['i'] }, { Out: ['fi'] }, { in_dtype: 3, out_dtype: 5 });
+      s.op('elementwise_mul', { X: ['x'], Y: ['fi'] }, { Out: ['last'] }, { axis: -1 });
+      s.op('increment', { X: ['i'] }, { Out: ['i'] }, { step: 1 });
+      s.op('less_than', { X: ['i'], Y: ['n'] }, { Out: ['cond'] });
+    });
+    b.op('while', { X: ['x', 'i', 'n'], Condition: ['cond'] }, { Out: ['last', 'i', 'cond'], StepScopes: ['sc'] }, { sub_block: { block: body } });
+    b.fetch('last');
+    const r = await convert(b);
+    onnxChecker(r.bytes!);
+    for (const n of [1, 3]) {
+      const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(n) });
+      expect(got['last']!.dims).toEqual([2, 3]);
+      nums(got['last']!).forEach((v, k) => expect(v).toBeCloseTo(X[k]! * (n - 1), 5));
+    }
+  });
+});
+
 describe('native ONNX: tensor arrays and refusals', () => {
   it('read_from_array and lod_array_length after a loop', async () => {
     const b = counterLoop({ n: 'feed', index: 'length' });
