@@ -98,7 +98,7 @@ function counterLoopWant(x: number[], rows: number, n: number): number[] {
 describe('native ONNX: while', () => {
   it('counter + array append (I = lod_array_length): ONNX Loop with a run-time trip count, the array as a scan output', async () => {
     const r = await convert(counterLoop({ n: 'feed', index: 'length' }));
-    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null }]);
+    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }]);
     onnxChecker(r.bytes!);
     for (const n of [1, 3, 5]) {
       const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(n) });
@@ -140,7 +140,7 @@ describe('native ONNX: while', () => {
     // the run-time case is the nested program (its output keeps its shape when the validation input n is 0)
     const cases = [
       [counterLoop({ n: 4, index: 'length' }), [{ block: 0, subBlock: 1, condition: 'cond', result: 'unrolled', trips: 4 }], /loop {6}while \(block 1\): unrolled, 4 trips/],
-      [nestedLoop(3), [{ block: 1, subBlock: 2, condition: 'c2', result: 'unrolled', trips: 3 }, { block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null }], /loop {6}while \(block 2\): unrolled, 3 trips\nloop {6}while \(block 1\): ONNX Loop\n/],
+      [nestedLoop(3), [{ block: 1, subBlock: 2, condition: 'c2', result: 'unrolled', trips: 3 }, { block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }], /loop {6}while \(block 2\): unrolled, 3 trips\nloop {6}while \(block 1\): ONNX Loop \(the trip count is not a conversion-time constant\)\n/],
     ] as const;
     cases.forEach(([program, loops, line], k) => {
       const d = join(dir, `cli-${k}`);
@@ -501,7 +501,7 @@ describeShared('native ONNX: control-flow zoo models', () => {
       setParams(folder, { dygraph_tmp_4: () => [0, 1, 2, 3, 4, 5, 6, 7], ...Object.fromEntries(heads.map((h) => [h, (old: Float32Array) => [bias, ...Array.from(old).slice(1)]])) });
       const r = await convertToOnnx(folder);
       expect(r.outputs.map((o) => [o.name, o.dtype, o.shape])).toEqual([['save_infer_model/scale_0.tmp_1', 'float32', [-1, 6]], ['save_infer_model/scale_1.tmp_1', 'int32', [-1]]]);
-      expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: null }]);
+      expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }]);
       expect(r.controlFlow?.branches.map((x) => x.result)).toEqual(Array(8).fill('if'));
       onnxChecker(r.bytes!);
       const bytes = exposeOutputs(r.bytes!, PICO_LEVELS.flatMap((L) => [L.cls, L.reg]));
@@ -541,7 +541,7 @@ describeShared('native ONNX: control-flow zoo models', () => {
     if (!photo) { t.skip(); console.warn('[pserve tests] no python3 with PIL: slanet input not decoded'); return; }
     const folder = makeZooParams(zoo('slanet_table'), join(dir, 'slanet'));
     const r = await convertToOnnx(folder);
-    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: 501 }]);
+    expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'tmp_4', result: 'loop', trips: 501, why: '501 trips of 54 body ops is past the unroll limit (32 trips, 4096 ops)' }]);
     onnxChecker(r.bytes!);
     const got = await run(r.bytes!, { x: { dtype: 'float32', dims: [1, 3, 488, 488], data: normalize(photo.img, IMAGENET.mean, IMAGENET.std) } });
     expect(got['fill_constant_15.tmp_0']!.dims).toEqual([1, 501, 4]);

@@ -173,7 +173,7 @@ function render(r: OnnxReport): string {
   for (const i of r.inputs) lines.push(`input     ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   for (const i of r.outputs) lines.push(`output    ${i.name} ${i.dtype} [${i.shape.join(',')}]`);
   for (const l of r.controlFlow?.loops ?? []) {
-    lines.push(`loop      while (block ${l.subBlock}): ${l.result === 'unrolled' ? `unrolled, ${l.trips} trips` : l.result === 'loop' ? `ONNX Loop${l.trips !== null ? `, ${l.trips} trips` : ''}` : 'never runs (constant condition false)'}`);
+    lines.push(`loop      while (block ${l.subBlock}): ${l.result === 'unrolled' ? `unrolled, ${l.trips} trips` : l.result === 'loop' ? `ONNX Loop${l.why ? ` (${l.why})` : ''}` : 'never runs (constant condition false)'}`);
   }
   const ifs = r.controlFlow?.branches ?? [];
   if (ifs.length) lines.push(`branches  ${ifs.filter((b) => b.result === 'if').length} conditional_block as ONNX If, ${ifs.filter((b) => b.result !== 'if').length} folded by constants`);

@@ -35,7 +35,7 @@ export const UNROLL_MAX_OPS = 4096;
 const MAX_SIMULATED_TRIPS = 100_000;
 
 export interface ControlFlowReport {
-  loops: { block: number; subBlock: number; condition: string; result: 'unrolled' | 'loop' | 'never-runs'; trips: number | null }[];
+  loops: { block: number; subBlock: number; condition: string; result: 'unrolled' | 'loop' | 'never-runs'; trips: number | null; why?: string }[];
   branches: { block: number; subBlock: number; condition: string; result: 'if' | 'folded-taken' | 'folded-skipped' }[];
 }
 
@@ -395,7 +395,12 @@ function mapWhile(env: BlockEnv, op: OpNode, scope: Scope, block: number): void 
   const done = define(env, scope, condVar);
   g.initializer(done, 'bool', [1], encodeValues([0], 'bool'));
   g.consts.set(done, { dtype: 'bool', dims: [1], values: [0] });
-  env.report.loops.push({ block, subBlock: sub, condition: condVar, result: 'loop', trips: trips ?? null });
+  env.report.loops.push({
+    block, subBlock: sub, condition: condVar, result: 'loop', trips: trips ?? null,
+    why: trips === undefined
+      ? 'the trip count is not a conversion-time constant'
+      : `${trips} trips of ${ops} body ops is past the unroll limit (${UNROLL_MAX_TRIPS} trips, ${UNROLL_MAX_OPS} ops)`,
+  });
 }
 
 /**
