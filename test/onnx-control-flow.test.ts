@@ -100,6 +100,9 @@ describe('native ONNX: while', () => {
     const r = await convert(counterLoop({ n: 'feed', index: 'length' }));
     expect(r.controlFlow?.loops).toEqual([{ block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }]);
     onnxChecker(r.bytes!);
+    // no iteration: an empty stack that keeps the element's rank (the scan output alone would be [0])
+    const none = await run(r.bytes!, { x: f32([2, 3], X), n: i64(0) });
+    expect(none['out']!.dims).toEqual([0, 1, 3]);
     for (const n of [1, 3, 5]) {
       const got = await run(r.bytes!, { x: f32([2, 3], X), n: i64(n) });
       expect(got['out']!.dims).toEqual([n, 2, 3]);
@@ -137,8 +140,8 @@ describe('native ONNX: while', () => {
   });
 
   it('pserve onnx says which loops were unrolled (--json controlFlow, and a text line)', () => {
-    // the run-time case is the nested program (its output keeps its shape when the validation input n is 0)
     const cases = [
+      [counterLoop({ n: 'feed', index: 'length' }), [{ block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }], /loop {6}while \(block 1\): ONNX Loop \(the trip count is not a conversion-time constant\)\n/],
       [counterLoop({ n: 4, index: 'length' }), [{ block: 0, subBlock: 1, condition: 'cond', result: 'unrolled', trips: 4 }], /loop {6}while \(block 1\): unrolled, 4 trips/],
       [nestedLoop(3), [{ block: 1, subBlock: 2, condition: 'c2', result: 'unrolled', trips: 3 }, { block: 0, subBlock: 1, condition: 'cond', result: 'loop', trips: null, why: 'the trip count is not a conversion-time constant' }], /loop {6}while \(block 2\): unrolled, 3 trips\nloop {6}while \(block 1\): ONNX Loop \(the trip count is not a conversion-time constant\)\n/],
     ] as const;

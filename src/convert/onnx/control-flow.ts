@@ -388,9 +388,16 @@ function mapWhile(env: BlockEnv, op: OpNode, scope: Scope, block: number): void 
 
   const m = trips !== undefined ? g.constant([trips], 'int64', []) : '';
   const condInit = scalarCond(g, read(env, scope, op, block, condVar));
-  const outs = [...state, ...scans].map((v) => define(env, scope, v));
-  for (const o of outs.slice(state.length)) stacked(g).add(o);
-  g.node('Loop', [m, condInit, ...inits], outs, { body: { graph: body.graph(`while_block${sub}`) } });
+  const outs = state.map((v) => define(env, scope, v));
+  // a Loop that runs no iteration gives its scan outputs shape [0] (onnxruntime cannot know the
+  // element shape): unless the trip count is known, give them the element's declared rank then
+  const scanOuts = scans.map((v) => (trips !== undefined ? define(env, scope, v) : g.fresh(`${v}.scan`)));
+  g.node('Loop', [m, condInit, ...inits], [...outs, ...scanOuts], { body: { graph: body.graph(`while_block${sub}`) } });
+  scans.forEach((v, k) => {
+    let s = scanOuts[k]!;
+    if (trips === undefined) s = emptyScanRank(env, g, s, v, define(env, scope, v));
+    stacked(g).add(s);
+  });
   // when the loop ends its condition is false
   const done = define(env, scope, condVar);
   g.initializer(done, 'bool', [1], encodeValues([0], 'bool'));
@@ -401,6 +408,21 @@ function mapWhile(env: BlockEnv, op: OpNode, scope: Scope, block: number): void 
       ? 'the trip count is not a conversion-time constant'
       : `${trips} trips of ${ops} body ops is past the unroll limit (${UNROLL_MAX_TRIPS} trips, ${UNROLL_MAX_OPS} ops)`,
   });
+}
+
+/** `scan` as is, or (when the Loop ran no iteration: shape [0]) an empty tensor of rank 1 + the element's declared rank */
+function emptyScanRank(env: BlockEnv, g: GraphBuilder, scan: string, arr: string, out: string): string {
+  const elem = env.vars.get(arr)?.shape ?? [];
+  if (elem.length === 0) return g.op('Identity', [scan], {}, out);
+  const dtype = dtypeOfVar(env, arr);
+  const type: TypeProto = { tensorType: { elemType: onnxDtype(dtype, arr) } };
+  const thenG = g.sub();
+  const empty = thenG.op('ConstantOfShape', [thenG.constant([0, ...elem.map((d) => (d > 0 ? d : 1))])]);
+  thenG.outputs.push(vinfo(dtype === 'float32' ? thenG.op('Identity', [empty]) : thenG.cast(empty, dtype), type));
+  const elseG = g.sub();
+  elseG.outputs.push(vinfo(elseG.op('Identity', [scan]), type));
+  const noTrips = g.op('Equal', [g.op('Size', [g.op('Shape', [scan])]), g.constant([1], 'int64', [])]);
+  return g.node('If', [noTrips], [out], { then_branch: { graph: thenG.graph(`${arr}_no_trips`) }, else_branch: { graph: elseG.graph(`${arr}_trips`) } })[0]!;
 }
 
 /**
