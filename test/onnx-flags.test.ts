@@ -151,11 +151,14 @@ describe('paddle2onnx compatibility flags', () => {
     const d = program();
     const out = join(dir, 'flags.onnx');
     const r = cliJson<{ notes: string[] }>(['onnx', '--model_dir', d, '--save_file', out, '--engine', 'native',
-      '--enable_onnx_checker', 'True', '--deploy_backend', 'tensorrt', '--enable_dev_version', 'False', '--export_fp16_model', 'False', '--enable_auto_update_opset', 'True']);
+      '--enable_onnx_checker', 'True', '--deploy_backend', 'tensorrt', '--enable_dev_version', 'False', '--export_fp16_model', 'False', '--enable_auto_update_opset', 'True',
+      '--save_calibration_file', join(dir, 'calibration.cache')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.notes.join('\n')).toMatch(/--enable_onnx_checker: .*onnxruntime/);
     expect(r.json.notes.join('\n')).toMatch(/--deploy_backend tensorrt: /);
     expect(r.json.notes.join('\n')).toMatch(/--enable_dev_version: no effect/);
+    expect(r.json.notes.join('\n')).toMatch(/--save_calibration_file: .*no TensorRT calibration cache/);
+    expect(existsSync(join(dir, 'calibration.cache'))).toBe(false);
     const fp16 = cliJson<{ error: { code: string; message: string } }>(['onnx', '--model_dir', d, '--save_file', join(dir, 'fp16.onnx'), '--engine', 'native', '--export_fp16_model', 'True']);
     expect(fp16.code).toBe(2);
     expect(fp16.json.error.message).toMatch(/float32 models only/);

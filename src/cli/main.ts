@@ -90,6 +90,7 @@ export const COMMANDS: CommandSpec[] = [
       .option('--enable_dev_version [bool]', 'paddle2onnx compatibility: no effect on the native engine (it reads legacy and PIR programs alike)')
       .option('--export_fp16_model [bool]', 'paddle2onnx compatibility: float16 export is refused by the native engine (float32 only)')
       .option('--external_filename <name>', 'name of the external data file written beside the .onnx when the params exceed 2 GB')
+      .option('--save_calibration_file <file>', 'paddle2onnx compatibility: TensorRT int8 calibration cache; the native engine keeps the scales in the graph (QDQ) and writes none')
       .option('--engine <e>', 'auto | paddle2onnx | native (default auto)', 'auto')
       .option('--no-validate', 'skip loading and running the written model in onnxruntime')
       .option('--quant <mode>', 'quantized (QAT) programs: qdq = QuantizeLinear/DequantizeLinear pairs keeping the scales (default), float = the same fake-quant arithmetic in float ops (native engine)'),

@@ -27,6 +27,7 @@ const Options = z.object({
   enable_dev_version: z.union([z.boolean(), z.string()]).optional(),
   export_fp16_model: z.union([z.boolean(), z.string()]).optional(),
   external_filename: z.string().min(1).optional(),
+  save_calibration_file: z.string().min(1).optional(),
   quant: z.enum(['qdq', 'float']).optional(),
 });
 
@@ -101,6 +102,10 @@ function paddle2onnxFlags(o: z.infer<typeof Options>): Paddle2onnxFlags {
   if (fp16 !== undefined) toolArgs.push('--export_fp16_model', fp16 ? 'True' : 'False');
   if (fp16 === true && o.engine === 'native') throw fp16Refused();
   if (o.external_filename !== undefined) toolArgs.push('--external_filename', o.external_filename);
+  if (o.save_calibration_file !== undefined) {
+    toolArgs.push('--save_calibration_file', o.save_calibration_file);
+    notes.push('--save_calibration_file: the native engine writes no TensorRT calibration cache; a quantized model keeps its scales in the graph as QuantizeLinear/DequantizeLinear pairs');
+  }
   return { ...(inputShapes ? { inputShapes } : {}), ...(autoUpdate !== undefined ? { autoUpdate } : {}), notes, toolArgs };
 }
 
