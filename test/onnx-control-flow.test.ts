@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertToOnnx, type ConvertToOnnxResult } from '../src/convert/onnx/index.js';
+import { decodeProgram, encodeProgram } from '../src/formats/paddle-program.js';
 import { ProgramBuilder } from '../src/formats/program-builder.js';
 import { loadModel } from '../src/model/load-model.js';
 import { openSession, type HostTensor } from '../src/runtime/onnx-runtime.js';
@@ -395,8 +396,21 @@ describe('native ONNX: tensor arrays and refusals', () => {
     expect(m.blocks.map((x) => [x.idx, x.parentIdx, x.ops.length])).toEqual([[0, -1, 7], [1, 0, 5], [2, 1, 3]]);
     expect(m.blocks[0]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(1);
     expect(m.blocks[1]!.ops.find((o) => o.type === 'while')!.attrs['sub_block']).toBe(2);
+    // byte-exact: decoding the written program and encoding it again gives the same bytes
+    const bytes = counterLoop({ n: 'feed', index: 'length' }).programBytes();
+    expect(Buffer.from(encodeProgram(decodeProgram(bytes, 'x.pdmodel'))).equals(Buffer.from(bytes))).toBe(true);
+    const arr = loadModelFromBytes(bytes).blocks[0]!.vars.get('arr')!;
+    expect([arr.dtype, arr.shape]).toEqual(['float32', [-1, 3]]);
   });
 });
+
+/** load a program written in memory (a temp folder) */
+function loadModelFromBytes(bytes: Uint8Array): ReturnType<typeof loadModel> {
+  const d = join(dir, `load-${seq++}`);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'inference.pdmodel'), bytes);
+  return loadModel(d, { params: 'skip' });
+}
 
 // ---------------------------------------------------------------- zoo: the PP-ShiTu mainbody detector and SLANet
 
