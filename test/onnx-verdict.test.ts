@@ -65,6 +65,9 @@ describe('native ONNX verdict', () => {
     expect(o.json.error.message).toMatch(/training program/);
     expect(o.json.error.message).not.toMatch(/cannot be converted/);
     expect(existsSync(out)).toBe(false);
+    // also when paddle2onnx would be the engine: refused before the tool runs
+    const auto = cliJson<{ error: { code: string } }>(['onnx', '--model_dir', d, '--model_filename', 'main.pdmodel', '--params_filename', 'main.pdiparams', '--save_file', out, '--engine', 'auto']);
+    expect(auto.json.error.code).toBe('E_ONNX_TRAINING_PROGRAM');
   });
 
   it('inspect lists the op types the native engine cannot convert yet, with counts and known reasons', () => {
