@@ -15,7 +15,11 @@
  * - Tensor arrays (LOD_TENSOR_ARRAY vars) -> ONNX sequences: write_to_array appends with
  *   SequenceInsert (or replaces at I), read_from_array is SequenceAt, lod_array_length
  *   SequenceLength (a constant when the length is known), tensor_array_to_tensor
- *   ConcatFromSequence.
+ *   ConcatFromSequence. An array a loop fills with one append per iteration (the common
+ *   "collect one result per image" pattern) leaves the Loop as a scan output instead: a stacked
+ *   tensor that tensor_array_to_tensor / lod_array_length / read_from_array read directly, with no
+ *   sequence in the graph (Loop and If take sequences only from opset 13). A loop kept as Loop,
+ *   an If and a folded branch are all reported (ControlFlowReport, `--json controlFlow`).
  * Subgraphs see outer values by name (ONNX outer-scope capture); every name is unique in the model.
  */
 import { PserveError } from '../../errors.js';
