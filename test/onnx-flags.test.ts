@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convertToOnnx } from '../src/convert/onnx/index.js';
 import { PserveError } from '../src/errors.js';
 import { ProgramBuilder, seededFloats } from '../src/formats/program-builder.js';
-import { openSession, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
+import { loadModel } from '../src/model/load-model.js';
 import { cliJson, describeShared, shared, tempDir } from './helpers.js';
 import { pirOp } from './onnx-op-case.js';
 import type { LoadedModel } from '../src/model/load-model.js';
@@ -177,6 +178,37 @@ describe('paddle2onnx compatibility flags', () => {
     // the only weight here is small (kept in the model), so the data file is empty but named as asked
     expect(readFileSync(join(dir, 'weights.bin')).byteLength).toBe(0);
     expect(existsSync(join(dir, 'ext.onnx.data'))).toBe(false);
+  });
+});
+
+describeShared('--input_shape_dict on real programs', () => {
+  // the carried-forward shapes must not change a single number: same graph semantics, static dims
+  it.each([
+    ['ppocrv3_det', {}, { x: [1, 3, 96, 160] }],
+    ['zoo/ch_PP-OCRv3_rec/synthetic', {}, { x: [1, 3, 48, 320] }],
+    ['zoo/ppyolo_tiny', { modelFilename: 'model.pdmodel', paramsFilename: 'model.pdiparams' }, { image: [1, 3, 320, 320] }],
+    ['pplcnet_textline_ori_pir', {}, { x: [1, 3, 80, 160] }],
+  ] as const)('%s: pinned and unpinned conversions agree', async (name, files, pin) => {
+    const m = loadModel(shared(name), { ...files, params: 'require' });
+    const a = await convertToOnnx(shared(name), { model: m });
+    const b = await convertToOnnx(shared(name), { model: m, inputShapes: pin as Record<string, number[]> });
+    const feeds: Record<string, HostTensor> = {};
+    for (const f of m.feeds) {
+      const dims = (pin as Record<string, number[]>)[f.name] ?? f.shape.map((d) => (d < 0 ? 1 : d));
+      if (f.name === 'im_shape') feeds[f.name] = { dtype: 'float32', dims, data: Float32Array.of(320, 320) };
+      else if (f.name === 'scale_factor') feeds[f.name] = { dtype: 'float32', dims, data: Float32Array.of(1, 1) };
+      else feeds[f.name] = { dtype: 'float32', dims, data: image(dims[2]!, dims[3]!) };
+    }
+    const sa = await openSession(a.bytes!); const sb = await openSession(b.bytes!);
+    sessions.push(sa, sb);
+    const ra = await sa.run(feeds); const rb = await sb.run(feeds);
+    for (const k of Object.keys(ra)) {
+      expect(rb[k]!.dims).toEqual(ra[k]!.dims);
+      const x = ra[k]!.data as ArrayLike<number>; const y = rb[k]!.data as ArrayLike<number>;
+      let worst = 0;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(Number(x[i]) - Number(y[i])));
+      expect(worst, k).toBeLessThanOrEqual(1e-5);
+    }
   });
 });
 
