@@ -4,6 +4,7 @@
  * asked for, run in onnxruntime at batch 1 and 2, and every output compared with a float64
  * reference computed by the test from Paddle's documented semantics.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -111,8 +112,16 @@ export async function runCase(c: OpCase, dir: string): Promise<void> {
   for (const opset of c.opsets) {
     const r = await convertToOnnx(d, { opsetVersion: opset });
     expect(r.opset).toBe(opset);
+    if (process.env['PSERVE_ONNX_CHECKER']) checker(r.bytes!, join(d, `opset${opset}.onnx`));
     await compare(c, r.bytes!, `${c.op} @opset ${opset}`);
   }
+}
+
+/** PSERVE_ONNX_CHECKER=1: every converted case also goes through onnx.checker with full shape inference (python3-onnx) */
+function checker(bytes: Uint8Array, file: string): void {
+  writeFileSync(file, bytes);
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', file], { encoding: 'utf8' });
+  expect(r.status, `onnx.checker on ${file}: ${r.stderr}`).toBe(0);
 }
 
 async function compare(c: OpCase, bytes: Uint8Array, label: string): Promise<void> {

@@ -12,7 +12,10 @@ import { tempDir } from './helpers.js';
 import {
   erf, map1, map2, pirOp, positive, realistic, reduceRef, runCase, runPirCase, type CaseInput, type OpCase, type T64,
 } from './onnx-op-case.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import onnxProto from 'onnx-proto';
+import { ProgramBuilder } from '../src/formats/program-builder.js';
 import { join } from 'node:path';
 import { legacyProgram } from './onnx-op-case.js';
 
@@ -256,6 +259,48 @@ describe('binary elementwise, compare and logic (legacy axis broadcast)', () => 
     const e = await convertToOnnx(d, {}).catch((err: unknown) => err);
     expect((e as PserveError).code).toBe('E_ONNX_OPSET');
     expect((e as PserveError).message).toMatch(/needs opset 18, past the newest the native engine writes \(17\): bitwise_and needs 18 \(BitwiseAnd on int32\)/);
+  });
+});
+
+describe('negative axes at opsets 9 and 10 (ONNX allows them only from 11)', () => {
+  it('reduce_sum dim [-1], arg_min axis -1 and concat axis -1 are written with positive axes and pass onnx.checker', async () => {
+    const PY = ['/usr/bin/python3'].find((p) => existsSync(p));
+    const d = join(dir, 'negaxes');
+    mkdirSync(d);
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 3, 4])
+      .variable('s', 'float32', [-1, 3]).variable('m', 'int64', [-1, 3]).variable('c', 'float32', [-1, 3, 8])
+      .op('reduce_sum', { X: ['x'] }, { Out: ['s'] }, { dim: [-1], keep_dim: false, reduce_all: false })
+      .op('arg_min', { X: ['x'] }, { Out: ['m'] }, { axis: -1, keepdims: false, flatten: false, dtype: 3 })
+      .op('concat', { X: ['x', 'x'] }, { Out: ['c'] }, { axis: -1 })
+      .fetch('s').fetch('m').fetch('c');
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    for (const opset of [9, 10]) {
+      const file = join(d, `m${opset}.onnx`);
+      await convertToOnnx(d, { opsetVersion: opset, saveFile: file });
+      const m = onnxProto.onnx.ModelProto.decode(readFileSync(file));
+      const ints = m.graph!.node.flatMap((n) => n.attribute.filter((a) => a.name === 'axis' || a.name === 'axes').flatMap((a) => (a.ints.length ? a.ints.map(Number) : [Number(a.i)])));
+      expect(ints.every((v) => v >= 0), JSON.stringify(ints)).toBe(true);
+      if (PY && spawnSync(PY, ['-c', 'import onnx']).status === 0) {
+        const r = spawnSync(PY, ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', file], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      }
+    }
+  });
+});
+
+describe('lookup_table_v2 at opset 9 (declared 9 since the declarative port)', () => {
+  it('padding_idx rows come out as zeros', async () => {
+    const W = realistic(6 * 4, 1, 3);
+    await runCase({
+      op: 'lookup_table_v2', attrs: { padding_idx: 2 },
+      ins: [{ slot: 'Ids', name: 'ids', shape: [-1, 5], dtype: 'int64', values: (n) => Array.from({ length: n }, (_, i) => (i * 7) % 6) }, { slot: 'W', name: 'w', shape: [6, 4], param: W }],
+      outs: [{ slot: 'Out', name: 'y', shape: [-1, 5, 4] }], opsets: [9, 13],
+      ref: ({ ids }) => {
+        const data = new Float64Array(ids!.data.length * 4);
+        ids!.data.forEach((id, i) => { for (let k = 0; k < 4; k++) data[i * 4 + k] = id === 2 ? 0 : Math.fround(W[id * 4 + k]!); });
+        return { y: { dims: [...ids!.dims, 4], data } };
+      },
+    }, dir);
   });
 });
 

@@ -140,11 +140,14 @@ export class GraphBuilder {
   // ---- helpers whose spelling depends on the opset ----
 
   unsqueeze(x: string, axes: number[], output?: string): string {
+    // Unsqueeze/Squeeze-1 take no negative axes (opset 11 added them): a mapper must name them by rank
+    if (this.opset < 11 && axes.some((a) => a < 0)) throw new Error(`Unsqueeze axes [${axes.join(',')}] are negative, which opset ${this.opset} does not allow`);
     return this.opset >= 13 ? this.op('Unsqueeze', [x, this.constant(axes)], {}, output) : this.op('Unsqueeze', [x], { axes }, output);
   }
 
   squeeze(x: string, axes: number[] | null, output?: string): string {
     if (axes === null || axes.length === 0) return this.op('Squeeze', [x], {}, output);
+    if (this.opset < 11 && axes.some((a) => a < 0)) throw new Error(`Squeeze axes [${axes.join(',')}] are negative, which opset ${this.opset} does not allow`);
     return this.opset >= 13 ? this.op('Squeeze', [x, this.constant(axes)], {}, output) : this.op('Squeeze', [x], { axes }, output);
   }
 

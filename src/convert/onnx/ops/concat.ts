@@ -13,7 +13,15 @@ export const concat = defineOp({
   note: 'axis, AxisTensor (constant); PIR list via combine',
   map(ctx, a) {
     if (ctx.pir && !ctx.has('AxisTensor')) throw ctx.unsupported('the axis operand is missing');
-    ctx.g.op('Concat', ctx.list('X').tensors, { axis: a.axis }, ctx.output('Out'));
+    const l = ctx.list('X');
+    let axis = a.axis;
+    if (axis < 0 && ctx.opset < 11) {
+      // Concat takes a negative axis from opset 11
+      const r = l.shapes.find((sh) => sh !== undefined)?.length;
+      if (r === undefined) throw ctx.unsupported('a negative axis with undeclared ranks needs opset 11');
+      axis += r;
+    }
+    ctx.g.op('Concat', l.tensors, { axis }, ctx.output('Out'));
   },
 });
 

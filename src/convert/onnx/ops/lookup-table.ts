@@ -10,7 +10,7 @@ export const lookupTable = defineOp({
   inputs: { Ids: 0, W: 1 },
   outputs: { Out: 0 },
   attrs: { padding_idx: -1 },
-  minOpset: 11,
+  minOpset: 9,
   note: 'dense ids, padding_idx',
   map(ctx, a) {
     const { g } = ctx;
@@ -21,6 +21,8 @@ export const lookupTable = defineOp({
     if (a.padding_idx < 0) { g.op('Gather', [w, ids], { axis: 0 }, out); return; }
     const rows = g.op('Gather', [w, ids], { axis: 0 });
     const keep = g.cast(g.op('Not', [g.op('Equal', [ids, g.scalar(a.padding_idx, ctx.dtypeOf('Ids'))])]), ctx.dtypeOf('W'));
-    g.op('Mul', [rows, g.unsqueeze(keep, [-1])], {}, out);
+    // Unsqueeze takes negative axes only from opset 11: name the new last axis by the ids' rank
+    const idsRank = ctx.rank('Ids') - (!ctx.pir && ctx.op.type === 'lookup_table' ? 1 : 0);
+    g.op('Mul', [rows, g.unsqueeze(keep, [idsRank])], {}, out);
   },
 });

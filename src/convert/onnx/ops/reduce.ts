@@ -11,9 +11,14 @@ import type { MapContext, OpMapper } from '../mapper.js';
 import { addN } from './sum.js';
 
 /** Reduce `x` over `axes` (null: all) with ONNX op `onnx`; writes `out` shaped as Paddle declares. */
-export function reduce(ctx: MapContext, onnx: string, x: string, axes: number[] | null, keepdims: boolean, out: string, outRank?: number): void {
+export function reduce(ctx: MapContext, onnx: string, x: string, axes: number[] | null, keepdims: boolean, out: string, outRank?: number, rank = ctx.shapeOf('X')?.length): void {
   const { g } = ctx;
   const all = axes === null || axes.length === 0;
+  if (axes !== null && !all && ctx.opset < 11 && axes.some((a) => a < 0)) {
+    // Reduce* take negative axes from opset 11: count them from the front (x has the rank of input X unless told)
+    if (rank === undefined) throw ctx.unsupported('negative axes with an undeclared rank need opset 11');
+    axes = axes.map((v) => (v < 0 ? v + rank : v));
+  }
   let y: string;
   const target = !keepdims && all && outRank === 1 ? undefined : out;
   if (onnx === 'ReduceSum' && ctx.opset >= 13) {
@@ -119,6 +124,7 @@ export const REDUCE: OpMapper[] = [
       let x = ctx.input('X');
       let axis = a.axis;
       if (a.flatten) { x = g.op('Reshape', [x, g.constant([-1])]); axis = 0; }
+      if (axis < 0 && ctx.opset < 11) axis += ctx.rank('X');
       const onnx = kind === 'max' ? 'ArgMax' : 'ArgMin';
       const out = ctx.output('Out');
       // legacy dtype is a VarType (2 int32, 3 int64, -1 int64); PIR says it by name
