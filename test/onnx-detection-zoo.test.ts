@@ -235,47 +235,51 @@ onnx.save(m, sys.argv[2])
 });
 
 describeShared('zoo detectors without params (params made in the real layout)', () => {
-  const cases: [string, string, number, string[]][] = [
-    ['ssd_mobilenet_v1', '__model__', 300, ['detection_output_0.tmp_0']],
-    ['ppyoloe_plus', 'model.pdmodel', 640, ['multiclass_nms3_0.tmp_0', 'multiclass_nms3_0.tmp_2']],
+  const cases: [string, string, number, string][] = [
+    ['ssd_mobilenet_v1', '__model__', 300, 'multiclass_nms'],
+    ['ppyoloe_plus', 'model.pdmodel', 640, 'multiclass_nms3'],
   ];
-  for (const [name, program, size, outs] of cases) {
-    it.runIf(HAVE_PY)(`${name}: converts, passes onnx.checker, runs on real photos at batch 1 and 2 with rows in Paddle's order`, async () => {
+  for (const [name, program, size, nmsType] of cases) {
+    it.runIf(HAVE_PY)(`${name}: converts, passes onnx.checker, runs on real photos at batch 1 and 2; its ${nmsType} rows equal a float64 Paddle NMS over the converted model's own boxes and scores`, async () => {
       const modelDir = makeZooParams(shared('zoo', name), join(dir, name), program);
       const file = join(dir, `${name}.onnx`);
       const r = await convertToOnnx(modelDir, { saveFile: file, validate: false }); // it runs on real photos below
       checker(file);
-      const s = await openSession(file); sessions.push(s);
-      const ps = photos(size).slice(0, 2);
-      const feedsOf = (sel: Photo[]) => {
-        const f = batchOf(sel, size);
-        return Object.fromEntries(r.inputs.map((i) => [i.name, f[i.name]!]));
+      // the same model also giving the NMS op's inputs (the boxes and scores it was handed)
+      const nmsOp = loadModel(modelDir, { params: 'skip' }).blocks[0]!.ops.find((op) => op.type === nmsType)!;
+      const [bName, sName] = [nmsOp.inputs['BBoxes']![0]!, nmsOp.inputs['Scores']![0]!];
+      const tapped = join(dir, `${name}-tapped.onnx`);
+      const x = spawnSync(PY, ['-c', 'import sys, onnx; from onnx import helper, TensorProto as T; m = onnx.load(sys.argv[1]); m.graph.output.extend([helper.make_tensor_value_info(n, T.FLOAT, None) for n in sys.argv[3:]]); onnx.save(m, sys.argv[2])', file, tapped, bName, sName], { encoding: 'utf8' });
+      expect(x.status, x.stderr).toBe(0);
+      const s = await openSession(tapped); sessions.push(s);
+      const attr = (k: string) => Number(nmsOp.attrs[k]);
+      const at = {
+        score_threshold: attr('score_threshold'), nms_top_k: attr('nms_top_k'), keep_top_k: attr('keep_top_k'), nms_threshold: attr('nms_threshold'),
+        normalized: nmsOp.attrs['normalized'] !== false, nms_eta: attr('nms_eta'), background_label: attr('background_label'),
       };
-      const one = await run(s, feedsOf([ps[0]!]));
-      const two = await run(s, feedsOf(ps));
-      for (const o of [one, two]) {
-        const rows = rowsOf(o[outs[0]!]!);
-        // multiclass_nms (no count output) gives Paddle's [[-1]] when nothing is kept
-        if (o[outs[0]!]!.dims[1] === 1) { expect(Array.from(o[outs[0]!]!.data as Float32Array)).toEqual([-1]); continue; }
-        const counts = outs[1] ? Array.from(o[outs[1]]!.data as Int32Array) : [rows.length];
-        if (!outs[1]) {
-          // without counts the images' rows follow each other: check each run of rows is in order
-          expect(rows.length).toBeGreaterThan(0);
-          continue;
-        }
-        expectPaddleOrder(rows, counts, false);
+      const out = r.outputs[0]!.name;
+      const ps = photos(size).slice(0, 2);
+      const counts: number[][] = [];
+      for (const sel of [[ps[0]!], ps]) {
+        const f = batchOf(sel, size);
+        const o = await run(s, Object.fromEntries(r.inputs.map((i) => [i.name, f[i.name]!])));
+        const bt = o[bName]!; const st = o[sName]!;
+        const [N, M, C] = [bt.dims[0]!, bt.dims[1]!, st.dims[1]!];
+        const bd = bt.data as Float32Array; const sd = st.data as Float32Array;
+        const boxes = Array.from({ length: N }, (_, n) => Array.from({ length: M }, (_, i) => Array.from(bd.subarray((n * M + i) * 4, (n * M + i + 1) * 4))));
+        const scores = Array.from({ length: N }, (_, n) => Array.from({ length: C }, (_, c) => Array.from(sd.subarray((n * C + c) * M, (n * C + c + 1) * M))));
+        const want = paddleNms(boxes, scores, at);
+        expect(want.rows.length).toBeGreaterThan(0);
+        const rows = rowsOf(o[out]!);
+        expect(rows.length).toBe(want.rows.length);
+        const d = Math.max(0, ...rows.flat().map((v, i) => Math.abs(v - want.rows.flat()[i]!)));
+        expect(d).toBeLessThanOrEqual(1e-6);
+        if (r.outputs[1]) expect(Array.from(o[r.outputs[1].name]!.data as Int32Array)).toEqual(want.counts);
+        expectPaddleOrder(rows, want.counts, false);
+        counts.push(want.counts);
       }
-      if (outs[1]) {
-        const c1 = Array.from(one[outs[1]]!.data as Int32Array);
-        const c2 = Array.from(two[outs[1]]!.data as Int32Array);
-        expect(c2[0]).toBe(c1[0]);
-        console.log(`[${name}] rows per image: batch 1 ${c1}, batch 2 ${c2}`);
-      } else {
-        console.log(`[${name}] rows: batch 1 ${one[outs[0]!]!.dims[0]}, batch 2 ${two[outs[0]!]!.dims[0]}`);
-        const a = Array.from(two[outs[0]!]!.data as Float32Array).slice(0, one[outs[0]!]!.dims[0]! * 6);
-        const b = Array.from(one[outs[0]!]!.data as Float32Array);
-        expect(Math.max(0, ...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThanOrEqual(1e-4);
-      }
+      expect(counts[1]![0]).toBe(counts[0]![0]);
+      console.log(`[${name}] ${nmsType} rows per image equal to the float64 NMS: batch 1 ${counts[0]}, batch 2 ${counts[1]}`);
     }, 300_000);
   }
 });

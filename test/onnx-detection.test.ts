@@ -606,3 +606,13 @@ describe('PIR spellings (positional operands)', () => {
     expect(maxAbsDiff(r['out']!.data as Float32Array, want.rows.flat())).toBeLessThan(1e-4);
   });
 });
+
+describe('multiclass_nms3 with inverted boxes (x2 < x1 or y2 < y1)', () => {
+  it('an inverted box overlaps nothing, as in Paddle (onnxruntime alone would reorder its corners)', async () => {
+    const boxes = [[10, 10, 50, 50], [50, 10, 10, 50], [12, 12, 48, 48], [10, 50, 50, 10], [100, 100, 140, 140]];
+    const scores = [[0, 0, 0, 0, 0], [0.9, 0.8, 0.7, 0.6, 0.5]];
+    const w = await checkNms('multiclass_nms3', [boxes], [scores], { nms_threshold: 0.3 });
+    // box 1 (x inverted) and 3 (y inverted) are kept next to box 0; box 2 is suppressed by box 0
+    expect(w.rows.map((r) => r.slice(2))).toEqual([boxes[0], boxes[1], boxes[3], boxes[4]]);
+  });
+});

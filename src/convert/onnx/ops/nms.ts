@@ -20,7 +20,8 @@
  * mask walks the table in row-major order: image, class, kept order. Nothing depends on the order in
  * which NonMaxSuppression lists its selections, and no Squeeze or Concat assumes a batch of 1.
  *
- * normalized = false adds 1 to widths and heights; shifting x2 and y2 by +1 gives the same IoU.
+ * normalized = false adds 1 to widths and heights; shifting x2 and y2 by +1 gives the same IoU. An
+ * inverted box (x2 < x1 or y2 < y1) is handed to NonMaxSuppression as a zero-area box (see below).
  * nms_eta < 1 (adaptive threshold) only acts while the threshold is above 0.5: it is refused when
  * nms_threshold > 0.5, and has no effect (so is accepted) otherwise.
  */
@@ -102,6 +103,14 @@ export const multiclassNms = defineOp({
     const candIdx = g.op('Add', [idx!, imageBase]);
     let nmsBoxesFlat = boxesFlat;
     if (!a.normalized) nmsBoxesFlat = g.op('Add', [boxesFlat, g.constant([0, 0, 1, 1], 'float32', [4])]);
+    // Paddle gives a box with x2 < x1 or y2 < y1 area 0, and an IoU <= 0 with any box when only one side
+    // is inverted; onnxruntime would reorder its corners instead. A zero-area box at (x1, y1) has IoU 0
+    // with everything there, as in Paddle. (Both sides inverted: Paddle's formula gives a positive
+    // "overlap" that no ONNX op reproduces; trained detectors do not emit such boxes.)
+    const colOf = (k: number) => g.op('Slice', [boxesFlat, i64([k]), i64([k + 1]), i64([1])]);
+    const inverted = g.op('Or', [g.op('Less', [colOf(2), colOf(0)]), g.op('Less', [colOf(3), colOf(1)])]);
+    const corner = g.op('Concat', [colOf(0), colOf(1), colOf(0), colOf(1)], { axis: 1 });
+    nmsBoxesFlat = g.op('Where', [inverted, corner, nmsBoxesFlat]);
     const cand = g.op('Gather', [nmsBoxesFlat, candIdx], { axis: 0 });
     const nmsBoxes = g.op('Reshape', [cand, g.op('Concat', [i64([-1]), K, i64([4])], { axis: 0 })]);
     const selected = g.op('NonMaxSuppression', [nmsBoxes, nmsScores, K, g.constant([a.nms_threshold], 'float32', [1]), g.constant([0.5], 'float32', [1])], { center_point_box: 0 });
