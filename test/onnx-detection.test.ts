@@ -616,3 +616,30 @@ describe('multiclass_nms3 with inverted boxes (x2 < x1 or y2 < y1)', () => {
     expect(w.rows.map((r) => r.slice(2))).toEqual([boxes[0], boxes[1], boxes[3], boxes[4]]);
   });
 });
+
+describe('detection ops refuse what they cannot convert, naming the op and why', () => {
+  async function refused(b: ProgramBuilder, msg: RegExp): Promise<void> {
+    const d = join(dir, `bad${seq++}`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    expect(await errorCode(convertToOnnx(d, {}))).toBe('E_ONNX_OP_UNSUPPORTED');
+    await expect(convertToOnnx(d, {})).rejects.toThrow(msg);
+  }
+  const nmsAttrs = { score_threshold: { f: 0.1 }, nms_top_k: -1, keep_top_k: -1, nms_threshold: { f: 0.5 } };
+
+  it('multiclass_nms3 over per-RoI class boxes (2-D Scores with RoisNum), polygon boxes', async () => {
+    await refused(new ProgramBuilder().feed('b', 'float32', [-1, 3, 4]).feed('s', 'float32', [-1, 3]).feed('rn', 'int32', [-1]).variable('o', 'float32', [-1, 6])
+      .op('multiclass_nms3', { BBoxes: ['b'], Scores: ['s'], RoisNum: ['rn'] }, { Out: ['o'] }, nmsAttrs).fetch('o'), /multiclass_nms3.*Scores of rank 2/);
+    await refused(new ProgramBuilder().feed('b', 'float32', [-1, 10, 8]).feed('s', 'float32', [-1, 3, 10]).variable('o', 'float32', [-1, 10])
+      .op('multiclass_nms3', { BBoxes: ['b'], Scores: ['s'] }, { Out: ['o'] }, nmsAttrs).fetch('o'), /polygon boxes \(8 coordinates\)/);
+  });
+
+  it('yolo_box with an odd anchor list, box_coder with an unknown code_type or a 3-number variance', async () => {
+    await refused(new ProgramBuilder().feed('x', 'float32', [-1, 18, 4, 4]).feed('img', 'int32', [-1, 2]).variable('b', 'float32', [-1, -1, 4]).variable('s', 'float32', [-1, -1, 1])
+      .op('yolo_box', { X: ['x'], ImgSize: ['img'] }, { Boxes: ['b'], Scores: ['s'] }, { anchors: [10, 13, 16], class_num: 1 }).fetch('b'), /yolo_box.*anchors must hold \(width, height\) pairs/);
+    const coder = (attrs: Record<string, BuilderAttr>) => new ProgramBuilder().feed('p', 'float32', [5, 4]).feed('t', 'float32', [-1, 5, 4]).variable('o', 'float32', [-1, 5, 4])
+      .op('box_coder', { PriorBox: ['p'], TargetBox: ['t'] }, { OutputBox: ['o'] }, attrs).fetch('o');
+    await refused(coder({ code_type: 'decode_corner' }), /box_coder.*code_type decode_corner/);
+    await refused(coder({ code_type: 'decode_center_size', variance: { floats: [0.1, 0.1, 0.2] } }), /variance must hold 4 numbers, got 3/);
+  });
+});
