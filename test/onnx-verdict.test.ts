@@ -85,8 +85,9 @@ describe('native ONNX verdict', () => {
 });
 
 describeShared('verdict on real programs', () => {
-  it('ppocrv3_det converts entirely; not a training program', () => {
+  it('ppocrv3_det converts entirely at opset 11 or higher (its resize sets that); not a training program', () => {
     const j = cliJson<{ onnx: { convertible: boolean; unsupported: unknown[]; training: { training: boolean } } }>(['inspect', shared('ppocrv3_det')]);
-    expect(j.json.onnx).toMatchObject({ convertible: true, unsupported: [], training: { training: false } });
+    expect(j.json.onnx).toMatchObject({ convertible: true, unsupported: [], training: { training: false }, opset: { lowest: 11, setBy: ['nearest_interp_v2'] } });
+    expect(cli(['inspect', shared('ppocrv3_det')]).stdout).toMatch(/converts every op of this program, at opset 11 or higher \(set by nearest_interp_v2\)/);
   });
 });

@@ -74,7 +74,10 @@ export function renderInspect(r: InspectReport): string {
   lines.push('');
   const v = r.onnx;
   if (v.training.training) lines.push(`onnx      not convertible: ${v.training.message}`);
-  else if (v.unsupported.length === 0) lines.push('onnx      the native engine converts every op of this program');
+  else if (v.unsupported.length === 0) {
+    const o = v.opset;
+    lines.push(`onnx      the native engine converts every op of this program${o ? `, at opset ${o.lowest} or higher${o.setBy.length ? ` (set by ${o.setBy.join(', ')})` : ''}` : ''}`);
+  }
   else {
     const n = v.unsupported.length;
     lines.push(`onnx      the native engine cannot convert ${n} op type${n > 1 ? 's' : ''} yet: ${v.unsupported.map((u) => `${u.op} x${u.count}${u.reason ? ` (${u.reason})` : ''}`).join(', ')}`);

@@ -5,7 +5,9 @@
  * `pserve inspect` shows both; `pserve onnx` refuses a training program with that message.
  */
 import { PserveError } from '../../errors.js';
+import type { LoadedModel } from '../../model/load-model.js';
 import type { PaddleModel } from '../../model/types.js';
+import { MIN_OPSET, opsetNeeds } from './convert.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 
 /** parameter-update ops of Paddle's optimizers and loss scaling (legacy and PIR in-place spellings) */
@@ -32,6 +34,8 @@ export interface NativeVerdict {
   convertible: boolean;
   unsupported: { op: string; count: number; reason?: string }[];
   training: TrainingSignals;
+  /** the opset the native engine would write without --opset_version, and the op types that set it (when above 9) */
+  opset?: { lowest: number; setBy: string[] };
 }
 
 function opCounts(model: PaddleModel): Map<string, number> {
@@ -67,7 +71,12 @@ export function nativeVerdict(model: PaddleModel): NativeVerdict {
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([op, count]) => ({ op, count, ...(KNOWN_UNSUPPORTED[op] ? { reason: KNOWN_UNSUPPORTED[op] } : {}) }));
   const training = trainingSignals(model, counts);
-  return { convertible: unsupported.length === 0 && !training.training, unsupported, training };
+  const convertible = unsupported.length === 0 && !training.training;
+  if (!convertible || !('readParam' in model)) return { convertible, unsupported, training };
+  const needs = opsetNeeds(model as LoadedModel);
+  const lowest = needs.reduce((a, n) => Math.max(a, n.opset), MIN_OPSET);
+  const setBy = lowest > MIN_OPSET ? [...new Set(needs.filter((n) => n.opset === lowest).map((n) => (n.why ? `${n.type} (${n.why})` : n.type)))].sort() : [];
+  return { convertible, unsupported, training, opset: { lowest, setBy } };
 }
 
 /** The coded error for a training program handed to the converter. */
