@@ -569,3 +569,17 @@ describe('PIR spellings', () => {
     });
   });
 });
+
+describe('declared inputs', () => {
+  it('a required input the program does not give is E_ONNX_OP_SLOT naming the op and the slot, with the file', async () => {
+    const d = join(dir, 'noslot');
+    mkdirSync(d);
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 4]).variable('y', 'float32', [-1, 4])
+      .op('prelu', { X: ['x'] }, { Out: ['y'] }, { mode: 'all' }).fetch('y');
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    const e = await convertToOnnx(d, {}).catch((err: unknown) => err);
+    expect((e as PserveError).code).toBe('E_ONNX_OP_SLOT');
+    expect((e as PserveError).message).toBe('op prelu: input Alpha is missing');
+    expect((e as PserveError).file).toBe(join(d, 'inference.pdmodel'));
+  });
+});

@@ -186,7 +186,7 @@ export function defineOp<const A extends Record<string, AttrDecl> = Record<strin
         if (s.optional) continue;
         const sn = raw.pir ? s.pir : s.legacy;
         if (sn !== null && !raw.has(sn)) {
-          throw new PserveError('E_ONNX_OP_SLOT', `op ${raw.op.type}: input ${k}${raw.pir ? ` (operand ${sn})` : ''} is missing`);
+          throw new PserveError('E_ONNX_OP_SLOT', `op ${raw.op.type}: input ${k}${raw.pir ? ` (operand ${sn})` : ''} is missing`, { file: raw.unsupported('').file, hint: 'nothing was written' });
         }
       }
       const ctx: MapContext = {
