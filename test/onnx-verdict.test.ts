@@ -70,6 +70,22 @@ describe('native ONNX verdict', () => {
     expect(auto.json.error.code).toBe('E_ONNX_TRAINING_PROGRAM');
   });
 
+  it('a forward-only program without feed/fetch ops: inspect says there is nothing to output, onnx refuses with E_ONNX_NO_OUTPUTS', () => {
+    const d = join(dir, 'nofetch');
+    mkdirSync(d, { recursive: true });
+    const b = new ProgramBuilder().variable('x', 'float32', [-1, 4]).variable('y', 'float32', [-1, 4]).op('relu', { X: ['x'] }, { Out: ['y'] });
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    const j = cliJson<{ onnx: { convertible: boolean; training: { training: boolean; noFeedFetch: boolean } } }>(['inspect', d]);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.json.onnx).toMatchObject({ convertible: false, training: { training: false, noFeedFetch: true } });
+    expect(cli(['inspect', d]).stdout).toMatch(/not convertible: the program has no fetch ops/);
+    const out = join(dir, 'nofetch.onnx');
+    const o = cliJson<{ error: { code: string } }>(['onnx', '--model_dir', d, '--save_file', out, '--engine', 'native']);
+    expect(o.code).toBe(1);
+    expect(o.json.error.code).toBe('E_ONNX_NO_OUTPUTS');
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('inspect lists the op types the native engine cannot convert yet, with counts and known reasons', () => {
     const d = partlyConvertible();
     const j = cliJson<{ onnx: { convertible: boolean; unsupported: { op: string; count: number; reason?: string }[]; training: { training: boolean } } }>(['inspect', d]);

@@ -74,6 +74,7 @@ export function renderInspect(r: InspectReport): string {
   lines.push('');
   const v = r.onnx;
   if (v.training.training) lines.push(`onnx      not convertible: ${v.training.message}`);
+  else if (r.fetches.length === 0) lines.push('onnx      not convertible: the program has no fetch ops (not saved with save_inference_model), so there is nothing to output');
   else if (v.unsupported.length === 0) {
     const o = v.opset;
     lines.push(`onnx      the native engine converts every op of this program${o ? `, at opset ${o.lowest} or higher${o.setBy.length ? ` (set by ${o.setBy.join(', ')})` : ''}` : ''}`);

@@ -7,7 +7,7 @@ import type { CommandContext, CommandResult } from '../cli/context.js';
 import { convertToOnnx, validateOnnx } from '../convert/onnx/index.js';
 import type { ControlFlowReport } from '../convert/onnx/control-flow.js';
 import { probePaddle2onnx, runPaddle2onnx } from '../convert/paddle2onnx.js';
-import { trainingProgramError, trainingSignals } from '../convert/onnx/verdict.js';
+import { noOutputsError, trainingProgramError, trainingSignals } from '../convert/onnx/verdict.js';
 import { PserveError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
@@ -117,6 +117,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   // neither engine can make an inference model of a training program: say so before choosing one
   const training = trainingSignals(model);
   if (training.training) throw trainingProgramError(model, training);
+  if (model.fetches.length === 0) throw noOutputsError(model);
   if (o.quant && o.engine === 'paddle2onnx') {
     throw new PserveError('E_USAGE', '--quant applies to the native engine (paddle2onnx does not convert fake-quant ops)', { kind: 'usage', hint: 'drop --quant, or use --engine native' });
   }

@@ -71,12 +71,17 @@ export function nativeVerdict(model: PaddleModel): NativeVerdict {
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([op, count]) => ({ op, count, ...(KNOWN_UNSUPPORTED[op] ? { reason: KNOWN_UNSUPPORTED[op] } : {}) }));
   const training = trainingSignals(model, counts);
-  const convertible = unsupported.length === 0 && !training.training;
+  const convertible = unsupported.length === 0 && !training.training && model.fetches.length > 0;
   if (!convertible || !('readParam' in model)) return { convertible, unsupported, training };
   const needs = opsetNeeds(model as LoadedModel);
   const lowest = needs.reduce((a, n) => Math.max(a, n.opset), MIN_OPSET);
   const setBy = lowest > MIN_OPSET ? [...new Set(needs.filter((n) => n.opset === lowest).map((n) => (n.why ? `${n.type} (${n.why})` : n.type)))].sort() : [];
   return { convertible, unsupported, training, opset: { lowest, setBy } };
+}
+
+/** A program without fetch targets has nothing for an ONNX graph to output. */
+export function noOutputsError(model: PaddleModel): PserveError {
+  return new PserveError('E_ONNX_NO_OUTPUTS', 'the program has no fetch ops, so an ONNX graph would have no outputs: save the model with paddle.jit.save or paddle.static.save_inference_model', { file: model.modelFile, hint: 'nothing was written' });
 }
 
 /** The coded error for a training program handed to the converter. */
