@@ -103,9 +103,12 @@ describe('--input_shape_dict', () => {
   it('CLI: pins through --input_shape_dict; a wrong name, rank or JSON is a usage error before any work', () => {
     const d = program();
     const out = join(dir, 'cli.onnx');
-    const r = cliJson<{ inputs: { shape: number[] }[]; opset: number }>(['onnx', '--model_dir', d, '--save_file', out, '--engine', 'native', '--input_shape_dict', '{"x":[2,3,64,48]}']);
+    const r = cliJson<{ inputs: { shape: number[] }[]; outputs: { shape: number[] }[]; opset: number; validation: { outputs: { dims: number[] }[] } }>(['onnx', '--model_dir', d, '--save_file', out, '--engine', 'native', '--input_shape_dict', '{"x":[2,3,64,48]}']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.inputs[0]!.shape).toEqual([2, 3, 64, 48]);
+    // the output's shape follows (conv, relu, adaptive pool, flatten) and is declared static; the run agrees
+    expect(r.json.outputs[0]!.shape).toEqual([2, 16]);
+    expect(r.json.validation.outputs[0]!.dims).toEqual([2, 16]);
     expect(r.json.opset).toBe(9);
     for (const [arg, code] of [['{"image":[1,3,8,8]}', 'E_ONNX_INPUT_SHAPE'], ['{"x":[1,3,8]}', 'E_ONNX_INPUT_SHAPE'], ['{"x":[1,4,8,8]}', 'E_ONNX_INPUT_SHAPE'], ['x:1,3', 'E_USAGE']] as const) {
       const bad = join(dir, 'bad.onnx');

@@ -2,8 +2,9 @@
  * `--input_shape_dict` (paddle2onnx's flag): fix the feeds' unknown dims, then carry the fixed
  * dims forward through the ops whose output shape follows from their input shapes and attributes
  * (convolutions, pooling, elementwise, reshapes, ...), so that shape-dependent mappers (adaptive
- * pooling, flatten ranges, prelu element mode) see static shapes downstream. A dim the program
- * declares is never changed; only its -1 dims are filled in. Ops not known here leave their
+ * pooling, flatten ranges, prelu element mode) see static shapes downstream, and outputs whose
+ * shape comes out fully known are declared static. A dim the program declares is never changed;
+ * only its -1 dims are filled in. Ops not known here leave their
  * outputs as declared, and everything after them keeps its declared shapes.
  */
 import { PserveError } from '../../errors.js';
@@ -216,5 +217,18 @@ export function pinInputShapes(model: LoadedModel, dict: Record<string, number[]
     if (!s || s.length !== v.shape.length || s.some((d) => !Number.isFinite(d) || !Number.isInteger(d))) continue;
     v.shape = v.shape.map((d, i) => (d >= 0 ? d : s![i]! >= 0 ? s![i]! : -1));
   }
-  return { ...model, feeds: pinned, blocks };
+  // outputs whose shape is now fully known are declared so (validation then checks the run gives exactly that)
+  const fetchSrc = new Map<string, string>();
+  for (const op of blocks[0]?.ops ?? []) {
+    if (op.type !== 'fetch') continue;
+    const src = (op.inputs['X'] ?? op.inputs['0'])?.[0];
+    const name = typeof op.attrs['name'] === 'string' ? op.attrs['name'] : src;
+    if (src && name) fetchSrc.set(name, src);
+  }
+  const fetches = model.fetches.map((f) => {
+    const v = vars.get(fetchSrc.get(f.name) ?? f.name);
+    if (!v || f.lodLevel > 0 || v.shape.length !== f.shape.length || v.shape.some((d) => d < 0)) return f;
+    return { ...f, shape: f.shape.map((d, i) => (d >= 0 ? d : v.shape[i]!)) };
+  });
+  return { ...model, feeds: pinned, fetches, blocks };
 }
