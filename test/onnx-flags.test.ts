@@ -158,7 +158,7 @@ describe('paddle2onnx compatibility flags', () => {
       '--enable_onnx_checker', 'True', '--deploy_backend', 'tensorrt', '--enable_dev_version', 'False', '--export_fp16_model', 'False', '--enable_auto_update_opset', 'True',
       '--save_calibration_file', join(dir, 'calibration.cache')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json.notes.join('\n')).toMatch(/--enable_onnx_checker: .*onnxruntime/);
+    expect(r.json.notes.join('\n')).toMatch(/--enable_onnx_checker: (onnx\.checker \(full check\) passed|no python3 with the onnx package here)/);
     expect(r.json.notes.join('\n')).toMatch(/--deploy_backend tensorrt: /);
     expect(r.json.notes.join('\n')).toMatch(/--enable_dev_version: no effect/);
     expect(r.json.notes.join('\n')).toMatch(/--save_calibration_file: .*no TensorRT calibration cache/);
@@ -171,6 +171,19 @@ describe('paddle2onnx compatibility flags', () => {
     expect(badBool.json.error.code).toBe('E_USAGE');
     const backend = cliJson<{ error: { code: string } }>(['onnx', '--model_dir', d, '--save_file', join(dir, 'b.onnx'), '--engine', 'native', '--deploy_backend', 'openvino']);
     expect(backend.code).toBe(2);
+  });
+
+  it('--enable_onnx_checker True: a checker that refuses the model is E_ONNX_CHECKER, and nothing is written', () => {
+    const d = program();
+    const fake = join(dir, 'fake-python');
+    // answers `import onnx` like a python with onnx, then refuses every model like onnx.checker would
+    writeFileSync(fake, '#!/bin/sh\ncase "$2" in "import onnx") exit 0;; esac\necho "onnx.onnx_cpp2py_export.checker.ValidationError: Field dims is bad" >&2\nexit 1\n', { mode: 0o755 });
+    const out = join(dir, 'refused.onnx');
+    const r = cliJson<{ error: { code: string; message: string } }>(['onnx', '--model_dir', d, '--save_file', out, '--engine', 'native', '--enable_onnx_checker', 'True'], { env: { ...process.env, PSERVE_PYTHON: fake } });
+    expect(r.code).toBe(1);
+    expect(r.json.error.code).toBe('E_ONNX_CHECKER');
+    expect(r.json.error.message).toMatch(/ValidationError: Field dims is bad/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('--external_filename names the external data file', async () => {

@@ -85,7 +85,7 @@ export const COMMANDS: CommandSpec[] = [
       .option('--opset_version <n>', 'ONNX opset 9-17 (default: the lowest the model\'s ops need); refused when too low for an op, naming it')
       .option('--input_shape_dict <json>', 'fix input shapes, e.g. \'{"x":[1,3,512,512]}\' (shape-dependent ops such as adaptive pooling then convert)')
       .option('--enable_auto_update_opset [bool]', 'raise a too-low --opset_version to what the ops need instead of refusing')
-      .option('--enable_onnx_checker [bool]', 'paddle2onnx compatibility: pserve checks by running the model in onnxruntime (on unless --no-validate)')
+      .option('--enable_onnx_checker [bool]', 'also run onnx.checker (full check) when a python3 with onnx is at hand; pserve always loads and runs the model in onnxruntime unless --no-validate')
       .option('--deploy_backend <b>', 'paddle2onnx compatibility: onnxruntime | tensorrt | rknn | others (the native engine writes one graph for all)')
       .option('--enable_dev_version [bool]', 'paddle2onnx compatibility: no effect on the native engine (it reads legacy and PIR programs alike)')
       .option('--export_fp16_model [bool]', 'paddle2onnx compatibility: float16 export is refused by the native engine (float32 only)')

@@ -3,6 +3,7 @@
  * else the native converter; the output says which ran. The written model is validated in
  * onnxruntime unless --no-validate.
  */
+import { spawnSync } from 'node:child_process';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { convertToOnnx, validateOnnx } from '../convert/onnx/index.js';
 import type { ControlFlowReport } from '../convert/onnx/control-flow.js';
@@ -65,12 +66,13 @@ function fp16Refused(): PserveError {
   return new PserveError('E_USAGE', '--export_fp16_model: the native engine writes float32 models only (onnxruntime\'s CPU provider has no float16 kernels for most ops); leave it out, or use --engine paddle2onnx', { kind: 'usage' });
 }
 
-interface Paddle2onnxFlags { inputShapes?: Record<string, number[]>; autoUpdate?: boolean; notes: string[]; toolArgs: string[] }
+interface Paddle2onnxFlags { inputShapes?: Record<string, number[]>; autoUpdate?: boolean; checker: boolean; notes: string[]; toolArgs: string[] }
 
 /** paddle2onnx's other flags: what each means for the native engine, or one line on why it has none */
 function paddle2onnxFlags(o: z.infer<typeof Options>): Paddle2onnxFlags {
   const notes: string[] = [];
   const toolArgs: string[] = [];
+  let checkerWanted = false;
   let inputShapes: Record<string, number[]> | undefined;
   if (o.input_shape_dict !== undefined) {
     let parsed: unknown;
@@ -88,7 +90,7 @@ function paddle2onnxFlags(o: z.infer<typeof Options>): Paddle2onnxFlags {
   const checker = flag(o.enable_onnx_checker, 'enable_onnx_checker');
   if (checker !== undefined) {
     toolArgs.push('--enable_onnx_checker', checker ? 'True' : 'False');
-    if (checker) notes.push(`--enable_onnx_checker: onnx.checker needs Python; pserve checks by loading and running the model in onnxruntime${o.validate ? '' : ' (skipped here: --no-validate)'}`);
+    if (checker) checkerWanted = true;
   }
   if (o.deploy_backend !== undefined) {
     toolArgs.push('--deploy_backend', o.deploy_backend);
@@ -107,7 +109,27 @@ function paddle2onnxFlags(o: z.infer<typeof Options>): Paddle2onnxFlags {
     toolArgs.push('--save_calibration_file', o.save_calibration_file);
     notes.push('--save_calibration_file: the native engine writes no TensorRT calibration cache; a quantized model keeps its scales in the graph as QuantizeLinear/DequantizeLinear pairs');
   }
-  return { ...(inputShapes ? { inputShapes } : {}), ...(autoUpdate !== undefined ? { autoUpdate } : {}), notes, toolArgs };
+  return { ...(inputShapes ? { inputShapes } : {}), ...(autoUpdate !== undefined ? { autoUpdate } : {}), checker: checkerWanted, notes, toolArgs };
+}
+
+/**
+ * --enable_onnx_checker True: onnx.checker (full check, with shape inference) when a python3 with
+ * the onnx package is at hand; without one, a note says the check is onnxruntime's load and run.
+ */
+function onnxChecker(notes: string[], validate: boolean): ((tmp: string) => Promise<void>) | undefined {
+  const py = [process.env['PSERVE_PYTHON'], '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0);
+  if (!py) {
+    notes.push(`--enable_onnx_checker: no python3 with the onnx package here, so onnx.checker did not run; pserve checks by loading and running the model in onnxruntime${validate ? '' : ' (skipped here: --no-validate)'}`);
+    return undefined;
+  }
+  notes.push(`--enable_onnx_checker: onnx.checker (full check) passed, run by ${py}`);
+  return async (tmp) => {
+    const r = spawnSync(py, ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', tmp], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      const why = String(r.stderr).trim().split('\n').filter(Boolean).pop() ?? `exit ${r.status}`;
+      throw new PserveError('E_ONNX_CHECKER', `onnx.checker refused the written model: ${why}`, { hint: 'nothing was written' });
+    }
+  };
 }
 
 export async function run(opts: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult<OnnxReport>> {
@@ -156,8 +178,9 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
     ctx.progress({ id: 'onnx', phase: 'start', text: `native: converting ${model.modelFile}` });
     if (p2o.autoUpdate !== true && o.opset_version === undefined && o.enable_auto_update_opset !== undefined) p2o.notes.push('--enable_auto_update_opset: without --opset_version the native engine already picks the lowest opset the ops need');
     if (flag(o.export_fp16_model, 'export_fp16_model') === true) throw fp16Refused();
+    const check = p2o.checker ? onnxChecker(p2o.notes, o.validate) : undefined;
     const r = await convertToOnnx(o.model_dir, {
-      model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version,
+      model, saveFile: o.save_file, validate: o.validate, opsetVersion: o.opset_version, ...(check ? { check } : {}),
       ...(p2o.inputShapes ? { inputShapes: p2o.inputShapes } : {}), ...(p2o.autoUpdate ? { autoUpdateOpset: true } : {}),
       ...(o.external_filename ? { externalDataName: o.external_filename } : {}), ...(o.quant ? { quant: o.quant } : {}) });
     ctx.progress({ id: 'onnx', phase: 'done', text: `native engine wrote ${o.save_file}` });

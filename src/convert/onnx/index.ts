@@ -32,6 +32,8 @@ export interface ConvertToOnnxOptions extends NativeOnnxOptions {
   saveFile?: string;
   /** run the written model once in onnxruntime (default true when saving) */
   validate?: boolean;
+  /** a further check of the written temp file before it is renamed into place (throws to refuse it) */
+  check?: (tmpFile: string) => Promise<void>;
   /** an already loaded model, to skip loading */
   model?: LoadedModel;
 }
@@ -62,6 +64,7 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
   const file = opts.saveFile;
   let externalDataFile: string | undefined;
   const validation = await writeOnnx(file, r, async (tmp) => {
+    await opts.check?.(tmp);
     if (opts.validate === false) return undefined;
     return validateOnnx(tmp, r.inputs, r.outputs, { label: file });
   }, (f) => { externalDataFile = f; });
