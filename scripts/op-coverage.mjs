@@ -10,6 +10,7 @@ if (!existsSync(registry)) {
   process.exit(1);
 }
 const { MAPPERS, KNOWN_UNSUPPORTED } = await import(registry);
+const { MIN_OPSET, MAX_OPSET } = await import(fileURLToPath(new URL('../dist/convert/onnx/convert.js', import.meta.url)));
 
 const rows = MAPPERS.map((m) => ({
   ops: [...m.types].sort(),
@@ -18,7 +19,7 @@ const rows = MAPPERS.map((m) => ({
 })).sort((a, b) => (a.ops[0] < b.ops[0] ? -1 : 1));
 
 const lines = [];
-lines.push(`Native engine (\`pserve onnx --engine native\`): ${rows.reduce((s, r) => s + r.ops.length, 0)} Paddle op spellings (legacy and PIR) in ${rows.length} mappers; opsets 11-17, default 13.`);
+lines.push(`Native engine (\`pserve onnx --engine native\`): ${rows.reduce((s, r) => s + r.ops.length, 0)} Paddle op spellings (legacy and PIR) in ${rows.length} mappers; opsets ${MIN_OPSET}-${MAX_OPSET}; without \`--opset_version\` the lowest opset the model's ops need (per op instance: some attribute values need more than the row says).`);
 lines.push('');
 lines.push('| Paddle ops | min opset | Paddle semantics handled |');
 lines.push('|---|---|---|');

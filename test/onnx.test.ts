@@ -175,19 +175,25 @@ describeShared('pserve onnx (native) on real fixtures', () => {
     expect(readdirSync(out).filter((f) => f.includes('textcnn'))).toEqual([]);
   });
 
-  it('honours --opset_version 11 and 17 (same numbers), refuses 9 and 18 with the reason', async () => {
+  it('honours --opset_version 11 and 17 (same numbers), refuses 8 and 18 with the reason, and 9 naming the op that needs more', async () => {
     const x = f32([1, 3, 64, 64], 5);
     const base = (await (await convert('ppocrv3_det', 'det13')).run({ x }))['sigmoid_0.tmp_0']!;
     for (const v of ['11', '17']) {
       const r = (await (await convert('ppocrv3_det', `det${v}`, ['--opset_version', v])).run({ x }))['sigmoid_0.tmp_0']!;
       expect(maxDiff(r.data as Float32Array, base.data as Float32Array)).toBeLessThanOrEqual(1e-6);
     }
-    for (const v of ['9', '18']) {
+    for (const v of ['8', '18']) {
       const r = cliJson<{ error: { code: string; message: string } }>(['onnx', '--model_dir', shared('uci_housing/uci_housing_model'), '--save_file', join(out, 'x.onnx'), '--engine', 'native', '--opset_version', v]);
       expect(r.code).toBe(2);
       expect(r.json.error.code).toBe('E_ONNX_OPSET');
-      expect(r.json.error.message).toMatch(/opsets 11 to 17/);
+      expect(r.json.error.message).toMatch(/opsets 9 to 17/);
     }
+    // the detector resizes with nearest_interp_v2 (ONNX Resize-11): opset 9 is refused naming it
+    const r9 = cliJson<{ error: { code: string; message: string } }>(['onnx', '--model_dir', shared('ppocrv3_det'), '--save_file', join(out, 'x9.onnx'), '--engine', 'native', '--opset_version', '9']);
+    expect(r9.code).toBe(2);
+    expect(r9.json.error.code).toBe('E_ONNX_OPSET');
+    expect(r9.json.error.message).toMatch(/interp_v2 needs 11/);
+    expect(existsSync(join(out, 'x9.onnx'))).toBe(false);
   });
 
   it('puts parameters in an external data file above the threshold, and onnxruntime reads it', async () => {
@@ -234,7 +240,8 @@ describe('pserve onnx on the repo\'s generated fixtures', () => {
     const file = join(d, 'tiny.onnx');
     const r = cliJson<{ engine: string; opset: number; validation: { ok: boolean } }>(['onnx', '--model_dir', join(ROOT, 'fixtures', 'tiny_classifier'), '--save_file', file, '--engine', 'native']);
     expect(r.code, JSON.stringify(r.json)).toBe(0);
-    expect(r.json.opset).toBe(13);
+    // no --opset_version: the lowest opset its ops need (conv, batch_norm, relu, pool2d, ... all exist at 9)
+    expect(r.json.opset).toBe(9);
     expect(r.json.validation.ok).toBe(true);
     if (PY) expect(spawnSync(PY, ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', file]).status).toBe(0);
   });

@@ -86,9 +86,18 @@ export const COMMANDS: CommandSpec[] = [
       .option('--model_filename <file>', 'program file name inside the directory')
       .option('--params_filename <file>', 'combined params file name inside the directory')
       .option('--save_file <file>', 'the .onnx to write (required)')
-      .option('--opset_version <n>', 'ONNX opset (default: 13, or the lowest the ops need)')
+      .option('--opset_version <n>', 'ONNX opset 9-17 (default: the lowest the model\'s ops need); refused when too low for an op, naming it')
+      .option('--input_shape_dict <json>', 'fix input shapes, e.g. \'{"x":[1,3,512,512]}\' (shape-dependent ops such as adaptive pooling then convert)')
+      .option('--enable_auto_update_opset [bool]', 'raise a too-low --opset_version to what the ops need instead of refusing')
+      .option('--enable_onnx_checker [bool]', 'also run onnx.checker (full check) when a python3 with onnx is at hand; pserve always loads and runs the model in onnxruntime unless --no-validate')
+      .option('--deploy_backend <b>', 'paddle2onnx compatibility: onnxruntime | tensorrt | rknn | others (the native engine writes one graph for all)')
+      .option('--enable_dev_version [bool]', 'paddle2onnx compatibility: no effect on the native engine (it reads legacy and PIR programs alike)')
+      .option('--export_fp16_model [bool]', 'paddle2onnx compatibility: float16 export is refused by the native engine (float32 only)')
+      .option('--external_filename <name>', 'name of the external data file written beside the .onnx when the params exceed 2 GB')
+      .option('--save_calibration_file <file>', 'paddle2onnx compatibility: TensorRT int8 calibration cache; the native engine keeps the scales in the graph (QDQ) and writes none')
       .option('--engine <e>', 'auto | paddle2onnx | native (default auto)', 'auto')
-      .option('--no-validate', 'skip loading and running the written model in onnxruntime'),
+      .option('--no-validate', 'skip loading and running the written model in onnxruntime')
+      .option('--quant <mode>', 'quantized (QAT) programs: qdq = QuantizeLinear/DequantizeLinear pairs keeping the scales (default), float = the same fake-quant arithmetic in float ops (native engine)'),
     load: () => import('../commands/onnx.js'),
   },
   {

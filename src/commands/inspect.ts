@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman, shapeStr, table } from '../cli/render.js';
+import { nativeVerdict, type NativeVerdict } from '../convert/onnx/verdict.js';
 import { loadModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
 import { parseOptions, z } from './options.js';
@@ -22,6 +23,8 @@ export interface InspectReport {
   fetches: TensorSpec[];
   ops: Record<string, number>;
   params: { count: number; elements: number; bytes: number };
+  /** what `pserve onnx --engine native` makes of it: op types it cannot convert yet, training-program signals */
+  onnx: NativeVerdict;
   warnings: string[];
 }
 
@@ -44,6 +47,7 @@ export function inspectModel(path: string, modelFilename?: string, paramsFilenam
       elements: m.params.reduce((s, p) => s + p.numel, 0),
       bytes: m.params.reduce((s, p) => s + p.byteLength, 0),
     },
+    onnx: nativeVerdict(m),
     warnings: m.warnings,
   };
   return report;
@@ -68,7 +72,20 @@ export function renderInspect(r: InspectReport): string {
   const total = Object.values(r.ops).reduce((a, b) => a + b, 0);
   lines.push(`ops (${total} in all, ${Object.keys(r.ops).length} types)`);
   lines.push(table(['op', 'count'], Object.entries(r.ops).map(([k, v]) => [k, v])));
+  lines.push('');
+  const v = r.onnx;
+  if (v.training.training) lines.push(`onnx      not convertible: ${v.training.message}`);
+  else if (r.fetches.length === 0) lines.push('onnx      not convertible: the program has no fetch ops (not saved with save_inference_model), so there is nothing to output');
+  else if (v.unsupported.length === 0) {
+    const o = v.opset;
+    lines.push(`onnx      the native engine converts every op of this program${o ? `, at opset ${o.lowest} or higher${o.setBy.length ? ` (set by ${o.setBy.join(', ')})` : ''}` : ''}`);
+  }
+  else {
+    const n = v.unsupported.length;
+    lines.push(`onnx      the native engine cannot convert ${n} op type${n > 1 ? 's' : ''} yet: ${v.unsupported.map((u) => `${u.op} x${u.count}${u.reason ? ` (${u.reason})` : ''}`).join(', ')}`);
+  }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
+  if (v.training.training) lines.push(`warning: ${v.training.message}`);
   return lines.join('\n');
 }
 

@@ -7,7 +7,7 @@ import { varTypeFromDtype, type DType } from '../model/dtype.js';
 import { encodeProgram, type OpAttr, type OpDesc, type ProgramDesc, type VarDesc } from './paddle-program.js';
 import { encodeTensorRecord } from './pdiparams.js';
 
-export type BuilderAttr = number | boolean | string | number[] | string[] | { f: number } | { floats: number[] } | { l: number } | { longs: number[] };
+export type BuilderAttr = number | boolean | string | number[] | string[] | { f: number } | { floats: number[] } | { l: number } | { longs: number[] } | { block: number };
 
 interface ParamData { dtype: DType; shape: number[]; data: Uint8Array }
 
@@ -17,6 +17,10 @@ export class ProgramBuilder {
   private feeds = 0;
   private fetches = 0;
   private params = new Map<string, ParamData>();
+  /** sub-blocks (while / conditional_block bodies): block k+1 is subs[k] */
+  private subs: { parent: number; vars: VarDesc[]; ops: OpDesc[] }[] = [];
+  /** the block that variable() / op() write to */
+  private cur = 0;
 
   constructor(private version = 2004000) {
     this.vars.push({ name: 'feed', type: { type: 9 }, persistable: true });
@@ -28,8 +32,31 @@ export class ProgramBuilder {
     if (opts.lodLevel) lt.lod_tensor!.lod_level = opts.lodLevel;
     const v: VarDesc = { name, type: lt };
     if (opts.persistable) v.persistable = true;
-    this.vars.push(v);
+    this.target().vars.push(v);
     return this;
+  }
+
+  /** A LOD_TENSOR_ARRAY var (what write_to_array fills), declared in the current block. */
+  array(name: string, dtype: DType, elementShape: number[]): this {
+    this.target().vars.push({ name, type: { type: 13, tensor_array: { tensor: { data_type: varTypeFromDtype(dtype), dims: elementShape } } } });
+    return this;
+  }
+
+  /**
+   * A sub-block whose parent is the current block: `body` declares its vars and ops (variable(),
+   * op(), and nested subBlock() calls go there). Returns its index, for a `{ block: idx }` attribute.
+   */
+  subBlock(body: (b: this) => void): number {
+    const parent = this.cur;
+    this.subs.push({ parent, vars: [], ops: [] });
+    const idx = this.subs.length;
+    this.cur = idx;
+    try { body(this); } finally { this.cur = parent; }
+    return idx;
+  }
+
+  private target(): { vars: VarDesc[]; ops: OpDesc[] } {
+    return this.cur === 0 ? { vars: this.vars, ops: this.ops } : this.subs[this.cur - 1]!;
   }
 
   /** A parameter: declared persistable and stored in the params stream. */
@@ -51,7 +78,7 @@ export class ProgramBuilder {
   }
 
   op(type: string, inputs: Record<string, string[]>, outputs: Record<string, string[]>, attrs: Record<string, BuilderAttr> = {}): this {
-    this.ops.push(op(type, inputs, outputs, attrs));
+    this.target().ops.push(op(type, inputs, outputs, attrs));
     return this;
   }
 
@@ -61,7 +88,10 @@ export class ProgramBuilder {
     const fetches = this.ops.filter((o) => o.type === 'fetch');
     const rest = this.ops.filter((o) => o.type !== 'feed' && o.type !== 'fetch');
     return {
-      blocks: [{ idx: 0, parent_idx: -1, vars: this.vars, ops: [...feeds, ...rest, ...fetches], forward_block_idx: -1 }],
+      blocks: [
+        { idx: 0, parent_idx: -1, vars: this.vars, ops: [...feeds, ...rest, ...fetches], forward_block_idx: -1 },
+        ...this.subs.map((b, k) => ({ idx: k + 1, parent_idx: b.parent, vars: b.vars, ops: b.ops, forward_block_idx: -1 })),
+      ],
       version: { version: this.version },
     };
   }
@@ -112,6 +142,7 @@ function attr(name: string, v: BuilderAttr): OpAttr {
   if ('f' in v) return { name, type: 1, f: v.f };
   if ('floats' in v) return { name, type: 4, floats: v.floats };
   if ('l' in v) return { name, type: 9, l: v.l };
+  if ('block' in v) return { name, type: 8, block_idx: v.block };
   return { name, type: 11, longs: v.longs };
 }
 

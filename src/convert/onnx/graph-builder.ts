@@ -22,7 +22,7 @@ export function onnxDtype(d: DType, what: string): number {
 }
 
 /** numbers are INT attributes; floats must say so with `{ f }` (1.0 and 1 are the same number in JS) */
-export type AttrIn = number | string | number[] | string[] | boolean | { f: number } | { floats: number[] };
+export type AttrIn = number | string | number[] | string[] | boolean | { f: number } | { floats: number[] } | { graph: import('onnx-proto').onnx.IGraphProto };
 
 export const f = (v: number): { f: number } => ({ f: v });
 
@@ -38,34 +38,57 @@ export interface Dim { value?: number; param?: string }
 
 export class GraphBuilder {
   readonly nodes: import('onnx-proto').onnx.INodeProto[] = [];
-  readonly initializers: import('onnx-proto').onnx.ITensorProto[] = [];
+  /** shared with every subgraph builder: constants live in the main graph, which subgraphs see by name */
+  readonly initializers: import('onnx-proto').onnx.ITensorProto[];
   readonly inputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
   readonly outputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
   /** constants by tensor name */
-  readonly consts = new Map<string, ConstValue>();
+  readonly consts: Map<string, ConstValue>;
   /** PIR `builtin.combine` results: a name standing for a list of tensors (with their declared shapes) */
-  readonly lists = new Map<string, { tensors: string[]; shapes: (number[] | undefined)[] }>();
-  private readonly used = new Set<string>();
-  private counter = 0;
+  readonly lists: Map<string, { tensors: string[]; shapes: (number[] | undefined)[] }>;
+  /** one name space for the main graph and all its subgraphs (ONNX forbids a subgraph to shadow an outer name) */
+  private readonly names: { used: Set<string>; counter: number; graphs: number };
+  /** node-name prefix: empty in the main graph, `g<k>_` in the k-th subgraph */
+  private readonly prefix: string;
 
-  constructor(readonly opset: number) {}
+  /** how fake-quantization ops are written: QuantizeLinear/DequantizeLinear pairs, or the same arithmetic in float ops */
+  quant: 'qdq' | 'float' = 'qdq';
+
+  constructor(readonly opset: number, parent?: GraphBuilder) {
+    this.initializers = parent ? parent.initializers : [];
+    this.consts = parent ? parent.consts : new Map();
+    this.lists = parent ? parent.lists : new Map();
+    this.names = parent ? parent.names : { used: new Set(), counter: 0, graphs: 0 };
+    this.prefix = parent ? `g${++this.names.graphs}_` : '';
+    if (parent) this.quant = parent.quant;
+  }
+
+  /** A builder for a subgraph (Loop body, If branch): its own nodes, inputs and outputs; names, constants and initializers shared. */
+  sub(): GraphBuilder {
+    return new GraphBuilder(this.opset, this);
+  }
+
+  /** This builder's nodes, inputs and outputs as a GraphProto (for a Loop / If attribute). */
+  graph(name: string): import('onnx-proto').onnx.IGraphProto {
+    return { name, node: this.nodes, input: this.inputs, output: this.outputs };
+  }
 
   /** A fresh name derived from `base`, never used before in this graph. */
   fresh(base: string): string {
     let n: string;
-    do { n = `${base}.pserve_${this.counter++}`; } while (this.used.has(n));
-    this.used.add(n);
+    do { n = `${base}.pserve_${this.names.counter++}`; } while (this.names.used.has(n));
+    this.names.used.add(n);
     return n;
   }
 
-  claim(name: string): void { this.used.add(name); }
+  claim(name: string): void { this.names.used.add(name); }
 
   /** Add a node; returns its output names (fresh ones unless given). */
   node(opType: string, inputs: string[], outputs: string[] | number = 1, attrs: Record<string, AttrIn | undefined> = {}): string[] {
     const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
-    for (const o of outs) this.used.add(o);
+    for (const o of outs) this.names.used.add(o);
     const attribute = Object.entries(attrs).filter(([, v]) => v !== undefined).map(([name, v]) => attrProto(name, v!));
-    this.nodes.push({ opType, input: inputs, output: outs, name: `${opType}_${this.nodes.length}`, attribute });
+    this.nodes.push({ opType, input: inputs, output: outs, name: `${this.prefix}${opType}_${this.nodes.length}`, attribute });
     return outs;
   }
 
@@ -76,7 +99,7 @@ export class GraphBuilder {
 
   /** An initializer from raw little-endian bytes (ONNX raw_data is little-endian too). */
   initializer(name: string, dtype: DType, dims: number[], raw: Uint8Array, external?: { location: string; offset: number }): string {
-    this.used.add(name);
+    this.names.used.add(name);
     const t: import('onnx-proto').onnx.ITensorProto = { name, dataType: onnxDtype(dtype, name), dims };
     if (external) {
       t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
@@ -106,7 +129,7 @@ export class GraphBuilder {
   }
 
   input(name: string, dtype: DType, dims: Dim[]): void {
-    this.used.add(name);
+    this.names.used.add(name);
     this.inputs.push(valueInfo(name, dtype, dims));
   }
 
@@ -117,11 +140,14 @@ export class GraphBuilder {
   // ---- helpers whose spelling depends on the opset ----
 
   unsqueeze(x: string, axes: number[], output?: string): string {
+    // Unsqueeze/Squeeze-1 take no negative axes (opset 11 added them): a mapper must name them by rank
+    if (this.opset < 11 && axes.some((a) => a < 0)) throw new Error(`Unsqueeze axes [${axes.join(',')}] are negative, which opset ${this.opset} does not allow`);
     return this.opset >= 13 ? this.op('Unsqueeze', [x, this.constant(axes)], {}, output) : this.op('Unsqueeze', [x], { axes }, output);
   }
 
   squeeze(x: string, axes: number[] | null, output?: string): string {
     if (axes === null || axes.length === 0) return this.op('Squeeze', [x], {}, output);
+    if (this.opset < 11 && axes.some((a) => a < 0)) throw new Error(`Squeeze axes [${axes.join(',')}] are negative, which opset ${this.opset} does not allow`);
     return this.opset >= 13 ? this.op('Squeeze', [x, this.constant(axes)], {}, output) : this.op('Squeeze', [x], { axes }, output);
   }
 
@@ -133,6 +159,7 @@ export class GraphBuilder {
   shapeSlice(x: string, start: number, end: number): string {
     if (this.opset >= 15) return this.op('Shape', [x], { start, end });
     const s = this.op('Shape', [x]);
+    if (this.opset < 10) return this.op('Slice', [s], { axes: [0], starts: [start], ends: [end] });
     return this.op('Slice', [s, this.constant([start]), this.constant([end]), this.constant([0])]);
   }
 }
@@ -161,6 +188,7 @@ function attrProto(name: string, v: AttrIn): import('onnx-proto').onnx.IAttribut
     return { name, type: T.INTS, ints: v as number[] };
   }
   if ('f' in v) return { name, type: T.FLOAT, f: v.f };
+  if ('graph' in v) return { name, type: T.GRAPH, g: v.graph };
   return { name, type: T.FLOATS, floats: v.floats };
 }
 

@@ -9,7 +9,7 @@
  * written model in onnxruntime, runs one inference on generated inputs and checks every output is
  * finite with the expected shape.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PserveError, fsError } from '../../errors.js';
 import { loadModel, type LoadedModel } from '../../model/load-model.js';
@@ -17,6 +17,8 @@ import type { TensorSpec } from '../../model/types.js';
 import { tempSibling, writeFileAtomic } from '../../util/atomic.js';
 import { paddleToOnnx, type NativeOnnxOptions, type NativeOnnxResult } from './convert.js';
 import { validateOnnx, type ValidationReport } from './validate.js';
+import type { ControlFlowReport } from './control-flow.js';
+import { COPY_CHUNK, copyRange, writeAll, writeModel } from './stream-writer.js';
 
 export { paddleToOnnx, checkSupported, chooseOpset, MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } from './convert.js';
 export type { NativeOnnxOptions, NativeOnnxResult } from './convert.js';
@@ -30,6 +32,8 @@ export interface ConvertToOnnxOptions extends NativeOnnxOptions {
   saveFile?: string;
   /** run the written model once in onnxruntime (default true when saving) */
   validate?: boolean;
+  /** a further check of the written temp file before it is renamed into place (throws to refuse it) */
+  check?: (tmpFile: string) => Promise<void>;
   /** an already loaded model, to skip loading */
   model?: LoadedModel;
 }
@@ -44,6 +48,8 @@ export interface ConvertToOnnxResult {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   ops: Record<string, number>;
+  /** what became of each while / conditional_block (absent when the program has none) */
+  controlFlow?: ControlFlowReport;
   validation?: ValidationReport;
 }
 
@@ -53,18 +59,23 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
   const r = paddleToOnnx(model, { ...opts, ...(extName ? { externalDataName: extName } : {}) });
   if (!opts.saveFile) {
     if (r.externalData) throw new PserveError('E_ONNX_TOO_LARGE', 'the parameters exceed 2 GB: give a file to write, so they can go to external data', { file: model.modelFile });
-    return { engine: 'native', bytes: r.bytes, size: r.bytes.byteLength, opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops };
+    return { engine: 'native', bytes: r.bytes, size: r.layout.byteLength, opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...cf(r.controlFlow) };
   }
   const file = opts.saveFile;
   let externalDataFile: string | undefined;
   const validation = await writeOnnx(file, r, async (tmp) => {
+    await opts.check?.(tmp);
     if (opts.validate === false) return undefined;
     return validateOnnx(tmp, r.inputs, r.outputs, { label: file });
   }, (f) => { externalDataFile = f; });
   return {
-    engine: 'native', file, ...(externalDataFile ? { externalDataFile } : {}), size: r.bytes.byteLength,
-    opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...(validation ? { validation } : {}),
+    engine: 'native', file, ...(externalDataFile ? { externalDataFile } : {}), size: r.layout.byteLength,
+    opset: r.opset, inputs: r.inputs, outputs: r.outputs, ops: r.ops, ...cf(r.controlFlow), ...(validation ? { validation } : {}),
   };
+}
+
+function cf(c: ControlFlowReport): { controlFlow?: ControlFlowReport } {
+  return c.loops.length || c.branches.length ? { controlFlow: c } : {};
 }
 
 /**
@@ -77,7 +88,7 @@ export async function convertToOnnx(modelDir: string, opts: ConvertToOnnxOptions
 async function writeOnnx<T>(file: string, r: NativeOnnxResult, check: (tmpFile: string) => Promise<T>, onExternal?: (f: string) => void): Promise<T> {
   if (!r.externalData) {
     return writeFileAtomic(file, async (tmp) => {
-      try { writeFileSync(tmp, r.bytes); } catch (e) { throw fsError(e, file, 'ONNX output'); }
+      writeModelFile(tmp, r, file);
       return check(tmp);
     });
   }
@@ -94,13 +105,17 @@ async function writeOnnx<T>(file: string, r: NativeOnnxResult, check: (tmpFile: 
     let fd: number;
     try { fd = openSync(tmpData, 'w'); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
     try {
-      for (const c of ext.chunks) writeFully(fd, c.data, c.offset);
+      const buf = Buffer.allocUnsafe(COPY_CHUNK);
+      for (const c of ext.chunks) {
+        if (c.data) writeAll(fd, c.data, c.offset);
+        else copyRange(c.file!, c.fileOffset!, c.length, fd, c.offset, buf);
+      }
     } catch (e) {
       throw fsError(e, dataFile, 'external data file');
     } finally {
       closeSync(fd);
     }
-    try { writeFileSync(tmpModel, r.bytes); } catch (e) { throw fsError(e, file, 'ONNX output'); }
+    writeModelFile(tmpModel, r, file);
     const result = await check(tmpModel);
     try { renameSync(tmpData, dataFile); } catch (e) { throw fsError(e, dataFile, 'external data file'); }
     try { renameSync(tmpModel, abs); } catch (e) { throw fsError(e, file, 'ONNX output'); }
@@ -111,12 +126,15 @@ async function writeOnnx<T>(file: string, r: NativeOnnxResult, check: (tmpFile: 
   }
 }
 
-/** writeSync may write less than asked (a full disk, a signal): keep going until all of it is down. */
-function writeFully(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.byteLength) {
-    const n = writeSync(fd, data, done, data.byteLength - done, position + done);
-    if (n <= 0) throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
-    done += n;
+/** the model streamed into `path`: large initializers are copied from the params file(s) as it goes */
+function writeModelFile(path: string, r: NativeOnnxResult, label: string): void {
+  let fd: number;
+  try { fd = openSync(path, 'w'); } catch (e) { throw fsError(e, label, 'ONNX output'); }
+  try {
+    writeModel(fd, r.layout);
+  } catch (e) {
+    throw fsError(e, label, 'ONNX output');
+  } finally {
+    closeSync(fd);
   }
 }

@@ -27,6 +27,8 @@ export interface MapContext {
   has(slot: string): boolean;
   /** the ONNX name to write the i-th argument of an output slot to */
   output(slot: string, i?: number): string;
+  /** the output slot is present and non-empty (an optional output the program names) */
+  hasOutput(slot: string): boolean;
   attr<T extends AttrValue>(name: string, fallback: T): T;
   /** declared shape of an input argument (-1 for unknown dims), or undefined when not declared */
   shapeOf(slot: string, i?: number): number[] | undefined;
@@ -40,8 +42,25 @@ export interface MapContext {
   constOf(slot: string, i?: number): ConstValue | undefined;
   /** an error saying this instance of the op cannot be converted, and why */
   unsupported(reason: string): PserveError;
+  /** in a declared mapper: the context over the op's raw slot names (variadic operands, e.g. builtin.combine) */
+  readonly raw?: MapContext;
 }
 
+/** What the opset choice may look at before anything is built: the op and declared shapes. */
+export interface OpView {
+  op: OpNode;
+  pir: boolean;
+  shapeOf(slot: string): number[] | undefined;
+  /** the values of an input made by a constant op (full_int_array, full, fill_constant), when small */
+  constOf?(slot: string): number[] | undefined;
+  /** the declared dtype of an input, when known */
+  dtypeOf?(slot: string): DType | undefined;
+}
+
+/**
+ * The registry's view of a mapper. Write new mappers with `defineOp` (declare.ts), which builds
+ * one of these from a declaration; plain objects still work.
+ */
 export interface OpMapper {
   /** Paddle op types, legacy and PIR spellings */
   types: string[];
@@ -50,6 +69,8 @@ export interface OpMapper {
   /** what the README coverage table says about it */
   note?: string;
   map(ctx: MapContext): void;
+  /** a higher minimum for this instance of the op, with the reason */
+  needs?(view: OpView): { opset: number; why: string } | undefined;
 }
 
 /** Paddle attribute as a number list */
@@ -63,9 +84,4 @@ export function num(v: AttrValue | undefined, fallback: number): number {
   if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'boolean') return v ? 1 : 0;
   return fallback;
-}
-
-/** Pick the legacy slot name or the PIR position, whichever the op has. */
-export function slot(ctx: MapContext, legacy: string, pirIndex: number): string {
-  return ctx.pir ? String(pirIndex) : legacy;
 }

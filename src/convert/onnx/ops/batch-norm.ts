@@ -3,21 +3,23 @@
  * Legacy slots X/Scale/Bias/Mean/Variance; PIR batch_norm_ operands are x, mean, variance, scale, bias.
  */
 import { f } from '../graph-builder.js';
-import { num, type OpMapper } from '../mapper.js';
-import { inChannelsFirst, isChannelsLast } from './layout.js';
+import { defineOp } from '../declare.js';
+import { channelsLastName, inChannelsFirst } from './layout.js';
 
-export const batchNorm: OpMapper = {
+export const batchNorm = defineOp({
   types: ['batch_norm', 'batch_norm_'],
+  inputs: { X: 0, Mean: 1, Variance: 2, Scale: 3, Bias: 4 },
+  outputs: { Y: 0 },
+  attrs: { epsilon: 1e-5, data_layout: { default: 'NCHW', pir: 'data_format' } },
+  minOpset: 9,
   note: 'inference statistics, data_layout',
-  map(ctx) {
+  map(ctx, a) {
     const { g } = ctx;
-    const [xs, ms, vs, ss, bs] = ctx.pir ? ['0', '1', '2', '3', '4'] : ['X', 'Mean', 'Variance', 'Scale', 'Bias'];
-    const x = ctx.input(xs!);
-    const ins = [ctx.input(ss!), ctx.input(bs!), ctx.input(ms!), ctx.input(vs!)];
-    const out = ctx.output(ctx.pir ? '0' : 'Y');
-    const eps = num(ctx.op.attrs['epsilon'], 1e-5);
-    const rank = ctx.shapeOf(xs!)?.length ?? 4;
-    inChannelsFirst(ctx, x, rank, rank > 2 && isChannelsLast(ctx, ctx.pir ? 'data_format' : 'data_layout'), out,
-      (t, o) => g.op('BatchNormalization', [t, ...ins], { epsilon: f(eps) }, o));
+    const x = ctx.input('X');
+    const ins = [ctx.input('Scale'), ctx.input('Bias'), ctx.input('Mean'), ctx.input('Variance')];
+    const out = ctx.output('Y');
+    const rank = ctx.shapeOf('X')?.length ?? 4;
+    inChannelsFirst(ctx, x, rank, rank > 2 && channelsLastName(a.data_layout), out,
+      (t, o) => g.op('BatchNormalization', [t, ...ins], { epsilon: f(a.epsilon) }, o));
   },
-};
+});

@@ -3,27 +3,22 @@
  * `upscale_in_train` passes the input through. Legacy programs carry the rate as `dropout_prob`,
  * PIR as operand 2 (which must be a constant).
  */
-import { num, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
 
-export const dropout: OpMapper = {
+export const dropout = defineOp({
   types: ['dropout'],
+  inputs: { X: 0, p: { legacy: null, pir: 2 } },
+  outputs: { Out: 0 },
+  attrs: { dropout_implementation: { default: 'downgrade_in_infer', pir: 'mode' }, dropout_prob: { default: 0.5, tensor: 'p' } },
+  minOpset: 7,
   note: 'dropout_implementation',
-  map(ctx) {
-    const { g, op } = ctx;
-    const xs = ctx.pir ? '0' : 'X';
-    const x = ctx.input(xs);
-    const out = ctx.output(ctx.pir ? '0' : 'Out');
-    const impl = String(op.attrs[ctx.pir ? 'mode' : 'dropout_implementation'] ?? 'downgrade_in_infer');
-    let p: number;
-    if (ctx.pir) {
-      // PIR dropout takes the rate as operand 2 (a `full` op), not as an attribute
-      const c = ctx.has('2') ? ctx.constOf('2') : undefined;
-      if (!c || c.values.length !== 1) throw ctx.unsupported('the dropout rate (operand 2) is not a constant scalar');
-      p = c.values[0]!;
-    } else {
-      p = num(op.attrs['dropout_prob'], 0.5);
-    }
-    if (impl === 'upscale_in_train' || p === 0) g.op('Identity', [x], {}, out);
-    else g.op('Mul', [x, g.scalar(1 - p, ctx.dtypeOf(xs))], {}, out);
+  map(ctx, a) {
+    const { g } = ctx;
+    const x = ctx.input('X');
+    const out = ctx.output('Out');
+    if (ctx.pir && ctx.constOf('p')?.values.length !== 1) throw ctx.unsupported('the dropout rate (operand 2) is not a constant scalar');
+    const p = a.dropout_prob;
+    if (a.dropout_implementation === 'upscale_in_train' || p === 0) g.op('Identity', [x], {}, out);
+    else g.op('Mul', [x, g.scalar(1 - p, ctx.dtypeOf('X'))], {}, out);
   },
-};
+});

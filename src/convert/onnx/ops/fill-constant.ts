@@ -6,12 +6,13 @@
  */
 import { dtypeFromName, dtypeFromVarType, type DType } from '../../../model/dtype.js';
 import { encodeValues } from '../graph-builder.js';
-import { ints, num, type MapContext, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
+import type { MapContext } from '../mapper.js';
 
 const MAX_FILL = 1 << 24;
 
 function emit(ctx: MapContext, dtype: DType, dims: number[], values: number[]): void {
-  const out = ctx.output(ctx.pir ? '0' : 'Out');
+  const out = ctx.output('Out');
   ctx.g.initializer(out, dtype, dims, encodeValues(values, dtype));
   ctx.g.consts.set(out, { dtype, dims, values });
 }
@@ -25,29 +26,55 @@ export function parseValue(s: string): number {
   return Number(s);
 }
 
-export const fillConstant: OpMapper = {
+export const fillConstant = defineOp({
   types: ['fill_constant', 'full'],
-  note: 'static shape and value',
-  map(ctx) {
-    const { op } = ctx;
-    if (!ctx.pir && (ctx.has('ValueTensor') || ctx.has('ShapeTensor') || ctx.has('ShapeTensorList'))) {
-      throw ctx.unsupported('value or shape given as a tensor');
+  inputs: {
+    ValueTensor: { pir: null, optional: true }, ShapeTensor: { pir: null, optional: true }, ShapeTensorList: { pir: null, optional: true },
+  },
+  outputs: { Out: 0 },
+  attrs: { shape: [] as number[], value: 0, str_value: '', dtype: { default: 5 as number, pir: null }, dtypeName: { default: '', legacy: null, pir: 'dtype' } },
+  minOpset: 1,
+  note: 'static shape and value; ShapeTensor / ShapeTensorList / ValueTensor at run time (Expand)',
+  map(ctx, a) {
+    // legacy dtype is a VarType code, PIR names it
+    const dtype = a.dtypeName !== '' ? dtypeFromName(a.dtypeName) : dtypeFromVarType(a.dtype);
+    let dims = a.shape;
+    if (ctx.has('ShapeTensorList')) {
+      const parts = ctx.inputs('ShapeTensorList').map((_, i) => ctx.constOf('ShapeTensorList', i)?.values);
+      dims = parts.every((p) => p !== undefined) ? parts.flatMap((p) => p!) : [-1];
+    } else if (ctx.has('ShapeTensor')) {
+      dims = ctx.constOf('ShapeTensor')?.values ?? [-1];
     }
-    const dtype = ctx.pir ? dtypeFromName(String(op.attrs['dtype'])) : dtypeFromVarType(num(op.attrs['dtype'], 5));
-    const dims = ints(op.attrs['shape']);
-    const n = dims.reduce((a, b) => a * b, 1);
+    if (ctx.has('ValueTensor') || dims.some((d) => d < 0)) {
+      // run-time shape or value: broadcast the value to the shape
+      const { g } = ctx;
+      const shape = ctx.has('ShapeTensorList')
+        ? g.op('Concat', ctx.inputs('ShapeTensorList').map((t) => g.op('Reshape', [g.cast(t, 'int64'), g.constant([1])])), { axis: 0 })
+        : ctx.has('ShapeTensor') ? g.cast(ctx.input('ShapeTensor'), 'int64') : g.constant(dims);
+      let value: string;
+      if (ctx.has('ValueTensor')) {
+        value = g.op('Reshape', [ctx.input('ValueTensor'), g.constant([1])]);
+        if (ctx.dtypeOf('ValueTensor') !== dtype) value = g.cast(value, dtype);
+      } else {
+        value = g.constant([a.str_value.trim() !== '' ? parseValue(a.str_value) : a.value], dtype, [1]);
+      }
+      g.op('Expand', [value, shape], {}, ctx.output('Out'));
+      return;
+    }
+    const n = dims.reduce((x, y) => x * y, 1);
     if (dims.some((d) => d < 0) || n > MAX_FILL) throw ctx.unsupported(`shape [${dims.join(',')}] is not a fixed size up to ${MAX_FILL} elements`);
-    const str = op.attrs['str_value'];
-    const v = typeof str === 'string' && str.trim() !== '' ? parseValue(str) : num(op.attrs['value'], 0);
+    const v = a.str_value.trim() !== '' ? parseValue(a.str_value) : a.value;
     emit(ctx, dtype, dims, new Array(n).fill(v));
   },
-};
+});
 
-export const fullIntArray: OpMapper = {
+export const fullIntArray = defineOp({
   types: ['full_int_array'],
-  map(ctx) {
-    const values = ints(ctx.op.attrs['value']);
-    const d = dtypeFromName(String(ctx.op.attrs['dtype'] ?? 'int64'));
-    emit(ctx, d === 'unknown' ? 'int64' : d, [values.length], values);
+  outputs: { Out: 0 },
+  attrs: { value: [] as number[], dtype: 'int64' },
+  minOpset: 1,
+  map(ctx, a) {
+    const d = dtypeFromName(a.dtype);
+    emit(ctx, d === 'unknown' ? 'int64' : d, [a.value.length], a.value);
   },
-};
+});

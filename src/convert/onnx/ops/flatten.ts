@@ -2,30 +2,35 @@
  * flatten2 (and flatten): 2-D at `axis`, as ONNX Flatten. flatten_contiguous_range (PIR
  * `flatten`): dims start_axis..stop_axis merged into one.
  */
-import { num, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
 
-export const flatten2: OpMapper = {
+export const flatten2 = defineOp({
   types: ['flatten2'],
+  inputs: { X: { pir: null } },
+  outputs: { Out: { pir: null } },
+  attrs: { axis: 1 },
+  minOpset: 9,
   note: 'axis',
-  map(ctx) {
-    ctx.g.op('Flatten', [ctx.input('X')], { axis: num(ctx.op.attrs['axis'], 1) }, ctx.output('Out'));
+  map(ctx, a) {
+    ctx.g.op('Flatten', [ctx.input('X')], { axis: a.axis }, ctx.output('Out'));
   },
-};
+});
 
-export const flattenRange: OpMapper = {
+export const flattenRange = defineOp({
   types: ['flatten_contiguous_range', 'flatten', 'flatten_'],
+  inputs: { X: 0 },
+  outputs: { Out: 0 },
+  attrs: { start_axis: 1, stop_axis: -1 },
+  minOpset: 5,
   note: 'start_axis / stop_axis',
-  map(ctx) {
+  map(ctx, a) {
     const { g } = ctx;
-    const xs = ctx.pir ? '0' : 'X';
-    const x = ctx.input(xs);
-    const out = ctx.output(ctx.pir ? '0' : 'Out');
-    const r = ctx.rank(xs);
+    const x = ctx.input('X');
+    const out = ctx.output('Out');
+    const r = ctx.rank('X');
     if (r === 0) { g.op('Reshape', [x, g.constant([1])], {}, out); return; }
-    let start = num(ctx.op.attrs['start_axis'], 1);
-    let stop = num(ctx.op.attrs['stop_axis'], -1);
-    if (start < 0) start += r;
-    if (stop < 0) stop += r;
+    const start = a.start_axis < 0 ? a.start_axis + r : a.start_axis;
+    const stop = a.stop_axis < 0 ? a.stop_axis + r : a.stop_axis;
     if (start > stop) throw ctx.unsupported(`start_axis ${start} is after stop_axis ${stop}`);
     if (start === stop) { g.op('Identity', [x], {}, out); return; }
     if (stop === r - 1) {
@@ -37,4 +42,4 @@ export const flattenRange: OpMapper = {
     if (start > 0) parts.unshift(g.shapeSlice(x, 0, start));
     g.op('Reshape', [x, g.op('Concat', parts, { axis: 0 })], {}, out);
   },
-};
+});

@@ -1,31 +1,33 @@
 /**
- * nearest/bilinear/bicubic/linear interpolation (v2 and PIR spellings) -> ONNX Resize.
+ * nearest/bilinear/bicubic/linear/trilinear interpolation (v2 and PIR spellings) -> ONNX Resize
+ * (trilinear: 5-D linear, out_d/out_h/out_w).
  * Output size, in Paddle's priority: SizeTensor, then OutSize, then Scale (tensor, then attribute,
  * when > 0), then out_h/out_w. Coordinates: align_corners -> align_corners; nearest otherwise
  * asymmetric with floor; linear with align_mode 0 -> half_pixel, align_mode 1 -> asymmetric.
  */
 import { f } from '../graph-builder.js';
-import { ints, num, type MapContext, type OpMapper } from '../mapper.js';
-import { inChannelsFirst, isChannelsLast } from './layout.js';
+import { defineOp } from '../declare.js';
+import { num, type MapContext } from '../mapper.js';
+import { channelsLastName, inChannelsFirst } from './layout.js';
 
 const METHOD: Record<string, string> = {
   nearest_interp_v2: 'nearest', bilinear_interp_v2: 'bilinear', bicubic_interp_v2: 'bicubic', linear_interp_v2: 'linear',
   nearest_interp: 'nearest', bilinear_interp: 'bilinear', bicubic_interp: 'bicubic', linear_interp: 'linear',
+  trilinear_interp_v2: 'trilinear', trilinear_interp: 'trilinear',
 };
 
 function map(ctx: MapContext): void {
   const { g, op } = ctx;
-  const s = (legacy: string, pos: number) => (ctx.pir ? String(pos) : legacy);
-  const xs = s('X', 0);
+  const xs = 'X';
   const x = ctx.input(xs);
-  const out = ctx.output(ctx.pir ? '0' : 'Out');
+  const out = ctx.output('Out');
   const method = String(op.attrs['interp_method'] ?? METHOD[op.type]);
   const alignCorners = op.attrs['align_corners'] === true;
   const alignMode = num(op.attrs['align_mode'], 1);
   const shape = ctx.shapeOf(xs);
   const rank = shape?.length ?? 4;
   const spatial = rank - 2;
-  const cl = isChannelsLast(ctx, ctx.pir ? 'data_format' : 'data_layout');
+  const cl = channelsLastName(String(op.attrs['data_layout'] ?? op.attrs['data_format'] ?? 'NCHW'));
 
   const mode = method === 'nearest' ? 'nearest' : method === 'bicubic' ? 'cubic' : 'linear';
   const ctm = alignCorners ? 'align_corners' : mode === 'nearest' ? 'asymmetric' : alignMode === 0 ? 'half_pixel' : 'asymmetric';
@@ -41,11 +43,11 @@ function map(ctx: MapContext): void {
   const body = (t: string, o?: string): string => {
     const batchChannels = () => g.shapeSlice(t, 0, 2);
     const withSizes = (hw: string) => g.op('Resize', [t, roi(), ctx.opset >= 13 ? '' : empty(), g.op('Concat', [batchChannels(), hw], { axis: 0 })], attrs, o);
-    const sizeSlot = s('SizeTensor', 2);
-    const outSizeSlot = s('OutSize', 1);
-    const scaleSlot = s('Scale', 3);
+    const sizeSlot = 'SizeTensor';
+    const outSizeSlot = 'OutSize';
+    const scaleSlot = 'Scale';
     if (ctx.has(sizeSlot)) {
-      const parts = ctx.inputs(sizeSlot).map((p) => g.op('Reshape', [g.cast(p, 'int64'), g.constant([1])]));
+      const parts = ctx.list(sizeSlot).tensors.map((p) => g.op('Reshape', [g.cast(p, 'int64'), g.constant([1])]));
       return withSizes(g.op('Concat', parts, { axis: 0 }));
     }
     if (ctx.has(outSizeSlot)) return withSizes(g.cast(ctx.input(outSizeSlot), 'int64'));
@@ -75,8 +77,12 @@ function map(ctx: MapContext): void {
   inChannelsFirst(ctx, x, rank, cl, out, body);
 }
 
-export const interpolate: OpMapper = {
+export const interpolate = defineOp({
   types: Object.keys(METHOD),
+  // SizeTensor is a list: one tensor per dim in legacy programs, a builtin.combine in PIR
+  inputs: { X: 0, OutSize: { pir: 1, optional: true }, SizeTensor: { pir: 2, optional: true, list: true }, Scale: { pir: 3, optional: true } },
+  outputs: { Out: 0 },
+  minOpset: 11,
   note: 'align_corners, align_mode, scale vs out_size/SizeTensor, data_layout',
   map,
-};
+});

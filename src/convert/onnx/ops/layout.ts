@@ -26,7 +26,11 @@ export function padsOf(ctx: MapContext, spatial: number): PadSpec {
 }
 
 export function isChannelsLast(ctx: MapContext, attr = 'data_format'): boolean {
-  const v = String(ctx.op.attrs[attr] ?? ctx.op.attrs['data_layout'] ?? 'NCHW');
+  return channelsLastName(String(ctx.op.attrs[attr] ?? ctx.op.attrs['data_layout'] ?? 'NCHW'));
+}
+
+/** a Paddle data_format / data_layout value that puts channels last */
+export function channelsLastName(v: string): boolean {
   return v === 'NHWC' || v === 'NDHWC' || v === 'NLC';
 }
 

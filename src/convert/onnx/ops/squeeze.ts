@@ -2,49 +2,50 @@
  * squeeze2 / unsqueeze2 (and PIR squeeze / unsqueeze with an axes operand). Paddle's squeeze skips
  * listed axes whose size is not 1, so axes with a known size other than 1 are dropped here.
  */
-import { ints, type MapContext, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
+import type { MapContext } from '../mapper.js';
 
-function axesOf(ctx: MapContext, attr: string, tensorSlots: string[]): number[] {
-  for (const s of tensorSlots) {
-    if (!ctx.has(s)) continue;
-    const all: number[] = [];
-    for (let i = 0; i < (ctx.op.inputs[s] ?? []).length; i++) {
-      const c = ctx.constOf(s, i);
-      if (!c) throw ctx.unsupported(`${s} is not a constant`);
-      all.push(...c.values);
-    }
-    return all;
+/** axes from a constant tensor list (AxesTensorList: one scalar tensor each) */
+function listAxes(ctx: MapContext, slot: string): number[] {
+  const all: number[] = [];
+  for (let i = 0; i < ctx.inputs(slot).length; i++) {
+    const c = ctx.constOf(slot, i);
+    if (!c) throw ctx.unsupported(`${slot} is not a constant`);
+    all.push(...c.values);
   }
-  return ints(ctx.op.attrs[attr]);
+  return all;
 }
 
-export const squeeze: OpMapper = {
+export const squeeze = defineOp({
   types: ['squeeze2', 'squeeze', 'squeeze_'],
+  inputs: { X: 0, axesT: { legacy: null, pir: 1, optional: true } },
+  outputs: { Out: 0 },
+  attrs: { axes: { default: [] as number[], tensor: 'axesT' } },
+  minOpset: 1,
   note: 'axes (size-1 only, as Paddle)',
-  map(ctx) {
-    const xs = ctx.pir ? '0' : 'X';
-    const shape = ctx.shapeOf(xs);
-    let axes = axesOf(ctx, 'axes', ctx.pir ? ['1'] : []);
+  map(ctx, a) {
+    const shape = ctx.shapeOf('X');
+    let axes = a.axes;
     // no axes at all means every size-1 dim; listed axes that all turn out not to be size 1 mean none
     const given = axes.length > 0;
     if (shape) {
       const r = shape.length;
-      axes = axes.map((a) => (a < 0 ? a + r : a)).filter((a) => shape[a] === 1 || shape[a]! < 0);
+      axes = axes.map((v) => (v < 0 ? v + r : v)).filter((v) => shape[v] === 1 || shape[v]! < 0);
     }
-    if (given && axes.length === 0) {
-      ctx.g.op('Identity', [ctx.input(xs)], {}, ctx.output(ctx.pir ? '0' : 'Out'));
-      return;
-    }
-    ctx.g.squeeze(ctx.input(xs), axes, ctx.output(ctx.pir ? '0' : 'Out'));
+    if (given && axes.length === 0) { ctx.g.op('Identity', [ctx.input('X')], {}, ctx.output('Out')); return; }
+    ctx.g.squeeze(ctx.input('X'), axes, ctx.output('Out'));
   },
-};
+});
 
-export const unsqueeze: OpMapper = {
+export const unsqueeze = defineOp({
   types: ['unsqueeze2', 'unsqueeze', 'unsqueeze_'],
+  inputs: { X: 0, AxesTensor: { pir: 1, optional: true }, AxesTensorList: { pir: null, optional: true } },
+  outputs: { Out: 0 },
+  attrs: { axes: { default: [] as number[], tensor: 'AxesTensor' } },
+  minOpset: 1,
   note: 'axes, AxesTensor (constant)',
-  map(ctx) {
-    const xs = ctx.pir ? '0' : 'X';
-    const axes = axesOf(ctx, 'axes', ctx.pir ? ['1'] : ['AxesTensor', 'AxesTensorList']);
-    ctx.g.unsqueeze(ctx.input(xs), axes, ctx.output(ctx.pir ? '0' : 'Out'));
+  map(ctx, a) {
+    const axes = ctx.has('AxesTensorList') ? listAxes(ctx, 'AxesTensorList') : a.axes;
+    ctx.g.unsqueeze(ctx.input('X'), axes, ctx.output('Out'));
   },
-};
+});

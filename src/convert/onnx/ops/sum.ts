@@ -1,13 +1,17 @@
-/** sum / add_n: elementwise sum of every X (same shapes, or numpy-broadcastable); PIR gives them as one combine list. */
-import type { OpMapper } from '../mapper.js';
+/** add_n (and legacy `sum`, dispatched from reduce.ts): elementwise sum of every X; PIR gives them as one combine list. */
+import { defineOp } from '../declare.js';
+import type { MapContext } from '../mapper.js';
 
-export const sum: OpMapper = {
-  types: ['sum', 'add_n'],
+export function addN(ctx: MapContext, xs: string[], out: string): void {
+  if (xs.length === 1) ctx.g.op('Identity', xs, {}, out);
+  else ctx.g.op('Sum', xs, {}, out);
+}
+
+export const sum = defineOp({
+  types: ['add_n'],
+  inputs: { X: { pir: 0, list: true } },
+  outputs: { Out: 0 },
+  minOpset: 8,
   note: 'PIR list via combine',
-  map(ctx) {
-    const xs = ctx.list(ctx.pir ? '0' : 'X').tensors;
-    const out = ctx.output(ctx.pir ? '0' : 'Out');
-    if (xs.length === 1) ctx.g.op('Identity', xs, {}, out);
-    else ctx.g.op('Sum', xs, {}, out);
-  },
-};
+  map(ctx) { addN(ctx, ctx.list('X').tensors, ctx.output('Out')); },
+});

@@ -1,10 +1,13 @@
 /** transpose2 / transpose: `axis` (PIR `perm`) is the permutation. */
-import { ints, type OpMapper } from '../mapper.js';
+import { defineOp } from '../declare.js';
 
-export const transpose: OpMapper = {
+export const transpose = defineOp({
   types: ['transpose2', 'transpose', 'transpose_'],
-  map(ctx) {
-    const perm = ints(ctx.op.attrs[ctx.pir ? 'perm' : 'axis']);
-    ctx.g.op('Transpose', [ctx.input(ctx.pir ? '0' : 'X')], { perm }, ctx.output(ctx.pir ? '0' : 'Out'));
+  inputs: { X: 0 },
+  outputs: { Out: 0 },
+  attrs: { axis: { default: [] as number[], pir: 'perm' } },
+  minOpset: 1,
+  map(ctx, a) {
+    ctx.g.op('Transpose', [ctx.input('X')], { perm: a.axis }, ctx.output('Out'));
   },
-};
+});
