@@ -108,10 +108,10 @@ describe('paddle2onnx log parsing', () => {
       .toEqual(['Due to the operator multiclass_nms3, batch 1.']);
   });
 
-  it('--engine paddle2onnx without the tool is a usage error; auto falls back to native', () => {
+  it('--engine paddle2onnx without the tool is a coded error (exit 1: exit 2 is only E_USAGE); auto falls back to native', () => {
     const MODEL = join(ROOT, 'fixtures', 'tiny_classifier');
     const r = cliJson<Record<string, any>>(['onnx', '--model_dir', MODEL, '--save_file', join(dir, 'x.onnx'), '--engine', 'paddle2onnx'], { env: { PATH: '/usr/bin:/bin' } });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.json['error'].code).toBe('E_PADDLE2ONNX_MISSING');
     const r2 = cliJson<Record<string, any>>(['onnx', '--model_dir', MODEL, '--save_file', join(dir, 'x.onnx')], { env: { PATH: '/usr/bin:/bin' } });
     expect(r2.code).toBe(0);

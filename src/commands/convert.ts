@@ -93,7 +93,7 @@ function checkOutputDir(dir: string, role: '--serving_server' | '--serving_clien
   try { st = statSync(dir); } catch (e) { throw fsError(e, dir, role); }
   if (!st.isDirectory()) throw new PserveError('E_NOT_DIR', `${role} exists and is not a directory`, { file: dir, hint: 'choose another path' });
   if (isWithin(modelDir, dir) && dir !== modelDir) {
-    throw new PserveError('E_OUTPUT_CONTAINS_MODEL', `${role} contains the model directory; replacing it would delete the model`, { file: dir, kind: 'usage' });
+    throw new PserveError('E_OUTPUT_CONTAINS_MODEL', `${role} contains the model directory; replacing it would delete the model`, { file: dir });
   }
   if (dir === modelDir) return;
   let entries: string[];

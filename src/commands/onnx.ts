@@ -147,7 +147,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   const probe = o.engine === 'native' || o.quant ? undefined : probePaddle2onnx();
   let reason: string | undefined;
   if (o.engine === 'paddle2onnx' && !probe) {
-    throw new PserveError('E_PADDLE2ONNX_MISSING', 'paddle2onnx is not on PATH or does not answer -h like paddle2onnx', { kind: 'usage', hint: 'pip install paddle2onnx, or use --engine native' });
+    throw new PserveError('E_PADDLE2ONNX_MISSING', 'paddle2onnx is not on PATH or does not answer -h like paddle2onnx', { hint: 'pip install paddle2onnx, or use --engine native' });
   }
   const useTool = probe !== undefined && (o.engine === 'paddle2onnx' || model.format !== 'paddle-pir' || probe.readsPir);
   if (o.engine === 'auto') reason = o.quant ? `--quant ${o.quant} asks for the native engine` : probe ? (useTool ? `paddle2onnx ${probe.version ?? ''} found at ${probe.path}`.replace('  ', ' ') : 'paddle2onnx found but too old for PIR programs') : 'paddle2onnx not found on PATH';

@@ -48,14 +48,13 @@ export function checkAliases(kind: ServingVarKind, aliases: string[] | undefined
   if (aliases === undefined) return names;
   if (aliases.length !== names.length) {
     throw new PserveError('E_ALIAS_COUNT', `--${kind}_alias_names gives ${aliases.length} alias${aliases.length === 1 ? '' : 'es'} but the model has ${names.length} ${kind} var${names.length === 1 ? '' : 's'} (${names.join(', ')})`, {
-      kind: 'usage',
       hint: kind === 'fetch' ? 'fetch aliases follow the fetch vars sorted by name' : 'feed aliases follow the feed order',
     });
   }
   aliases.forEach((a) => checkAliasName(a, kind));
   const seen = new Set<string>();
   for (const a of aliases) {
-    if (seen.has(a)) throw new PserveError('E_ALIAS_DUPLICATE', `--${kind}_alias_names names ${JSON.stringify(a)} twice; aliases must be unique`, { kind: 'usage' });
+    if (seen.has(a)) throw new PserveError('E_ALIAS_DUPLICATE', `--${kind}_alias_names names ${JSON.stringify(a)} twice; aliases must be unique`);
     seen.add(a);
   }
   return aliases;
@@ -64,7 +63,7 @@ export function checkAliases(kind: ServingVarKind, aliases: string[] | undefined
 export function checkAliasName(a: string, kind: ServingVarKind): void {
   // eslint-disable-next-line no-control-regex
   if (a.length === 0 || /[\u0000-\u001f\u007f]/.test(a) || a.trim() !== a) {
-    throw new PserveError('E_ALIAS_INVALID', `${kind} alias ${JSON.stringify(a)} is empty or has control characters or surrounding spaces`, { kind: 'usage' });
+    throw new PserveError('E_ALIAS_INVALID', `${kind} alias ${JSON.stringify(a)} is empty or has control characters or surrounding spaces`);
   }
 }
 

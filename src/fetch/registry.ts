@@ -118,14 +118,14 @@ export function resolveTargets(registry: Registry, targets: string[]): ArchiveSp
   for (const t of targets) {
     if (/^https?:\/\//i.test(t)) {
       const parsed = ArchiveSpecSchema.safeParse({ url: t, kind: kindFromUrl(t) });
-      if (!parsed.success) throw new PserveError('E_USAGE', `not a usable URL: ${t}`, { kind: 'usage' });
+      if (!parsed.success) throw new PserveError('E_USAGE', `not a usable URL: ${t}`);
       add(parsed.data);
       continue;
     }
     const set = registry.sets[t.toLowerCase()];
     if (!set) {
       throw new PserveError('E_UNKNOWN_SET', `no model set named "${t}"`, {
-        kind: 'usage', hint: `known sets: ${Object.keys(registry.sets).sort().join(', ')} (or give an http(s) URL)`,
+        hint: `known sets: ${Object.keys(registry.sets).sort().join(', ')} (or give an http(s) URL)`,
       });
     }
     for (const a of set.archives) add(a);

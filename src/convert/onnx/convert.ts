@@ -144,7 +144,7 @@ export function opsetNeeds(model: LoadedModel): { type: string; opset: number; w
  */
 export function chooseOpset(model: LoadedModel, requested?: number, opts: { autoUpdate?: boolean } = {}): number {
   if (requested !== undefined && (!Number.isInteger(requested) || requested < MIN_OPSET || requested > MAX_OPSET)) {
-    throw new PserveError('E_ONNX_OPSET', `opset ${requested} is not supported: the native engine writes opsets ${MIN_OPSET} to ${MAX_OPSET}`, { kind: 'usage' });
+    throw new PserveError('E_ONNX_OPSET', `opset ${requested} is not supported: the native engine writes opsets ${MIN_OPSET} to ${MAX_OPSET}`);
   }
   const needs = opsetNeeds(model);
   const need = needs.reduce((a, n) => Math.max(a, n.opset), MIN_OPSET);
@@ -156,7 +156,7 @@ export function chooseOpset(model: LoadedModel, requested?: number, opts: { auto
   const needers = [...new Set(needs.filter((n) => n.opset > requested).map((n) => `${n.type} needs ${n.opset}${n.why ? ` (${n.why})` : ''}`))];
   if (needers.length) {
     throw new PserveError('E_ONNX_OPSET', `opset ${requested} is too low for this model: ${needers.join(', ')}`, {
-      kind: 'usage', hint: `use --opset_version ${need} or higher, or leave it out to get the lowest that works`,
+      hint: `use --opset_version ${need} or higher, or leave it out to get the lowest that works`,
     });
   }
   return requested;

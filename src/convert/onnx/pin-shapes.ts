@@ -184,13 +184,13 @@ export function pinInputShapes(model: LoadedModel, dict: Record<string, number[]
   const feeds = new Map(model.feeds.map((f) => [f.name, f]));
   for (const [name, dims] of Object.entries(dict)) {
     const f = feeds.get(name);
-    if (!f) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict names ${name}, which is not an input of this model (inputs: ${model.feeds.map((x) => x.name).join(', ')})`, { kind: 'usage' });
+    if (!f) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict names ${name}, which is not an input of this model (inputs: ${model.feeds.map((x) => x.name).join(', ')})`);
     if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < -1 || d === 0)) {
-      throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: expected a list of positive integers (or -1), got ${JSON.stringify(dims)}`, { kind: 'usage' });
+      throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: expected a list of positive integers (or -1), got ${JSON.stringify(dims)}`);
     }
-    if (f.shape.length !== dims.length) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: rank ${dims.length}, but the model declares [${f.shape.join(',')}]`, { kind: 'usage' });
+    if (f.shape.length !== dims.length) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: rank ${dims.length}, but the model declares [${f.shape.join(',')}]`);
     f.shape.forEach((d, i) => {
-      if (d >= 0 && dims[i]! >= 0 && d !== dims[i]) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: dim ${i} is ${dims[i]}, but the model fixes it to ${d}`, { kind: 'usage' });
+      if (d >= 0 && dims[i]! >= 0 && d !== dims[i]) throw new PserveError('E_ONNX_INPUT_SHAPE', `--input_shape_dict ${name}: dim ${i} is ${dims[i]}, but the model fixes it to ${d}`);
     });
   }
   const blocks: GraphBlock[] = model.blocks.map((b) => ({ ...b, vars: new Map([...b.vars].map(([k, v]) => [k, { ...v, shape: [...v.shape] }])) }));
