@@ -18,7 +18,7 @@ import { loadModel } from '../src/model/load-model.js';
 import { openSession, type HostTensor } from '../src/runtime/onnx-runtime.js';
 import { onnx } from '../src/convert/onnx/graph-builder.js';
 import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
-import { makeZooParams } from './zoo-params.js';
+import { makeZooParams, setParams } from './zoo-params.js';
 import { IMAGENET, normalize, type Rgb } from './zoo-images.js';
 
 const PY = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0);
@@ -435,19 +435,6 @@ function decodePhoto(file: string, w: number, h: number): { img: Rgb; origH: num
 }
 
 /** overwrite float32 params of a made-params folder in place (name -> values) */
-function setParams(folder: string, values: Record<string, (old: Float32Array) => number[]>): void {
-  const m = loadModel(folder);
-  const file = m.params[0]!.file;
-  const bytes = readFileSync(file);
-  for (const [name, fn] of Object.entries(values)) {
-    const p = m.params.find((q) => q.name === name);
-    if (!p || p.dtype !== 'float32') throw new Error(`no float32 param ${name}`);
-    const old = new Float32Array(p.numel);
-    for (let k = 0; k < p.numel; k++) old[k] = bytes.readFloatLE(p.dataOffset + k * 4);
-    fn(old).forEach((v, k) => bytes.writeFloatLE(v, p.dataOffset + k * 4));
-  }
-  writeFileSync(file, bytes);
-}
 
 /** add graph outputs (float32, shape left to onnxruntime) so a test can read intermediate tensors */
 function exposeOutputs(bytes: Uint8Array, names: string[]): Uint8Array {

@@ -13,6 +13,7 @@ import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
+import { makeZooParams, setParams } from './zoo-params.js';
 
 const PY = '/usr/bin/python3';
 const pyHas = (mods: string) => existsSync(PY) && spawnSync(PY, ['-c', `import ${mods}`]).status === 0;
@@ -466,8 +467,8 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     expect(r.json.value[0]).toMatch(/^\[(\{'bbox': \[\d+, \d+, \d+, \d+\], 'rec_docs': '[^']+', 'rec_scores': [\d.e-]+\}(, )?)+\]$/);
   }, 120000);
 
-  it.skipIf(!pyHas('cv2, numpy, faiss'))('with PP-YOLO tiny (real weights, paddle2onnx\'s ONNX) as the detector and an index from pserve index build over the gallery: coco_000000570688.jpg gets boxes + rec_docs', async () => {
-    // the native converter cannot convert this detector yet (multiclass_nms3): its paddle2onnx reference is given
+  it.skipIf(!pyHas('cv2, numpy, faiss'))('with PP-YOLO tiny (real weights, converted by pserve\'s native engine) as the detector and an index from pserve index build over the gallery: coco_000000570688.jpg gets boxes + rec_docs', async () => {
+    // the bundle converts the detector natively (yolo_box, multiclass_nms3); the oracle runs paddle2onnx's own ONNX of it
     const det = shared('zoo', 'ppyolo_tiny');
     const detOnnx = join(det, 'paddle2onnx_reference', 'model_opset11.onnx');
     expect(cli(['convert', '--dirname', det, '--model_filename', 'model.pdmodel', '--params_filename', 'model.pdiparams', '--serving_server', join(dir, 'yolo_ss'), '--serving_client', join(dir, 'yolo_sc')]).code).toBe(0);
@@ -475,8 +476,9 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     const idx = cli(['index', 'build', '--gallery', join(dir, 'gallery.txt'), '--image_root', shared('pipeline', 'gallery', 'images'), '--bundle', bundle, '--out', join(dir, 'yolo_index')]);
     expect(idx.code, idx.stderr).toBe(0);
     const yb = join(dir, 'yolo_bundle');
-    const b = cli(['bundle', '--recipe', 'ppshitu', '--det', join(dir, 'yolo_ss'), '--det_onnx', detOnnx, '--rec', join(dir, 'rec_ss'), '--rec_onnx', join(bundle, 'models', 'rec', 'model.onnx'), '--index', join(dir, 'yolo_index'), '--out', yb]);
+    const b = cliJson<{ models: { name: string; onnx: { from: string } }[] }>(['bundle', '--recipe', 'ppshitu', '--det', join(dir, 'yolo_ss'), '--rec', join(dir, 'rec_ss'), '--rec_onnx', join(bundle, 'models', 'rec', 'model.onnx'), '--index', join(dir, 'yolo_index'), '--out', yb]);
     expect(b.code, b.stderr).toBe(0);
+    expect(b.json.models.find((m) => m.name === 'det')?.onnx.from).toBe('converted');
     expect(readFileSync(join(yb, 'config.yml'), 'utf8')).toMatch(/det_resized:\n {6}op: resize\n {6}in: det_norm\n {6}width: 320\n {6}height: 320/);
     const coco = shared('pipeline', 'images', 'coco_000000570688.jpg');
     const s = await startBundle(yb);
@@ -516,6 +518,28 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
       expect(Math.abs(g.rec_scores - m![1])).toBeLessThan(1e-5);
       expect(g.rec_scores).toBeGreaterThanOrEqual(0.5);
     }
+  }, 180000);
+
+  it.skipIf(!pyHas('cv2, numpy, faiss'))('with the seed\'s own detector, PicoDet mainbody (control flow + multiclass_nms3, made params, converted natively): drink_100.jpeg gets err_no 0 and upstream\'s result form', async () => {
+    // made params as the control-flow test makes them: the DFL projection 0..7 and a class bias that leaves detections
+    const pico = makeZooParams(shared('zoo', 'ppshitu_mainbody_det_picodet_v1'), join(dir, 'pico_model'));
+    setParams(pico, { dygraph_tmp_4: () => [0, 1, 2, 3, 4, 5, 6, 7], ...Object.fromEntries(['conv2d_84.b_0', 'conv2d_85.b_0', 'conv2d_86.b_0', 'conv2d_87.b_0'].map((h) => [h, (old: Float32Array) => [-4, ...Array.from(old).slice(1)]])) });
+    const cv = cli(['convert', '--dirname', pico, '--serving_server', join(dir, 'pico_ss'), '--serving_client', join(dir, 'pico_sc')]);
+    expect(cv.code, cv.stderr).toBe(0);
+    const pb = join(dir, 'pico_bundle');
+    const b = cliJson<{ models: { name: string; onnx: { from: string } }[] }>(['bundle', '--recipe', 'ppshitu', '--det', join(dir, 'pico_ss'), '--rec', join(dir, 'rec_ss'), '--rec_onnx', join(bundle, 'models', 'rec', 'model.onnx'), '--index', join(dir, 'index'), '--out', pb]);
+    expect(b.code, JSON.stringify(b.json)).toBe(0);
+    expect(b.json.models.find((m) => m.name === 'det')?.onnx.from).toBe('converted');
+    expect(readFileSync(join(pb, 'config.yml'), 'utf8')).toMatch(/width: 640\n {6}height: 640/);
+    const s = await startBundle(pb);
+    let r;
+    try {
+      r = await post(`${s.url}/recognition/prediction`, pyJsonDumps(['image'], [readFileSync(shared('pipeline', 'images', 'drink_100.jpeg')).toString('base64')]));
+    } finally { stop(s); }
+    expect(r.json.err_no, r.json.err_msg).toBe(0);
+    expect(r.json.key).toEqual(['result']);
+    // Python's str() of a list of {bbox, rec_docs, rec_scores} dicts (empty when no crop reaches the index's 0.5)
+    expect(r.json.value[0]).toMatch(/^\[((\{'bbox': \[\d+, \d+, \d+, \d+\], 'rec_docs': '[^']+', 'rec_scores': [\d.e-]+\})(, )?)*\]$/);
   }, 180000);
 
   it.skipIf(!pyHas('cv2, numpy, faiss'))('pserve smoke sends a generated image in the client\'s form and passes', () => {

@@ -7,7 +7,7 @@
  * batch-norm means 0 and variances 1 (scale ~1, bias small), layer-norm scale ~1, quantization
  * scales and anything else that must be positive in (0.5, 1.5).
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadModel } from '../src/model/load-model.js';
 import { encodeTensorRecord } from '../src/formats/pdiparams.js';
@@ -118,4 +118,19 @@ export function makeZooParams(srcDir: string, dest: string, modelFilename = 'inf
   if (paramsName === base) throw new Error(`zoo-params: ${base} cannot take a params file name of its own`);
   writeFileSync(join(dest, paramsName), out);
   return dest;
+}
+
+/** Overwrite some float32 params of a made-params folder in place (a bias, a projection a test needs). */
+export function setParams(folder: string, values: Record<string, (old: Float32Array) => number[]>): void {
+  const m = loadModel(folder);
+  const file = m.params[0]!.file;
+  const bytes = readFileSync(file);
+  for (const [name, fn] of Object.entries(values)) {
+    const p = m.params.find((q) => q.name === name);
+    if (!p || p.dtype !== 'float32') throw new Error(`no float32 param ${name}`);
+    const old = new Float32Array(p.numel);
+    for (let k = 0; k < p.numel; k++) old[k] = bytes.readFloatLE(p.dataOffset + k * 4);
+    fn(old).forEach((v, k) => bytes.writeFloatLE(v, p.dataOffset + k * 4));
+  }
+  writeFileSync(file, bytes);
 }

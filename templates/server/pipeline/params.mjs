@@ -27,7 +27,8 @@ export const P = {
   refMap: (o = {}) => ({ type: 'refMap', ...o }),
 };
 
-export const REF_RE = /^(request|[A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_][A-Za-z0-9_.]*))?$/;
+// a step, or step.field; a field may be a Paddle var name with dots and slashes (save_infer_model/scale_0.tmp_1)
+export const REF_RE = /^(request|[A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_][A-Za-z0-9_./-]*))?$/;
 
 function typeError(where, key, spec, v) {
   const want = {
