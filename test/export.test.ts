@@ -193,6 +193,60 @@ describe('pserve export triton of a pipeline bundle', () => {
   });
 });
 
+describe('pserve export triton: a pipeline of models only is a Triton ensemble', () => {
+  const tmp = tempDir('pserve-export-ens-');
+  it('the ensemble parses as ModelConfig and references only models of the repository, with their tensor names and types; the pipeline itself answers', async () => {
+    expect(cliJson<any>(['convert', '--dirname', join(ROOT, 'fixtures', 'tiny_classifier'), '--serving_server', 'srv', '--serving_client', 'cli'], { cwd: tmp }).code).toBe(0);
+    writeFileSync(join(tmp, 'labels.txt'), 'a,\nb,\nc,\nd,\n');
+    expect(cliJson<any>(['bundle', '--recipe', 'imagenet', '--serving_server', 'srv', '--labels', 'labels.txt', '--out', 'pf'], { cwd: tmp }).code).toBe(0);
+    // the pipeline as data: a request tensor straight into the model, no image steps
+    const cfgFile = join(tmp, 'pf', 'config.yml');
+    const cfg = readFileSync(cfgFile, 'utf8');
+    const models = cfg.slice(cfg.indexOf('  models:'), cfg.indexOf('  steps:'));
+    writeFileSync(cfgFile, `${cfg.slice(0, cfg.indexOf('\npipeline:\n') + 1)}pipeline:\n${models}  steps:\n    x:\n      op: request_tensor\n      key: x\n      shape: [-1, 3, 32, 32]\n    scores:\n      op: model\n      model: imagenet\n      feeds:\n        x: x\n      fetch: [softmax_0.tmp_0]\n  response:\n    prob: scores.softmax_0.tmp_0\n`);
+    const r = cliJson<any>(['export', 'triton', '--bundle', 'pf', '--out', 'repo'], { cwd: tmp });
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    expect(r.json.ensemble).toBe('imagenet_ensemble');
+    expect(readdirSync(join(tmp, 'repo')).sort()).toEqual(['imagenet', 'imagenet_ensemble']);
+    expect(readdirSync(join(tmp, 'repo', 'imagenet_ensemble')).sort()).toEqual(['1', 'config.pbtxt']);
+    if (havePy) {
+      const ens = parsePbtxt(join(tmp, 'repo', 'imagenet_ensemble', 'config.pbtxt'));
+      expect(ens).toMatchObject({ name: 'imagenet_ensemble', platform: 'ensemble', max_batch_size: 8, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: ['3', '32', '32'] }], output: [{ name: 'prob', data_type: 'TYPE_FP32', dims: ['4'] }] });
+      // every step names a model of the repository, and maps its real tensor names with the same types
+      for (const step of ens.ensemble_scheduling.step) {
+        const m = parsePbtxt(join(tmp, 'repo', step.model_name, 'config.pbtxt'));
+        expect(Object.keys(step.input_map).sort()).toEqual(m.input.map((t: any) => t.name).sort());
+        for (const [k, v] of Object.entries(step.output_map)) {
+          const t = m.output.find((o: any) => o.name === k);
+          expect(t, k).toBeDefined();
+          const ensOut = ens.output.find((o: any) => o.name === v);
+          if (ensOut) expect(ensOut.data_type).toBe(t.data_type);
+        }
+        for (const [k, v] of Object.entries(step.input_map)) {
+          const t = m.input.find((i: any) => i.name === k);
+          expect(ens.input.find((i: any) => i.name === v)?.data_type).toBe(t.data_type);
+        }
+      }
+    }
+    // the same config.yml runs in the bundle: upstream's text form of a tensor in, the model's probabilities out
+    const child = spawn(process.execPath, ['server.mjs', '--port', '0'], { cwd: join(tmp, 'pf'), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((ok, fail) => {
+        let out = '';
+        const t = setTimeout(() => fail(new Error('no listening line')), 60_000);
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out); if (m) { clearTimeout(t); ok(m[1]!); } });
+      });
+      const values = Array.from({ length: 3 * 32 * 32 }, (_, i) => ((i % 17) / 17).toFixed(3)).join(', ');
+      const res = await (await fetch(`${url}/imagenet/prediction`, { method: 'POST', body: JSON.stringify({ key: ['x'], value: [values] }) })).json() as any;
+      expect(res.err_no, res.err_msg).toBe(0);
+      expect(res.key).toEqual(['prob']);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((ok) => child.on('close', ok));
+    }
+  }, 120_000);
+});
+
 describe('pserve export usage', () => {
   it('needs a target and --bundle', () => {
     expect(cliJson<any>(['export', 'triton']).code).toBe(2);

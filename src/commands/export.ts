@@ -77,15 +77,29 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
         exported.push({ model: pm.backendName, maxBatchSize: renamed.model.maxBatchSize, inputs: renamed.model.inputs, outputs: renamed.model.outputs });
         return { pm, ...renamed };
       });
+      // a pipeline of models only (request tensors in, model steps chained) is also a Triton ensemble
+      const { pipelineEnsemble, renderEnsemblePbtxt } = await import('../export/triton.js');
+      const byKey = new Map(planned.map((p) => [p.pm.name, p.model]));
+      const backendOf = (k: string) => b.pipelineModels.find((pm) => pm.name === k)?.backendName ?? k;
+      // named as the service, or <service>_ensemble when a model already has that name
+      const taken = new Set(b.pipelineModels.map((pm) => pm.backendName));
+      const ensemble = pipelineEnsemble(taken.has(b.name) ? `${b.name}_ensemble` : b.name, b.pipelineSteps, b.pipelineResponse, byKey, backendOf);
       await writeDirAtomic(out, (tmp) => {
         for (const { pm, bytes, model } of planned) {
           write(tmp, `${pm.backendName}/config.pbtxt`, renderConfigPbtxt(model));
           write(tmp, `${pm.backendName}/1/model.onnx`, bytes);
         }
+        if (ensemble) {
+          write(tmp, `${ensemble.name}/config.pbtxt`, renderEnsemblePbtxt(ensemble));
+          // Triton wants a version folder for an ensemble too (empty)
+          mkdirSync(join(tmp, ensemble.name, '1'), { recursive: true });
+        }
       }, { replace: o.force === true });
-      extra = { models: exported, front: `node ${join(b.dir, 'server.mjs')} --model-backend http://TRITON:8000` };
+      extra = ensemble
+        ? { models: exported, ensemble: ensemble.name, front: 'none needed: every step is a model, Triton runs the whole pipeline as an ensemble' }
+        : { models: exported, front: `node ${join(b.dir, 'server.mjs')} --model-backend http://TRITON:8000` };
       const report: ExportReport = { target: o.target, bundle: b.dir, out, files: files.sort(), ...extra };
-      return { data: report, text: [`export triton: ${out} (${planned.length} model${planned.length === 1 ? '' : 's'} of the pipeline)`, ...report.files.map((f) => `  ${f}`), `the pipeline's front: ${String(extra['front'])}`].join('\n') };
+      return { data: report, text: [`export triton: ${out} (${planned.length} model${planned.length === 1 ? '' : 's'} of the pipeline)`, ...report.files.map((f) => `  ${f}`), ...(extra['ensemble'] ? [`ensemble ${String(extra['ensemble'])}: Triton runs the whole pipeline`] : [`the pipeline's front: ${String(extra['front'])}`])].join('\n') };
     }
     const name = o.name ?? b.name;
     const m0 = tritonModel(name, b.feeds, b.fetches, { maxBatch: b.maxBatch, device, workers: b.workers });

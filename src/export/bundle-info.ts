@@ -27,6 +27,9 @@ export interface BundleInfo {
   pipeline: boolean;
   /** a pipeline bundle's models (config.yml pipeline.models): name, ONNX file, serving conf folder */
   pipelineModels: { name: string; backendName: string; onnx: string; servingServer?: string; maxBatch?: number }[];
+  /** a pipeline's steps and its response map, as config.yml writes them */
+  pipelineSteps: Record<string, Record<string, unknown>>;
+  pipelineResponse: Record<string, string>;
 }
 
 type Yaml = Record<string, unknown>;
@@ -69,6 +72,8 @@ export async function readBundleInfo(dirArg: string): Promise<BundleInfo> {
     onnx,
     ...(existsSync(`${onnx}.data`) ? { onnxData: `${onnx}.data` } : {}),
     pipeline: 'pipeline' in cfg || 'pipeline' in ps,
+    pipelineSteps: (((cfg['pipeline'] ?? {}) as Yaml)['steps'] ?? {}) as Record<string, Record<string, unknown>>,
+    pipelineResponse: (((cfg['pipeline'] ?? {}) as Yaml)['response'] ?? {}) as Record<string, string>,
     pipelineModels: Object.entries(((cfg['pipeline'] ?? {}) as Yaml)['models'] as Record<string, Yaml> ?? {}).map(([name, m]) => ({
       name,
       backendName: typeof m['backend_model'] === 'string' ? m['backend_model'] : name,

@@ -171,3 +171,84 @@ export function tensorsOfOnnx(bytes: Uint8Array, aliases: Map<string, string> = 
   };
   return { feeds: (g.input ?? []).filter((v) => !weights.has(v.name ?? '')).map(tensor), fetches: (g.output ?? []).map(tensor) };
 }
+
+export interface EnsembleStep { modelName: string; inputMap: [string, string][]; outputMap: [string, string][] }
+export interface Ensemble { name: string; maxBatchSize: number; inputs: TritonTensor[]; outputs: TritonTensor[]; steps: EnsembleStep[] }
+
+/**
+ * A Triton ensemble for a pipeline whose steps are all models (request tensors feeding model
+ * steps, model outputs feeding later ones): the same DAG, scheduled by Triton. Tensor names
+ * inside the ensemble are the request keys, `<step>.<output>`, and the response keys.
+ */
+export function pipelineEnsemble(
+  name: string,
+  steps: Record<string, Record<string, unknown>>,
+  response: Record<string, string>,
+  models: Map<string, TritonModel>,
+  backendName: (pipelineModel: string) => string,
+): Ensemble | undefined {
+  const entries = Object.entries(steps);
+  if (entries.length === 0 || entries.some(([, s]) => s['op'] !== 'model' && s['op'] !== 'request_tensor')) return undefined;
+  const tensorOf = new Map<string, { tensor: TritonTensor; ensembleName: string }>();
+  const inputs: TritonTensor[] = [];
+  const batched = [...models.values()].every((m) => m.maxBatchSize > 0);
+  const maxBatchSize = batched ? Math.min(...[...models.values()].map((m) => m.maxBatchSize)) : 0;
+  for (const [step, s] of entries) {
+    if (s['op'] !== 'request_tensor') continue;
+    const shape = (s['shape'] as number[]) ?? [];
+    const dtype = String(s['dtype'] ?? 'float32');
+    const t: TritonTensor = { name: String(s['key']), modelName: String(s['key']), dataType: TRITON_TYPES[dtype]!, dims: batched ? shape.slice(1) : shape };
+    inputs.push(t);
+    tensorOf.set(step, { tensor: t, ensembleName: t.name });
+  }
+  const responseName = new Map(Object.entries(response).map(([k, ref]) => [ref, k]));
+  const out: EnsembleStep[] = [];
+  for (const [step, s] of entries) {
+    if (s['op'] !== 'model') continue;
+    const modelKey = String(s['model']);
+    const m = models.get(modelKey);
+    if (!m) throw new PserveError('E_EXPORT_PIPELINE', `step ${step} runs model ${modelKey}, which pipeline.models does not have`);
+    const feeds = (s['feeds'] ?? {}) as Record<string, string>;
+    const inputMap: [string, string][] = Object.entries(feeds).map(([k, ref]) => {
+      const src = tensorOf.get(ref);
+      if (!src) throw new PserveError('E_EXPORT_PIPELINE', `step ${step}: feed ${k} reads ${ref}, which is not a request tensor or a model output before it`);
+      const t = m.inputs.find((x) => x.name === k || x.modelName === k);
+      if (!t) throw new PserveError('E_EXPORT_PIPELINE', `step ${step}: model ${modelKey} has no input ${k}`);
+      return [t.name, src.ensembleName];
+    });
+    const fetch = (s['fetch'] as string[] | undefined)?.length ? (s['fetch'] as string[]) : m.outputs.map((o) => o.name);
+    const outputMap: [string, string][] = fetch.map((f) => {
+      const t = m.outputs.find((x) => x.name === f || x.modelName === f);
+      if (!t) throw new PserveError('E_EXPORT_PIPELINE', `step ${step}: model ${modelKey} has no output ${f}`);
+      const ref = `${step}.${f}`;
+      const ensembleName = responseName.get(ref) ?? ref;
+      tensorOf.set(ref, { tensor: t, ensembleName });
+      return [t.name, ensembleName];
+    });
+    out.push({ modelName: backendName(modelKey), inputMap, outputMap });
+  }
+  const outputs: TritonTensor[] = Object.entries(response).map(([k, ref]) => {
+    const src = tensorOf.get(ref);
+    if (!src) throw new PserveError('E_EXPORT_PIPELINE', `response ${k} reads ${ref}, which no model step outputs`);
+    return { ...src.tensor, name: k };
+  });
+  return { name, maxBatchSize, inputs, outputs, steps: out };
+}
+
+export function renderEnsemblePbtxt(e: Ensemble): string {
+  const tensors = (ts: TritonTensor[]) => ts.map((t) => ['  {', `    name: ${q(t.name)}`, `    data_type: ${t.dataType}`, `    dims: ${list(t.dims)}`, '  }'].join('\n')).join(',\n');
+  const map = (key: string, pairs: [string, string][]) => pairs.map(([k, v]) => `      ${key} { key: ${q(k)} value: ${q(v)} }`);
+  return [
+    `name: ${q(e.name)}`,
+    'platform: "ensemble"',
+    `max_batch_size: ${e.maxBatchSize}`,
+    'input [', tensors(e.inputs), ']',
+    'output [', tensors(e.outputs), ']',
+    'ensemble_scheduling {',
+    '  step [',
+    e.steps.map((s) => ['    {', `      model_name: ${q(s.modelName)}`, '      model_version: -1', ...map('input_map', s.inputMap), ...map('output_map', s.outputMap), '    }'].join('\n')).join(',\n'),
+    '  ]',
+    '}',
+    '',
+  ].join('\n');
+}

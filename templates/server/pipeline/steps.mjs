@@ -20,7 +20,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RequestError } from '../tensors.mjs';
+import { RequestError, flatten } from '../tensors.mjs';
+import { parseValueText, toFeedArray } from '../serving-proto.mjs';
 import { P, PipelineConfigError } from './params.mjs';
 import { NpFloat32, PyFloat } from './pyrepr.mjs';
 import { centerCrop, cropBox, normalizeImage, pyRound, resizeImage, resizeShort, sampleFrames, scaleShort, swapChannels, tenCrop, toChw } from '../image/ops.mjs';
@@ -142,6 +143,29 @@ export const STEPS = {
       const frames = [];
       for (let i = 0; i < t; i++) frames.push({ width: w, height: h, channels: 3, order: channel_order, data: new Uint8Array(bytes.buffer, bytes.byteOffset + i * per, per) });
       return frames;
+    },
+  },
+  request_tensor: {
+    doc: 'a tensor sent as text: a JSON array string or upstream\'s "0.1, 0.2; 0.3, 0.4" form -> tensor of dtype, shaped by shape (-1 first: the rows the request brings)',
+    params: {
+      key: P.string(),
+      dtype: P.enum(['float32', 'float64', 'int32', 'int64'], { default: 'float32' }),
+      shape: P.numbers({ minLength: 1, min: -1 }),
+    },
+    refs: [],
+    run: ({ key, dtype, shape }, _in, { request, step }) => {
+      const v = requestValue(request, key, step);
+      if (typeof v !== 'string' || v.length > 64 * 1024 * 1024) throw new RequestError(400, `key "${key}": expected numbers as text`);
+      let values;
+      if (/^\s*\[/.test(v)) {
+        try { values = flatten(JSON.parse(v), `key "${key}"`).data; } catch (e) { throw e instanceof RequestError ? e : new RequestError(400, `key "${key}": not a JSON array: ${e.message}`); }
+      } else {
+        values = parseValueText(v, `key "${key}"`).flat();
+      }
+      const inner = shape.slice(1).reduce((a, b) => a * b, 1);
+      const rows = shape[0] === -1 ? (inner > 0 ? values.length / inner : 0) : shape[0];
+      if (!Number.isInteger(rows) || rows * inner !== values.length || rows < 1) throw new RequestError(400, `key "${key}": ${values.length} numbers cannot be shaped [${shape.join(', ')}]`);
+      return { data: toFeedArray(dtype, values, `key "${key}"`), dims: [rows, ...shape.slice(1)] };
     },
   },
   request_number: {
