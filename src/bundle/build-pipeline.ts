@@ -14,7 +14,7 @@ import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { TEMPLATES_DIR, checkName, copyServer, pserveVersion, readConf, tensorsFrom, type BundleDevice, type Progress } from './build-bundle.js';
 import { servingConfLines } from './config-yml.js';
-import { MANIFEST, fileEntries, type BundleManifest, type BundleTensor } from './manifest.js';
+import { MANIFEST, fileEntries, manifestHead, type BundleManifest, type BundleTensor } from './manifest.js';
 import { pipelineModules, validatePipeline } from './pipeline-schema.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml, type ModelIo, type Recipe, type RecipeName } from './recipes.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
@@ -198,10 +198,7 @@ export async function buildPipelineBundle(opts: PipelineBundleOptions, progress:
     }
     const first = models[0]!;
     const manifest: BundleManifest = {
-      format: 'pserve-bundle',
-      formatVersion: 1,
-      name,
-      pserveVersion: version,
+      ...manifestHead(name, version),
       createdFrom: {
         servingServer: basename(sources[0]!.dir),
         model: null,
