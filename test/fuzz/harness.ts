@@ -6,6 +6,7 @@
  * test/fuzz/crashes/ so it can become a named regression test.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { PserveError } from '../../src/errors.js';
 
@@ -103,3 +104,19 @@ function record(name: string, i: number, input: Uint8Array, e: unknown): string 
 
 /** A running total printed at the end of the fuzz suite. */
 export const TOTALS: FuzzStats[] = [];
+
+/**
+ * POST `body` to `path` on the server at `base` (its URL); resolves to the HTTP status, or -1 when
+ * the connection fails (a fuzzed request may well be dropped).
+ */
+export function postStatus(base: URL, path: string, body: Uint8Array, headers: Record<string, string>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const req = request({ host: base.hostname, port: base.port, path, method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(-1));
+    });
+    req.on('error', () => resolve(-1));
+    req.end(Buffer.from(body));
+  });
+}
