@@ -48,22 +48,12 @@ export function l2sqr(x, xo, y, yo, d) {
 /** cmp2: a1 before b1 in heap order, ties by id */
 const cmp2 = (max, a1, b1, a2, b2) => (max ? a1 > b1 || (a1 === b1 && a2 > b2) : a1 < b1 || (a1 === b1 && a2 < b2));
 
-/** @param {boolean} max @param {number} k @param {Float64Array} v @param {Int32Array | Float64Array} ids */
+/**
+ * faiss heap_pop: the top leaves, the last element is sifted down from the root (the same walk as heapReplaceTop).
+ * @param {boolean} max @param {number} k @param {Float64Array} v @param {Int32Array | Float64Array} ids
+ */
 export function heapPop(max, k, v, ids, o = 0) {
-  const val = v[o + k - 1]; const id = ids[o + k - 1];
-  let i = 1;
-  for (;;) {
-    const i1 = i << 1; const i2 = i1 + 1;
-    if (i1 > k) break;
-    if (i2 === k + 1 || cmp2(max, v[o + i1 - 1], v[o + i2 - 1], ids[o + i1 - 1], ids[o + i2 - 1])) {
-      if (cmp2(max, val, v[o + i1 - 1], id, ids[o + i1 - 1])) break;
-      v[o + i - 1] = v[o + i1 - 1]; ids[o + i - 1] = ids[o + i1 - 1]; i = i1;
-    } else {
-      if (cmp2(max, val, v[o + i2 - 1], id, ids[o + i2 - 1])) break;
-      v[o + i - 1] = v[o + i2 - 1]; ids[o + i - 1] = ids[o + i2 - 1]; i = i2;
-    }
-  }
-  v[o + i - 1] = v[o + k - 1]; ids[o + i - 1] = ids[o + k - 1];
+  heapReplaceTop(max, k, v, ids, v[o + k - 1], ids[o + k - 1], o);
 }
 
 /** push into a heap that holds k-1 elements */
