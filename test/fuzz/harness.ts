@@ -8,7 +8,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { buildBundle } from '../../src/bundle/build-bundle.js';
+import { startBundleServer } from '../../src/bundle/smoke.js';
 import { PserveError } from '../../src/errors.js';
+import { ROOT, cli } from '../helpers.js';
 
 export class Rng {
   private s: number;
@@ -119,4 +123,15 @@ export function postStatus(base: URL, path: string, body: Uint8Array, headers: R
     req.on('error', () => resolve(-1));
     req.end(Buffer.from(body));
   });
+}
+
+/** fixtures/tiny_classifier converted and bundled (as "cls") under `tmp`, its bundle server started */
+export async function startTinyClassifierBundle(tmp: string): ReturnType<typeof startBundleServer> {
+  const model = join(ROOT, 'fixtures', 'tiny_classifier');
+  const conv = join(tmp, 'conv');
+  const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
+  expect(r.code, r.stderr).toBe(0);
+  const out = join(tmp, 'bundle');
+  await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
+  return startBundleServer(out, []);
 }

@@ -15,10 +15,8 @@ import { decodeServingConf, parseServingConf, encodeServingConf, printServingCon
 import { checkOnnxFile } from '../../src/convert/paddle2onnx.js';
 import { convertToOnnx } from '../../src/convert/onnx/index.js';
 import { tarSink, unpackZip } from '../../src/fetch/unpack.js';
-import { buildBundle } from '../../src/bundle/build-bundle.js';
-import { startBundleServer } from '../../src/bundle/smoke.js';
-import { HAVE_SHARED, ROOT, SHARED, cli, walkFiles } from '../helpers.js';
-import { MUTATORS, Rng, fuzz, postStatus, type FuzzStats } from './harness.js';
+import { HAVE_SHARED, ROOT, SHARED, walkFiles } from '../helpers.js';
+import { MUTATORS, Rng, fuzz, postStatus, startTinyClassifierBundle, type FuzzStats } from './harness.js';
 
 const totals: FuzzStats[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'pserve-fuzz-'));
@@ -156,13 +154,7 @@ describe('fuzz: serving confs, ONNX, archives, HTTP bodies', () => {
   });
 
   it('HTTP request bodies: 1500 mutations to a running bundle, no 5xx, no dropped connection', async () => {
-    const model = join(ROOT, 'fixtures', 'tiny_classifier');
-    const conv = join(tmp, 'conv');
-    const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
-    expect(r.code, r.stderr).toBe(0);
-    const out = join(tmp, 'bundle');
-    await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
-    const server = await startBundleServer(out, []);
+    const server = await startTinyClassifierBundle(tmp);
     try {
       const x = Array.from({ length: 3 * 32 * 32 }, (_, i) => (i % 17) / 17);
       const seeds = [

@@ -12,10 +12,7 @@ import { join } from 'node:path';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PserveError } from '../../src/errors.js';
-import { buildBundle } from '../../src/bundle/build-bundle.js';
-import { startBundleServer } from '../../src/bundle/smoke.js';
-import { ROOT, cli } from '../helpers.js';
-import { MUTATORS, Rng, fuzz, postStatus, type FuzzStats } from './harness.js';
+import { MUTATORS, Rng, fuzz, postStatus, startTinyClassifierBundle, type FuzzStats } from './harness.js';
 // the server template is plain JS that a recipient runs; its decoders are exported for these tests
 // @ts-expect-error no typings for the template
 import { ProtoError, decode, encode, loadSchema } from '../../templates/server/protobuf.mjs';
@@ -159,13 +156,7 @@ describe('fuzz: the bundle server\'s wire decoders', () => {
   });
 
   it('mutated bodies on the new routes of a running bundle: no 5xx, no dropped connection', async () => {
-    const model = join(ROOT, 'fixtures', 'tiny_classifier');
-    const conv = join(tmp, 'conv');
-    const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
-    expect(r.code, r.stderr).toBe(0);
-    const out = join(tmp, 'bundle');
-    await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
-    const server = await startBundleServer(out, []);
+    const server = await startTinyClassifierBundle(tmp);
     try {
       const n = 3 * 32 * 32;
       const x = Float32Array.from({ length: n }, (_, i) => (i % 17) / 17);
