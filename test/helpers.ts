@@ -89,3 +89,25 @@ export function* walkFiles(dir: string): Generator<string> {
     else yield p;
   }
 }
+
+/**
+ * The oracle for the recognition NMS of PP-ShiTu (PaddleClas's python, numpy): a python function
+ * `paddleclas_nms(x1, y1, x2, y2, scores, thresh)` that returns the kept indices, best first.
+ * Prepend it to a python script.
+ */
+export const PADDLECLAS_NMS_PY = `
+def paddleclas_nms(x1, y1, x2, y2, scores, thresh):
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = scores.argsort()[::-1]
+    keep = []
+    while order.size > 0:
+        i = order[0]
+        xx1 = np.maximum(x1[i], x1[order[1:]]); yy1 = np.maximum(y1[i], y1[order[1:]])
+        xx2 = np.minimum(x2[i], x2[order[1:]]); yy2 = np.minimum(y2[i], y2[order[1:]])
+        w = np.maximum(0.0, xx2 - xx1 + 1); h = np.maximum(0.0, yy2 - yy1 + 1)
+        inter = w * h
+        ovr = inter / (areas[i] + areas[order[1:]] - inter)
+        order = order[np.where(ovr <= thresh)[0] + 1]
+        keep.append(int(i))
+    return keep
+`;

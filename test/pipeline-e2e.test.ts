@@ -11,7 +11,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { PADDLECLAS_NMS_PY, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
 import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
 import { makeZooParams, setParams } from './zoo-params.js';
 
@@ -335,6 +335,7 @@ pickle.dump({np.int64(i): m for i, m in enumerate(meta)}, open(os.path.join(sys.
 // the detector's rows as the fake detector computes them (float32), DetOp's boxes, RecOp's search, threshold and NMS
 const SHITU_ORACLE = `
 import sys, json, pickle, faiss, numpy as np
+${PADDLECLAS_NMS_PY}
 cfg = json.load(open(sys.argv[1]))
 img_h, img_w = cfg['h'], cfg['w']
 if 'rows' in cfg:
@@ -368,18 +369,7 @@ for i in range(scores.shape[0]):
 x1 = np.array([r['bbox'][0] for r in results]).astype('float32'); y1 = np.array([r['bbox'][1] for r in results]).astype('float32')
 x2 = np.array([r['bbox'][2] for r in results]).astype('float32'); y2 = np.array([r['bbox'][3] for r in results]).astype('float32')
 sc = np.array([r['rec_scores'] for r in results])
-areas = (x2 - x1 + 1) * (y2 - y1 + 1)
-order = sc.argsort()[::-1]
-keep = []
-while order.size > 0:
-    i = order[0]
-    xx1 = np.maximum(x1[i], x1[order[1:]]); yy1 = np.maximum(y1[i], y1[order[1:]])
-    xx2 = np.minimum(x2[i], x2[order[1:]]); yy2 = np.minimum(y2[i], y2[order[1:]])
-    w = np.maximum(0.0, xx2 - xx1 + 1); h = np.maximum(0.0, yy2 - yy1 + 1)
-    inter = w * h
-    ovr = inter / (areas[i] + areas[order[1:]] - inter)
-    order = order[np.where(ovr <= 0.05)[0] + 1]
-    keep.append(results[i])
+keep = [results[i] for i in paddleclas_nms(x1, y1, x2, y2, sc, 0.05)]
 print(str(keep))
 `;
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelineModules, validatePipeline } from '../src/bundle/pipeline-schema.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml } from '../src/bundle/recipes.js';
-import { tempDir } from './helpers.js';
+import { PADDLECLAS_NMS_PY, tempDir } from './helpers.js';
 
 const T = '../templates/server/pipeline/';
 const { pyRepr, pyFloatRepr, npFloat32Repr, PyFloat, NpFloat32 } = await import(`${T}pyrepr.mjs`);
@@ -175,24 +175,13 @@ describe('post-processing as upstream computes it', () => {
     }));
     const want = JSON.parse(py(`
 import json, sys, numpy as np
+${PADDLECLAS_NMS_PY}
 out = []
 for rs, thresh in json.load(sys.stdin):
     x1 = np.array([r[0][0] for r in rs]).astype('float32'); y1 = np.array([r[0][1] for r in rs]).astype('float32')
     x2 = np.array([r[0][2] for r in rs]).astype('float32'); y2 = np.array([r[0][3] for r in rs]).astype('float32')
     scores = np.array([r[1] for r in rs], dtype='float32')
-    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = scores.argsort()[::-1]
-    keep = []
-    while order.size > 0:
-        i = order[0]
-        xx1 = np.maximum(x1[i], x1[order[1:]]); yy1 = np.maximum(y1[i], y1[order[1:]])
-        xx2 = np.minimum(x2[i], x2[order[1:]]); yy2 = np.minimum(y2[i], y2[order[1:]])
-        w = np.maximum(0.0, xx2 - xx1 + 1); h = np.maximum(0.0, yy2 - yy1 + 1)
-        inter = w * h
-        ovr = inter / (areas[i] + areas[order[1:]] - inter)
-        order = order[np.where(ovr <= thresh)[0] + 1]
-        keep.append(int(i))
-    out.append(keep)
+    out.append(paddleclas_nms(x1, y1, x2, y2, scores, thresh))
 print(json.dumps(out))`, JSON.stringify(trials.map((t) => [t.results.map((r) => [r.bbox, r.rec_scores.v]), t.thresh])))) as number[][];
     trials.forEach((t, i) => expect(nmsResults(t.results, t.thresh).map((r: any) => t.results.indexOf(r))).toEqual(want[i]));
   });

@@ -14,7 +14,7 @@ import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { renderConfigYml } from './config-yml.js';
-import { MANIFEST, fileEntries, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
+import { MANIFEST, fileEntries, manifestHead, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
 
 export type BundleDevice = 'cpu' | 'gpu' | 'webgpu' | 'auto';
@@ -200,10 +200,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
       return { file: rel, sha256: copied?.sha256 ?? sha256File(f) };
     };
     const manifest: BundleManifest = {
-      format: 'pserve-bundle',
-      formatVersion: 1,
-      name,
-      pserveVersion: version,
+      ...manifestHead(name, version),
       // base names only: the same sources give the same manifest (and archive) from any folder;
       // the sha256 of each source file says which sources they were
       createdFrom: {

@@ -13,7 +13,8 @@ import { SERVER_CONF, varsOf } from '../formats/serving-conf.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { TEMPLATES_DIR, checkName, copyServer, pserveVersion, readConf, tensorsFrom, type BundleDevice, type Progress } from './build-bundle.js';
-import { MANIFEST, fileEntries, type BundleManifest, type BundleTensor } from './manifest.js';
+import { servingConfLines } from './config-yml.js';
+import { MANIFEST, fileEntries, manifestHead, type BundleManifest, type BundleTensor } from './manifest.js';
 import { pipelineModules, validatePipeline } from './pipeline-schema.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml, type ModelIo, type Recipe, type RecipeName } from './recipes.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
@@ -197,10 +198,7 @@ export async function buildPipelineBundle(opts: PipelineBundleOptions, progress:
     }
     const first = models[0]!;
     const manifest: BundleManifest = {
-      format: 'pserve-bundle',
-      formatVersion: 1,
-      name,
-      pserveVersion: version,
+      ...manifestHead(name, version),
       createdFrom: {
         servingServer: basename(sources[0]!.dir),
         model: null,
@@ -236,27 +234,13 @@ export async function buildPipelineBundle(opts: PipelineBundleOptions, progress:
 }
 
 export function renderPipelineConfig(recipe: Recipe, o: { name: string; port: number; device: BundleDevice; version: string }): string {
-  const deviceType = o.device === 'gpu' ? 1 : 0;
   const lines = [
     `# Pipeline service "${o.name}" (pserve --recipe ${recipe.recipe}), written by pserve ${o.version}.`,
     '# node server.mjs reads it at start; command-line flags (--port, --host, --device) win.',
     '# The pipeline: section is the service: models, steps (each an op with its parameters, reading',
     '# earlier steps by name) and the answer. Edit thresholds and sizes here; the server checks every',
     '# step when it starts and names the step it refuses.',
-    `http_port: ${o.port}`,
-    'rpc_port: 0',
-    'worker_num: 1',
-    'dag:',
-    '  is_thread_op: false',
-    'op:',
-    `  ${o.name}:`,
-    '    concurrency: 1',
-    '    local_service_conf:',
-    '      client_type: local_predictor',
-    `      model_config: models/${recipe.models[0]!.name}/serving_server`,
-    `      device_type: ${deviceType}`,
-    `      devices: ${JSON.stringify(deviceType === 1 ? '0' : '')}`,
-    '      thread_num: 0  # runtime threads per inference worker (0: the cores but one, shared among the workers)',
+    ...servingConfLines({ name: o.name, port: o.port, device: o.device, modelConfig: `models/${recipe.models[0]!.name}/serving_server` }),
     'pserve:',
     '  host: 127.0.0.1',
     ...(o.device === 'webgpu' || o.device === 'auto' ? [`  device: ${o.device}`] : []),

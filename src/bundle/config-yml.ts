@@ -13,12 +13,14 @@ export interface ConfigYmlOptions {
 
 const q = (s: string) => JSON.stringify(s);
 
-export function renderConfigYml(o: ConfigYmlOptions): string {
+/**
+ * The Paddle Serving part of config.yml (http_port .. local_service_conf), the same for a
+ * single-model bundle and a pipeline bundle; fetch_list only where fetch aliases are given.
+ */
+export function servingConfLines(o: { name: string; port: number; device: string; modelConfig: string; fetchAliases?: string[] }): string[] {
   // device_type is Paddle Serving's 0 cpu / 1 gpu; webgpu and auto exist only for pserve
   const deviceType = o.device === 'gpu' ? 1 : 0;
-  const lines = [
-    `# Paddle Serving pipeline config for "${o.name}", written by pserve ${o.pserveVersion}.`,
-    '# node server.mjs reads it at start; command-line flags (--port, --host, --device) win.',
+  return [
     `http_port: ${o.port}`,
     'rpc_port: 0',
     'worker_num: 1',
@@ -29,11 +31,19 @@ export function renderConfigYml(o: ConfigYmlOptions): string {
     '    concurrency: 1',
     '    local_service_conf:',
     '      client_type: local_predictor',
-    '      model_config: serving_server',
+    `      model_config: ${o.modelConfig}`,
     `      device_type: ${deviceType}`,
     `      devices: ${q(deviceType === 1 ? '0' : '')}`,
-    `      fetch_list: [${o.fetchAliases.map(q).join(', ')}]`,
+    ...(o.fetchAliases ? [`      fetch_list: [${o.fetchAliases.map(q).join(', ')}]`] : []),
     '      thread_num: 0  # runtime threads per inference worker (0: the cores but one, shared among the workers)',
+  ];
+}
+
+export function renderConfigYml(o: ConfigYmlOptions): string {
+  const lines = [
+    `# Paddle Serving pipeline config for "${o.name}", written by pserve ${o.pserveVersion}.`,
+    '# node server.mjs reads it at start; command-line flags (--port, --host, --device) win.',
+    ...servingConfLines({ name: o.name, port: o.port, device: o.device, modelConfig: 'serving_server', fetchAliases: o.fetchAliases }),
     'pserve:',
     '  model: model.onnx',
     '  host: 127.0.0.1',

@@ -50,6 +50,11 @@ export interface BundleManifest {
   files: BundleFile[];
 }
 
+/** The fields every manifest.json opens with (format, version, bundle name, the pserve that wrote it). */
+export function manifestHead(name: string, pserveVersion: string): Pick<BundleManifest, 'format' | 'formatVersion' | 'name' | 'pserveVersion'> {
+  return { format: 'pserve-bundle', formatVersion: 1, name, pserveVersion };
+}
+
 export function sha256File(path: string): string {
   const h = createHash('sha256');
   let fd: number;

@@ -6,8 +6,13 @@
  * test/fuzz/crashes/ so it can become a named regression test.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { buildBundle } from '../../src/bundle/build-bundle.js';
+import { startBundleServer } from '../../src/bundle/smoke.js';
 import { PserveError } from '../../src/errors.js';
+import { ROOT, cli } from '../helpers.js';
 
 export class Rng {
   private s: number;
@@ -103,3 +108,30 @@ function record(name: string, i: number, input: Uint8Array, e: unknown): string 
 
 /** A running total printed at the end of the fuzz suite. */
 export const TOTALS: FuzzStats[] = [];
+
+/**
+ * POST `body` to `path` on the server at `base` (its URL); resolves to the HTTP status, or -1 when
+ * the connection fails (a fuzzed request may well be dropped).
+ */
+export function postStatus(base: URL, path: string, body: Uint8Array, headers: Record<string, string>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const req = request({ host: base.hostname, port: base.port, path, method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(-1));
+    });
+    req.on('error', () => resolve(-1));
+    req.end(Buffer.from(body));
+  });
+}
+
+/** fixtures/tiny_classifier converted and bundled (as "cls") under `tmp`, its bundle server started */
+export async function startTinyClassifierBundle(tmp: string): ReturnType<typeof startBundleServer> {
+  const model = join(ROOT, 'fixtures', 'tiny_classifier');
+  const conv = join(tmp, 'conv');
+  const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
+  expect(r.code, r.stderr).toBe(0);
+  const out = join(tmp, 'bundle');
+  await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
+  return startBundleServer(out, []);
+}

@@ -7,7 +7,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tar from 'tar';
 import yazl from 'yazl';
@@ -16,10 +15,8 @@ import { decodeServingConf, parseServingConf, encodeServingConf, printServingCon
 import { checkOnnxFile } from '../../src/convert/paddle2onnx.js';
 import { convertToOnnx } from '../../src/convert/onnx/index.js';
 import { tarSink, unpackZip } from '../../src/fetch/unpack.js';
-import { buildBundle } from '../../src/bundle/build-bundle.js';
-import { startBundleServer } from '../../src/bundle/smoke.js';
-import { HAVE_SHARED, ROOT, SHARED, cli, walkFiles } from '../helpers.js';
-import { MUTATORS, Rng, fuzz, type FuzzStats } from './harness.js';
+import { HAVE_SHARED, ROOT, SHARED, walkFiles } from '../helpers.js';
+import { MUTATORS, Rng, fuzz, postStatus, startTinyClassifierBundle, type FuzzStats } from './harness.js';
 
 const totals: FuzzStats[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'pserve-fuzz-'));
@@ -157,13 +154,7 @@ describe('fuzz: serving confs, ONNX, archives, HTTP bodies', () => {
   });
 
   it('HTTP request bodies: 1500 mutations to a running bundle, no 5xx, no dropped connection', async () => {
-    const model = join(ROOT, 'fixtures', 'tiny_classifier');
-    const conv = join(tmp, 'conv');
-    const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
-    expect(r.code, r.stderr).toBe(0);
-    const out = join(tmp, 'bundle');
-    await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
-    const server = await startBundleServer(out, []);
+    const server = await startTinyClassifierBundle(tmp);
     try {
       const x = Array.from({ length: 3 * 32 * 32 }, (_, i) => (i % 17) / 17);
       const seeds = [
@@ -177,15 +168,7 @@ describe('fuzz: serving confs, ONNX, archives, HTTP bodies', () => {
       let dropped = 0;
       const s: FuzzStats = { name: 'http-body', runs: 0, ok: 0, errors: {}, crashes: [], slowestMs: 0 };
       const url = new URL(server.url);
-      const send = (path: string, body: Uint8Array) => new Promise<number>((resolve) => {
-        const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', () => resolve(-1));
-        });
-        req.on('error', () => resolve(-1));
-        req.end(Buffer.from(body));
-      });
+      const send = (path: string, body: Uint8Array) => postStatus(url, path, body, { 'content-type': 'application/json' });
       for (let i = 0; i < 1500; i += 8) {
         const batch = Array.from({ length: 8 }, () => {
           const seed = rng.pick(seeds);

@@ -6,17 +6,13 @@
  * an HTTP status and a reason) within a time bound; anything else is a crash. Then mutated bodies
  * on every new route of a running bundle: no 5xx, no dropped connection.
  */
-import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PserveError } from '../../src/errors.js';
-import { buildBundle } from '../../src/bundle/build-bundle.js';
-import { startBundleServer } from '../../src/bundle/smoke.js';
-import { ROOT, cli } from '../helpers.js';
-import { MUTATORS, Rng, fuzz, type FuzzStats } from './harness.js';
+import { MUTATORS, Rng, fuzz, postStatus, startTinyClassifierBundle, type FuzzStats } from './harness.js';
 // the server template is plain JS that a recipient runs; its decoders are exported for these tests
 // @ts-expect-error no typings for the template
 import { ProtoError, decode, encode, loadSchema } from '../../templates/server/protobuf.mjs';
@@ -160,13 +156,7 @@ describe('fuzz: the bundle server\'s wire decoders', () => {
   });
 
   it('mutated bodies on the new routes of a running bundle: no 5xx, no dropped connection', async () => {
-    const model = join(ROOT, 'fixtures', 'tiny_classifier');
-    const conv = join(tmp, 'conv');
-    const r = cli(['convert', '--dirname', model, '--serving_server', join(conv, 'srv'), '--serving_client', join(conv, 'cli')]);
-    expect(r.code, r.stderr).toBe(0);
-    const out = join(tmp, 'bundle');
-    await buildBundle({ servingServer: join(conv, 'srv'), servingClient: join(conv, 'cli'), out, name: 'cls' });
-    const server = await startBundleServer(out, []);
+    const server = await startTinyClassifierBundle(tmp);
     try {
       const n = 3 * 32 * 32;
       const x = Float32Array.from({ length: n }, (_, i) => (i % 17) / 17);
@@ -183,15 +173,7 @@ describe('fuzz: the bundle server\'s wire decoders', () => {
       const statuses: Record<number, number> = {};
       const s: FuzzStats = { name: 'http-wire', runs: 0, ok: 0, errors: {}, crashes: [], slowestMs: 0 };
       const url = new URL(server.url);
-      const send = (path: string, body: Uint8Array, headers: Record<string, string>) => new Promise<number>((resolve) => {
-        const req = request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', () => resolve(-1));
-        });
-        req.on('error', () => resolve(-1));
-        req.end(Buffer.from(body));
-      });
+      const send = (path: string, body: Uint8Array, headers: Record<string, string>) => postStatus(url, path, body, headers);
       for (let i = 0; i < 800; i += 8) {
         const batch = Array.from({ length: 8 }, () => {
           const seed = rng.pick(seeds);

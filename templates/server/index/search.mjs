@@ -48,22 +48,12 @@ export function l2sqr(x, xo, y, yo, d) {
 /** cmp2: a1 before b1 in heap order, ties by id */
 const cmp2 = (max, a1, b1, a2, b2) => (max ? a1 > b1 || (a1 === b1 && a2 > b2) : a1 < b1 || (a1 === b1 && a2 < b2));
 
-/** @param {boolean} max @param {number} k @param {Float64Array} v @param {Int32Array | Float64Array} ids */
+/**
+ * faiss heap_pop: the top leaves, the last element is sifted down from the root (the same walk as heapReplaceTop).
+ * @param {boolean} max @param {number} k @param {Float64Array} v @param {Int32Array | Float64Array} ids
+ */
 export function heapPop(max, k, v, ids, o = 0) {
-  const val = v[o + k - 1]; const id = ids[o + k - 1];
-  let i = 1;
-  for (;;) {
-    const i1 = i << 1; const i2 = i1 + 1;
-    if (i1 > k) break;
-    if (i2 === k + 1 || cmp2(max, v[o + i1 - 1], v[o + i2 - 1], ids[o + i1 - 1], ids[o + i2 - 1])) {
-      if (cmp2(max, val, v[o + i1 - 1], id, ids[o + i1 - 1])) break;
-      v[o + i - 1] = v[o + i1 - 1]; ids[o + i - 1] = ids[o + i1 - 1]; i = i1;
-    } else {
-      if (cmp2(max, val, v[o + i2 - 1], id, ids[o + i2 - 1])) break;
-      v[o + i - 1] = v[o + i2 - 1]; ids[o + i - 1] = ids[o + i2 - 1]; i = i2;
-    }
-  }
-  v[o + i - 1] = v[o + k - 1]; ids[o + i - 1] = ids[o + k - 1];
+  heapReplaceTop(max, k, v, ids, v[o + k - 1], ids[o + k - 1], o);
 }
 
 /** push into a heap that holds k-1 elements */
@@ -114,6 +104,33 @@ export function heapReorder(max, k, v, ids, o = 0) {
  */
 
 /**
+ * The distances from one query to the four vectors at offsets o0..o3 of `base`, into out[j..j+4):
+ * each exactly faiss's reference kernel (one float32 accumulator in order), the four accumulated side
+ * by side (four independent dependency chains, so the loop runs at the adder's throughput).
+ * @param {Float32Array} q @param {number} qo @param {Float32Array} base
+ * @param {number} o0 @param {number} o1 @param {number} o2 @param {number} o3
+ * @param {number} d @param {boolean} ip @param {Float32Array | Float64Array} out @param {number} j
+ */
+function distances4(q, qo, base, o0, o1, o2, o3, d, ip, out, j) {
+  const f = Math.fround;
+  let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
+  if (ip) {
+    for (let i = 0; i < d; i++) {
+      const a = q[qo + i];
+      s0 = f(s0 + f(a * base[o0 + i])); s1 = f(s1 + f(a * base[o1 + i]));
+      s2 = f(s2 + f(a * base[o2 + i])); s3 = f(s3 + f(a * base[o3 + i]));
+    }
+  } else {
+    for (let i = 0; i < d; i++) {
+      const a = q[qo + i];
+      const t0 = f(a - base[o0 + i]); const t1 = f(a - base[o1 + i]); const t2 = f(a - base[o2 + i]); const t3 = f(a - base[o3 + i]);
+      s0 = f(s0 + f(t0 * t0)); s1 = f(s1 + f(t1 * t1)); s2 = f(s2 + f(t2 * t2)); s3 = f(s3 + f(t3 * t3));
+    }
+  }
+  out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+}
+
+/**
  * Distances from one query to vectors [0, n) of `base`, each exactly faiss's reference kernel
  * (one float32 accumulator in order). Four vectors are accumulated side by side: four independent
  * dependency chains instead of one, so the loop runs at the adder's throughput, not its latency.
@@ -121,25 +138,10 @@ export function heapReorder(max, k, v, ids, o = 0) {
  * @param {number} d @param {boolean} ip inner product, else squared L2 @param {Float32Array} out n values
  */
 export function distancesTo(q, qo, base, n, d, ip, out) {
-  const f = Math.fround;
   let j = 0;
   for (; j + 4 <= n; j += 4) {
-    const o0 = j * d; const o1 = o0 + d; const o2 = o1 + d; const o3 = o2 + d;
-    let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
-    if (ip) {
-      for (let i = 0; i < d; i++) {
-        const a = q[qo + i];
-        s0 = f(s0 + f(a * base[o0 + i])); s1 = f(s1 + f(a * base[o1 + i]));
-        s2 = f(s2 + f(a * base[o2 + i])); s3 = f(s3 + f(a * base[o3 + i]));
-      }
-    } else {
-      for (let i = 0; i < d; i++) {
-        const a = q[qo + i];
-        const t0 = f(a - base[o0 + i]); const t1 = f(a - base[o1 + i]); const t2 = f(a - base[o2 + i]); const t3 = f(a - base[o3 + i]);
-        s0 = f(s0 + f(t0 * t0)); s1 = f(s1 + f(t1 * t1)); s2 = f(s2 + f(t2 * t2)); s3 = f(s3 + f(t3 * t3));
-      }
-    }
-    out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+    const o0 = j * d;
+    distances4(q, qo, base, o0, o0 + d, o0 + 2 * d, o0 + 3 * d, d, ip, out, j);
   }
   for (; j < n; j++) out[j] = ip ? innerProduct(q, qo, base, j * d, d) : l2sqr(q, qo, base, j * d, d);
 }
@@ -150,25 +152,9 @@ export function distancesTo(q, qo, base, n, d, ip, out) {
  * @param {Int32Array} ids @param {number} count @param {Float64Array} out
  */
 export function distancesToIds(q, qo, base, d, ip, ids, count, out) {
-  const f = Math.fround;
   let j = 0;
   for (; j + 4 <= count; j += 4) {
-    const o0 = ids[j] * d; const o1 = ids[j + 1] * d; const o2 = ids[j + 2] * d; const o3 = ids[j + 3] * d;
-    let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
-    if (ip) {
-      for (let i = 0; i < d; i++) {
-        const a = q[qo + i];
-        s0 = f(s0 + f(a * base[o0 + i])); s1 = f(s1 + f(a * base[o1 + i]));
-        s2 = f(s2 + f(a * base[o2 + i])); s3 = f(s3 + f(a * base[o3 + i]));
-      }
-    } else {
-      for (let i = 0; i < d; i++) {
-        const a = q[qo + i];
-        const t0 = f(a - base[o0 + i]); const t1 = f(a - base[o1 + i]); const t2 = f(a - base[o2 + i]); const t3 = f(a - base[o3 + i]);
-        s0 = f(s0 + f(t0 * t0)); s1 = f(s1 + f(t1 * t1)); s2 = f(s2 + f(t2 * t2)); s3 = f(s3 + f(t3 * t3));
-      }
-    }
-    out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+    distances4(q, qo, base, ids[j] * d, ids[j + 1] * d, ids[j + 2] * d, ids[j + 3] * d, d, ip, out, j);
   }
   for (; j < count; j++) out[j] = ip ? innerProduct(q, qo, base, ids[j] * d, d) : l2sqr(q, qo, base, ids[j] * d, d);
 }

@@ -104,6 +104,20 @@ function rowsOf(t) {
   return { n, c };
 }
 
+/**
+ * A float32 tensor the size of t, written row by row (rows of the last axis): row(x, y, o, c) reads
+ * t.data[o, o + c) and writes out[o, o + c).
+ * @param {{ data: ArrayLike<number>, dims: number[] }} t
+ * @param {(x: ArrayLike<number>, y: Float32Array, o: number, c: number) => void} row
+ * @returns {{ out: Float32Array, n: number, c: number }}
+ */
+function perRow(t, row) {
+  const { n, c } = rowsOf(t);
+  const out = new Float32Array(t.data.length);
+  for (let r = 0; r < n; r++) row(t.data, out, r * c, c);
+  return { out, n, c };
+}
+
 /** The steps. refs: the parameters that name other steps' outputs (the DAG's edges). */
 export const STEPS = {
   // ---- request decoders ----
@@ -324,15 +338,13 @@ export const STEPS = {
     refs: ['in'],
     run: (_p, { in: v }, { step }) => {
       const t = asTensor(v, step);
-      const { n, c } = rowsOf(t);
-      const out = new Float32Array(t.data.length);
-      for (let r = 0; r < n; r++) {
+      const { out } = perRow(t, (x, y, o, c) => {
         let max = -Infinity;
-        for (let j = 0; j < c; j++) max = Math.max(max, t.data[r * c + j]);
+        for (let j = 0; j < c; j++) max = Math.max(max, x[o + j]);
         let sum = 0;
-        for (let j = 0; j < c; j++) sum += Math.fround(Math.exp(Math.fround(t.data[r * c + j] - max)));
-        for (let j = 0; j < c; j++) out[r * c + j] = Math.fround(Math.exp(Math.fround(t.data[r * c + j] - max))) / Math.fround(sum);
-      }
+        for (let j = 0; j < c; j++) sum += Math.fround(Math.exp(Math.fround(x[o + j] - max)));
+        for (let j = 0; j < c; j++) y[o + j] = Math.fround(Math.exp(Math.fround(x[o + j] - max))) / Math.fround(sum);
+      });
       return { data: out, dims: t.dims.slice() };
     },
   },
@@ -416,15 +428,12 @@ export const STEPS = {
     params: { in: P.ref() },
     refs: ['in'],
     run: (_p, { in: v }, { step }) => {
-      const t = asTensor(v, step);
-      const { n, c } = rowsOf(t);
-      const out = new Float32Array(t.data.length);
-      for (let r = 0; r < n; r++) {
+      const { out, n, c } = perRow(asTensor(v, step), (x, y, o, c) => {
         let s = 0;
-        for (let j = 0; j < c; j++) s += t.data[r * c + j] * t.data[r * c + j];
+        for (let j = 0; j < c; j++) s += x[o + j] * x[o + j];
         const norm = Math.fround(Math.sqrt(Math.fround(s)));
-        for (let j = 0; j < c; j++) out[r * c + j] = t.data[r * c + j] / norm;
-      }
+        for (let j = 0; j < c; j++) y[o + j] = x[o + j] / norm;
+      });
       return { data: out, dims: [n, c] };
     },
   },

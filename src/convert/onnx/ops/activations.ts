@@ -6,6 +6,7 @@ import type { DType } from '../../../model/dtype.js';
 import { f } from '../graph-builder.js';
 import { defineOp, withInplace } from '../declare.js';
 import type { MapContext, OpMapper } from '../mapper.js';
+import { softmaxBeforeOpset13 } from './softmax.js';
 
 /** clip(x, lo, hi) with constant bounds: Clip-6 takes attributes, Clip-11 inputs */
 export function clip(ctx: MapContext, x: string, lo: number, hi: number, dt: DType, out?: string): string {
@@ -199,17 +200,7 @@ export const ACTIVATIONS: OpMapper[] = [
     attrs: { axis: -1 },
     note: 'axis',
     opsets: {
-      1(ctx, a) {
-        const { g } = ctx;
-        const r = ctx.rank('X');
-        const axis = a.axis < 0 ? a.axis + r : a.axis;
-        const x = ctx.input('X');
-        const out = ctx.output('Out');
-        if (axis === r - 1) { g.op('LogSoftmax', [x], { axis }, out); return; }
-        const perm = Array.from({ length: r }, (_, i) => i);
-        perm[axis] = r - 1; perm[r - 1] = axis;
-        g.op('Transpose', [g.op('LogSoftmax', [g.op('Transpose', [x], { perm })], { axis: r - 1 })], { perm }, out);
-      },
+      1: (ctx, a) => softmaxBeforeOpset13(ctx, 'LogSoftmax', a.axis),
       13(ctx, a) { ctx.g.op('LogSoftmax', [ctx.input('X')], { axis: a.axis }, ctx.output('Out')); },
     },
   }),

@@ -20,7 +20,7 @@
  * channel-wise ones: the weights' own scales, folded to constants by the runtime).
  */
 import type { GraphBuilder } from '../graph-builder.js';
-import { defineOp } from '../declare.js';
+import { defineOp, type NeedsView } from '../declare.js';
 import type { MapContext } from '../mapper.js';
 
 const binCnt = (bits: number): number => 2 ** (bits - 1) - 1;
@@ -175,103 +175,88 @@ function writeOutScale(ctx: MapContext, s: Scale): void {
 }
 
 const QUANT_ATTRS = { bit_length: 8, round_type: 1 } as const;
+const CHANNEL_ATTRS = { ...QUANT_ATTRS, quant_axis: 0 } as const;
+const CHANNEL_NEEDS = () => ({ opset: 13, why: 'per-channel QuantizeLinear/DequantizeLinear (axis) needs opset 13' });
+const FAKE_OUTPUTS = { Out: 0, OutScale: { pir: 1, optional: true } } as const;
+const IN_SCALE_INPUTS = { X: 0, InScale: 1, InAccum: { pir: 2, optional: true }, InState: { pir: 3, optional: true } } as const;
+
+/**
+ * The body every fake_quantize* op shares: x at the scale `scaleOf` gives, written to Out either
+ * quantized and dequantized (`dequant`) or as the integers alone, with OutScale.
+ */
+function fakeQuant(ctx: MapContext, a: { bit_length: number; round_type: number }, dequant: boolean, scaleOf: (x: string, rank: number) => Scale): void {
+  checkBits(ctx, a.bit_length);
+  const rank = rankOf(ctx);
+  const x = ctx.input('X');
+  const s = scaleOf(x, rank);
+  if (dequant) {
+    quantDequant(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
+    return;
+  }
+  quantOnly(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
+  writeOutScale(ctx, s);
+}
 
 export const fakeQuantDequantAbsMax = defineOp({
   types: ['fake_quantize_dequantize_abs_max'],
   inputs: { X: 0 },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
+  outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
   note: 'QDQ (scale = max|x| at run time) or float (--quant float)',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    const x = ctx.input('X');
-    const s = absMaxOf(ctx, x, rank);
-    quantDequant(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, true, (x, rank) => absMaxOf(ctx, x, rank)),
 });
 
 export const fakeQuantDequantMovingAverage = defineOp({
   types: ['fake_quantize_dequantize_moving_average_abs_max'],
-  inputs: { X: 0, InScale: 1, InAccum: { pir: 2, optional: true }, InState: { pir: 3, optional: true } },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
+  inputs: IN_SCALE_INPUTS,
+  outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
   note: 'QDQ at InScale, or float (--quant float)',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    quantDequant(ctx, ctx.input('X'), scaleFromVar(ctx, 'InScale'), a.bit_length, a.round_type, rank, ctx.output('Out'));
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, true, () => scaleFromVar(ctx, 'InScale')),
 });
 
 export const fakeChannelWiseQuantDequant = defineOp({
   types: ['fake_channel_wise_quantize_dequantize_abs_max'],
   inputs: { X: 0 },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
-  attrs: { ...QUANT_ATTRS, quant_axis: 0 },
+  outputs: FAKE_OUTPUTS,
+  attrs: CHANNEL_ATTRS,
   minOpset: 11,
-  needs: () => ({ opset: 13, why: 'per-channel QuantizeLinear/DequantizeLinear (axis) needs opset 13' }),
+  needs: CHANNEL_NEEDS,
   note: 'per-channel QDQ along quant_axis (opset 13), scales = the weights\' per-channel max|w|; or float',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    const x = ctx.input('X');
-    const s = absMaxOf(ctx, x, rank, channelAxis(ctx, a.quant_axis, rank));
-    quantDequant(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, true, (x, rank) => absMaxOf(ctx, x, rank, channelAxis(ctx, a.quant_axis, rank))),
 });
 
 export const fakeQuantAbsMax = defineOp({
   types: ['fake_quantize_abs_max'],
   inputs: { X: 0 },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
+  outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
   note: 'QuantizeLinear (int8 out) or float',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    const x = ctx.input('X');
-    const s = absMaxOf(ctx, x, rank);
-    quantOnly(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-    writeOutScale(ctx, s);
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, false, (x, rank) => absMaxOf(ctx, x, rank)),
 });
 
 export const fakeQuantWithScale = defineOp({
   types: ['fake_quantize_moving_average_abs_max', 'fake_quantize_range_abs_max'],
-  inputs: { X: 0, InScale: 1, InAccum: { pir: 2, optional: true }, InState: { pir: 3, optional: true }, Iter: { pir: null, optional: true } },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
+  inputs: { ...IN_SCALE_INPUTS, Iter: { pir: null, optional: true } },
+  outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
   note: 'QuantizeLinear at InScale (int8 out) or float',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    const s = scaleFromVar(ctx, 'InScale');
-    quantOnly(ctx, ctx.input('X'), s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-    writeOutScale(ctx, s);
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, false, () => scaleFromVar(ctx, 'InScale')),
 });
 
 export const fakeChannelWiseQuant = defineOp({
   types: ['fake_channel_wise_quantize_abs_max'],
   inputs: { X: 0 },
-  outputs: { Out: 0, OutScale: { pir: 1, optional: true } },
-  attrs: { ...QUANT_ATTRS, quant_axis: 0 },
+  outputs: FAKE_OUTPUTS,
+  attrs: CHANNEL_ATTRS,
   minOpset: 11,
-  needs: () => ({ opset: 13, why: 'per-channel QuantizeLinear/DequantizeLinear (axis) needs opset 13' }),
+  needs: CHANNEL_NEEDS,
   note: 'per-channel QuantizeLinear (opset 13) or float',
-  map(ctx, a) {
-    checkBits(ctx, a.bit_length);
-    const rank = rankOf(ctx);
-    const x = ctx.input('X');
-    const s = absMaxOf(ctx, x, rank, channelAxis(ctx, a.quant_axis, rank));
-    quantOnly(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-    writeOutScale(ctx, s);
-  },
+  map: (ctx, a) => fakeQuant(ctx, a, false, (x, rank) => absMaxOf(ctx, x, rank, channelAxis(ctx, a.quant_axis, rank))),
 });
 
 /** A float copy of x: int8 QuantizeLinear outputs are cast back (a fake_dequantize reads floats). */
@@ -326,6 +311,14 @@ export const fakeChannelWiseDequantMaxAbs = defineOp({
 });
 
 const LINEAR_ATTRS = { bit_length: 8, quant_axis: -1, round_type: 0, only_observer: false } as const;
+const LINEAR_INPUTS = { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } } as const;
+
+/** quantize_linear / dequantize_linear need opset 13 where the scale is per channel */
+function linearNeeds(v: NeedsView<typeof LINEAR_ATTRS>): { opset: number; why: string } | undefined {
+  const sh = v.shapeOf('Scale');
+  const n = sh ? sh.reduce((p, d) => p * d, 1) : 1;
+  return v.attrs.quant_axis >= 0 && n !== 1 ? { opset: 13, why: 'a per-channel scale needs QuantizeLinear/DequantizeLinear-13 (axis)' } : undefined;
+}
 
 /** quantize_linear / dequantize_linear: the scale and its axis (per-tensor when the scale has one value). */
 function linearScale(ctx: MapContext, quantAxis: number, rank: number): Scale {
@@ -337,15 +330,11 @@ function linearScale(ctx: MapContext, quantAxis: number, rank: number): Scale {
 
 export const quantizeLinear = defineOp({
   types: ['quantize_linear'],
-  inputs: { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } },
+  inputs: LINEAR_INPUTS,
   outputs: { Y: 0 },
   attrs: LINEAR_ATTRS,
   minOpset: 11,
-  needs: (v) => {
-    const sh = v.shapeOf('Scale');
-    const n = sh ? sh.reduce((p, d) => p * d, 1) : 1;
-    return v.attrs.quant_axis >= 0 && n !== 1 ? { opset: 13, why: 'a per-channel scale needs QuantizeLinear/DequantizeLinear-13 (axis)' } : undefined;
-  },
+  needs: linearNeeds,
   note: 'QuantizeLinear at Scale/bin_cnt (per channel along quant_axis: opset 13); only_observer passes x through; or float',
   map(ctx, a) {
     checkBits(ctx, a.bit_length);
@@ -358,15 +347,11 @@ export const quantizeLinear = defineOp({
 
 export const dequantizeLinear = defineOp({
   types: ['dequantize_linear'],
-  inputs: { X: 0, Scale: 1, ZeroPoint: { pir: 2, optional: true }, InAccum: { pir: 3, optional: true }, InState: { pir: 4, optional: true } },
+  inputs: LINEAR_INPUTS,
   outputs: { Y: 0 },
   attrs: LINEAR_ATTRS,
   minOpset: 11,
-  needs: (v) => {
-    const sh = v.shapeOf('Scale');
-    const n = sh ? sh.reduce((p, d) => p * d, 1) : 1;
-    return v.attrs.quant_axis >= 0 && n !== 1 ? { opset: 13, why: 'a per-channel scale needs QuantizeLinear/DequantizeLinear-13 (axis)' } : undefined;
-  },
+  needs: linearNeeds,
   note: 'DequantizeLinear (an int-valued float weight is cast to int8 first); only_observer passes x through; or float',
   map(ctx, a) {
     const { g } = ctx;

@@ -10,7 +10,7 @@
 import { dtypeFromName, dtypeFromVarType, type DType } from '../../../model/dtype.js';
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
-import { castNumber, ENCODABLE, INT64_MAX, INT64_MIN, intVecFrom, maxInt, normAxis, type IntVec } from './tensor-util.js';
+import { castNumber, ENCODABLE, INT64_MAX, INT64_MIN, intVecFrom, maxInt, normAxis, type IntVec, VALUE_LIST_ATTRS, valueListOf } from './tensor-util.js';
 
 interface Bounds { starts: IntVec; ends: IntVec; steps: IntVec }
 
@@ -154,15 +154,8 @@ export const setValueOp = defineOp({
   outputs: { Out: 0 },
   attrs: {
     ...COMMON,
-    shape: [] as number[],
+    ...VALUE_LIST_ATTRS,
     vt: { default: -1, legacy: 'dtype', pir: null },
-    dname: { default: '', legacy: null, pir: 'dtype' },
-    fp32_values: { default: [] as number[], pir: null },
-    fp64_values: { default: [] as number[], pir: null },
-    int32_values: { default: [] as number[], pir: null },
-    int64_values: { default: [] as number[], pir: null },
-    bool_values: { default: [] as number[], pir: null },
-    values: [] as number[],
   },
   minOpset: 11,
   note: 'ValueTensor or constant values; axes/starts/ends/steps (attributes or lists), decrease_axes, none_axes',
@@ -174,8 +167,7 @@ export const setValueOp = defineOp({
       value = ctx.input('ValueTensor');
       if (ctx.dtypeOf('ValueTensor') !== xType) value = g.cast(value, xType);
     } else {
-      const lists = [a.values, a.fp32_values, a.fp64_values, a.int32_values, a.int64_values, a.bool_values];
-      const vals = lists.find((l) => l.length > 0);
+      const vals = valueListOf(a);
       if (!vals) throw ctx.unsupported('neither ValueTensor nor values are given');
       let dims = a.shape;
       if (dims.reduce((p, d) => p * d, 1) !== vals.length) dims = [vals.length];

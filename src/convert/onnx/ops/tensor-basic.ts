@@ -7,7 +7,7 @@ import { dtypeFromName, dtypeFromVarType, type DType } from '../../../model/dtyp
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
 import { parseValue } from './fill-constant.js';
-import { castNumber, constValues, dimOf, emitConst, ENCODABLE, intVecInput } from './tensor-util.js';
+import { castNumber, constValues, dimOf, emitConst, ENCODABLE, intVecInput, VALUE_LIST_ATTRS, valueListOf } from './tensor-util.js';
 
 /** the dtype a legacy VarType code or a PIR dtype name stands for; `fallback` when absent / -1 */
 function dtypeAttr(ctx: MapContext, code: number, name: string, fallback: DType): DType {
@@ -48,23 +48,15 @@ export const assignValue = defineOp({
   types: ['assign_value', 'assign_value_'],
   outputs: { Out: 0 },
   attrs: {
-    shape: [] as number[],
+    ...VALUE_LIST_ATTRS,
     vt: { default: 5, legacy: 'dtype', pir: null },
-    dname: { default: '', legacy: null, pir: 'dtype' },
-    fp32_values: { default: [] as number[], pir: null },
-    fp64_values: { default: [] as number[], pir: null },
-    int32_values: { default: [] as number[], pir: null },
-    int64_values: { default: [] as number[], pir: null },
-    bool_values: { default: [] as number[], pir: null },
-    values: [] as number[],
   },
   minOpset: 1,
   note: 'a constant (any of the *_values lists or values)',
   map(ctx, a) {
     const dtype = dtypeAttr(ctx, a.vt, a.dname, 'float32');
     if (!ENCODABLE.has(dtype)) throw ctx.unsupported(`assign_value of dtype ${dtype}`);
-    const lists = [a.values, a.fp32_values, a.fp64_values, a.int32_values, a.int64_values, a.bool_values];
-    const values = lists.find((l) => l.length > 0) ?? [];
+    const values = valueListOf(a) ?? [];
     const n = a.shape.reduce((p, d) => p * d, 1);
     if (a.shape.some((d) => d < 0) || values.length !== n) {
       throw ctx.unsupported(`shape [${a.shape.join(',')}] does not hold the ${values.length} values given`);

@@ -133,3 +133,26 @@ export function castNumber(v: number, to: DType): number {
     default: return t;
   }
 }
+
+/**
+ * The constant-value attributes of assign_value, which set_value also takes for its value: the
+ * values in whichever typed list is filled, the shape and (PIR) the dtype name. The VarType `vt`
+ * is not here: its default differs between the two ops.
+ */
+export const VALUE_LIST_ATTRS = {
+  shape: [] as number[],
+  dname: { default: '', legacy: null, pir: 'dtype' },
+  fp32_values: { default: [] as number[], pir: null },
+  fp64_values: { default: [] as number[], pir: null },
+  int32_values: { default: [] as number[], pir: null },
+  int64_values: { default: [] as number[], pir: null },
+  bool_values: { default: [] as number[], pir: null },
+  values: [] as number[],
+} as const;
+
+type ValueLists = Record<'values' | 'fp32_values' | 'fp64_values' | 'int32_values' | 'int64_values' | 'bool_values', number[]>;
+
+/** the first non-empty one of the value lists (values, then fp32, fp64, int32, int64, bool), if any */
+export function valueListOf(a: ValueLists): number[] | undefined {
+  return [a.values, a.fp32_values, a.fp64_values, a.int32_values, a.int64_values, a.bool_values].find((l) => l.length > 0);
+}
