@@ -35,17 +35,26 @@ function pidAlive(pid: number): boolean {
  */
 export function removeStaleTemps(dest: string): string[] {
   const abs = resolve(dest);
-  const prefix = `.${basename(abs)}${TEMP_MARK}`;
+  return sweepStaleTemps(dirname(abs), `.${basename(abs)}`);
+}
+
+/** The same for every pserve temp in `dir`, whatever output it was for (fetch's install folders). */
+export function removeStaleTempsIn(dir: string): string[] {
+  return sweepStaleTemps(resolve(dir), '.');
+}
+
+function sweepStaleTemps(dir: string, prefix: string): string[] {
   let names: string[];
-  try { names = readdirSync(dirname(abs)); } catch { return []; }
+  try { names = readdirSync(dir); } catch { return []; }
   const removed: string[] = [];
   for (const n of names) {
-    if (!n.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(prefix.length));
+    const at = n.lastIndexOf(TEMP_MARK);
+    if (!n.startsWith(prefix) || at <= 0 || (prefix !== '.' && at !== prefix.length)) continue;
+    const m = /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(at + TEMP_MARK.length));
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid || pidAlive(pid)) continue;
-    const p = join(dirname(abs), n);
+    const p = join(dir, n);
     try { rmSync(p, { recursive: true, force: true }); } catch (e) { throw fsError(e, p, 'stale temporary output'); }
     removed.push(p);
   }
