@@ -15,7 +15,8 @@
  * Built from dense [N, C, K, K] IoU matrices (K = min(nms_top_k, M)): memory grows with C * K^2.
  */
 import { defineOp } from '../declare.js';
-import { minI64, pick, reduceSum, scalarOf } from './nms.js';
+import { minI64, pick, scalarOf } from './nms.js';
+import { reduceSum } from './tensor-util.js';
 
 export const matrixNms = defineOp({
   types: ['matrix_nms'],
@@ -109,6 +110,6 @@ export const matrixNms = defineOp({
     const rowBoxes = g.op('Gather', [boxesFlat, box], { axis: 0 });
     g.op('Concat', [g.unsqueeze(label, [1]), g.unsqueeze(score, [1]), rowBoxes], { axis: 1 }, ctx.output('Out'));
     if (ctx.hasOutput('Index')) g.cast(g.unsqueeze(box, [1]), 'int32', ctx.output('Index'));
-    if (ctx.hasOutput('RoisNum')) g.cast(reduceSum(g, g.cast(some, 'int64'), [1], 0), 'int32', ctx.output('RoisNum'));
+    if (ctx.hasOutput('RoisNum')) g.cast(reduceSum(g, g.cast(some, 'int64'), [1], false), 'int32', ctx.output('RoisNum'));
   },
 });

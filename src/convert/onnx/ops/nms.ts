@@ -27,6 +27,7 @@
  */
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
+import { reduceSum } from './tensor-util.js';
 
 type G = MapContext['g'];
 
@@ -44,9 +45,6 @@ export function minI64(g: G, x: string, y: string): string {
 }
 /** a float32 attribute as the user wrote it (0.9, not 0.8999999761581421) */
 export const shown = (v: number) => String(Number(v.toPrecision(6)));
-export function reduceSum(g: G, x: string, axes: number[], keepdims: 0 | 1): string {
-  return g.opset >= 13 ? g.op('ReduceSum', [x, g.constant(axes)], { keepdims }) : g.op('ReduceSum', [x], { axes, keepdims });
-}
 
 export const multiclassNms = defineOp({
   types: ['multiclass_nms', 'multiclass_nms2', 'multiclass_nms3'],
@@ -160,6 +158,6 @@ export const multiclassNms = defineOp({
       g.op('Identity', [rows], {}, ctx.output('Out'));
     }
     if (ctx.hasOutput('Index')) g.cast(g.unsqueeze(boxIndex, [1]), 'int32', ctx.output('Index'));
-    if (ctx.hasOutput('NmsRoisNum')) g.cast(reduceSum(g, g.cast(kept, 'int64'), [1], 0), 'int32', ctx.output('NmsRoisNum'));
+    if (ctx.hasOutput('NmsRoisNum')) g.cast(reduceSum(g, g.cast(kept, 'int64'), [1], false), 'int32', ctx.output('NmsRoisNum'));
   },
 });
