@@ -16,7 +16,7 @@
  */
 import { defineOp } from '../declare.js';
 import { minI64, pick, scalarOf } from './nms.js';
-import { reduceSum } from './tensor-util.js';
+import { dimOf, reduceSum } from './tensor-util.js';
 
 export const matrixNms = defineOp({
   types: ['matrix_nms'],
@@ -94,7 +94,7 @@ export const matrixNms = defineOp({
     // per image: every kept candidate by decayed score (ties: class, then rank), cut to keep_top_k
     const negInf = fs(-Infinity);
     const dense = g.op('Reshape', [g.op('Where', [kept, decayed, negInf]), g.op('Concat', [N, i64([-1])], { axis: 0 })]); // [N, C*K]
-    const width = g.op('Gather', [g.op('Shape', [dense]), i64([1])], { axis: 0 });
+    const width = dimOf(g, dense, undefined, 1);
     const T = a.keep_top_k > -1 ? minI64(g, width, i64([a.keep_top_k])) : width;
     const [tv, ti] = g.node('TopK', [dense, T], 2, { axis: 1, largest: 1, sorted: 1 });
     const some = g.op('Greater', [tv!, negInf]);

@@ -27,7 +27,7 @@
  */
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
-import { reduceSum } from './tensor-util.js';
+import { dimOf, reduceSum } from './tensor-util.js';
 
 type G = MapContext['g'];
 
@@ -127,7 +127,7 @@ export const multiclassNms = defineOp({
     const notEmpty = (x: string) => g.op('Greater', [x, g.constant([-Infinity], 'float32', [])]);
     let kept: string;
     if (a.keep_top_k > -1) {
-      const width = g.op('Gather', [g.op('Shape', [dense]), i64([1])], { axis: 0 });
+      const width = dimOf(g, dense, undefined, 1);
       const T = minI64(g, width, i64([a.keep_top_k]));
       const [tv, ti] = g.node('TopK', [dense, T], 2, { axis: 1, largest: 1, sorted: 1 });
       const zeros = g.op('Expand', [g.constant([0], 'float32', []), g.op('Shape', [dense])]);
@@ -150,7 +150,7 @@ export const multiclassNms = defineOp({
 
     if (type === 'multiclass_nms') {
       // Paddle's multiclass_nms (no Index) writes [[-1]] when nothing is kept
-      const isEmpty = g.op('Equal', [g.op('Gather', [g.op('Shape', [rows]), i64([0])], { axis: 0 }), i64([0])]);
+      const isEmpty = g.op('Equal', [dimOf(g, rows, undefined, 0), i64([0])]);
       const extra = g.op('Slice', [g.constant([-1], 'float32', [1]), i64([0]), g.cast(isEmpty, 'int64'), i64([0])]);
       const w = g.op('Where', [isEmpty, i64([1]), i64([6])]);
       g.op('Reshape', [g.op('Concat', [g.op('Reshape', [rows, i64([-1])]), extra], { axis: 0 }), g.op('Concat', [i64([-1]), w], { axis: 0 })], {}, ctx.output('Out'));
