@@ -77,7 +77,7 @@ export function irVersionFor(opset: number): number {
   return 8;
 }
 
-export function countOps(model: LoadedModel): Map<string, number> {
+export function countOps(model: Pick<LoadedModel, 'blocks'>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const b of model.blocks) for (const op of b.ops) counts.set(op.type, (counts.get(op.type) ?? 0) + 1);
   return counts;
