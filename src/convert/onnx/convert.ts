@@ -213,9 +213,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
       // large: declared now, copied from the params file straight to the output when it is written
       const t: OnnxTensor = { name, dataType: onnxDtype(p.dtype, name), dims: p.shape };
       if (ext) {
-        const offset = Math.ceil(ext.byteLength / 64) * 64;
-        ext.chunks.push({ offset, length: p.byteLength, file: p.file, fileOffset: p.dataOffset });
-        ext.byteLength = offset + p.byteLength;
+        const offset = place(ext, { length: p.byteLength, file: p.file, fileOffset: p.dataOffset });
         t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
         t.externalData = [
           { key: 'location', value: ext.location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(p.byteLength) },
@@ -231,9 +229,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     const data = model.readParam(name);
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (ext && raw.byteLength >= 1024) {
-      const offset = Math.ceil(ext.byteLength / 64) * 64;
-      ext.chunks.push({ offset, length: raw.byteLength, data: raw });
-      ext.byteLength = offset + raw.byteLength;
+      const offset = place(ext, { length: raw.byteLength, data: raw });
       g.initializer(name, p.dtype, p.shape, raw, { location: ext.location, offset });
     } else {
       g.initializer(name, p.dtype, p.shape, raw);
@@ -331,6 +327,14 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     initializers: live.length,
     controlFlow,
   };
+}
+
+/** Append a chunk to the external data file at its next 64-byte boundary; returns the chunk's offset. */
+function place(ext: ExternalData, chunk: Omit<ExternalData['chunks'][number], 'offset'>): number {
+  const offset = Math.ceil(ext.byteLength / 64) * 64;
+  ext.chunks.push({ offset, ...chunk });
+  ext.byteLength = offset + chunk.length;
+  return offset;
 }
 
 /** Rename tensor `from` to `to` in every node and initializer written so far. */
