@@ -283,14 +283,8 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   // constants read at conversion time (axes, shapes, kernel sizes) and parameters no node reads
   // would be dead weight in the file (onnxruntime warns about each on load)
   const read = new Set<string>(g.outputs.map((o) => o.name!));
-  const readBy = (nodes: typeof g.nodes): void => {
-    for (const n of nodes) {
-      for (const i of n.input ?? []) read.add(i);
-      // Loop bodies and If branches read outer values by name
-      for (const a of n.attribute ?? []) if (a.g) { readBy(a.g.node ?? []); for (const o of a.g.output ?? []) read.add(o.name!); }
-    }
-  };
-  readBy(g.nodes);
+  // Loop bodies and If branches read outer values by name
+  walkNodes(g.nodes, (n) => { for (const i of n.input ?? []) read.add(i); }, (sub) => { for (const o of sub.output ?? []) read.add(o.name!); });
   const live = g.initializers.filter((t) => read.has(t.name!));
   g.initializers.splice(0, g.initializers.length, ...live);
   if (ext) {
@@ -337,21 +331,25 @@ function place(ext: ExternalData, chunk: Omit<ExternalData['chunks'][number], 'o
   return offset;
 }
 
+/** Visit every node of `nodes` and, depth first, of the subgraphs (Loop bodies, If branches) in their attributes; `sub` sees each subgraph after its nodes. */
+function walkNodes(nodes: GraphBuilder['nodes'], visit: (n: GraphBuilder['nodes'][number]) => void, sub: (graph: import('onnx-proto').onnx.IGraphProto) => void): void {
+  for (const n of nodes) {
+    visit(n);
+    for (const a of n.attribute ?? []) {
+      if (!a.g) continue;
+      walkNodes(a.g.node ?? [], visit, sub);
+      sub(a.g);
+    }
+  }
+}
+
 /** Rename tensor `from` to `to` in every node and initializer written so far. */
 function renameTensor(g: GraphBuilder, from: string, to: string): void {
   // names are unique in the whole model, so Loop bodies and If branches (which read outer values by name) are renamed too
-  const inNodes = (nodes: typeof g.nodes): void => {
-    for (const n of nodes) {
-      n.input = n.input?.map((v) => (v === from ? to : v));
-      n.output = n.output?.map((v) => (v === from ? to : v));
-      for (const a of n.attribute ?? []) {
-        if (!a.g) continue;
-        inNodes(a.g.node ?? []);
-        for (const o of a.g.output ?? []) if (o.name === from) o.name = to;
-      }
-    }
-  };
-  inNodes(g.nodes);
+  walkNodes(g.nodes, (n) => {
+    n.input = n.input?.map((v) => (v === from ? to : v));
+    n.output = n.output?.map((v) => (v === from ? to : v));
+  }, (sub) => { for (const o of sub.output ?? []) if (o.name === from) o.name = to; });
   for (const t of g.initializers) if (t.name === from) t.name = to;
   const c = g.consts.get(from);
   if (c) { g.consts.delete(from); g.consts.set(to, c); }
