@@ -136,7 +136,7 @@ export const ENCODABLE = new Set<DType>(['float32', 'float64', 'int32', 'int64',
 
 /** A JS number converted as a C++ static_cast to `to` would (truncation toward zero, bool = nonzero). */
 export function castNumber(v: number, to: DType): number {
-  if (to === 'bool') return v !== 0 && !Number.isNaN(v) ? 1 : 0;
+  if (to === 'bool') return v !== 0 ? 1 : 0; // NaN is nonzero: true, as in C++, numpy and onnxruntime's Cast
   if (to === 'float32') return Math.fround(v);
   if (to === 'float64') return v;
   if (!Number.isFinite(v)) return 0;
