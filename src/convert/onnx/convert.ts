@@ -77,7 +77,7 @@ export function irVersionFor(opset: number): number {
   return 8;
 }
 
-export function countOps(model: LoadedModel): Map<string, number> {
+export function countOps(model: Pick<LoadedModel, 'blocks'>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const b of model.blocks) for (const op of b.ops) counts.set(op.type, (counts.get(op.type) ?? 0) + 1);
   return counts;
@@ -213,9 +213,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
       // large: declared now, copied from the params file straight to the output when it is written
       const t: OnnxTensor = { name, dataType: onnxDtype(p.dtype, name), dims: p.shape };
       if (ext) {
-        const offset = Math.ceil(ext.byteLength / 64) * 64;
-        ext.chunks.push({ offset, length: p.byteLength, file: p.file, fileOffset: p.dataOffset });
-        ext.byteLength = offset + p.byteLength;
+        const offset = place(ext, { length: p.byteLength, file: p.file, fileOffset: p.dataOffset });
         t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
         t.externalData = [
           { key: 'location', value: ext.location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(p.byteLength) },
@@ -231,9 +229,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
     const data = model.readParam(name);
     const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (ext && raw.byteLength >= 1024) {
-      const offset = Math.ceil(ext.byteLength / 64) * 64;
-      ext.chunks.push({ offset, length: raw.byteLength, data: raw });
-      ext.byteLength = offset + raw.byteLength;
+      const offset = place(ext, { length: raw.byteLength, data: raw });
       g.initializer(name, p.dtype, p.shape, raw, { location: ext.location, offset });
     } else {
       g.initializer(name, p.dtype, p.shape, raw);
@@ -287,14 +283,8 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   // constants read at conversion time (axes, shapes, kernel sizes) and parameters no node reads
   // would be dead weight in the file (onnxruntime warns about each on load)
   const read = new Set<string>(g.outputs.map((o) => o.name!));
-  const readBy = (nodes: typeof g.nodes): void => {
-    for (const n of nodes) {
-      for (const i of n.input ?? []) read.add(i);
-      // Loop bodies and If branches read outer values by name
-      for (const a of n.attribute ?? []) if (a.g) { readBy(a.g.node ?? []); for (const o of a.g.output ?? []) read.add(o.name!); }
-    }
-  };
-  readBy(g.nodes);
+  // Loop bodies and If branches read outer values by name
+  walkNodes(g.nodes, (n) => { for (const i of n.input ?? []) read.add(i); }, (sub) => { for (const o of sub.output ?? []) read.add(o.name!); });
   const live = g.initializers.filter((t) => read.has(t.name!));
   g.initializers.splice(0, g.initializers.length, ...live);
   if (ext) {
@@ -333,21 +323,33 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   };
 }
 
+/** Append a chunk to the external data file at its next 64-byte boundary; returns the chunk's offset. */
+function place(ext: ExternalData, chunk: Omit<ExternalData['chunks'][number], 'offset'>): number {
+  const offset = Math.ceil(ext.byteLength / 64) * 64;
+  ext.chunks.push({ offset, ...chunk });
+  ext.byteLength = offset + chunk.length;
+  return offset;
+}
+
+/** Visit every node of `nodes` and, depth first, of the subgraphs (Loop bodies, If branches) in their attributes; `sub` sees each subgraph after its nodes. */
+function walkNodes(nodes: GraphBuilder['nodes'], visit: (n: GraphBuilder['nodes'][number]) => void, sub: (graph: import('onnx-proto').onnx.IGraphProto) => void): void {
+  for (const n of nodes) {
+    visit(n);
+    for (const a of n.attribute ?? []) {
+      if (!a.g) continue;
+      walkNodes(a.g.node ?? [], visit, sub);
+      sub(a.g);
+    }
+  }
+}
+
 /** Rename tensor `from` to `to` in every node and initializer written so far. */
 function renameTensor(g: GraphBuilder, from: string, to: string): void {
   // names are unique in the whole model, so Loop bodies and If branches (which read outer values by name) are renamed too
-  const inNodes = (nodes: typeof g.nodes): void => {
-    for (const n of nodes) {
-      n.input = n.input?.map((v) => (v === from ? to : v));
-      n.output = n.output?.map((v) => (v === from ? to : v));
-      for (const a of n.attribute ?? []) {
-        if (!a.g) continue;
-        inNodes(a.g.node ?? []);
-        for (const o of a.g.output ?? []) if (o.name === from) o.name = to;
-      }
-    }
-  };
-  inNodes(g.nodes);
+  walkNodes(g.nodes, (n) => {
+    n.input = n.input?.map((v) => (v === from ? to : v));
+    n.output = n.output?.map((v) => (v === from ? to : v));
+  }, (sub) => { for (const o of sub.output ?? []) if (o.name === from) o.name = to; });
   for (const t of g.initializers) if (t.name === from) t.name = to;
   const c = g.consts.get(from);
   if (c) { g.consts.delete(from); g.consts.set(to, c); }

@@ -8,20 +8,12 @@
 import { dtypeFromVarType, type DType } from '../../model/dtype.js';
 import type { OpNode } from '../../model/types.js';
 import type { ConstValue } from './graph-builder.js';
+import { castNumber, ENCODABLE } from './ops/tensor-util.js';
 
 /** larger constants are left to the mappers */
 const MAX_FOLD_ELEMENTS = 64;
 
 const INT_TYPES = new Set<DType>(['int8', 'int16', 'int32', 'int64', 'uint8']);
-/** dtypes a folded constant can be written in */
-const WRITABLE = new Set<DType>(['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'float32', 'float64']);
-
-function toType(v: number, t: DType): number {
-  if (t === 'bool') return v !== 0 ? 1 : 0;
-  if (INT_TYPES.has(t)) return Number.isFinite(v) ? Math.trunc(v) : 0;
-  if (t === 'float32') return Math.fround(v);
-  return v;
-}
 
 type Get = (name: string) => ConstValue | undefined;
 
@@ -55,7 +47,7 @@ function broadcast(a: ConstValue, b: ConstValue, fn: (x: number, y: number) => n
     }
     return off;
   };
-  for (let k = 0; k < n; k++) values.push(toType(fn(a.values[idx(da, k)]!, b.values[idx(db, k)]!), dtype));
+  for (let k = 0; k < n; k++) values.push(castNumber(fn(a.values[idx(da, k)]!, b.values[idx(db, k)]!), dtype));
   return { dtype, dims, values };
 }
 
@@ -95,7 +87,7 @@ export function foldOp(op: OpNode, get: Get): Map<string, ConstValue> | undefine
   const num = (k: string, d: number): number => { const v = op.attrs[k]; return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'boolean' ? (v ? 1 : 0) : d; };
   const res = (slot: string, v: ConstValue | undefined): Map<string, ConstValue> | undefined => {
     const o = out(slot);
-    return o === undefined || v === undefined || !WRITABLE.has(v.dtype) ? undefined : new Map([[o, v]]);
+    return o === undefined || v === undefined || !ENCODABLE.has(v.dtype) ? undefined : new Map([[o, v]]);
   };
   const x = cx('X');
   switch (op.type) {
@@ -106,18 +98,18 @@ export function foldOp(op: OpNode, get: Get): Map<string, ConstValue> | undefine
       const s = num('scale', 1); const b = num('bias', 0); const after = op.attrs['bias_after_scale'] !== false;
       const int = INT_TYPES.has(x.dtype);
       const sc = int ? Math.trunc(s) : s; const bc = int ? Math.trunc(b) : b;
-      return res('Out', { dtype: x.dtype, dims: x.dims, values: x.values.map((v) => toType(after ? sc * v + bc : sc * (v + bc), x.dtype)) });
+      return res('Out', { dtype: x.dtype, dims: x.dims, values: x.values.map((v) => castNumber(after ? sc * v + bc : sc * (v + bc), x.dtype)) });
     }
     case 'increment': {
       if (!x) return undefined;
       const step = num('step', 1);
-      return res('Out', { dtype: x.dtype, dims: x.dims, values: x.values.map((v) => toType(v + step, x.dtype)) });
+      return res('Out', { dtype: x.dtype, dims: x.dims, values: x.values.map((v) => castNumber(v + step, x.dtype)) });
     }
     case 'cast': {
       if (!x) return undefined;
       const t = dtypeFromVarType(num('out_dtype', 5));
-      if (!WRITABLE.has(t)) return undefined;
-      return res('Out', { dtype: t, dims: x.dims, values: x.values.map((v) => toType(v, t)) });
+      if (!ENCODABLE.has(t)) return undefined;
+      return res('Out', { dtype: t, dims: x.dims, values: x.values.map((v) => castNumber(v, t)) });
     }
     case 'logical_not':
       return x ? res('Out', { dtype: 'bool', dims: x.dims, values: x.values.map((v) => (v ? 0 : 1)) }) : undefined;
@@ -151,9 +143,9 @@ export function constantSource(op: OpNode): Map<string, ConstValue> | undefined 
   const n = shape.reduce((p, d) => p * d, 1);
   const code = op.attrs['dtype'];
   const dtype = dtypeFromVarType(typeof code === 'number' ? code : 5);
-  if (!out || shape.some((d) => d < 0) || n > MAX_FOLD_ELEMENTS || !WRITABLE.has(dtype)) return undefined;
+  if (!out || shape.some((d) => d < 0) || n > MAX_FOLD_ELEMENTS || !ENCODABLE.has(dtype)) return undefined;
   const sv = typeof op.attrs['str_value'] === 'string' ? op.attrs['str_value'].trim() : '';
   const raw = sv !== '' ? Number(sv) : Number(op.attrs['value'] ?? 0);
   if (!Number.isFinite(raw)) return undefined;
-  return new Map([[out, { dtype, dims: shape, values: new Array(n).fill(toType(raw, dtype)) }]]);
+  return new Map([[out, { dtype, dims: shape, values: new Array(n).fill(castNumber(raw, dtype)) }]]);
 }

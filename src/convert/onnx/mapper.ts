@@ -73,10 +73,10 @@ export interface OpMapper {
   needs?(view: OpView): { opset: number; why: string } | undefined;
 }
 
-/** Paddle attribute as a number list */
+/** Paddle attribute as a number list (a lone number is a list of one) */
 export function ints(v: AttrValue | undefined): number[] {
-  if (!Array.isArray(v)) return [];
-  return v.map((x) => Number(x));
+  if (Array.isArray(v)) return v.map((x) => Number(x));
+  return typeof v === 'number' || typeof v === 'bigint' ? [Number(v)] : [];
 }
 
 export function num(v: AttrValue | undefined, fallback: number): number {

@@ -10,6 +10,7 @@
 import { PserveError } from '../../errors.js';
 import type { LoadedModel } from '../../model/load-model.js';
 import type { AttrValue, GraphBlock, OpNode, VarSpec } from '../../model/types.js';
+import { ints } from './mapper.js';
 
 type Shape = number[];
 
@@ -28,10 +29,6 @@ const BINARY = new Set([
   'equal', 'not_equal', 'less_than', 'less_equal', 'greater_than', 'greater_equal', 'logical_and', 'logical_or', 'logical_xor',
 ]);
 const INTERP = /^(nearest|bilinear|bicubic|linear|trilinear)_interp(_v2)?$/;
-
-function ints(v: AttrValue | undefined): number[] {
-  return Array.isArray(v) ? v.map(Number) : typeof v === 'number' || typeof v === 'bigint' ? [Number(v)] : [];
-}
 
 function first(slots: Record<string, string[]>, names: string[]): string | undefined {
   for (const n of names) { const v = slots[n]?.[0]; if (v) return v; }

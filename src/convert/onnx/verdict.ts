@@ -7,7 +7,7 @@
 import { PserveError } from '../../errors.js';
 import type { LoadedModel } from '../../model/load-model.js';
 import type { PaddleModel } from '../../model/types.js';
-import { MIN_OPSET, opsetNeeds } from './convert.js';
+import { countOps, MIN_OPSET, opsetNeeds } from './convert.js';
 import { KNOWN_UNSUPPORTED, mapperFor } from './registry.js';
 
 /** parameter-update ops of Paddle's optimizers and loss scaling (legacy and PIR in-place spellings) */
@@ -38,13 +38,7 @@ export interface NativeVerdict {
   opset?: { lowest: number; setBy: string[] };
 }
 
-function opCounts(model: PaddleModel): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const b of model.blocks) for (const op of b.ops) counts.set(op.type, (counts.get(op.type) ?? 0) + 1);
-  return counts;
-}
-
-export function trainingSignals(model: PaddleModel, counts = opCounts(model)): TrainingSignals {
+export function trainingSignals(model: PaddleModel, counts = countOps(model)): TrainingSignals {
   let gradOps = 0;
   const optimizerOps: string[] = [];
   for (const [t, n] of counts) {
@@ -66,7 +60,7 @@ export function trainingSignals(model: PaddleModel, counts = opCounts(model)): T
 }
 
 export function nativeVerdict(model: PaddleModel): NativeVerdict {
-  const counts = opCounts(model);
+  const counts = countOps(model);
   const unsupported = [...counts].filter(([t]) => !mapperFor(t))
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([op, count]) => ({ op, count, ...(KNOWN_UNSUPPORTED[op] ? { reason: KNOWN_UNSUPPORTED[op] } : {}) }));

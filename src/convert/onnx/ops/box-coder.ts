@@ -9,6 +9,7 @@
  *   ((t_center - p_center) / p_wh, log(|t_wh / p_wh|)) divided by the variance.
  */
 import { defineOp } from '../declare.js';
+import { sliceConst } from './tensor-util.js';
 
 export const boxCoder = defineOp({
   types: ['box_coder'],
@@ -26,10 +27,8 @@ export const boxCoder = defineOp({
     const fl = (v: number[], dims?: number[]) => g.constant(v, 'float32', dims ?? [v.length]);
     const i64 = (v: number[]) => g.constant(v);
     const norm = a.box_normalized ? 0 : 1;
-    // column k of the last axis, kept as a size-1 axis (Slice takes its bounds as inputs from opset 10)
-    const col = (t: string, k: number, rank = 2) => (g.opset >= 10
-      ? g.op('Slice', [t, i64([k]), i64([k + 1]), i64([rank - 1])])
-      : g.op('Slice', [t], { starts: [k], ends: [k + 1], axes: [rank - 1] }));
+    // column k of the last axis, kept as a size-1 axis
+    const col = (t: string, k: number, rank = 2) => sliceConst(g, t, [k], [k + 1], [rank - 1]);
     const prior = ctx.input('PriorBox');
     let pw = g.op('Sub', [col(prior, 2), col(prior, 0)]);
     let ph = g.op('Sub', [col(prior, 3), col(prior, 1)]);

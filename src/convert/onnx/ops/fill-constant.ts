@@ -4,18 +4,11 @@
  * fill_constant (dtype as a VarType code, `str_value` preferred for exactness), PIR full and
  * full_int_array (dtype by name).
  */
-import { dtypeFromName, dtypeFromVarType, type DType } from '../../../model/dtype.js';
-import { encodeValues } from '../graph-builder.js';
+import { dtypeFromName, dtypeFromVarType } from '../../../model/dtype.js';
 import { defineOp } from '../declare.js';
-import type { MapContext } from '../mapper.js';
+import { emitConst } from './tensor-util.js';
 
 const MAX_FILL = 1 << 24;
-
-function emit(ctx: MapContext, dtype: DType, dims: number[], values: number[]): void {
-  const out = ctx.output('Out');
-  ctx.g.initializer(out, dtype, dims, encodeValues(values, dtype));
-  ctx.g.consts.set(out, { dtype, dims, values });
-}
 
 /** Paddle writes infinities and NaN as "inf", "-inf", "nan" (any case); Number() only knows "Infinity". */
 export function parseValue(s: string): number {
@@ -64,7 +57,7 @@ export const fillConstant = defineOp({
     const n = dims.reduce((x, y) => x * y, 1);
     if (dims.some((d) => d < 0) || n > MAX_FILL) throw ctx.unsupported(`shape [${dims.join(',')}] is not a fixed size up to ${MAX_FILL} elements`);
     const v = a.str_value.trim() !== '' ? parseValue(a.str_value) : a.value;
-    emit(ctx, dtype, dims, new Array(n).fill(v));
+    emitConst(ctx, ctx.output('Out'), dtype, dims, new Array(n).fill(v));
   },
 });
 
@@ -75,6 +68,6 @@ export const fullIntArray = defineOp({
   minOpset: 1,
   map(ctx, a) {
     const d = dtypeFromName(a.dtype);
-    emit(ctx, d === 'unknown' ? 'int64' : d, [a.value.length], a.value);
+    emitConst(ctx, ctx.output('Out'), d === 'unknown' ? 'int64' : d, [a.value.length], a.value);
   },
 });

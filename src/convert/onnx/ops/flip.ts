@@ -5,7 +5,7 @@
  */
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
-import { INT64_MAX, INT64_MIN, intVecFrom, normAxis, sliceConst, sliceT } from './tensor-util.js';
+import { dimOf, INT64_MAX, INT64_MIN, intVecFrom, normAxis, sliceConst, sliceT } from './tensor-util.js';
 
 function flipAxes(ctx: MapContext, axesIn: number[]): void {
   const { g } = ctx;
@@ -88,8 +88,8 @@ export const roll = defineOp({
       }
       // k = shift mod n at run time; out = concat(x[n-k:], x[:n-k])
       if (g.opset < 10) throw ctx.unsupported('rolling a dim of unknown size, or by a shift tensor, needs opset 10');
-      const n = g.op('Gather', [g.op('Shape', [y]), g.constant([ax])], { axis: 0 });
-      const sh = s !== undefined ? g.constant([s]) : g.op('Slice', [shifts.tensor(), g.constant([i]), g.constant([i + 1]), g.constant([0])]);
+      const n = dimOf(g, y, undefined, ax);
+      const sh = s !== undefined ? g.constant([s]) : sliceConst(g, shifts.tensor(), [i], [i + 1], [0]);
       const k = g.op('Mod', [g.op('Add', [g.op('Mod', [sh, n]), n]), n]);
       const cut = g.op('Sub', [n, k]);
       const axT = g.constant([ax]);

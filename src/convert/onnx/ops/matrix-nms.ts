@@ -15,7 +15,7 @@
  * Built from dense [N, C, K, K] IoU matrices (K = min(nms_top_k, M)): memory grows with C * K^2.
  */
 import { defineOp } from '../declare.js';
-import { minI64, pick, reduceSum, scalarOf } from './nms.js';
+import { dimOf, minInt, pick, reduceSum, scalarOf } from './tensor-util.js';
 
 export const matrixNms = defineOp({
   types: ['matrix_nms'],
@@ -43,7 +43,7 @@ export const matrixNms = defineOp({
     const N = pick(g, shS, 0);
     const C = pick(g, shS, 1);
     const M = pick(g, shS, 2);
-    const K = a.nms_top_k < 0 ? M : minI64(g, M, i64([a.nms_top_k]));
+    const K = a.nms_top_k < 0 ? M : minInt(g, M, i64([a.nms_top_k]));
 
     const [vals, idx] = g.node('TopK', [scores, K], 2, { axis: 2, largest: 1, sorted: 1 });
     let valid = g.op('Greater', [vals!, fs(a.score_threshold)]);
@@ -93,8 +93,8 @@ export const matrixNms = defineOp({
     // per image: every kept candidate by decayed score (ties: class, then rank), cut to keep_top_k
     const negInf = fs(-Infinity);
     const dense = g.op('Reshape', [g.op('Where', [kept, decayed, negInf]), g.op('Concat', [N, i64([-1])], { axis: 0 })]); // [N, C*K]
-    const width = g.op('Gather', [g.op('Shape', [dense]), i64([1])], { axis: 0 });
-    const T = a.keep_top_k > -1 ? minI64(g, width, i64([a.keep_top_k])) : width;
+    const width = dimOf(g, dense, undefined, 1);
+    const T = a.keep_top_k > -1 ? minInt(g, width, i64([a.keep_top_k])) : width;
     const [tv, ti] = g.node('TopK', [dense, T], 2, { axis: 1, largest: 1, sorted: 1 });
     const some = g.op('Greater', [tv!, negInf]);
     const nz = g.op('NonZero', [some]);
@@ -109,6 +109,6 @@ export const matrixNms = defineOp({
     const rowBoxes = g.op('Gather', [boxesFlat, box], { axis: 0 });
     g.op('Concat', [g.unsqueeze(label, [1]), g.unsqueeze(score, [1]), rowBoxes], { axis: 1 }, ctx.output('Out'));
     if (ctx.hasOutput('Index')) g.cast(g.unsqueeze(box, [1]), 'int32', ctx.output('Index'));
-    if (ctx.hasOutput('RoisNum')) g.cast(reduceSum(g, g.cast(some, 'int64'), [1], 0), 'int32', ctx.output('RoisNum'));
+    if (ctx.hasOutput('RoisNum')) g.cast(reduceSum(g, g.cast(some, 'int64'), [1], false), 'int32', ctx.output('RoisNum'));
   },
 });

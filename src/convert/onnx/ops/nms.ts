@@ -26,27 +26,10 @@
  * nms_threshold > 0.5, and has no effect (so is accepted) otherwise.
  */
 import { defineOp } from '../declare.js';
-import type { MapContext } from '../mapper.js';
+import { dimOf, minInt, pick, reduceSum, scalarOf } from './tensor-util.js';
 
-type G = MapContext['g'];
-
-/** Gather one element of a 1-D int64 tensor as a [1] tensor */
-export function pick(g: G, v: string, i: number): string {
-  return g.op('Gather', [v, g.constant([i])], { axis: 0 });
-}
-/** a [1] tensor as a 0-D scalar */
-export function scalarOf(g: G, v: string): string {
-  return g.op('Reshape', [v, g.constant([], 'int64', [0])]);
-}
-/** elementwise min of int64 tensors (Min takes int64 from opset 12) */
-export function minI64(g: G, x: string, y: string): string {
-  return g.opset >= 12 ? g.op('Min', [x, y]) : g.op('Where', [g.op('Less', [x, y]), x, y]);
-}
 /** a float32 attribute as the user wrote it (0.9, not 0.8999999761581421) */
 export const shown = (v: number) => String(Number(v.toPrecision(6)));
-export function reduceSum(g: G, x: string, axes: number[], keepdims: 0 | 1): string {
-  return g.opset >= 13 ? g.op('ReduceSum', [x, g.constant(axes)], { keepdims }) : g.op('ReduceSum', [x], { axes, keepdims });
-}
 
 export const multiclassNms = defineOp({
   types: ['multiclass_nms', 'multiclass_nms2', 'multiclass_nms3'],
@@ -81,7 +64,7 @@ export const multiclassNms = defineOp({
     const N = pick(g, shS, 0);
     const C = pick(g, shS, 1);
     const M = pick(g, shS, 2);
-    const K = a.nms_top_k < 0 ? M : minI64(g, M, i64([a.nms_top_k]));
+    const K = a.nms_top_k < 0 ? M : minInt(g, M, i64([a.nms_top_k]));
     const zero = g.constant([0], 'int64', []);
     const one = g.constant([1], 'int64', []);
 
@@ -129,8 +112,8 @@ export const multiclassNms = defineOp({
     const notEmpty = (x: string) => g.op('Greater', [x, g.constant([-Infinity], 'float32', [])]);
     let kept: string;
     if (a.keep_top_k > -1) {
-      const width = g.op('Gather', [g.op('Shape', [dense]), i64([1])], { axis: 0 });
-      const T = minI64(g, width, i64([a.keep_top_k]));
+      const width = dimOf(g, dense, undefined, 1);
+      const T = minInt(g, width, i64([a.keep_top_k]));
       const [tv, ti] = g.node('TopK', [dense, T], 2, { axis: 1, largest: 1, sorted: 1 });
       const zeros = g.op('Expand', [g.constant([0], 'float32', []), g.op('Shape', [dense])]);
       kept = g.op('Greater', [g.op('ScatterElements', [zeros, ti!, g.cast(notEmpty(tv!), 'float32')], { axis: 1 }), g.constant([0], 'float32', [])]);
@@ -152,7 +135,7 @@ export const multiclassNms = defineOp({
 
     if (type === 'multiclass_nms') {
       // Paddle's multiclass_nms (no Index) writes [[-1]] when nothing is kept
-      const isEmpty = g.op('Equal', [g.op('Gather', [g.op('Shape', [rows]), i64([0])], { axis: 0 }), i64([0])]);
+      const isEmpty = g.op('Equal', [dimOf(g, rows, undefined, 0), i64([0])]);
       const extra = g.op('Slice', [g.constant([-1], 'float32', [1]), i64([0]), g.cast(isEmpty, 'int64'), i64([0])]);
       const w = g.op('Where', [isEmpty, i64([1]), i64([6])]);
       g.op('Reshape', [g.op('Concat', [g.op('Reshape', [rows, i64([-1])]), extra], { axis: 0 }), g.op('Concat', [i64([-1]), w], { axis: 0 })], {}, ctx.output('Out'));
@@ -160,6 +143,6 @@ export const multiclassNms = defineOp({
       g.op('Identity', [rows], {}, ctx.output('Out'));
     }
     if (ctx.hasOutput('Index')) g.cast(g.unsqueeze(boxIndex, [1]), 'int32', ctx.output('Index'));
-    if (ctx.hasOutput('NmsRoisNum')) g.cast(reduceSum(g, g.cast(kept, 'int64'), [1], 0), 'int32', ctx.output('NmsRoisNum'));
+    if (ctx.hasOutput('NmsRoisNum')) g.cast(reduceSum(g, g.cast(kept, 'int64'), [1], false), 'int32', ctx.output('NmsRoisNum'));
   },
 });

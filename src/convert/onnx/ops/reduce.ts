@@ -9,6 +9,7 @@
 import { defineOp } from '../declare.js';
 import type { MapContext, OpMapper } from '../mapper.js';
 import { addN } from './sum.js';
+import { reduceOp } from './tensor-util.js';
 
 /** Reduce `x` over `axes` (null: all) with ONNX op `onnx`; writes `out` shaped as Paddle declares. */
 export function reduce(ctx: MapContext, onnx: string, x: string, axes: number[] | null, keepdims: boolean, out: string, outRank?: number, rank = ctx.shapeOf('X')?.length): void {
@@ -19,13 +20,9 @@ export function reduce(ctx: MapContext, onnx: string, x: string, axes: number[] 
     if (rank === undefined) throw ctx.unsupported('negative axes with an undeclared rank need opset 11');
     axes = axes.map((v) => (v < 0 ? v + rank : v));
   }
-  let y: string;
   const target = !keepdims && all && outRank === 1 ? undefined : out;
-  if (onnx === 'ReduceSum' && ctx.opset >= 13) {
-    y = g.op('ReduceSum', all ? [x] : [x, g.constant(axes!)], { keepdims: keepdims ? 1 : 0 }, target);
-  } else {
-    y = g.op(onnx, [x], { axes: all ? undefined : axes!, keepdims: keepdims ? 1 : 0 }, target);
-  }
+  // no axes: every Reduce* reduces everything, at any opset
+  const y = all ? g.op(onnx, [x], { keepdims: keepdims ? 1 : 0 }, target) : reduceOp(g, onnx, x, axes!, keepdims, target);
   if (target === undefined) g.op('Reshape', [y, g.constant([1])], {}, out);
 }
 

@@ -10,7 +10,7 @@
 import { dtypeFromName, dtypeFromVarType, type DType } from '../../../model/dtype.js';
 import { defineOp } from '../declare.js';
 import type { MapContext } from '../mapper.js';
-import { castNumber, ENCODABLE, INT64_MAX, INT64_MIN, intVecFrom, maxInt, normAxis, type IntVec, VALUE_LIST_ATTRS, valueListOf } from './tensor-util.js';
+import { castNumber, dimOf, ENCODABLE, INT64_MAX, INT64_MIN, intVecFrom, maxInt, normAxis, type IntVec, VALUE_LIST_ATTRS, valueListOf } from './tensor-util.js';
 
 interface Bounds { starts: IntVec; ends: IntVec; steps: IntVec }
 
@@ -32,7 +32,7 @@ function onnxEnds(ctx: MapContext, x: string, shape: number[] | undefined, axes:
       if (clampToZero && step < 0 && e < -1) {
         const d = shape?.[ax];
         if (d !== undefined && d >= 0) return Math.max(e + d, 0);
-        const dim = g.op('Gather', [g.op('Shape', [x]), g.constant([ax])], { axis: 0 });
+        const dim = dimOf(g, x, undefined, ax);
         return maxInt(g, g.op('Add', [dim, g.constant([e])]), g.constant([0]));
       }
       return e;

@@ -102,6 +102,22 @@ export function maxInt(g: GraphBuilder, a: string, b: string): string {
   return g.op('Where', [g.op('Greater', [a, b]), a, b]);
 }
 
+/** elementwise min of int64 tensors (Min takes integers from opset 12) */
+export function minInt(g: GraphBuilder, a: string, b: string): string {
+  if (g.opset >= 12) return g.op('Min', [a, b]);
+  return g.op('Where', [g.op('Less', [a, b]), a, b]);
+}
+
+/** element `i` of a 1-D tensor as a [1] tensor */
+export function pick(g: GraphBuilder, v: string, i: number): string {
+  return g.op('Gather', [v, g.constant([i])], { axis: 0 });
+}
+
+/** a [1] tensor as a 0-D scalar */
+export function scalarOf(g: GraphBuilder, v: string): string {
+  return g.op('Reshape', [v, g.constant([], 'int64', [0])]);
+}
+
 /** dim `i` of x as an int64 [1] tensor (a constant when declared) */
 export function dimOf(g: GraphBuilder, x: string, shape: number[] | undefined, i: number): string {
   const d = shape?.[i];
@@ -120,7 +136,7 @@ export const ENCODABLE = new Set<DType>(['float32', 'float64', 'int32', 'int64',
 
 /** A JS number converted as a C++ static_cast to `to` would (truncation toward zero, bool = nonzero). */
 export function castNumber(v: number, to: DType): number {
-  if (to === 'bool') return v !== 0 && !Number.isNaN(v) ? 1 : 0;
+  if (to === 'bool') return v !== 0 ? 1 : 0; // NaN is nonzero: true, as in C++, numpy and onnxruntime's Cast
   if (to === 'float32') return Math.fround(v);
   if (to === 'float64') return v;
   if (!Number.isFinite(v)) return 0;

@@ -11,13 +11,8 @@
  * Boxes [N, an*H*W, 4] and Scores [N, an*H*W, class_num], anchor-major, then row, then column.
  */
 import { defineOp } from '../declare.js';
-import type { MapContext } from '../mapper.js';
+import { pick } from './tensor-util.js';
 
-type G = MapContext['g'];
-
-function dimOf(g: G, shape: string, i: number): string {
-  return g.op('Gather', [shape, g.constant([i])], { axis: 0 });
-}
 
 export const yoloBox = defineOp({
   types: ['yolo_box'],
@@ -40,9 +35,9 @@ export const yoloBox = defineOp({
     const fl = (v: number[], dims?: number[]) => g.constant(v, 'float32', dims ?? [v.length]);
     const i64 = (v: number[]) => g.constant(v);
     const shX = g.op('Shape', [x]);
-    const N = dimOf(g, shX, 0);
-    const H = dimOf(g, shX, 2);
-    const W = dimOf(g, shX, 3);
+    const N = pick(g, shX, 0);
+    const H = pick(g, shX, 2);
+    const W = pick(g, shX, 3);
     const zero = g.constant([0], 'int64', []);
     const one = g.constant([1], 'int64', []);
     const scalar = (v: string) => g.op('Reshape', [v, g.constant([], 'int64', [0])]);
