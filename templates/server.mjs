@@ -322,7 +322,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
         // /metrics still counts them by the status they stand for
         if (protocol === 'pipeline') {
           res.metricStatus = err.status;
-          send(res, 200, { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] });
+          send(res, 200, servingProto.pipelineError(err));
         } else if (protocol === 'general') {
           const body = servingProto.encodeGeneral(servingProto.generalError(err), res.protoReply === true);
           send(res, err.status, body, res.protoReply ? PROTO_TYPE : 'application/json');

@@ -126,9 +126,8 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
 
   // Paddle Serving pipeline
   const pipe = `${PIPELINE_PKG}.`;
-  const pipelineError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message, key: [], value: [], tensors: [] });
   const pipelineService = {
-    inference: def(`/${PIPELINE_PKG}.PipelineService/inference`, method('pipeline_grpc', pipelineSpec, `${pipe}Request`, `${pipe}Response`, (req) => servingProto.pipelineRequest(req), pipelineError)),
+    inference: def(`/${PIPELINE_PKG}.PipelineService/inference`, method('pipeline_grpc', pipelineSpec, `${pipe}Request`, `${pipe}Response`, (req) => servingProto.pipelineRequest(req), (err) => servingProto.pipelineError(err))),
   };
   // Paddle Serving C++ (brpc's gRPC)
   const gen = `${GENERAL_PKG}.`;

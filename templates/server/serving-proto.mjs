@@ -200,6 +200,8 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
 
   const encodeGeneral = (res, proto) => (proto ? encode(generalSpec, `${GENERAL_PKG}.Response`, res) : Buffer.from(protoJson(res)));
   const generalError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message });
+  /** the pipeline service's error reply (HTTP gateway and gRPC alike): err_no and err_msg, nothing else */
+  const pipelineError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message, key: [], value: [], tensors: [] });
 
   /** PipelineService.inference: a decoded pipeline Request -> a Response object */
   async function pipelineRequest(req) {
@@ -218,5 +220,5 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
     return { err_no: 0, err_msg: '', key: [], value: [], tensors: outs.map((o) => tensorOf(o, 'pipeline')) };
   }
 
-  return { general, decodeGeneral, encodeGeneral, generalError, pipelineRequest };
+  return { general, decodeGeneral, encodeGeneral, generalError, pipelineError, pipelineRequest };
 }
