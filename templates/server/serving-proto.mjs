@@ -55,12 +55,15 @@ export function toFeedArray(dtype, values, what) {
     }
     return out;
   }
-  const plain = new Array(values.length);
+  // numbers (and bools, 0 and 1) go to toTyped as they are; a copy only when some element is a
+  // BigInt or a numeric string
+  let plain = values;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    plain[i] = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && v.trim() !== '' && t.kind !== 'bool' ? Number(v) : v;
+    if (typeof v !== 'bigint' && (typeof v !== 'string' || v.trim() === '' || t.kind === 'bool')) continue;
+    if (plain === values) plain = Array.from(values);
+    plain[i] = Number(v);
   }
-  if (t.kind === 'bool') for (let i = 0; i < plain.length; i++) if (plain[i] === 1 || plain[i] === 0) plain[i] = plain[i] === 1;
   return toTyped(dtype, plain, what);
 }
 
