@@ -238,7 +238,8 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     let m;
-    const piped = pool.route?.(req, res, path, method, { readBody, send });
+    // the pipeline's routes read bodies as every route does: limits, then Content-Encoding undone
+    const piped = pool.route?.(req, res, path, method, { readBody: decodedBody, send });
     if (piped) return piped;
     if (path === '/metrics' && method === 'GET') return ['metrics', () => send(res, 200, metrics.text(), 'text/plain; version=0.0.4')];
     if (path === '/v2/health/live') return ['health', () => send(res, 200, { live: true })];
