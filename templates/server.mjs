@@ -249,8 +249,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/config|\/stats)?$/.exec(path))) {
       const name = decodeURIComponent(m[1]);
       return ['kserve', async () => {
-        if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
-        kserve.checkVersion(m[2] === undefined ? undefined : decodeURIComponent(m[2]));
+        kserve.checkModel(name, m[2] === undefined ? undefined : decodeURIComponent(m[2]));
         if (m[3] === '/ready') return send(res, isReady() ? 200 : 503, { name, ready: isReady() });
         if (m[3] === '/config') return send(res, 200, kserve.modelConfig());
         if (m[3] === '/stats') return send(res, 200, kserve.modelStats());
