@@ -20,7 +20,7 @@ import { Metrics } from './server/metrics.mjs';
 import { NumArray, endLease, parseJsonBody, takeLease } from './server/numbers.mjs';
 import { createProtocols } from './server/protocols.mjs';
 import { RequestError } from './server/tensors.mjs';
-import { compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
+import { COMPRESS_MIN, compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
 import { EXTENSIONS, InferStats, createKserve, splitBinaryBody } from './server/kserve.mjs';
 import { PROTO_TYPE, createServingProto, ownBuffer } from './server/serving-proto.mjs';
 
@@ -220,8 +220,8 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   function send(res, status, obj, type = 'application/json', extra = {}) {
     let body = typeof obj === 'string' || Buffer.isBuffer(obj) ? obj : JSON.stringify(obj);
     const headers = { 'content-type': type, ...extra };
-    // a reply compressed as the client's Accept-Encoding allows (over 512 bytes)
-    if (res.coding && Buffer.byteLength(body) > 512) {
+    // a reply compressed as the client's Accept-Encoding allows (over COMPRESS_MIN bytes)
+    if (res.coding && Buffer.byteLength(body) > COMPRESS_MIN) {
       const c = compressReply(Buffer.isBuffer(body) ? body : Buffer.from(body), res.coding);
       body = c.body;
       if (c.coding) headers['content-encoding'] = c.coding;
