@@ -20,7 +20,7 @@ import { Metrics } from './server/metrics.mjs';
 import { NumArray, endLease, parseJsonBody, takeLease } from './server/numbers.mjs';
 import { createProtocols } from './server/protocols.mjs';
 import { RequestError } from './server/tensors.mjs';
-import { compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
+import { COMPRESS_MIN, compressReply, inflateCapped, pickEncoding } from './server/encoding.mjs';
 import { EXTENSIONS, InferStats, createKserve, splitBinaryBody } from './server/kserve.mjs';
 import { PROTO_TYPE, createServingProto, ownBuffer } from './server/serving-proto.mjs';
 
@@ -220,8 +220,8 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   function send(res, status, obj, type = 'application/json', extra = {}) {
     let body = typeof obj === 'string' || Buffer.isBuffer(obj) ? obj : JSON.stringify(obj);
     const headers = { 'content-type': type, ...extra };
-    // a reply compressed as the client's Accept-Encoding allows (over 512 bytes)
-    if (res.coding && Buffer.byteLength(body) > 512) {
+    // a reply compressed as the client's Accept-Encoding allows (over COMPRESS_MIN bytes)
+    if (res.coding && Buffer.byteLength(body) > COMPRESS_MIN) {
       const c = compressReply(Buffer.isBuffer(body) ? body : Buffer.from(body), res.coding);
       body = c.body;
       if (c.coding) headers['content-encoding'] = c.coding;
@@ -238,7 +238,8 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     let m;
-    const piped = pool.route?.(req, res, path, method, { readBody, send });
+    // the pipeline's routes read bodies as every route does: limits, then Content-Encoding undone
+    const piped = pool.route?.(req, res, path, method, { readBody: decodedBody, send });
     if (piped) return piped;
     if (path === '/metrics' && method === 'GET') return ['metrics', () => send(res, 200, metrics.text(), 'text/plain; version=0.0.4')];
     if (path === '/v2/health/live') return ['health', () => send(res, 200, { live: true })];
@@ -248,8 +249,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
     if ((m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer|\/config|\/stats)?$/.exec(path))) {
       const name = decodeURIComponent(m[1]);
       return ['kserve', async () => {
-        if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
-        kserve.checkVersion(m[2] === undefined ? undefined : decodeURIComponent(m[2]));
+        kserve.checkModel(name, m[2] === undefined ? undefined : decodeURIComponent(m[2]));
         if (m[3] === '/ready') return send(res, isReady() ? 200 : 503, { name, ready: isReady() });
         if (m[3] === '/config') return send(res, 200, kserve.modelConfig());
         if (m[3] === '/stats') return send(res, 200, kserve.modelStats());
@@ -322,7 +322,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
         // /metrics still counts them by the status they stand for
         if (protocol === 'pipeline') {
           res.metricStatus = err.status;
-          send(res, 200, { err_no: err.errNo, err_msg: err.message, key: [], value: [], tensors: [] });
+          send(res, 200, servingProto.pipelineError(err));
         } else if (protocol === 'general') {
           const body = servingProto.encodeGeneral(servingProto.generalError(err), res.protoReply === true);
           send(res, err.status, body, res.protoReply ? PROTO_TYPE : 'application/json');

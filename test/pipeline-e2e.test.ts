@@ -9,6 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PADDLECLAS_NMS_PY, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
@@ -143,6 +144,9 @@ describeShared('pipeline bundle: --recipe imagenet answers PaddleClas pipeline_h
     // both routes before the (slow) oracles: an idle keep-alive connection may be closed by the server meanwhile
     const j = await fetch(`${server!.url}/pserve/pipeline/imagenet`, { method: 'POST', body, dispatcher: fresh });
     const plain = await j.json() as { ok: boolean; result: { label: string[]; prob: number[] } };
+    // a gzip body (Content-Encoding) reads as on a model bundle's routes
+    const gz = await fetch(`${server!.url}/pserve/pipeline/imagenet`, { method: 'POST', body: gzipSync(Buffer.from(body)), headers: { 'content-encoding': 'gzip' }, dispatcher: fresh });
+    const zipped = await gz.json();
     const [labels, probs] = pyEval(r.json.value) as [string[], number[]];
     expect(labels).toHaveLength(2);
     for (const [i, p] of imgs.entries()) {
@@ -153,6 +157,7 @@ describeShared('pipeline bundle: --recipe imagenet answers PaddleClas pipeline_h
     expect(plain.ok).toBe(true);
     expect(plain.result.label).toEqual(labels);
     expect(plain.result.prob).toEqual(probs);
+    expect(zipped).toEqual(plain);
   }, 60000);
 
   it('a pipeline is data: config.yml edited (top-3 with scores, softmax added), the same bundle answers the new shape without code', async () => {

@@ -28,7 +28,7 @@ function grpcCode(status) {
  * Start the gRPC server; resolves { port, close(drainMs) }. handlers: the protocol objects of the
  * HTTP server (createProtocols, createServingProto, createKserve) and its metrics.
  */
-export async function startGrpc({ port, host, maxBody, requestTimeoutMs, serviceName, version, isReady, isDraining, protocols, servingProto, kserve, metrics, log }) {
+export async function startGrpc({ port, host, maxBody, requestTimeoutMs, version, isReady, isDraining, protocols, servingProto, kserve, metrics, log }) {
   // resolved from the bundle's root (its node_modules), as server.mjs would
   const require = createRequire(new URL('../server.mjs', import.meta.url));
   const grpc = require('@grpc/grpc-js');
@@ -126,9 +126,8 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
 
   // Paddle Serving pipeline
   const pipe = `${PIPELINE_PKG}.`;
-  const pipelineError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message, key: [], value: [], tensors: [] });
   const pipelineService = {
-    inference: def(`/${PIPELINE_PKG}.PipelineService/inference`, method('pipeline_grpc', pipelineSpec, `${pipe}Request`, `${pipe}Response`, (req) => servingProto.pipelineRequest(req), pipelineError)),
+    inference: def(`/${PIPELINE_PKG}.PipelineService/inference`, method('pipeline_grpc', pipelineSpec, `${pipe}Request`, `${pipe}Response`, (req) => servingProto.pipelineRequest(req), (err) => servingProto.pipelineError(err))),
   };
   // Paddle Serving C++ (brpc's gRPC)
   const gen = `${GENERAL_PKG}.`;
@@ -139,10 +138,7 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, service
   };
   // KServe v2
   const k = (name, run) => def(`/inference.GRPCInferenceService/${name}`, method('kserve_grpc', kserveSpec, `inference.${name}Request`, `inference.${name}Response`, run));
-  const checkModel = (req) => {
-    if ((req.name ?? '') !== serviceName) throw new RequestError(404, `unknown model "${req.name ?? ''}" (this server has "${serviceName}")`, 3002);
-    kserve.checkVersion(req.version);
-  };
+  const checkModel = (req) => kserve.checkModel(req.name ?? '', req.version);
   const kserveService = {
     ServerLive: k('ServerLive', async () => ({ live: true })),
     ServerReady: k('ServerReady', async () => ({ ready: isReady() })),

@@ -128,9 +128,7 @@ export function createKserve({ protocols, model, serviceName, stats, metrics, ma
 
   /** gRPC ModelInfer: a decoded ModelInferRequest -> a ModelInferResponse object */
   async function grpcInfer(req) {
-    const name = req.model_name ?? '';
-    if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
-    checkVersion(req.model_version);
+    checkModel(req.model_name ?? '', req.model_version);
     const inputs = req.inputs ?? [];
     const raw = req.raw_input_contents ?? [];
     if (inputs.length === 0) throw new RequestError(400, 'ModelInferRequest.inputs must list the inputs');
@@ -162,8 +160,9 @@ export function createKserve({ protocols, model, serviceName, stats, metrics, ma
     };
   }
 
-  /** only version 1 exists; '' means "the server's choice" */
-  function checkVersion(v) {
+  /** the one model, at its only version 1 ('' or none: "the server's choice"); else a 404 */
+  function checkModel(name, v) {
+    if (name !== serviceName) throw new RequestError(404, `unknown model "${name}" (this server has "${serviceName}")`, 3002);
     if (v !== undefined && v !== '' && v !== '1') throw new RequestError(404, `model "${serviceName}" has no version "${v}" (it has version 1)`, 3002);
   }
 
@@ -221,5 +220,5 @@ export function createKserve({ protocols, model, serviceName, stats, metrics, ma
     };
   }
 
-  return { restInfer, restReply, grpcInfer, checkVersion, modelConfig, modelStats };
+  return { restInfer, restReply, grpcInfer, checkModel, modelConfig, modelStats };
 }

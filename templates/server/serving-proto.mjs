@@ -10,7 +10,7 @@
 import { loadSchema, decode, encode, ProtoError } from './protobuf.mjs';
 import { schema as GENERAL } from './proto/general_model_service.gen.mjs';
 import { schema as PIPELINE } from './proto/pipeline_service.gen.mjs';
-import { DTYPES, RequestError, resolveShape, toTyped } from './tensors.mjs';
+import { DTYPES, RequestError, SERVING_TYPES, resolveShape, toTyped } from './tensors.mjs';
 
 export const generalSpec = loadSchema(GENERAL);
 export const pipelineSpec = loadSchema(PIPELINE);
@@ -55,16 +55,17 @@ export function toFeedArray(dtype, values, what) {
     }
     return out;
   }
-  const plain = new Array(values.length);
+  // numbers (and bools, 0 and 1) go to toTyped as they are; a copy only when some element is a
+  // BigInt or a numeric string
+  let plain = values;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    plain[i] = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && v.trim() !== '' && t.kind !== 'bool' ? Number(v) : v;
+    if (typeof v !== 'bigint' && (typeof v !== 'string' || v.trim() === '' || t.kind === 'bool')) continue;
+    if (plain === values) plain = Array.from(values);
+    plain[i] = Number(v);
   }
-  if (t.kind === 'bool') for (let i = 0; i < plain.length; i++) if (plain[i] === 1 || plain[i] === 0) plain[i] = plain[i] === 1;
   return toTyped(dtype, plain, what);
 }
-
-const ELEM_SIZE = { float32: 4, float64: 8, int8: 1, int16: 2, int32: 4, int64: 8, uint8: 1, uint16: 2, uint32: 4, uint64: 8, bool: 1 };
 
 /**
  * Request bodies read into a buffer of their own (server.mjs readBody with alignAt): nothing else
@@ -76,8 +77,8 @@ export const ownBuffer = (arrayBuffer) => { OWNED.add(arrayBuffer); return array
 /** little-endian raw elements (KServe raw/binary contents, Serving's tensor_content) as the dtype's typed array */
 export function fromBytes(dtype, bytes, what) {
   const t = DTYPES[dtype];
-  const size = ELEM_SIZE[dtype];
-  if (!t || !size) throw new RequestError(400, `${what}: the model wants ${dtype}, which this server cannot carry`);
+  const size = t?.Array.BYTES_PER_ELEMENT;
+  if (!t) throw new RequestError(400, `${what}: the model wants ${dtype}, which this server cannot carry`);
   if (bytes.length % size !== 0) throw new RequestError(400, `${what}: ${bytes.length} bytes is not a whole number of ${dtype} elements (${size} bytes each)`);
   if (OWNED.has(bytes.buffer) && bytes.byteOffset % size === 0) {
     // a view of the request's own body, no copy: its whole buffer moves to the worker (movable)
@@ -92,9 +93,8 @@ export function fromBytes(dtype, bytes, what) {
 /** the bytes of a typed array (a view, no copy) */
 export const bytesOf = (typed) => Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
 
-// Serving's elem_type codes (FORMATS.md §4) and where each is carried in the two Tensor messages
-const ELEM_DTYPE = { 0: 'int64', 1: 'float32', 2: 'int32', 3: 'float64', 4: 'int16', 5: 'float16', 6: 'bfloat16', 7: 'uint8', 8: 'int8', 9: 'bool' };
-const ELEM_OF = { int64: 0, float32: 1, int32: 2, float64: 3, int16: 4, float16: 5, bfloat16: 6, uint8: 7, int8: 8, bool: 9 };
+// Serving's elem_type codes (tensors.mjs SERVING_TYPES, FORMATS.md §4) and where each is carried in the two Tensor messages
+const ELEM_OF = Object.fromEntries(SERVING_TYPES.map((d, code) => [d, code]));
 const GENERAL_FIELD = { 0: 'int64_data', 1: 'float_data', 2: 'int_data', 3: 'float64_data', 9: 'bool_data' };
 const PIPELINE_FIELD = { 0: 'int64_data', 1: 'float_data', 5: 'float_data', 2: 'int_data', 4: 'int_data', 8: 'int_data', 3: 'float64_data', 6: 'uint32_data', 7: 'uint32_data', 9: 'bool_data' };
 
@@ -136,7 +136,7 @@ function feedOf(protocols, model, t, i, fieldOf, bytesField) {
   const field = fieldOf[elem];
   if (field && t[field] !== undefined && t[field].length > 0) data = toFeedArray(f.dtype, t[field], what);
   else if (raw !== undefined && raw.length > 0) {
-    const dt = ELEM_DTYPE[elem];
+    const dt = SERVING_TYPES[elem];
     if (dt !== f.dtype) throw new RequestError(400, `${what}: elem_type ${elem} (${dt ?? 'unknown'}) in ${bytesField}, the model wants ${f.dtype}`);
     data = fromBytes(f.dtype, typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw, what);
   } else if (elem === 20 || elem === 12 || elem === 13) throw new RequestError(400, `${what}: elem_type ${elem} (strings/bytes), the model wants ${f.dtype} numbers`);
@@ -203,6 +203,8 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
 
   const encodeGeneral = (res, proto) => (proto ? encode(generalSpec, `${GENERAL_PKG}.Response`, res) : Buffer.from(protoJson(res)));
   const generalError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message });
+  /** the pipeline service's error reply (HTTP gateway and gRPC alike): err_no and err_msg, nothing else */
+  const pipelineError = (err) => ({ err_no: err.errNo ?? 5000, err_msg: err.message, key: [], value: [], tensors: [] });
 
   /** PipelineService.inference: a decoded pipeline Request -> a Response object */
   async function pipelineRequest(req) {
@@ -221,5 +223,5 @@ export function createServingProto({ protocols, model, serviceName, defaultFetch
     return { err_no: 0, err_msg: '', key: [], value: [], tensors: outs.map((o) => tensorOf(o, 'pipeline')) };
   }
 
-  return { general, decodeGeneral, encodeGeneral, generalError, pipelineRequest };
+  return { general, decodeGeneral, encodeGeneral, generalError, pipelineError, pipelineRequest };
 }

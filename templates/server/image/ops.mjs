@@ -226,21 +226,6 @@ export function swapChannels(img) {
 }
 
 /**
- * HWC -> CHW of any typed array (Transpose((2, 0, 1))).
- * @template {Uint8Array | Float32Array | Float64Array} A
- * @param {A} data @param {number} height @param {number} width @param {number} channels
- * @returns {A}
- */
-export function hwcToChw(data, height, width, channels) {
-  const out = /** @type {A} */ (new /** @type {any} */ (data.constructor)(data.length));
-  const plane = height * width;
-  for (let p = 0, i = 0; p < plane; p++) {
-    for (let k = 0; k < channels; k++, i++) out[k * plane + p] = data[i];
-  }
-  return out;
-}
-
-/**
  * cv2.resize(INTER_LINEAR) of a float64 (CV_64F) or float32 (CV_32F) image: float32 weights 1-fx and fx,
  * no fixed point; sums in the image's precision (float64: plain double arithmetic; float32: each product and
  * sum rounded to float32). An exact 2x reduction is OpenCV's area path, (a + b + c + d) * 0.25.

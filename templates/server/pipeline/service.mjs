@@ -137,7 +137,7 @@ export class PipelineRuntime {
 
   /**
    * A route for the pipeline, or null. readBody(req) resolves the body bytes (the server's limits
-   * apply); send(res, status, obj) answers.
+   * apply, a gzip/deflate Content-Encoding undone); send(res, status, obj) answers.
    */
   route(req, res, path, method, { readBody, send }) {
     const service = this.opts.serviceName;
