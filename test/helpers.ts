@@ -4,7 +4,8 @@
  * is a failure (CI always has it).
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,21 @@ export const describeShared: typeof describe = (HAVE_SHARED ? describe : describ
 
 export function shared(...p: string[]): string {
   return join(SHARED, ...p);
+}
+
+/** sha256 (hex) of a file's bytes. */
+export function sha(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** Every file under `dir` (paths relative, `/`-joined, sorted) mapped to its sha256. */
+export function treeHash(dir: string, rel = '', out: Record<string, string> = {}): Record<string, string> {
+  for (const e of readdirSync(join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${e}` : e;
+    if (statSync(join(dir, r)).isDirectory()) treeHash(dir, r, out);
+    else out[r] = sha(join(dir, r));
+  }
+  return out;
 }
 
 /** A fresh temp dir, removed after the file's tests. */
