@@ -11,12 +11,10 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PADDLECLAS_NMS_PY, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { PADDLECLAS_NMS_PY, PY, cli, cliJson, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
 import { makeZooParams, setParams } from './zoo-params.js';
 
-const PY = '/usr/bin/python3';
-const pyHas = (mods: string) => existsSync(PY) && spawnSync(PY, ['-c', `import ${mods}`]).status === 0;
 const HAVE_CV2 = pyHas('cv2, numpy, PIL');
 
 interface Running { url: string; child: ChildProcess; stderr: () => string }
