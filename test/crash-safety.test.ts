@@ -4,31 +4,12 @@
  * after a delay drawn from a seeded generator that spans the command's whole run.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ProgramBuilder } from '../src/formats/program-builder.js';
-import { BIN, tempDir } from './helpers.js';
+import { BIN, sha, tempDir, treeHash } from './helpers.js';
 import { Rng } from './fuzz/harness.js';
-
-export function sha(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-export function treeHash(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const e of readdirSync(d).sort()) {
-      const p = join(d, e);
-      const r = rel ? `${rel}/${e}` : e;
-      if (statSync(p).isDirectory()) walk(p, r);
-      else out[r] = sha(p);
-    }
-  };
-  walk(dir, '');
-  return out;
-}
 
 /** Start the CLI, kill it with SIGKILL after `ms` (unless it finished), resolve with how it ended. */
 export function runAndKill(args: string[], ms: number, cwd: string): Promise<{ killed: boolean; code: number | null }> {

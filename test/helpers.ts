@@ -4,7 +4,8 @@
  * is a failure (CI always has it).
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,49 @@ export const describeShared: typeof describe = (HAVE_SHARED ? describe : describ
 
 export function shared(...p: string[]): string {
   return join(SHARED, ...p);
+}
+
+/** sha256 (hex) of a file's bytes. */
+export function sha(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** Every file under `dir` (paths relative, `/`-joined, sorted) mapped to its sha256. */
+export function treeHash(dir: string, rel = '', out: Record<string, string> = {}): Record<string, string> {
+  for (const e of readdirSync(join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${e}` : e;
+    if (statSync(join(dir, r)).isDirectory()) treeHash(dir, r, out);
+    else out[r] = sha(join(dir, r));
+  }
+  return out;
+}
+
+/** The python the oracle checks run (Debian's, with the packages .ci/run installs). */
+export const PY = '/usr/bin/python3';
+const PY_DEBS: Record<string, string> = {
+  numpy: 'python3-numpy', cv2: 'python3-opencv', PIL: 'python3-pil', faiss: 'python3-faiss', onnx: 'python3-onnx',
+  grpc: 'python3-grpcio', 'google.protobuf': 'python3-protobuf', requests: 'python3-requests', yaml: 'python3-yaml',
+};
+const pyChecked = new Map<string, boolean>();
+
+/**
+ * Whether /usr/bin/python3 imports every module of `modules` ("cv2, numpy"). When it does not, one
+ * message says which oracle checks are skipped and how to get them; under CI it is an error (CI never
+ * skips an oracle check).
+ */
+export function pyHas(modules: string): boolean {
+  let ok = pyChecked.get(modules);
+  if (ok === undefined) {
+    ok = existsSync(PY) && spawnSync(PY, ['-c', `import ${modules}`]).status === 0;
+    pyChecked.set(modules, ok);
+    if (!ok) {
+      const debs = modules.split(',').map((m) => PY_DEBS[m.trim()] ?? m.trim()).join(' ');
+      if (process.env['CI']) throw new Error(`${PY} cannot import ${modules}, which the oracle checks need in CI (apt-get install ${debs})`);
+      // eslint-disable-next-line no-console
+      console.warn(`[pserve tests] ${PY} cannot import ${modules}: the checks against it are skipped (apt-get install ${debs})`);
+    }
+  }
+  return ok;
 }
 
 /** A fresh temp dir, removed after the file's tests. */

@@ -10,21 +10,13 @@ import { readFileSync } from 'node:fs';
 import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_SHARED, ROOT, shared, tempDir, describeShared } from './helpers.js';
+import { HAVE_SHARED, PY, ROOT, pyHas, shared, tempDir, describeShared } from './helpers.js';
 import { decodeImage, sniffImage } from '../templates/server/image/decode.mjs';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
 import { decodeBmp } from '../templates/server/image/bmp.mjs';
 
-const PY = '/usr/bin/python3';
-function pythonMissing(): string | null {
-  if (!HAVE_SHARED) return 'the shared fixtures are absent';
-  const r = spawnSync(PY, ['-c', 'import cv2, PIL, numpy'], { encoding: 'utf8' });
-  if (r.error) return `${PY} is not installed`;
-  if (r.status !== 0) return `${PY} lacks cv2/PIL/numpy (apt-get install python3-opencv python3-pil python3-numpy)`;
-  return null;
-}
-const missing = pythonMissing();
+const missing = !HAVE_SHARED ? 'the shared fixtures are absent' : !pyHas('cv2, PIL, numpy') ? `${PY} lacks cv2/PIL/numpy` : null;
 if (missing) console.warn(`image-decode: cv2 comparisons skipped, ${missing}`);
 const describeIf = (missing ? describe.skip : describe) as typeof describe;
 

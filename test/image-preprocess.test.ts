@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_SHARED, ROOT, shared, tempDir } from './helpers.js';
+import { HAVE_SHARED, PY, ROOT, pyHas, shared, tempDir } from './helpers.js';
 import { decodeImage } from '../templates/server/image/decode.mjs';
 import { resizeCv2Linear, resizePilBilinear } from '../templates/server/image/resize.mjs';
 import {
@@ -19,18 +19,10 @@ import {
   toChw, resize,
 } from '../templates/server/image/ops.mjs';
 
-const PY = '/usr/bin/python3';
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 
-function pythonMissing(): string | null {
-  if (!HAVE_SHARED) return 'the shared fixtures are absent';
-  const r = spawnSync(PY, ['-c', 'import cv2, PIL, numpy'], { encoding: 'utf8' });
-  if (r.error) return `${PY} is not installed`;
-  if (r.status !== 0) return `${PY} lacks cv2/PIL/numpy (apt-get install python3-opencv python3-pil python3-numpy): ${r.stderr.trim().split('\n').pop()}`;
-  return null;
-}
-const missing = pythonMissing();
+const missing = !HAVE_SHARED ? 'the shared fixtures are absent' : !pyHas('cv2, PIL, numpy') ? `${PY} lacks cv2/PIL/numpy` : null;
 if (missing) console.warn(`image-preprocess: skipped, ${missing}`);
 const describeIf = (missing ? describe.skip : describe) as typeof describe;
 

@@ -11,12 +11,10 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import * as L from '../templates/server/index/vector-index.mjs';
-import { cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { PY, cli, cliJson, describeShared, pyHas, shared, tempDir } from './helpers.js';
 
 const IDX = (...p: string[]) => shared('pipeline', 'gallery', 'index', ...p);
-const PY = '/usr/bin/python3';
-const HAVE_CV2 = spawnSync(PY, ['-c', 'import cv2, numpy'], { encoding: 'utf8' }).status === 0;
-if (!HAVE_CV2) console.warn('[pserve tests] /usr/bin/python3 with cv2 not found: the feature oracle check is skipped (apt-get install python3-opencv)');
+const HAVE_CV2 = pyHas('cv2, numpy');
 
 const { onnx } = onnxProto as unknown as { onnx: any };
 

@@ -9,12 +9,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as L from '../templates/server/index/vector-index.mjs';
-import { describeShared, shared, tempDir } from './helpers.js';
+import { PY, describeShared, pyHas, shared, tempDir } from './helpers.js';
 
 const IDX = (...p: string[]) => shared('pipeline', 'gallery', 'index', ...p);
-const PY = '/usr/bin/python3';
-const HAVE_NUMPY = spawnSync(PY, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-if (!HAVE_NUMPY) console.warn('[pserve tests] /usr/bin/python3 with numpy not found: pickle oracle checks skipped (apt-get install python3-numpy)');
+const HAVE_NUMPY = pyHas('numpy');
 
 function code(f: () => unknown): string {
   try { f(); } catch (e) { return (e as { code?: string }).code ?? `not coded: ${String(e)}`; }

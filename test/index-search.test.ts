@@ -9,12 +9,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as L from '../templates/server/index/vector-index.mjs';
-import { describeShared, shared, tempDir } from './helpers.js';
+import { PY, describeShared, pyHas, shared, tempDir } from './helpers.js';
 
 const IDX = (...p: string[]) => shared('pipeline', 'gallery', 'index', ...p);
-const PY = '/usr/bin/python3';
-const HAVE_FAISS = spawnSync(PY, ['-c', 'import faiss, numpy'], { encoding: 'utf8' }).status === 0;
-if (!HAVE_FAISS) console.warn('[pserve tests] /usr/bin/python3 with faiss not found: the faiss oracle checks are skipped (apt-get install python3-faiss)');
+const HAVE_FAISS = pyHas('faiss, numpy');
 
 interface Truth { k: number; results: Record<'HNSW32' | 'Flat', { ids: number[][]; scores: number[][]; docs: string[][] }> }
 

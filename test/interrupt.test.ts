@@ -5,20 +5,10 @@
  * Real CLI, child processes, signals sent at several moments of the run.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, ROOT, cli, tempDir } from './helpers.js';
-
-function treeHash(dir: string, rel = '', out: Record<string, string> = {}): Record<string, string> {
-  for (const e of readdirSync(join(dir, rel)).sort()) {
-    const r = rel ? `${rel}/${e}` : e;
-    if (statSync(join(dir, r)).isDirectory()) treeHash(dir, r, out);
-    else out[r] = createHash('sha256').update(readFileSync(join(dir, r))).digest('hex');
-  }
-  return out;
-}
+import { BIN, ROOT, cli, tempDir, treeHash } from './helpers.js';
 
 interface Ended { code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string; sent: boolean }
 

@@ -4,30 +4,19 @@
  * here a second pserve bundle standing in for Triton. The answers must equal the all-in-one
  * bundle's, byte for byte, on the seed client's exact request.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
 import { ROOT, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
-interface Running { child: ChildProcess; url: string }
-const running: Running[] = [];
+const running: RunningServer[] = [];
 afterAll(() => { for (const r of running) r.child.kill('SIGKILL'); });
 
-function start(dir: string, args: string[] = []): Promise<Running> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['server.mjs', '--port', '0', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
-    let out = '';
-    let err = '';
-    const t = setTimeout(() => fail(new Error(`no listening line: ${err}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (m) { clearTimeout(t); const r = { child, url: m[1]! }; running.push(r); ok(r); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); fail(new Error(`exited ${code}: ${err}`)); });
-  });
+async function start(dir: string, args: string[] = []): Promise<RunningServer> {
+  const r = await startBundleServer(dir, args);
+  running.push(r);
+  return r;
 }
 
 async function ask(url: string, body: string): Promise<{ status: number; text: string }> {

@@ -6,37 +6,21 @@
  * err_no 0 with key/value in upstream's format, and their numbers must match numpy computing the
  * same known models on tensors prepared by OpenCV / PIL following FORMATS §8.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PADDLECLAS_NMS_PY, cli, cliJson, describeShared, shared, tempDir } from './helpers.js';
+import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
+import { PADDLECLAS_NMS_PY, PY, cli, cliJson, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
 import { makeZooParams, setParams } from './zoo-params.js';
 
-const PY = '/usr/bin/python3';
-const pyHas = (mods: string) => existsSync(PY) && spawnSync(PY, ['-c', `import ${mods}`]).status === 0;
 const HAVE_CV2 = pyHas('cv2, numpy, PIL');
 
-interface Running { url: string; child: ChildProcess; stderr: () => string }
-
-function startBundle(dir: string): Promise<Running> {
-  const child = spawn(process.execPath, ['server.mjs', '--port', '0'], { cwd: dir, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-  return new Promise((ok, fail) => {
-    const t = setTimeout(() => fail(new Error(`server did not start: ${err}`)), 30000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (m) { clearTimeout(t); ok({ url: m[1]!, child, stderr: () => err }); }
-    });
-    child.on('exit', (code) => { clearTimeout(t); fail(new Error(`server exited ${code}: ${err}`)); });
-  });
-}
+type Running = RunningServer;
+const startBundle = (dir: string): Promise<Running> => startBundleServer(dir, []);
 
 function stop(r: Running | undefined): void {
   if (r && r.child.exitCode === null) r.child.kill('SIGTERM');

@@ -5,12 +5,12 @@
  * arithmetic upstream does in numpy (NMS with +1 areas, DetOp's box handling, the shape string).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelineModules, validatePipeline } from '../src/bundle/pipeline-schema.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml } from '../src/bundle/recipes.js';
-import { PADDLECLAS_NMS_PY, tempDir } from './helpers.js';
+import { PADDLECLAS_NMS_PY, PY, pyHas, tempDir } from './helpers.js';
 
 const T = '../templates/server/pipeline/';
 const { pyRepr, pyFloatRepr, npFloat32Repr, PyFloat, NpFloat32 } = await import(`${T}pyrepr.mjs`);
@@ -18,8 +18,7 @@ const { checkPipeline, preparePipeline, runPipeline } = await import(`${T}pipeli
 const { STEPS, nmsResults, parseShapeString, pyRound } = await import(`${T}steps.mjs`);
 const { parseYaml } = await import('../templates/server/config.mjs');
 
-const PY = '/usr/bin/python3';
-const HAVE_NUMPY = existsSync(PY) && spawnSync(PY, ['-c', 'import numpy']).status === 0;
+const HAVE_NUMPY = pyHas('numpy');
 const py = (script: string, input: string) => {
   const r = spawnSync(PY, ['-c', script], { input, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
