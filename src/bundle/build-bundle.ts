@@ -15,7 +15,7 @@ import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { renderConfigYml } from './config-yml.js';
-import { MANIFEST, fileEntries, manifestHead, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
+import { MANIFEST, fileEntries, manifestHead, manifestText, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
 
 export type BundleDevice = 'cpu' | 'gpu' | 'webgpu' | 'auto';
@@ -216,7 +216,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
       server: { entry: 'server.mjs', port, device },
       files,
     };
-    writeFileSync(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    writeFileSync(join(tmp, MANIFEST), manifestText(manifest));
     progress({ id: 'manifest', phase: 'done', text: `manifest.json: ${files.length} files` });
     return {
       out,
