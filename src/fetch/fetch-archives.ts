@@ -8,7 +8,7 @@ import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdir
 import { basename, join, relative, resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { PserveError, fsError } from '../errors.js';
-import { tempSibling } from '../util/atomic.js';
+import { removeStaleTempsIn, tempSibling } from '../util/atomic.js';
 import { cachePaths, readCacheMeta, writeJsonAtomic, type CachePaths } from './cache.js';
 import { BLOCK, WORKER_HASH_MIN, downloadResumable, type ByteConsumer } from './download.js';
 import { sha256Stream } from './sha256.js';
@@ -59,25 +59,6 @@ export interface FetchedArchive {
   lock: 'recorded' | 'verified';
   /** the installed tree was already there, identical to the verified archive: nothing was changed */
   upToDate: boolean;
-}
-
-const STALE_TMP = /^\..+\.pserve-tmp-(\d+)-[0-9a-f]{8}$/;
-
-/** Temp trees of runs that were killed: their process is gone, so nobody will rename them. */
-function removeStaleTemps(dir: string): void {
-  let names: string[];
-  try { names = readdirSync(dir); } catch { return; }
-  for (const n of names) {
-    const m = STALE_TMP.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid) continue;
-    let alive = true;
-    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    if (!alive) {
-      try { rmSync(join(dir, n), { recursive: true, force: true }); } catch (e) { throw fsError(e, join(dir, n), 'destination directory'); }
-    }
-  }
 }
 
 function rate(bytes: number, ms: number): number {
@@ -211,7 +192,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
   }
   const tmp = tempSibling(join(into, name));
   try {
-    removeStaleTemps(into);
+    removeStaleTempsIn(into, 'destination directory');
     try { mkdirSync(tmp); } catch (e) { throw fsError(e, tmp, 'destination directory'); }
   } catch (e) {
     if (createdInto) { try { rmdirSync(into); } catch { /* leave it */ } }
