@@ -10,11 +10,12 @@ import type { ProgressEvent } from '../cli/context.js';
 import { dtypeOfServingCode } from '../convert/serving-config.js';
 import { PserveError, fsError, withFile } from '../errors.js';
 import { CLIENT_CONF, CLIENT_CONF_STREAM, SERVER_CONF, SERVER_CONF_STREAM, parseServingConf, typeCodeOf, varsOf, type ServingVarKind } from '../formats/serving-conf.js';
+import { kserveDatatype } from '../model/dtype.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import type { TensorSpec } from '../model/types.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { renderConfigYml } from './config-yml.js';
-import { MANIFEST, fileEntries, manifestHead, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
+import { MANIFEST, fileEntries, manifestHead, manifestText, sha256File, type BundleManifest, type BundleTensor } from './manifest.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
 
 export type BundleDevice = 'cpu' | 'gpu' | 'webgpu' | 'auto';
@@ -215,7 +216,7 @@ export async function buildBundle(opts: BundleOptions, progress: Progress = () =
       server: { entry: 'server.mjs', port, device },
       files,
     };
-    writeFileSync(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    writeFileSync(join(tmp, MANIFEST), manifestText(manifest));
     progress({ id: 'manifest', phase: 'done', text: `manifest.json: ${files.length} files` });
     return {
       out,
@@ -267,8 +268,6 @@ function exampleValue(t: BundleTensor): { nested: unknown; flat: number[]; shape
   return { nested: small ? nested : '...', flat, shape };
 }
 
-const KSERVE: Record<string, string> = { float32: 'FP32', float64: 'FP64', int64: 'INT64', int32: 'INT32', int16: 'INT16', int8: 'INT8', uint8: 'UINT8', bool: 'BOOL', float16: 'FP16' };
-
 export function renderReadme(template: string, v: ReadmeVars): string {
   const rows = [
     ...v.feeds.map((t) => `| feed | \`${t.alias}\` | \`${t.name}\` | ${t.dtype} | [${t.shape.join(', ')}] |`),
@@ -276,7 +275,7 @@ export function renderReadme(template: string, v: ReadmeVars): string {
   ];
   const web = { feed: [Object.fromEntries(v.feeds.map((t) => [t.alias, (exampleValue(t).nested as unknown[])[0] ?? '...']))], fetch: v.fetches.map((t) => t.alias) };
   const pipe = { key: v.feeds.map((t) => t.alias), value: v.feeds.map((t) => JSON.stringify(exampleValue(t).nested)) };
-  const kserve = { inputs: v.feeds.map((t) => { const e = exampleValue(t); return { name: t.alias, shape: e.shape, datatype: KSERVE[t.dtype] ?? t.dtype.toUpperCase(), data: e.flat.length ? e.flat : '...' }; }) };
+  const kserve = { inputs: v.feeds.map((t) => { const e = exampleValue(t); return { name: t.alias, shape: e.shape, datatype: kserveDatatype(t.dtype) ?? t.dtype.toUpperCase(), data: e.flat.length ? e.flat : '...' }; }) };
   const vars: Record<string, string> = {
     NAME: v.name, PORT: String(v.port), PLATFORM: v.platform, PSERVE_VERSION: v.version, ORT_VERSION: v.ortVersion,
     RUNTIME: `onnxruntime-node ${v.ortVersion}`, TENSORS: rows.join('\n'),

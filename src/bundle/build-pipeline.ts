@@ -14,7 +14,7 @@ import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { TEMPLATES_DIR, checkName, copyServer, pserveVersion, readConf, tensorsFrom, type BundleDevice, type Progress } from './build-bundle.js';
 import { servingConfLines } from './config-yml.js';
-import { MANIFEST, fileEntries, manifestHead, type BundleManifest, type BundleTensor } from './manifest.js';
+import { MANIFEST, fileEntries, manifestHead, manifestText, type BundleManifest, type BundleTensor } from './manifest.js';
 import { pipelineModules, validatePipeline } from './pipeline-schema.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml, type ModelIo, type Recipe, type RecipeName } from './recipes.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
@@ -216,7 +216,7 @@ export async function buildPipelineBundle(opts: PipelineBundleOptions, progress:
       },
       files,
     };
-    writeFileSync(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    writeFileSync(join(tmp, MANIFEST), manifestText(manifest));
     return {
       out,
       recipe: recipe.recipe,

@@ -98,6 +98,11 @@ export function fileEntries(dir: string): BundleFile[] {
   });
 }
 
+/** manifest.json's bytes as pserve writes them (bundle builds and alias edits alike) */
+export function manifestText(m: BundleManifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}
+
 export function readManifest(dir: string): BundleManifest {
   const file = join(dir, MANIFEST);
   let text: string;

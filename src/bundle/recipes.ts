@@ -5,8 +5,8 @@
  * use, the body limit its requests need, and the DAG with every threshold written out, so that a
  * user edits config.yml rather than code.
  */
-export type RecipeName = 'imagenet' | 'ppshitu' | 'pptsm';
-export const RECIPES: RecipeName[] = ['imagenet', 'ppshitu', 'pptsm'];
+export const RECIPES = ['imagenet', 'ppshitu', 'pptsm'] as const;
+export type RecipeName = typeof RECIPES[number];
 
 /** a model's feed and fetch aliases, read from its serving conf */
 export interface ModelIo {

@@ -9,6 +9,7 @@ import { onInterrupt } from '../util/interrupt.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PserveError } from '../errors.js';
+import { dtypeFromKserve } from '../model/dtype.js';
 import { bundleMismatchError, readManifest, verifyBundle, type BundleManifest } from './manifest.js';
 import type { Progress } from './build-bundle.js';
 
@@ -255,13 +256,6 @@ export async function startBundleServer(dir: string, args: string[], timeoutS = 
   };
 }
 
-/** KServe v2 datatype (FP32, INT64, ...) in pserve's one dtype spelling (float32, int64, ...) */
-function dtypeOfKserve(t: string): string {
-  const m = /^(FP|INT|UINT|BF)(\d+)$/.exec(t);
-  if (m) return `${m[1] === 'FP' ? 'float' : m[1] === 'BF' ? 'bfloat' : m[1]!.toLowerCase()}${m[2]}`;
-  return t === 'BOOL' ? 'bool' : t === 'BYTES' ? 'string' : t.toLowerCase();
-}
-
 function lastLine(s: string): string {
   return s.trim().split('\n').filter(Boolean).pop()?.replace(/^pserve-server: (E_[A-Z0-9_]+: )?/, '') ?? '';
 }
@@ -370,7 +364,7 @@ async function smoke(dir: string, opts: SmokeOptions, progress: Progress): Promi
     const inputs = md.inputs.map((t) => {
       const r = resolveDims(t, t.name, shapes, batch, yml);
       const n = r.shape.reduce((a, b) => a * b, 1);
-      report.inputs[t.name] = { dtype: dtypeOfKserve(t.datatype), shape: r.shape, shapeFrom: r.from };
+      report.inputs[t.name] = { dtype: dtypeFromKserve(t.datatype), shape: r.shape, shapeFrom: r.from };
       return { t, shape: r.shape, data: generate(t.datatype, n) };
     });
     // outputs with an open batch dim answer one row per input row

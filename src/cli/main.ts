@@ -237,7 +237,7 @@ export async function main(argv: string[]): Promise<number> {
   if (rest.length === 0) {
     // no command is a usage error (exit 2), said in one line like every other error
     const names = COMMANDS.map((c) => c.name).join(', ');
-    if (rest.length !== argv.length) process.stdout.write(`${JSON.stringify({ ok: false, command: null, error: { code: 'E_USAGE', message: `no command given: expected one of ${names}`, kind: 'usage' } })}\n`);
+    if (rest.length !== argv.length) writeFailure(null, { code: 'E_USAGE', message: `no command given: expected one of ${names}`, kind: 'usage' });
     else process.stderr.write(`pserve: E_USAGE: no command given: expected one of ${names} (pserve --help for usage)\n`);
     return 2;
   }
@@ -296,11 +296,11 @@ export async function main(argv: string[]): Promise<number> {
     renderer.stopAll();
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { code: 'E_USAGE', message: usageLine(e.message), kind: 'usage' } })}\n`);
+      if (json) writeFailure(commandName, { code: 'E_USAGE', message: usageLine(e.message), kind: 'usage' });
       return 2;
     }
     if (e instanceof PserveError) {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { ...e.toJSON(), ...(e.file === undefined ? {} : { file: resolve(e.file) }) } })}\n`);
+      if (json) writeFailure(commandName, { ...e.toJSON(), ...(e.file === undefined ? {} : { file: resolve(e.file) }) });
       else process.stderr.write(`pserve: ${e.oneLine()}\n`);
       // exit 2 means a usage error, and a usage error is always E_USAGE; other codes are bad input (1)
       return e.kind === 'usage' && e.code === 'E_USAGE' ? 2 : 1;
@@ -308,7 +308,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     const msg = `E_INTERNAL: ${err?.message ?? String(e)} (this is a bug in pserve; PSERVE_DEBUG=1 shows where)`;
     if (process.env['PSERVE_DEBUG']) process.stderr.write(`${err?.stack ?? String(e)}\n`);
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, command: commandName, error: { code: 'E_INTERNAL', message: err?.message ?? String(e), kind: 'permanent' } })}\n`);
+    if (json) writeFailure(commandName, { code: 'E_INTERNAL', message: err?.message ?? String(e), kind: 'permanent' });
     else process.stderr.write(`pserve: ${msg}\n`);
     return 1;
   }
@@ -335,12 +335,17 @@ function trapInterrupts(json: boolean, command: string | null, stopProgress: () 
     stopProgress();
     runInterruptCleanups();
     const message = 'interrupted; nothing was written';
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, command, error: { code: 'E_INTERRUPTED', message, kind: 'transient', signal: sig } })}\n`);
+    if (json) writeFailure(command, { code: 'E_INTERRUPTED', message, kind: 'transient', signal: sig });
     process.stderr.write(`pserve: ${message}\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+}
+
+/** the --json failure envelope (src/cli/result-schema.ts `Failure`): one line on stdout */
+function writeFailure(command: string | null, error: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ok: false, command, error })}\n`);
 }
 
 /** commander's message as one line: "error: unknown command 'x'\n(Did you mean y?)" → "unknown command 'x' (Did you mean y?)" */

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { MANIFEST, bundleMismatchError, readManifest, verifyBundle, type BundleManifest } from '../bundle/manifest.js';
+import { MANIFEST, bundleMismatchError, manifestText, readManifest, verifyBundle, type BundleManifest } from '../bundle/manifest.js';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { shapeStr, table } from '../cli/render.js';
 import { checkAliasName, varReport, type ServingVarReport } from '../convert/serving-config.js';
@@ -276,7 +276,7 @@ function bundleWrites({ TEMPLATES_DIR, renderReadme }: ReadmeTools, root: string
     if (entry) { entry.size = w.body.length; entry.sha256 = createHash('sha256').update(w.body).digest('hex'); }
   }
   const manifestRaw = readFileSync(join(root, MANIFEST));
-  out.push({ path: join(root, MANIFEST), body: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), raw: manifestRaw, what: 'bundle manifest' });
+  out.push({ path: join(root, MANIFEST), body: Buffer.from(manifestText(manifest)), raw: manifestRaw, what: 'bundle manifest' });
   return out;
 }
 

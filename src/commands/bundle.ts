@@ -3,6 +3,7 @@ import type { CommandContext, CommandResult } from '../cli/context.js';
 import { bytesHuman } from '../cli/render.js';
 import { buildBundle, type BundleReport } from '../bundle/build-bundle.js';
 import type { PipelineBundleReport } from '../bundle/build-pipeline.js';
+import { RECIPES } from '../bundle/recipes.js';
 import { PserveError } from '../errors.js';
 import { parseOptions, z } from './options.js';
 
@@ -18,7 +19,7 @@ const Options = z.object({
   model_filename: z.string().min(1).optional(),
   params_filename: z.string().min(1).optional(),
   force: z.boolean().optional(),
-  recipe: z.enum(['imagenet', 'ppshitu', 'pptsm']).optional(),
+  recipe: z.enum(RECIPES).optional(),
   labels: z.string().min(1).optional(),
   det: z.string().min(1).optional(),
   rec: z.string().min(1).optional(),

@@ -53,7 +53,7 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
   let extra: Record<string, unknown> = {};
 
   if (o.target === 'triton') {
-    const { tritonModel, renderConfigPbtxt, renameModelIo, tensorsOfOnnx } = await import('../export/triton.js');
+    const { tritonModel, renderConfigPbtxt, renameModelIo, tensorsOfOnnx, pipelineEnsemble, renderEnsemblePbtxt } = await import('../export/triton.js');
     const device = o.device ?? (b.device === 'gpu' ? 'gpu' : 'cpu');
     if (b.pipeline) {
       // the steps that are not models (decoding, preprocessing, index search) stay in the pserve
@@ -78,7 +78,6 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
         return { pm, ...renamed };
       });
       // a pipeline of models only (request tensors in, model steps chained) is also a Triton ensemble
-      const { pipelineEnsemble, renderEnsemblePbtxt } = await import('../export/triton.js');
       const byKey = new Map(planned.map((p) => [p.pm.name, p.model]));
       const backendOf = (k: string) => b.pipelineModels.find((pm) => pm.name === k)?.backendName ?? k;
       // named as the service, or <service>_ensemble when a model already has that name

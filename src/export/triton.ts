@@ -7,13 +7,7 @@
 import { ONNX_DTYPE, onnx } from '../convert/onnx/graph-builder.js';
 import type { BundleTensor } from '../bundle/manifest.js';
 import { PserveError } from '../errors.js';
-
-/** pserve dtype -> Triton's DataType enum (model_config.proto) */
-export const TRITON_TYPES: Record<string, string> = {
-  bool: 'TYPE_BOOL', uint8: 'TYPE_UINT8', uint16: 'TYPE_UINT16', uint32: 'TYPE_UINT32', uint64: 'TYPE_UINT64',
-  int8: 'TYPE_INT8', int16: 'TYPE_INT16', int32: 'TYPE_INT32', int64: 'TYPE_INT64',
-  float16: 'TYPE_FP16', float32: 'TYPE_FP32', float64: 'TYPE_FP64', string: 'TYPE_STRING', bfloat16: 'TYPE_BF16',
-};
+import { tritonDatatype } from '../model/dtype.js';
 
 export interface TritonTensor { name: string; modelName: string; dataType: string; dims: number[]; reshape?: number[] }
 
@@ -38,7 +32,7 @@ export function tritonModel(name: string, feeds: BundleTensor[], fetches: Bundle
   const batched = o.maxBatch > 1 && [...feeds, ...fetches].every((t) => t.shape.length > 0 && t.shape[0] === -1);
   const taken = new Set<string>();
   const tensor = (t: BundleTensor): TritonTensor => {
-    const dataType = TRITON_TYPES[t.dtype];
+    const dataType = tritonDatatype(t.dtype);
     if (!dataType) throw new PserveError('E_EXPORT_DTYPE', `${t.name}: dtype ${t.dtype} has no Triton data type`);
     // the alias when it is a usable, unique name; else the model's own name
     const wanted = t.alias && NAME_OK.test(t.alias) && !taken.has(t.alias) ? t.alias : t.name;
@@ -197,7 +191,7 @@ export function pipelineEnsemble(
     if (s['op'] !== 'request_tensor') continue;
     const shape = (s['shape'] as number[]) ?? [];
     const dtype = String(s['dtype'] ?? 'float32');
-    const t: TritonTensor = { name: String(s['key']), modelName: String(s['key']), dataType: TRITON_TYPES[dtype]!, dims: batched ? shape.slice(1) : shape };
+    const t: TritonTensor = { name: String(s['key']), modelName: String(s['key']), dataType: tritonDatatype(dtype)!, dims: batched ? shape.slice(1) : shape };
     inputs.push(t);
     tensorOf.set(step, { tensor: t, ensembleName: t.name });
   }

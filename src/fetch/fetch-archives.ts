@@ -192,7 +192,7 @@ async function fetchOne(a: ArchiveSpec, o: FetchOptions, lock: LockFile, dispatc
   }
   const tmp = tempSibling(join(into, name));
   try {
-    removeStaleTempsIn(into);
+    removeStaleTempsIn(into, 'destination directory');
     try { mkdirSync(tmp); } catch (e) { throw fsError(e, tmp, 'destination directory'); }
   } catch (e) {
     if (createdInto) { try { rmdirSync(into); } catch { /* leave it */ } }

@@ -35,27 +35,28 @@ function pidAlive(pid: number): boolean {
  */
 export function removeStaleTemps(dest: string): string[] {
   const abs = resolve(dest);
-  return sweepStaleTemps(dirname(abs), `.${basename(abs)}`);
+  return removeStale(dirname(abs), basename(abs), 'stale temporary output');
 }
 
-/** The same for every pserve temp in `dir`, whatever output it was for (fetch's install folders). */
-export function removeStaleTempsIn(dir: string): string[] {
-  return sweepStaleTemps(resolve(dir), '.');
+/** removeStaleTemps for every name in `dir` (a folder that receives several outputs, as fetch's destination) */
+export function removeStaleTempsIn(dir: string, what = 'stale temporary output'): string[] {
+  return removeStale(dir, undefined, what);
 }
 
-function sweepStaleTemps(dir: string, prefix: string): string[] {
+function removeStale(dir: string, base: string | undefined, what: string): string[] {
   let names: string[];
   try { names = readdirSync(dir); } catch { return []; }
   const removed: string[] = [];
   for (const n of names) {
-    const at = n.lastIndexOf(TEMP_MARK);
-    if (!n.startsWith(prefix) || at <= 0 || (prefix !== '.' && at !== prefix.length)) continue;
+    // the tail after the last mark: `<pid>-<hex>`; with no base, any `.<name>` before it
+    const at = base === undefined ? n.lastIndexOf(TEMP_MARK) : n.startsWith(`.${base}${TEMP_MARK}`) ? base.length + 1 : -1;
+    if (at < 2 || !n.startsWith('.')) continue;
     const m = /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(at + TEMP_MARK.length));
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid === process.pid || pidAlive(pid)) continue;
     const p = join(dir, n);
-    try { rmSync(p, { recursive: true, force: true }); } catch (e) { throw fsError(e, p, 'stale temporary output'); }
+    try { rmSync(p, { recursive: true, force: true }); } catch (e) { throw fsError(e, p, what); }
     removed.push(p);
   }
   return removed;
