@@ -8,6 +8,5 @@ export default defineConfig({
     pool: 'forks',
     // both cores of a 2-core CI machine: test files run two at a time (vitest's default leaves one idle)
     maxWorkers: 2,
-    reporters: process.env['CI'] ? ['default'] : ['default'],
   },
 });

@@ -3,7 +3,7 @@
  * in the formats of the engines teams run at scale. Each export is built in a temp sibling and
  * renamed into place (atomic), refuses an existing output without --force, and has --json.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { CommandContext, CommandResult } from '../cli/context.js';
 import { PserveError, fsError } from '../errors.js';
@@ -87,6 +87,11 @@ export async function run(opts: Record<string, unknown>, ctx: CommandContext): P
         for (const { pm, bytes, model } of planned) {
           write(tmp, `${pm.backendName}/config.pbtxt`, renderConfigPbtxt(model));
           write(tmp, `${pm.backendName}/1/model.onnx`, bytes);
+          // a model over 2 GB keeps its weights in model.onnx.data beside it, as the single-model branch copies
+          if (existsSync(`${pm.onnx}.data`)) {
+            try { copyFileSync(`${pm.onnx}.data`, join(tmp, pm.backendName, '1', 'model.onnx.data')); } catch (e) { throw fsError(e, `${pm.onnx}.data`, 'external data'); }
+            files.push(join(out, pm.backendName, '1', 'model.onnx.data'));
+          }
         }
         if (ensemble) {
           write(tmp, `${ensemble.name}/config.pbtxt`, renderEnsemblePbtxt(ensemble));
