@@ -63,3 +63,13 @@ export interface PaddleModel {
   /** reads one parameter's data (one read, no further copies) */
   readParam(name: string): TypedArray;
 }
+
+/**
+ * Every variable of a program by name, the first block that declares a name winning (sub-blocks
+ * re-declare the outer variables they read). One index for every pass of the converter.
+ */
+export function programVars(blocks: readonly GraphBlock[]): Map<string, VarSpec> {
+  const vars = new Map<string, VarSpec>();
+  for (const b of blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  return vars;
+}

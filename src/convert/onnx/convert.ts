@@ -7,7 +7,7 @@
 import { PserveError } from '../../errors.js';
 import type { DType } from '../../model/dtype.js';
 import type { LoadedModel } from '../../model/load-model.js';
-import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../../model/types.js';
+import { programVars, type AttrValue, type OpNode, type TensorSpec, type VarSpec } from '../../model/types.js';
 import { GraphBuilder, onnx, onnxDtype, type ConstValue, type Dim } from './graph-builder.js';
 import { layoutModel, modelBytes, type ModelLayout, type StreamedTensor } from './stream-writer.js';
 import type { MapContext } from './mapper.js';
@@ -100,8 +100,7 @@ export function checkSupported(model: LoadedModel, counts = countOps(model)): vo
 /** What each op instance needs: the mapper's minimum, raised by `needs` for this instance's attributes. */
 export function opsetNeeds(model: LoadedModel): { type: string; opset: number; why?: string }[] {
   const pir = model.format === 'paddle-pir';
-  const vars = new Map<string, VarSpec>();
-  for (const b of model.blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  const vars = programVars(model.blocks);
   const params = new Map(model.params.map((p) => [p.name, p.shape]));
   // small constants the program makes (kernel sizes, axes as operands), for attributes that come as tensors
   const consts = new Map<string, number[]>();
@@ -179,8 +178,7 @@ export function paddleToOnnx(model: LoadedModel, opts: NativeOnnxOptions = {}): 
   g.quant = opts.quant ?? 'qdq';
   const block = model.blocks[0];
   if (!block) throw new PserveError('E_ONNX_EMPTY', 'the program has no blocks', { file: model.modelFile });
-  const vars = new Map<string, VarSpec>();
-  for (const b of model.blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  const vars = programVars(model.blocks);
   for (const k of vars.keys()) g.claim(k);
 
   const paramEntries = new Map(model.params.map((p) => [p.name, p]));

@@ -9,7 +9,7 @@
  */
 import { PserveError } from '../../errors.js';
 import type { LoadedModel } from '../../model/load-model.js';
-import type { AttrValue, GraphBlock, OpNode, VarSpec } from '../../model/types.js';
+import { programVars, type AttrValue, type GraphBlock, type OpNode, type VarSpec } from '../../model/types.js';
 import { ints } from './mapper.js';
 
 type Shape = number[];
@@ -191,8 +191,7 @@ export function pinInputShapes(model: LoadedModel, dict: Record<string, number[]
     });
   }
   const blocks: GraphBlock[] = model.blocks.map((b) => ({ ...b, vars: new Map([...b.vars].map(([k, v]) => [k, { ...v, shape: [...v.shape] }])) }));
-  const vars = new Map<string, VarSpec>();
-  for (const b of blocks) for (const [k, v] of b.vars) if (!vars.has(k)) vars.set(k, v);
+  const vars = programVars(blocks);
   const params = new Map(model.params.map((p) => [p.name, p.shape]));
   const pinned = model.feeds.map((f) => {
     const dims = dict[f.name];
