@@ -4,6 +4,7 @@
  * asked for, run in onnxruntime at batch 1 and 2, and every output compared with a float64
  * reference computed by the test from Paddle's documented semantics.
  */
+import { PY } from './helpers.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,7 +121,7 @@ export async function runCase(c: OpCase, dir: string): Promise<void> {
 /** PSERVE_ONNX_CHECKER=1: every converted case also goes through onnx.checker with full shape inference (python3-onnx) */
 function checker(bytes: Uint8Array, file: string): void {
   writeFileSync(file, bytes);
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', file], { encoding: 'utf8' });
+  const r = spawnSync(PY, ['-c', 'import sys,onnx; onnx.checker.check_model(sys.argv[1], full_check=True)', file], { encoding: 'utf8' });
   expect(r.status, `onnx.checker on ${file}: ${r.stderr}`).toBe(0);
 }
 

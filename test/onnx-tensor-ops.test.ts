@@ -17,7 +17,7 @@ import { varTypeFromDtype } from '../src/model/dtype.js';
 import type { AttrValue, OpNode, TensorSpec, VarSpec } from '../src/model/types.js';
 import type { DType } from '../src/model/dtype.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
-import { shared, tempDir } from './helpers.js';
+import { PY, pyHas, shared, tempDir } from './helpers.js';
 
 const sessions: OnnxSession[] = [];
 afterAll(async () => { for (const s of sessions) await s.close(); });
@@ -984,7 +984,7 @@ describe('tensor ops on a natural image', () => {
   /** daisy.jpg from the shared pipeline fixtures, 64x64 RGB, ImageNet-normalised NCHW; undefined when PIL or the file is absent */
   function daisy(): Float32Array | undefined {
     const file = shared('pipeline', 'images', 'daisy.jpg');
-    const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0);
+    const py = pyHas('PIL') ? PY : undefined;
     if (!py || !existsSync(file)) return undefined;
     const r = spawnSync(py, ['-c', 'import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]).convert("RGB").resize((64, 64))\nsys.stdout.buffer.write(im.tobytes())', file], { maxBuffer: 1 << 20 });
     if (r.status !== 0) return undefined;
@@ -1191,8 +1191,8 @@ describe('tensor ops: what is refused, with its code', () => {
 
 describe('tensor ops: the ONNX written', () => {
   it('every model converted above passes onnx.checker with full_check (python3-onnx)', (t) => {
-    const py = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import onnx'], { encoding: 'utf8' }).status === 0);
-    if (!py) { t.skip(); console.warn('[pserve tests] no python3 with the onnx package: onnx.checker not run on the tensor-op models (apt-get install python3-onnx)'); return; }
+    if (!pyHas('onnx')) { t.skip(); return; }
+    const py = PY;
     if (written.length === 0) { t.skip(); return; } // run alone (-t): nothing was converted before it
     const list = join(root, 'written.txt');
     writeFileSync(list, written.join('\n'));

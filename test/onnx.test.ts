@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convertToOnnx } from '../src/convert/onnx/index.js';
 import { loadModel } from '../src/model/load-model.js';
 import { openSession, type HostTensor, type OnnxSession } from '../src/runtime/onnx-runtime.js';
-import { cli, cliJson, describeShared, ROOT, shared, tempDir } from './helpers.js';
+import { PY, cli, cliJson, describeShared, pyHas, ROOT, shared, tempDir } from './helpers.js';
 import { referenceRun, type T } from './onnx-reference.js';
 
 const out = tempDir('pserve-onnx-');
@@ -103,8 +103,8 @@ describeShared('pserve onnx (native) on real fixtures', () => {
   });
 
   it('mnist_mlp classifies infer_3.png (a JPEG) as 3', async (t) => {
-    const py = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import PIL'], { encoding: 'utf8' }).status === 0);
-    if (!py) { t.skip(); console.warn('[pserve tests] no python3 with PIL: skipping the infer_3.png check (install python3-pil)'); return; }
+    if (!pyHas('PIL')) { t.skip(); return; }
+    const py = PY;
     const img = shared('mnist_mlp', 'infer_3.png');
     // the fixture's own preprocessing: grey, 28x28 antialiased, /255*2-1
     const r = spawnSync(py, ['-c', 'import sys;from PIL import Image;im=Image.open(sys.argv[1]).convert("L").resize((28,28),Image.LANCZOS);sys.stdout.write(" ".join(str(v) for v in im.getdata()))', img], { encoding: 'utf8' });
