@@ -492,8 +492,26 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
   while (edge > 0 && single[edge - 1]) edge--;
   // one source row normalised (planar, norm[k * sw + x]), then horizontally resized (planar, row[k * width + dx])
   const norm = new Float64Array(sw * cn);
+  // three channels in float64 (the PP-ShiTu detector): each column's taps read straight through the tables
+  const fast = cn === 3 && f64;
+  const l0 = lut.subarray(0, 256), l1 = lut.subarray(256, 512), l2 = lut.subarray(512, 768);
+  const i0 = sc[0], i2 = sc[cn - 1];
   /** @param {number} sy @param {Float64Array} row */
-  const hresize = (sy, row) => {
+  const hresize = fast ? (sy, row) => {
+    const base = sy * sw * 3;
+    for (let dx = 0; dx < edge; dx++) {
+      const s0 = base + xofs[dx] * 3, s1 = base + xofs1[dx] * 3, a0 = ax0[dx], a1 = ax1[dx];
+      row[dx] = l0[src[s0 + i0]] * a0 + l0[src[s1 + i0]] * a1;
+      row[width + dx] = l1[src[s0 + 1]] * a0 + l1[src[s1 + 1]] * a1;
+      row[2 * width + dx] = l2[src[s0 + i2]] * a0 + l2[src[s1 + i2]] * a1;
+    }
+    for (let dx = edge; dx < width; dx++) {
+      const s0 = base + xofs[dx] * 3;
+      row[dx] = l0[src[s0 + i0]];
+      row[width + dx] = l1[src[s0 + 1]];
+      row[2 * width + dx] = l2[src[s0 + i2]];
+    }
+  } : (sy, row) => {
     const base = sy * sw * cn;
     for (let k = 0; k < cn; k++) {
       const t = k * 256, o = k * sw;
@@ -522,6 +540,15 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
       else { hresize(y0, rowA); haveA = y0; }
     }
     if (haveB !== y1) { if (y1 === haveA) rowB.set(rowA); else hresize(y1, rowB); haveB = y1; }
+    if (fast) {
+      const o = dy * width, o1 = plane + o, o2 = 2 * plane + o, w2 = 2 * width;
+      for (let x = 0; x < width; x++) {
+        out[o + x] = rowA[x] * b0 + rowB[x] * b1;
+        out[o1 + x] = rowA[width + x] * b0 + rowB[width + x] * b1;
+        out[o2 + x] = rowA[w2 + x] * b0 + rowB[w2 + x] * b1;
+      }
+      continue;
+    }
     for (let k = 0; k < cn; k++) {
       const o = k * plane + dy * width, q = k * width;
       if (f64) for (let x = 0; x < width; x++) out[o + x] = rowA[q + x] * b0 + rowB[q + x] * b1;
