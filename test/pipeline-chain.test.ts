@@ -196,6 +196,19 @@ describe('a chain gives what its steps give one by one', () => {
         await expect(runPipeline(prepared, req)).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^step "cropped": center_crop: crop 300x300 is larger than the 329x256 image/) });
         await expect(runPipeline(prepared, { key: ['image'], value: ['R0lGODlhAQABAAAAACw='] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^step "decoded": image 0 cannot be decoded/) });
       }
+      // video: the sampler runs here, the worker gets the 8 sampled frames; the same tensor either way
+      const v = structuredClone(recipes.pptsm);
+      delete v.models;
+      v.steps = Object.fromEntries(Object.entries(v.steps).filter(([k]) => ['frames', 'sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'].includes(k)));
+      v.response = { t: 'batch' };
+      const cv = checkPipeline(v);
+      const T = 21; const fw = 200; const fh = 150;
+      const raw = Buffer.concat(Array.from({ length: T }, () => Buffer.from(photo(fw, fh).data)));
+      const vreq = { key: ['frames', 'frames_shape'], value: [raw.toString('base64'), `(${T}, ${fh}, ${fw}, 3)`] };
+      const va = await runPipeline(await preparePipeline(cv, { base: '.', models: {}, stepWorkers: workers }), vreq);
+      const vb = await runPipeline(await preparePipeline(cv, { base: '.', models: {} }), vreq);
+      expect(va.t.dims).toEqual([1, 8, 3, 224, 224]);
+      expect(same(va.t.data, vb.t.data)).toBe(true);
     } finally {
       await workers.close();
     }

@@ -226,7 +226,22 @@ export function resizePilBilinear(img, width, height, win) {
     const { ksize, bounds, kk } = pilCoeffs(sw, width);
     const src = img.data;
     mid = new Uint8Array((r1 - r0) * ow * cn);
-    for (let y = r0; y < r1; y++) {
+    if (cn === 3) {
+      // three channels summed together, tap by tap (the same sums, in the same order, per channel)
+      for (let y = r0; y < r1; y++) {
+        const r = y * sw * 3, o = (y - r0) * ow * 3;
+        for (let i = 0; i < ow; i++) {
+          const xx = w.x + i;
+          const xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], kb = xx * ksize;
+          let s0 = 2097152, s1 = 2097152, s2 = 2097152;
+          for (let x = 0, p = r + xmin * 3; x < xmax; x++, p += 3) {
+            const k = kk[kb + x];
+            s0 += src[p] * k; s1 += src[p + 1] * k; s2 += src[p + 2] * k;
+          }
+          mid[o + i * 3] = clip8(s0); mid[o + i * 3 + 1] = clip8(s1); mid[o + i * 3 + 2] = clip8(s2);
+        }
+      }
+    } else for (let y = r0; y < r1; y++) {
       const r = y * sw * cn, o = (y - r0) * ow * cn;
       for (let i = 0; i < ow; i++) {
         const xx = w.x + i;

@@ -4,7 +4,9 @@
  * parameters and that one input), the two can run back to back with the intermediate value never
  * leaving the thread: pipeline.mjs groups such runs (decode -> resize -> crop -> ... -> stack) and
  * sends each chain that holds an `offload` step to a step worker as ONE job (one copy of the input
- * in, one transfer of the output back), or runs it here when the server has no step workers.
+ * in, one transfer of the output back), or runs it here when the server has no step workers. A
+ * chain's leading `selects` steps (the frame sampler: a few of its input's elements) run here even
+ * then, so a worker is sent 8 frames, not a whole video.
  *
  * Inside a chain, runs of steps that have a fused kernel in ../image/ops.mjs execute as one pass,
  * bit-identical to the separate steps (tests pin it):

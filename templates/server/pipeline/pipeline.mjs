@@ -153,7 +153,7 @@ export async function runPipeline(prepared, request) {
   const runUnit = async (u) => {
     const s = u.head;
     await Promise.all(s.refs.map(([, ref]) => pending.get(REF_RE.exec(ref)[1])));
-    const inputs = {};
+    let inputs = {};
     for (const key of s.kind.refs) {
       const p = s.params[key];
       if (p === undefined) continue;
@@ -165,8 +165,18 @@ export async function runPipeline(prepared, request) {
       if (!u.chain) out = await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state });
       else {
         // a chain: one job on a step worker when it holds image work and the server has them, else here
-        const members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
+        let members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
         const workers = u.offload ? prepared.stepWorkers : null;
+        if (workers) {
+          // steps that only pick some of their input (the frame sampler) run here first: the worker
+          // gets the 8 sampled frames, not the whole video
+          let n = 0;
+          while (n < members.length - 1 && u.members[n].kind.selects) n++;
+          if (n > 0) {
+            inputs = { in: await runChain(members.slice(0, n), inputs) };
+            members = members.slice(n);
+          }
+        }
         out = await (workers ? workers.runChain(members, inputs) : runChain(members, inputs));
       }
       values.set(u.last.name, out);

@@ -253,6 +253,8 @@ export const STEPS = {
   },
   sample_frames: {
     pure: true,
+    // its output is a few of its input's frames: a chain it starts sends only those to a step worker
+    selects: true,
     doc: 'PaddleVideo Sampler(num_seg, seg_len, valid_mode=True[, select_left]) over a list of frames',
     params: { in: P.ref(), num_seg: P.int({ min: 1, max: 4096 }), seg_len: P.int({ min: 1, max: 4096, default: 1 }), select_left: P.bool({ default: false }) },
     refs: ['in'],
