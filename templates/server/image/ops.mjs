@@ -490,10 +490,11 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
   // the columns from `edge` on read the last source column alone (sx >= sw - 1: a suffix, sx grows with dx)
   let edge = width;
   while (edge > 0 && single[edge - 1]) edge--;
-  // one source row normalised (planar, norm[k * sw + x]), then horizontally resized (planar, row[k * width + dx])
-  const norm = new Float64Array(sw * cn);
-  // three channels in float64 (the PP-ShiTu detector): each column's taps read straight through the tables
+  // three channels in float64 (the PP-ShiTu detector): each column's taps read straight through the tables;
+  // otherwise one source row normalised (planar, norm[k * sw + x]), then horizontally resized; rows are
+  // planar either way: row[k * width + dx]
   const fast = cn === 3 && f64;
+  const norm = new Float64Array(fast ? 0 : sw * cn);
   const l0 = lut.subarray(0, 256), l1 = lut.subarray(256, 512), l2 = lut.subarray(512, 768);
   const i0 = sc[0], i2 = sc[cn - 1];
   /** @param {number} sy @param {Float64Array} row */

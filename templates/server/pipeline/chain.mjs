@@ -18,7 +18,7 @@
  * A step that fails names itself: errors carry `step`, the failing step's name.
  */
 import { RequestError } from '../tensors.mjs';
-import { centerCropRect, crop, normalizeArgs, normalizeResizeChw, normalizeToChw, resize, resizeShortSize, scaleShortSize } from '../image/ops.mjs';
+import { centerCropRect, normalizeArgs, normalizeResizeChw, normalizeToChw, resize, resizeShortSize, scaleShortSize } from '../image/ops.mjs';
 import { checkResize } from '../image/resize.mjs';
 import { STEPS, asImage } from './steps.mjs';
 
