@@ -173,6 +173,52 @@ describe('a chain gives what its steps give one by one', () => {
     }
   });
 
+  it('random chains of image steps: the same result, or the same error from the same step', async () => {
+    const norm = () => ({ div: 255, mean: MEAN, std: STD, arithmetic: rnd() < 0.5 ? 'float64' : 'float32' });
+    const size = () => 1 + Math.floor(rnd() * 90);
+    const lib = () => (rnd() < 0.5 ? 'cv2' : 'pil');
+    const ops_ = [
+      () => ({ op: 'channel_order', params: {} }),
+      () => ({ op: 'resize_short', params: { size: size(), library: lib() } }),
+      () => ({ op: 'resize', params: { width: size(), height: size(), library: rnd() < 0.8 ? 'cv2' : 'pil' } }),
+      () => ({ op: 'scale_fixed_ratio', params: { short_size: size(), library: lib() } }),
+      () => ({ op: 'center_crop', params: { size: size(), rounding: rnd() < 0.5 ? 'floor' : 'round' } }),
+      () => ({ op: 'normalize', params: norm() }),
+      () => ({ op: 'to_chw', params: {} }),
+    ];
+    // the recipes' shapes, then arbitrary ones
+    const shapes = [[0, 1, 4, 5, 6], [5, 2, 6], [0, 5, 2, 6], [0, 2, 5, 6], [0, 1, 4, 5, 6], [3, 4, 5, 6], [0, 3, 4, 5, 6]];
+    let same_ = 0; let errors = 0;
+    for (let t = 0; t < 160; t++) {
+      const shape = t < shapes.length * 6 ? shapes[t % shapes.length]! : Array.from({ length: 1 + Math.floor(rnd() * 5) }, () => Math.floor(rnd() * ops_.length));
+      const members = shape.map((k, i) => ({ ...ops_[k]!(), step: `s${i}` }));
+      const img = photo(1 + Math.floor(rnd() * 120), 1 + Math.floor(rnd() * 120));
+      const inputs = { in: rnd() < 0.3 ? [img, photo(40, 30)] : img };
+      let want: any; let wantErr: any;
+      try { want = await oneByOne(members, inputs); } catch (e) { wantErr = e; }
+      let got: any; let gotErr: any;
+      try { got = await runChain(members, inputs); } catch (e) { gotErr = e; }
+      const what = JSON.stringify(members.map((m) => [m.op, m.params]));
+      if (wantErr) {
+        errors++;
+        expect(gotErr?.message, what).toBe(wantErr.message);
+        expect(gotErr?.code, what).toBe(wantErr.code);
+        // the step the error belongs to: the one whose run threw when the steps ran one by one
+        const failing = await (async () => { let v = inputs; for (const m of members) { try { v = { in: await STEPS[m.op].run(m.params, v, { step: m.step }) }; } catch { return m.step; } } return null; })();
+        expect(gotErr?.step, what).toBe(failing);
+        continue;
+      }
+      expect(gotErr, `${what}: ${gotErr?.message}`).toBeUndefined();
+      const flat = (v: any): ArrayBufferView[] => (Array.isArray(v) ? v.flatMap(flat) : [v.data]);
+      const [a, b] = [flat(got), flat(want)];
+      expect(a.length, what).toBe(b.length);
+      a.forEach((x, i) => expect(same(x, b[i]!) && x.constructor === b[i]!.constructor, what).toBe(true));
+      same_++;
+    }
+    expect(same_).toBeGreaterThan(60);
+    expect(errors).toBeGreaterThan(5);
+  });
+
   it('on a step worker and on the HTTP thread alike; a failure names the failing step of the chain', async () => {
     const p = structuredClone(recipes.imagenet);
     delete p.models;
