@@ -110,6 +110,24 @@ export function resizeCv2Linear(img, width, height, win) {
         for (let k = 0; k < cn; k++, o++) out[o] = src[s + k] * a0 + src[s1 + k] * a1;
       }
     };
+  // two source rows at once (a reduction needs two new rows for most destination rows): the column taps
+  // are read once for both
+  /** @param {number} ya @param {Int32Array} outA @param {number} yb @param {Int32Array} outB */
+  const hresize2 = cn === 3
+    ? (ya, outA, yb, outB) => {
+      const ra = ya * srcStride, rb = yb * srcStride;
+      for (let i = 0, o = 0; i < ow; i++, o += 3) {
+        const x0 = xofs[i], x1 = xofs1[i], a0 = ax0[i], a1 = ax1[i];
+        const s = ra + x0, s1 = ra + x1, t = rb + x0, t1 = rb + x1;
+        outA[o] = src[s] * a0 + src[s1] * a1;
+        outA[o + 1] = src[s + 1] * a0 + src[s1 + 1] * a1;
+        outA[o + 2] = src[s + 2] * a0 + src[s1 + 2] * a1;
+        outB[o] = src[t] * a0 + src[t1] * a1;
+        outB[o + 1] = src[t + 1] * a0 + src[t1 + 1] * a1;
+        outB[o + 2] = src[t + 2] * a0 + src[t1 + 2] * a1;
+      }
+    }
+    : (ya, outA, yb, outB) => { hresize(ya, outA); hresize(yb, outB); };
   const scaleY = 1 / (height / sh);
   const out = new Uint8Array(rowLen * oh);
   let rowA = new Int32Array(rowLen), rowB = new Int32Array(rowLen);
@@ -123,7 +141,10 @@ export function resizeCv2Linear(img, width, height, win) {
     const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
     const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
     // reuse the horizontally resized rows of the previous destination row when they match
-    if (haveA !== y0) {
+    if (haveA !== y0 && haveB !== y0 && y1 !== y0 && haveA !== y1 && haveB !== y1) {
+      hresize2(y0, rowA, y1, rowB);
+      haveA = y0; haveB = y1;
+    } else if (haveA !== y0) {
       if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
       else { hresize(y0, rowA); haveA = y0; }
     }
