@@ -260,3 +260,18 @@ describe('a chain gives what its steps give one by one', () => {
     }
   });
 });
+
+describe('top-1 in one scan', () => {
+  it('picks what the sort picks: the largest, the first on ties, infinities and -0 as the sort orders them; a NaN row takes the sort', () => {
+    const state = { labels: Array.from({ length: 64 }, (_, i) => `l${i}`) };
+    const bySort = (row: number[]) => row.map((_, j) => j).sort((a, b) => row[b]! - row[a]! || a - b)[0];
+    for (let t = 0; t < 2000; t++) {
+      const c = 1 + Math.floor(rnd() * 60);
+      const data = Float32Array.from({ length: c * 2 }, () => (rnd() < 0.3 ? Math.floor(rnd() * 3) : rnd() < 0.03 ? -Infinity : rnd() < 0.03 ? Infinity : rnd() - 0.5));
+      if (rnd() < 0.05) data[Math.floor(rnd() * data.length)] = NaN;
+      if (rnd() < 0.05) data[0] = -0;
+      const out = STEPS.topk.run({ k: 1 }, { in: { data, dims: [2, c] } }, { step: 't', state });
+      for (let r = 0; r < 2; r++) expect(out.indices[r]).toBe(bySort(Array.from(data.subarray(r * c, (r + 1) * c), Number)));
+    }
+  });
+});

@@ -382,7 +382,7 @@ export const STEPS = {
       const indices = [];
       for (let r = 0; r < n; r++) {
         const row = Array.from(t.data.subarray(r * c, (r + 1) * c), Number);
-        const order = row.map((_, j) => j).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+        const order = (k === 1 ? argmax(row) : null) ?? row.map((_, j) => j).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
         const lab = order.map((j) => {
           const l = state.labels[j];
           if (l === undefined) throw new RequestError(500, `step "${step}": class ${j} has no line in the labels file (${state.labels.length} labels)`, 10000);
@@ -495,6 +495,21 @@ export const STEPS = {
     run: ({ iou_threshold, score_key, box_key }, { in: results }) => nmsResults(results, iou_threshold, score_key, box_key),
   },
 };
+
+/**
+ * [index of the largest value, the first one on ties]: what topk's sort puts first, found in one scan;
+ * null when the row holds a NaN (the sort then decides, as it always did).
+ * @param {number[]} row
+ */
+function argmax(row) {
+  let best = 0;
+  for (let j = 0; j < row.length; j++) {
+    const v = row[j];
+    if (v !== v) return null;
+    if (v > row[best]) best = j;
+  }
+  return row.length ? [best] : [];
+}
 
 function reshape(dims, shape, step) {
   const total = dims.reduce((a, b) => a * b, 1);
