@@ -120,6 +120,18 @@ describe('the runner groups image steps into chains', () => {
     expect(unitNames(p)).toContainEqual(['rgb', 'normalized', 'chw', 'batch']);
   });
 
+  it('a model takes a tensor uncopied only when no other step reads it (through a one-tensor stack too)', () => {
+    const soleOf = (p: any, step: string) => { const { steps, response } = stepsOf(p); return [...planUnits(steps, response).find((u: any) => u.head.name === step).sole]; };
+    expect(soleOf(recipes.imagenet, 'scores')).toEqual(['feeds.x']);
+    expect(soleOf(recipes.pptsm, 'logits')).toEqual(['feeds.x']);
+    // det_info is read twice (im_shape and scale_factor): those two are copied
+    expect(soleOf(recipes.ppshitu, 'detection')).toEqual(['feeds.image']);
+    const p = structuredClone(recipes.imagenet);
+    p.response = { ...p.response, shown: 'chw' };
+    // batch is chw itself when one image comes: moving it would empty what the response shows
+    expect(soleOf(p, 'scores')).toEqual([]);
+  });
+
   it('the recipes\' chains use the fused kernels', () => {
     const stagesOf = (names: string[], p: any) => {
       const { steps } = stepsOf(p);

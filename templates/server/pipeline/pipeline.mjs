@@ -108,12 +108,24 @@ export async function preparePipeline(checked, env) {
  * The steps grouped into units, in file order. A pure step (steps.mjs) starts a chain; the chain
  * takes in the next step while its last step's output is read by exactly one step, that step is
  * pure and reads nothing but that output (and the response does not show it): nobody else ever
- * needs the value in between. Each unit: { members, head, last, chain, offload }.
+ * needs the value in between. Each unit: { members, head, last, chain, offload, sole }; sole: the
+ * head's parameters (as "feeds.x") whose value no other step reads and the response does not show.
  */
 export function planUnits(steps, response) {
   const readers = new Map(steps.map((s) => [s.name, []]));
   for (const s of steps) for (const [, ref] of s.refs) readers.get(REF_RE.exec(ref)[1])?.push({ s, ref });
   const shown = new Set(Object.values(response).map((ref) => REF_RE.exec(ref)[1]));
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  // a value only one step reads (once) and the response does not show; a step whose output may share
+  // its input's buffer (`aliases`: stack of one tensor) counts only when its inputs are sole too
+  const soleMemo = new Map();
+  const isSole = (name) => {
+    if (soleMemo.has(name)) return soleMemo.get(name);
+    const s = byName.get(name);
+    const v = !!s && !shown.has(name) && readers.get(name).length === 1 && (!s.kind.aliases || s.refs.every(([, ref]) => isSole(REF_RE.exec(ref)[1])));
+    soleMemo.set(name, v);
+    return v;
+  };
   const taken = new Set();
   const units = [];
   for (const s of steps) {
@@ -130,7 +142,9 @@ export function planUnits(steps, response) {
         cur = next;
       }
     }
-    units.push({ members, head: s, last: members[members.length - 1], chain: s.kind.pure === true, offload: members.some((m) => m.kind.offload) });
+    // the head's inputs that nothing else reads (a model step may move such a tensor to its worker uncopied)
+    const sole = new Set(s.refs.filter(([, ref]) => isSole(REF_RE.exec(ref)[1])).map(([key]) => key));
+    units.push({ members, head: s, last: members[members.length - 1], chain: s.kind.pure === true, offload: members.some((m) => m.kind.offload), sole });
   }
   return units;
 }
@@ -162,7 +176,7 @@ export async function runPipeline(prepared, request) {
     }
     try {
       let out;
-      if (!u.chain) out = await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state });
+      if (!u.chain) out = await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state, sole: u.sole });
       else {
         // a chain: one job on a step worker when it holds image work and the server has them, else here
         let members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));

@@ -294,6 +294,8 @@ export const STEPS = {
   },
   stack: {
     pure: true,
+    // one tensor is passed on as it is: the output shares its input's buffer
+    aliases: true,
     doc: 'a list of tensors (or one) -> one tensor [N, ...]; `shape` (with one -1 allowed) reshapes it (e.g. [1, 8, 3, 224, 224])',
     params: { in: P.ref(), shape: P.numbers({ optional: true }) },
     refs: ['in'],
@@ -344,7 +346,8 @@ export const STEPS = {
       if (!m) throw new PipelineConfigError(`${where}: no model "${p.model}" in pipeline.models (${Object.keys(models).join(', ') || 'none'})`);
       return m.bind(p, where);
     },
-    run: (_p, inputs, { state }) => state.run(inputs.feeds),
+    // sole: the feeds nobody else reads, which the model may take without a copy
+    run: (_p, inputs, { state, sole }) => state.run(inputs.feeds, sole),
   },
 
   // ---- post-processing ----
