@@ -2,8 +2,10 @@
 // network (zoo/ppshitu_rec_pplcnet_x2_5, PP-LCNet x2.5 at 224x224: real compute) with made params, converted
 // natively and bundled with --recipe imagenet; the request is PaddleClas's classification client body for
 // daisy.jpg (decode, resize short 256, crop 224, normalise, model, top-1 label). Baseline: the same
-// bundle's model.onnx run in the same process on the same [1,3,224,224] tensor shape, with the same
-// runtime threads as one of the server's inference workers. Sequential requests: latency, not throughput.
+// bundle's model.onnx run in the bench's process on the same [1,3,224,224] tensor shape, with the same
+// runtime threads as one of the server's inference workers, one bare run after each request (a shared
+// machine's load then weighs on both sides alike). Sequential requests: latency, not throughput. The
+// reading gives the in-process time of the bundle's preprocessing chain and of the decode alone.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -65,43 +67,57 @@ export async function run({ root, tmp, shared, log }) {
   });
   const img = readFileSync(join(shared, 'pipeline', 'images', 'daisy.jpg')).toString('base64');
   const body = `{"key": ["image"], "value": [${JSON.stringify(img)}]}`;
-  const pipe = [];
-  try {
-    for (let i = 0; i < N + 3; i++) {
-      const t0 = performance.now();
-      const r = await fetch(`${url}/imagenet/prediction`, { method: 'POST', body });
-      const j = await r.json();
-      if (j.err_no !== 0) throw new Error(`err_no ${j.err_no}: ${j.err_msg}`);
-      if (i >= 3) pipe.push(performance.now() - t0);
-    }
-  } finally {
-    child.kill('SIGTERM');
-  }
-
   const ort = (await import(pathToFileURL(join(bundle, 'node_modules', 'onnxruntime-node', 'dist', 'index.js')).href).catch(() => import('onnxruntime-node')));
   const session = await (ort.default ?? ort).InferenceSession.create(join(bundle, 'models', 'imagenet', 'model.onnx'), { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
   const Tensor = (ort.default ?? ort).Tensor;
   const x = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i) * 0.5);
+  // a request, then a bare model run, alternately: both sides see the same load on a shared machine
+  const pipe = [];
   const bare = [];
-  for (let i = 0; i < N + 3; i++) {
-    const t0 = performance.now();
-    await session.run({ [session.inputNames[0]]: new Tensor('float32', x, [1, 3, 224, 224]) });
-    if (i >= 3) bare.push(performance.now() - t0);
+  try {
+    for (let i = 0; i < N + 3; i++) {
+      let t0 = performance.now();
+      const r = await fetch(`${url}/imagenet/prediction`, { method: 'POST', body });
+      const j = await r.json();
+      if (j.err_no !== 0) throw new Error(`err_no ${j.err_no}: ${j.err_msg}`);
+      if (i >= 3) pipe.push(performance.now() - t0);
+      t0 = performance.now();
+      await session.run({ [session.inputNames[0]]: new Tensor('float32', x, [1, 3, 224, 224]) });
+      if (i >= 3) bare.push(performance.now() - t0);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await session.release();
   }
-  await session.release();
+
+  // where the time over the model goes: the bundle's own preprocessing chain (decode -> ... -> stack,
+  // the one step-worker job of a request) and the decode alone, run here in-process on the same bytes
+  const srv = (p) => import(pathToFileURL(join(bundle, 'server', p)).href);
+  const { parseYaml } = await srv('config.mjs');
+  const { checkPipeline, planUnits } = await srv('pipeline/pipeline.mjs');
+  const { STEPS } = await srv('pipeline/steps.mjs');
+  const { runChain } = await srv('pipeline/chain.mjs');
+  const checked = checkPipeline(parseYaml(readFileSync(join(bundle, 'config.yml'), 'utf8')).pipeline);
+  const chain = planUnits(checked.steps.map((s) => ({ ...s, kind: STEPS[s.op] })), checked.response).find((u) => u.offload);
+  const members = chain.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
+  const bytes = Buffer.from(img, 'base64');
+  const timeIt = async (f) => { const ts = []; for (let i = 0; i < N + 10; i++) { const t0 = performance.now(); await f(); if (i >= 10) ts.push(performance.now() - t0); } return median(ts); };
+  const pre = await timeIt(() => runChain(members, { in: [bytes] }));
+  const dec = await timeIt(() => runChain(members.slice(0, 1), { in: [bytes] }));
+
   const p50 = median(pipe);
   const b50 = median(bare);
-  log(`   pipeline p50 ${p50.toFixed(1)} ms, bare model p50 ${b50.toFixed(1)} ms (${threads} thread(s))`);
+  log(`   pipeline p50 ${p50.toFixed(1)} ms, bare model p50 ${b50.toFixed(1)} ms (${threads} thread(s)); in-process preprocessing chain ${pre.toFixed(1)} ms (${members.map((m) => m.step).join(' -> ')}), decode alone ${dec.toFixed(1)} ms`);
   return [{
     area: 'pipeline',
-    name: 'imagenet recipe request p50 (daisy.jpg 500x375, PP-LCNet x2.5 224x224)',
+    name: 'imagenet recipe request p50 (daisy.jpg 500x563, PP-LCNet x2.5 224x224)',
     value: p50,
     unit: 'ms',
-    baseline: `the bundle's model alone, same process, ${threads} runtime thread(s)`,
+    baseline: `the bundle's model alone (bench process, ${threads} runtime thread(s), one run after each request)`,
     baselineValue: b50,
     ratio: p50 / b50,
     target: '<= 1.2x the bare model run',
     meets: p50 / b50 <= 1.2,
-    reading: 'HTTP + JSON + base64, then JPEG decode (pure JS) + resize/crop/normalise on a step worker, the model on an inference worker, top-1 and Python str(); sequential requests, so nothing overlaps: the image work adds to the model time',
+    reading: `sequential requests, so the image work adds to the model time: the preprocessing is one step-worker job (decode -> resize of the crop's window -> one-pass normalise + CHW -> stack), ${pre.toFixed(1)} ms in-process, of which the pure-JS JPEG decode is ${dec.toFixed(1)} ms (run back to back here; inside the server, where the job follows ~20 ms of idling, the same job took 11-14 ms of the step worker's CPU time on the shared 2-vCPU VM of the last measurement, without waiting for a CPU); the rest is HTTP + JSON + base64, the hops to the step and inference workers and top-1 + Python str()`,
   }];
 }

@@ -16,7 +16,7 @@ import { decodeImage } from '../templates/server/image/decode.mjs';
 import { resizeCv2Linear, resizePilBilinear } from '../templates/server/image/resize.mjs';
 import {
   centerCrop, cropBox, normalizeImage, resizeImage, resizeShort, sampleFrames, scaleShort, swapChannels, tenCrop,
-  toChw, resize,
+  toChw, resize, centerCropRect, normalizeToChw, normalizeResizeChw,
 } from '../templates/server/image/ops.mjs';
 
 const MEAN = [0.485, 0.456, 0.406];
@@ -96,6 +96,10 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
       expect(diff(`cls-crop ${c.name}`, cropped.data, load(c.cls_cropped)), c.name).toBe(0);
       const t = toChw(normalizeImage(swapChannels(cropped), { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' })).data;
       expect(diff(`cls-tensor ${c.name}`, t, load(c.cls)), c.name).toBeLessThanOrEqual(1 / 255);
+      // the pipeline's fused path (resize of the crop's window only, one-pass normalise + CHW): the same bits
+      const win = resize(img, resized.width, resized.height, 'cv2', centerCropRect(resized.width, resized.height, 224));
+      expect(Buffer.from(win.data).equals(Buffer.from(cropped.data)), c.name).toBe(true);
+      expect(Buffer.from(normalizeToChw(win, { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' }, true).data.buffer).equals(Buffer.from(t.buffer)), c.name).toBe(true);
     }
   });
 
@@ -105,6 +109,8 @@ describeIf('image decoding and preprocessing match OpenCV / PIL / numpy', () => 
       const f = normalizeImage(swapChannels(img), { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' });
       const t = toChw(resizeImage(f, 640, 640, 'cv2')).data;
       expect(diff(`det-tensor ${c.name}`, t, load(c.det)), c.name).toBeLessThanOrEqual(1 / 255);
+      // the pipeline's fused path (no normalised image): the same bits
+      expect(Buffer.from(normalizeResizeChw(img, 640, 640, { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' }, true).data.buffer).equals(Buffer.from(t.buffer)), c.name).toBe(true);
       expect([640 / img.height, 640 / img.width]).toEqual(c.scale_factor);
     }
   });

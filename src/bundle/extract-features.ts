@@ -20,7 +20,15 @@ interface ImageOps {
 
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
-/** inference_general.yaml writes the scale as this decimal, not 1/255 */
+/**
+ * inference_general.yaml writes the scale as this decimal, not 1/255, and PaddleClas's NormalizeImage
+ * computes (x * float32(scale) - mean) / std in float32. This is deliberately NOT the pipeline's
+ * normalize step: upstream builds the gallery (build_gallery.py, PaddleClas's Python predictor) and
+ * answers queries (the recognition service's RecOp, Paddle Serving's Div(255) + Normalize in float64,
+ * FORMATS §8 B step 5) with two different arithmetics, about 1e-7 apart, and pserve reproduces each
+ * where upstream uses it, so a gallery pserve builds holds the vectors build_gallery.py writes and a
+ * query gets the features the seed service computes.
+ */
 const SCALE = Math.fround(0.00392157);
 const BATCH = 32;
 
@@ -39,14 +47,21 @@ async function imageOps(): Promise<ImageOps> {
   return { decodeImage: decode.decodeImage, resizeCv2Linear: resize.resizeCv2Linear };
 }
 
+/** per channel, float32 (x * scale - mean) / std of each uint8 value x: TABLE[c * 256 + x] */
+const TABLE = (() => {
+  const f = Math.fround;
+  const t = new Float32Array(3 * 256);
+  for (let c = 0; c < 3; c++) for (let x = 0; x < 256; x++) t[c * 256 + x] = f(f(f(x * SCALE) - f(MEAN[c]!)) / f(STD[c]!));
+  return t;
+})();
+
 /** float32 (x * scale - mean) / std, HWC RGB uint8 -> CHW, written at `out[o..]` */
 function normalizeChw(img: Image, out: Float32Array, o: number): void {
-  const f = Math.fround;
   const { width: w, height: h, data } = img;
   const plane = w * h;
   for (let c = 0; c < 3; c++) {
-    const m = f(MEAN[c]!); const s = f(STD[c]!);
-    for (let i = 0; i < plane; i++) out[o + c * plane + i] = f(f(f(data[i * 3 + c]! * SCALE) - m) / s);
+    const t = c * 256; const q = o + c * plane;
+    for (let i = 0; i < plane; i++) out[q + i] = TABLE[t + data[i * 3 + c]!]!;
   }
 }
 

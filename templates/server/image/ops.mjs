@@ -22,12 +22,14 @@ export function pyRound(x) {
 const argError = (what, msg) => new ImageError('E_IMAGE_ARG', `${what}: ${msg}`);
 
 /**
- * Resize with the named library's bilinear filter, bit-exact on uint8.
+ * Resize with the named library's bilinear filter, bit-exact on uint8. `win` ({ x, y, width, height }):
+ * compute and return only that rectangle of the result (bit-identical to cropping the whole result).
  * @param {Image} img @param {number} width @param {number} height @param {Interp} [interp]
+ * @param {{ x: number, y: number, width: number, height: number }} [win]
  * @returns {Image}
  */
-export function resize(img, width, height, interp = 'cv2') {
-  return interp === 'pil' ? resizePilBilinear(img, width, height) : resizeCv2Linear(img, width, height);
+export function resize(img, width, height, interp = 'cv2', win = undefined) {
+  return interp === 'pil' ? resizePilBilinear(img, width, height, win) : resizeCv2Linear(img, width, height, win);
 }
 
 /**
@@ -37,12 +39,21 @@ export function resize(img, width, height, interp = 'cv2') {
  * @returns {Image}
  */
 export function resizeShort(img, size, opts = {}) {
+  const [w, h] = resizeShortSize(img, size, opts.maxSize);
+  return resize(img, w, h, opts.interp);
+}
+
+/**
+ * The [width, height] resizeShort resizes to.
+ * @param {{ width: number, height: number }} img @param {number} size @param {number} [maxSize]
+ * @returns {[number, number]}
+ */
+export function resizeShortSize(img, size, maxSize = 2147483647) {
   if (!Number.isInteger(size) || size < 1) throw argError('resize_short', `size ${size} is not a positive integer`);
-  const maxSize = opts.maxSize ?? 2147483647;
   const longSide = Math.max(img.width, img.height);
   let percent = size / Math.min(img.width, img.height);
   if (pyRound(percent * longSide) > maxSize) percent = maxSize / longSide;
-  return resize(img, pyRound(img.width * percent), pyRound(img.height * percent), opts.interp);
+  return [pyRound(img.width * percent), pyRound(img.height * percent)];
 }
 
 /**
@@ -70,12 +81,22 @@ export function crop(img, x, y, width, height) {
  * @returns {Image}
  */
 export function centerCrop(img, size, opts = {}) {
+  const r = centerCropRect(img.width, img.height, size, opts);
+  return crop(img, r.x, r.y, r.width, r.height);
+}
+
+/**
+ * The rectangle centerCrop keeps of a width x height image (refused when the crop is larger).
+ * @param {number} width @param {number} height @param {number | [number, number]} size @param {{ rounding?: 'floor' | 'round' }} [opts]
+ * @returns {{ x: number, y: number, width: number, height: number }}
+ */
+export function centerCropRect(width, height, size, opts = {}) {
   const [cw, ch] = Array.isArray(size) ? size : [size, size];
-  if (cw > img.width || ch > img.height) throw argError('center_crop', `crop ${cw}x${ch} is larger than the ${img.width}x${img.height} image`);
+  if (cw > width || ch > height) throw argError('center_crop', `crop ${cw}x${ch} is larger than the ${width}x${height} image`);
   const round = opts.rounding === 'round';
-  const x = round ? pyRound((img.width - cw) / 2) : Math.floor((img.width - cw) / 2);
-  const y = round ? pyRound((img.height - ch) / 2) : Math.floor((img.height - ch) / 2);
-  return crop(img, x, y, cw, ch);
+  const x = round ? pyRound((width - cw) / 2) : Math.floor((width - cw) / 2);
+  const y = round ? pyRound((height - ch) / 2) : Math.floor((height - ch) / 2);
+  return { x, y, width: cw, height: ch };
 }
 
 /**
@@ -88,9 +109,20 @@ export function centerCrop(img, size, opts = {}) {
  * @returns {Image}
  */
 export function scaleShort(img, short, opts = {}) {
+  const size = scaleShortSize(img, short, opts);
+  return size ? resize(img, size[0], size[1], opts.interp ?? 'pil') : img;
+}
+
+/**
+ * The [width, height] scaleShort resizes to, or null when it keeps the image as it is.
+ * @param {{ width: number, height: number }} img @param {number} short
+ * @param {{ fixedRatio?: boolean, keepRatio?: boolean, doRound?: boolean }} [opts]
+ * @returns {[number, number] | null}
+ */
+export function scaleShortSize(img, short, opts = {}) {
   const { width: w, height: h } = img;
   const fixedRatio = opts.fixedRatio ?? true;
-  if ((w <= h && w === short) || (h <= w && h === short)) return img;
+  if ((w <= h && w === short) || (h <= w && h === short)) return null;
   let ow, oh;
   if (w <= h) {
     ow = short;
@@ -111,7 +143,7 @@ export function scaleShort(img, short, opts = {}) {
       oh = opts.doRound ? Math.trunc(h * f + 0.5) : short;
     }
   }
-  return resize(img, ow, oh, opts.interp ?? 'pil');
+  return [ow, oh];
 }
 
 /**
@@ -311,21 +343,16 @@ export function resizeCv2LinearFloat(img, width, height) {
  */
 export function normalizeImage(img, opts) {
   const c = img.channels;
-  const div = opts.div ?? 255;
-  const mean = opts.mean ?? new Array(c).fill(0);
-  const std = opts.std ?? new Array(c).fill(1);
-  if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
-  if (std.some((s) => s === 0) || div === 0) throw argError('normalize', 'std and div must not be 0');
+  const { div, mean, std, f64 } = normalizeArgs(c, opts);
   const src = img.data;
   const f = Math.fround;
-  const f64 = (opts.arithmetic ?? 'float32') === 'float64';
   if (src instanceof Uint8Array) {
     // 256 possible inputs per channel: a table computed with the very same operations gives the same bits
     const out = f64 ? new Float64Array(src.length) : new Float32Array(src.length);
-    const lut = f64 ? new Float64Array(256) : new Float32Array(256);
+    const lut = normalizeTable(c, opts);
     for (let k = 0; k < c; k++) {
-      for (let x = 0; x < 256; x++) lut[x] = f64 ? (x / div - mean[k]) / std[k] : f(f(f(x / f(div)) - f(mean[k])) / f(std[k]));
-      for (let i = k; i < src.length; i += c) out[i] = lut[src[i]];
+      const t = k * 256;
+      for (let i = k; i < src.length; i += c) out[i] = lut[t + src[i]];
     }
     return { width: img.width, height: img.height, channels: c, data: out };
   }
@@ -344,6 +371,192 @@ export function normalizeImage(img, opts) {
     for (let i = k; i < src.length; i += c) out[i] = f(f(f(f(src[i]) / d) - mk) / sk);
   }
   return { width: img.width, height: img.height, channels: c, data: out };
+}
+
+/**
+ * normalizeImage's options checked for a c-channel image, with their defaults.
+ * @param {number} c @param {{ div?: number, mean?: number[], std?: number[], arithmetic?: 'float32' | 'float64' }} opts
+ */
+export function normalizeArgs(c, opts) {
+  const div = opts.div ?? 255;
+  const mean = opts.mean ?? new Array(c).fill(0);
+  const std = opts.std ?? new Array(c).fill(1);
+  if (mean.length !== c || std.length !== c) throw argError('normalize', `mean and std need ${c} values each, got ${mean.length} and ${std.length}`);
+  if (std.some((s) => s === 0) || div === 0) throw argError('normalize', 'std and div must not be 0');
+  return { div, mean, std, f64: (opts.arithmetic ?? 'float32') === 'float64' };
+}
+
+/**
+ * What normalizeImage makes of each uint8 value, per channel: table[k * 256 + v] is output channel k's value
+ * for v (float64 numbers; in float32 arithmetic each already rounded to float32). After a channel reversal,
+ * output channel k reads input channel c - 1 - k through table k.
+ * @param {number} c @param {{ div?: number, mean?: number[], std?: number[], arithmetic?: 'float32' | 'float64' }} opts
+ * @returns {Float64Array}
+ */
+export function normalizeTable(c, opts) {
+  const { div, mean, std, f64 } = normalizeArgs(c, opts);
+  const f = Math.fround;
+  const lut = new Float64Array(256 * c);
+  for (let k = 0; k < c; k++) {
+    for (let x = 0; x < 256; x++) lut[k * 256 + x] = f64 ? (x / div - mean[k]) / std[k] : f(f(f(x / f(div)) - f(mean[k])) / f(std[k]));
+  }
+  return lut;
+}
+
+/**
+ * swapChannels (when swap), normalizeImage and toChw of a uint8 HWC image in one pass: the float32 [C, H, W]
+ * tensor written straight from the pixels through normalizeTable, bit-identical to the three steps (each
+ * value is the table's float64 number cast to float32, as toChw casts normalizeImage's). Float images take
+ * the three steps.
+ * @param {Image | FloatImage} img
+ * @param {{ div?: number, mean?: number[], std?: number[], arithmetic?: 'float32' | 'float64' }} opts
+ * @param {boolean} [swap]
+ * @returns {{ data: Float32Array, dims: number[] }}
+ */
+export function normalizeToChw(img, opts, swap = false) {
+  const { width: w, height: h, channels: c, data: src } = img;
+  if (!(src instanceof Uint8Array)) return toChw(normalizeImage(swap ? swapChannels(img) : img, opts));
+  const lut = normalizeTable(c, opts);
+  const plane = w * h;
+  const out = new Float32Array(plane * c);
+  if (c === 3) {
+    // output plane k reads input channel k, or 2 - k after the reversal
+    const l0 = lut.subarray(0, 256), l1 = lut.subarray(256, 512), l2 = lut.subarray(512, 768);
+    const i0 = swap ? 2 : 0, i2 = swap ? 0 : 2;
+    for (let p = 0, i = 0; p < plane; p++, i += 3) {
+      out[p] = l0[src[i + i0]];
+      out[plane + p] = l1[src[i + 1]];
+      out[2 * plane + p] = l2[src[i + i2]];
+    }
+  } else {
+    for (let k = 0; k < c; k++) {
+      const t = k * 256, o = k * plane;
+      for (let p = 0, i = swap ? c - 1 - k : k; p < plane; p++, i += c) out[o + p] = lut[t + src[i]];
+    }
+  }
+  return { data: out, dims: [c, h, w] };
+}
+
+/**
+ * The PP-ShiTu detector input in one go: swapChannels (when swap), normalizeImage, resizeCv2LinearFloat to
+ * width x height and toChw, bit-identical to those steps, from a uint8 HWC image. The normalised image is
+ * never made: each source pixel is read through normalizeTable inside the horizontal pass (the same float64
+ * (or float32) numbers the normalised image would hold, combined with the same weights in the same order),
+ * and the vertical pass writes the float32 CHW tensor directly. Float images take the separate steps.
+ * @param {Image | FloatImage} img @param {number} width @param {number} height
+ * @param {{ div?: number, mean?: number[], std?: number[], arithmetic?: 'float32' | 'float64' }} opts
+ * @param {boolean} [swap]
+ * @returns {{ data: Float32Array, dims: number[] }}
+ */
+export function normalizeResizeChw(img, width, height, opts, swap = false) {
+  const { width: sw, height: sh, channels: cn, data: src } = img;
+  if (!(src instanceof Uint8Array)) return toChw(resizeCv2LinearFloat(normalizeImage(swap ? swapChannels(img) : img, opts), width, height));
+  const { f64 } = normalizeArgs(cn, opts);
+  checkResize(img, width, height, 'cv2 resize');
+  if (sw === width && sh === height) return normalizeToChw(img, opts, swap);
+  const lut = normalizeTable(cn, opts);
+  // source channel of output channel k
+  const sc = Int32Array.from({ length: cn }, (_, k) => (swap ? cn - 1 - k : k));
+  const r = f64 ? (/** @type {number} */ v) => v : Math.fround;
+  const plane = width * height;
+  const out = new Float32Array(plane * cn);
+  if (sw === 2 * width && sh === 2 * height) {
+    const stride = sw * cn;
+    for (let k = 0; k < cn; k++) {
+      const t = k * 256, c = sc[k];
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const s = 2 * y * stride + 2 * x * cn + c;
+          out[k * plane + y * width + x] = r(r(r(r(lut[t + src[s]] + lut[t + src[s + cn]]) + lut[t + src[s + stride]]) + lut[t + src[s + stride + cn]]) * 0.25);
+        }
+      }
+    }
+    return { data: out, dims: [cn, height, width] };
+  }
+  const scaleX = 1 / (width / sw);
+  const xofs = new Int32Array(width), xofs1 = new Int32Array(width), ax0 = new Float64Array(width), ax1 = new Float64Array(width);
+  const single = new Uint8Array(width);
+  for (let dx = 0; dx < width; dx++) {
+    let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
+    let sx = Math.floor(fx);
+    fx = Math.fround(fx - sx);
+    if (sx < 0) { fx = 0; sx = 0; }
+    if (sx >= sw - 1) { fx = 0; sx = sw - 1; single[dx] = 1; }
+    xofs[dx] = sx;
+    xofs1[dx] = single[dx] ? sx : sx + 1;
+    ax0[dx] = Math.fround(1 - fx);
+    ax1[dx] = fx;
+  }
+  // the columns from `edge` on read the last source column alone (sx >= sw - 1: a suffix, sx grows with dx)
+  let edge = width;
+  while (edge > 0 && single[edge - 1]) edge--;
+  // three channels in float64 (the PP-ShiTu detector): each column's taps read straight through the tables;
+  // otherwise one source row normalised (planar, norm[k * sw + x]), then horizontally resized; rows are
+  // planar either way: row[k * width + dx]
+  const fast = cn === 3 && f64;
+  const norm = new Float64Array(fast ? 0 : sw * cn);
+  const l0 = lut.subarray(0, 256), l1 = lut.subarray(256, 512), l2 = lut.subarray(512, 768);
+  const i0 = sc[0], i2 = sc[cn - 1];
+  /** @param {number} sy @param {Float64Array} row */
+  const hresize = fast ? (sy, row) => {
+    const base = sy * sw * 3;
+    for (let dx = 0; dx < edge; dx++) {
+      const s0 = base + xofs[dx] * 3, s1 = base + xofs1[dx] * 3, a0 = ax0[dx], a1 = ax1[dx];
+      row[dx] = l0[src[s0 + i0]] * a0 + l0[src[s1 + i0]] * a1;
+      row[width + dx] = l1[src[s0 + 1]] * a0 + l1[src[s1 + 1]] * a1;
+      row[2 * width + dx] = l2[src[s0 + i2]] * a0 + l2[src[s1 + i2]] * a1;
+    }
+    for (let dx = edge; dx < width; dx++) {
+      const s0 = base + xofs[dx] * 3;
+      row[dx] = l0[src[s0 + i0]];
+      row[width + dx] = l1[src[s0 + 1]];
+      row[2 * width + dx] = l2[src[s0 + i2]];
+    }
+  } : (sy, row) => {
+    const base = sy * sw * cn;
+    for (let k = 0; k < cn; k++) {
+      const t = k * 256, o = k * sw;
+      for (let x = 0, i = base + sc[k]; x < sw; x++, i += cn) norm[o + x] = lut[t + src[i]];
+    }
+    for (let k = 0; k < cn; k++) {
+      const o = k * width, q = k * sw;
+      if (f64) for (let dx = 0; dx < edge; dx++) row[o + dx] = norm[q + xofs[dx]] * ax0[dx] + norm[q + xofs1[dx]] * ax1[dx];
+      else for (let dx = 0; dx < edge; dx++) row[o + dx] = r(r(norm[q + xofs[dx]] * ax0[dx]) + r(norm[q + xofs1[dx]] * ax1[dx]));
+      for (let dx = edge; dx < width; dx++) row[o + dx] = norm[q + xofs[dx]];
+    }
+  };
+  const scaleY = 1 / (height / sh);
+  const rowLen = width * cn;
+  let rowA = new Float64Array(rowLen), rowB = new Float64Array(rowLen);
+  let haveA = -1, haveB = -1;
+  for (let dy = 0; dy < height; dy++) {
+    let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
+    const sy = Math.floor(fy);
+    fy = Math.fround(fy - sy);
+    const b0 = Math.fround(1 - fy), b1 = fy;
+    const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
+    const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
+    if (haveA !== y0) {
+      if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
+      else { hresize(y0, rowA); haveA = y0; }
+    }
+    if (haveB !== y1) { if (y1 === haveA) rowB.set(rowA); else hresize(y1, rowB); haveB = y1; }
+    if (fast) {
+      const o = dy * width, o1 = plane + o, o2 = 2 * plane + o, w2 = 2 * width;
+      for (let x = 0; x < width; x++) {
+        out[o + x] = rowA[x] * b0 + rowB[x] * b1;
+        out[o1 + x] = rowA[width + x] * b0 + rowB[width + x] * b1;
+        out[o2 + x] = rowA[w2 + x] * b0 + rowB[w2 + x] * b1;
+      }
+      continue;
+    }
+    for (let k = 0; k < cn; k++) {
+      const o = k * plane + dy * width, q = k * width;
+      if (f64) for (let x = 0; x < width; x++) out[o + x] = rowA[q + x] * b0 + rowB[q + x] * b1;
+      else for (let x = 0; x < width; x++) out[o + x] = r(r(rowA[q + x] * b0) + r(rowB[q + x] * b1));
+    }
+  }
+  return { data: out, dims: [cn, height, width] };
 }
 
 /**

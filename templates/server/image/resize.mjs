@@ -29,48 +29,111 @@ export function checkResize(img, w, h, what) {
 }
 
 /**
- * cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) on uint8, bit-exact.
+ * A rectangle of a resize's output: { x, y, width, height } inside the width x height result.
+ * @typedef {{ x: number, y: number, width: number, height: number }} Window
+ */
+
+/** @param {Window | undefined} win @param {number} width @param {number} height @param {string} what @returns {Window} */
+function windowOf(win, width, height, what) {
+  if (!win) return { x: 0, y: 0, width, height };
+  const { x, y, width: ww, height: wh } = win;
+  if (![x, y, ww, wh].every(Number.isInteger) || x < 0 || y < 0 || ww < 1 || wh < 1 || x + ww > width || y + wh > height) {
+    throw new ImageError('E_IMAGE_ARG', `${what}: window ${ww}x${wh} at (${x}, ${y}) is not inside the ${width}x${height} result`);
+  }
+  return win;
+}
+
+/** rows [y, y + h) and columns [x, x + w) of an HWC uint8 image, copied @param {Image} img @param {Window} r @returns {Image} */
+function copyRect(img, r) {
+  const c = img.channels, rowLen = r.width * c, stride = img.width * c;
+  if (r.x === 0 && r.y === 0 && r.width === img.width && r.height === img.height) return { width: r.width, height: r.height, channels: c, data: img.data.slice() };
+  const out = new Uint8Array(rowLen * r.height);
+  for (let y = 0; y < r.height; y++) {
+    const s = (r.y + y) * stride + r.x * c;
+    out.set(img.data.subarray(s, s + rowLen), y * rowLen);
+  }
+  return { width: r.width, height: r.height, channels: c, data: out };
+}
+
+/**
+ * cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) on uint8, bit-exact. With `win`, only
+ * that rectangle of the result is computed and returned (every output pixel depends only on its own
+ * coordinates, so a window equals the same crop of the whole result, bit for bit): a resize followed by a
+ * centre crop costs the crop's pixels, not the resized image's.
  * @param {Image} img
  * @param {number} width
  * @param {number} height
+ * @param {Window} [win]
  * @returns {Image}
  */
-export function resizeCv2Linear(img, width, height) {
+export function resizeCv2Linear(img, width, height, win) {
   checkResize(img, width, height, 'cv2 resize');
+  const w = windowOf(win, width, height, 'cv2 resize');
   const { width: sw, height: sh, channels: cn, data: src } = img;
-  if (sw === width && sh === height) return { width, height, channels: cn, data: src.slice() };
-  if (sw === 2 * width && sh === 2 * height) return areaHalf(img, width, height);
+  if (sw === width && sh === height) return copyRect(img, w);
+  if (sw === 2 * width && sh === 2 * height) return areaHalf(img, w);
+  const ow = w.width, oh = w.height;
 
-  // column taps: per destination x, source offset and two weights (OpenCV's xofs/ialpha)
+  // column taps: per destination x of the window, source offset and two weights (OpenCV's xofs/ialpha)
   const scaleX = 1 / (width / sw);
-  const xofs = new Int32Array(width), ax0 = new Int32Array(width), ax1 = new Int32Array(width);
-  for (let dx = 0; dx < width; dx++) {
+  const xofs = new Int32Array(ow), xofs1 = new Int32Array(ow), ax0 = new Int32Array(ow), ax1 = new Int32Array(ow);
+  for (let i = 0; i < ow; i++) {
+    const dx = w.x + i;
     let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
     let sx = Math.floor(fx);
     fx = Math.fround(fx - sx);
     if (sx < 0) { fx = 0; sx = 0; }
     if (sx >= sw - 1) { fx = 0; sx = sw - 1; }
-    xofs[dx] = sx * cn;
-    ax0[dx] = rint(Math.fround(1 - fx) * 2048);
-    ax1[dx] = rint(fx * 2048);
+    xofs[i] = sx * cn;
+    // the right neighbour is only read when it exists (its weight is 0 at the last column)
+    xofs1[i] = sx + 1 < sw ? (sx + 1) * cn : sx * cn;
+    ax0[i] = rint(Math.fround(1 - fx) * 2048);
+    ax1[i] = rint(fx * 2048);
   }
-  const rowLen = width * cn;
+  const rowLen = ow * cn;
   const srcStride = sw * cn;
   /** @param {number} sy @param {Int32Array} out */
-  const hresize = (sy, out) => {
-    const r = sy * srcStride;
-    for (let dx = 0, o = 0; dx < width; dx++) {
-      const s = r + xofs[dx], a0 = ax0[dx], a1 = ax1[dx];
-      // the right neighbour is only read when it exists (its weight is 0 at the last column)
-      const s1 = xofs[dx] + cn < srcStride ? s + cn : s;
-      for (let k = 0; k < cn; k++, o++) out[o] = src[s + k] * a0 + src[s1 + k] * a1;
+  const hresize = cn === 3
+    ? (sy, out) => {
+      const r = sy * srcStride;
+      for (let i = 0, o = 0; i < ow; i++, o += 3) {
+        const s = r + xofs[i], s1 = r + xofs1[i], a0 = ax0[i], a1 = ax1[i];
+        out[o] = src[s] * a0 + src[s1] * a1;
+        out[o + 1] = src[s + 1] * a0 + src[s1 + 1] * a1;
+        out[o + 2] = src[s + 2] * a0 + src[s1 + 2] * a1;
+      }
     }
-  };
+    : (sy, out) => {
+      const r = sy * srcStride;
+      for (let i = 0, o = 0; i < ow; i++) {
+        const s = r + xofs[i], s1 = r + xofs1[i], a0 = ax0[i], a1 = ax1[i];
+        for (let k = 0; k < cn; k++, o++) out[o] = src[s + k] * a0 + src[s1 + k] * a1;
+      }
+    };
+  // two source rows at once (a reduction needs two new rows for most destination rows): the column taps
+  // are read once for both
+  /** @param {number} ya @param {Int32Array} outA @param {number} yb @param {Int32Array} outB */
+  const hresize2 = cn === 3
+    ? (ya, outA, yb, outB) => {
+      const ra = ya * srcStride, rb = yb * srcStride;
+      for (let i = 0, o = 0; i < ow; i++, o += 3) {
+        const x0 = xofs[i], x1 = xofs1[i], a0 = ax0[i], a1 = ax1[i];
+        const s = ra + x0, s1 = ra + x1, t = rb + x0, t1 = rb + x1;
+        outA[o] = src[s] * a0 + src[s1] * a1;
+        outA[o + 1] = src[s + 1] * a0 + src[s1 + 1] * a1;
+        outA[o + 2] = src[s + 2] * a0 + src[s1 + 2] * a1;
+        outB[o] = src[t] * a0 + src[t1] * a1;
+        outB[o + 1] = src[t + 1] * a0 + src[t1 + 1] * a1;
+        outB[o + 2] = src[t + 2] * a0 + src[t1 + 2] * a1;
+      }
+    }
+    : (ya, outA, yb, outB) => { hresize(ya, outA); hresize(yb, outB); };
   const scaleY = 1 / (height / sh);
-  const out = new Uint8Array(rowLen * height);
+  const out = new Uint8Array(rowLen * oh);
   let rowA = new Int32Array(rowLen), rowB = new Int32Array(rowLen);
   let haveA = -1, haveB = -1;
-  for (let dy = 0; dy < height; dy++) {
+  for (let j = 0; j < oh; j++) {
+    const dy = w.y + j;
     let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
     const sy = Math.floor(fy);
     fy = Math.fround(fy - sy);
@@ -78,7 +141,10 @@ export function resizeCv2Linear(img, width, height) {
     const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
     const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
     // reuse the horizontally resized rows of the previous destination row when they match
-    if (haveA !== y0) {
+    if (haveA !== y0 && haveB !== y0 && y1 !== y0 && haveA !== y1 && haveB !== y1) {
+      hresize2(y0, rowA, y1, rowB);
+      haveA = y0; haveB = y1;
+    } else if (haveA !== y0) {
       if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
       else { hresize(y0, rowA); haveA = y0; }
     }
@@ -86,30 +152,30 @@ export function resizeCv2Linear(img, width, height) {
       if (y1 === haveA) { rowB.set(rowA); } else hresize(y1, rowB);
       haveB = y1;
     }
-    const o = dy * rowLen;
-    for (let x = 0; x < rowLen; x++) {
-      let s0 = rowA[x] >> 4, s1 = rowB[x] >> 4;
-      s0 = s0 > 32767 ? 32767 : s0; s1 = s1 > 32767 ? 32767 : s1;
-      const t = (((s0 * b0) >> 16) + ((s1 * b1) >> 16) + 2) >> 2;
-      out[o + x] = t < 0 ? 0 : t > 255 ? 255 : t;
-    }
+    const o = j * rowLen;
+    // OpenCV's SIMD rounding; a uint8 row sum is at most 255 * 2049 < 32768 << 4 and the result at most
+    // 255, so its saturations never act and are left out
+    for (let x = 0; x < rowLen; x++) out[o + x] = ((((rowA[x] >> 4) * b0) >> 16) + (((rowB[x] >> 4) * b1) >> 16) + 2) >> 2;
   }
-  return { width, height, channels: cn, data: out };
+  return { width: ow, height: oh, channels: cn, data: out };
 }
 
-/** OpenCV's INTER_AREA fast path for an exact 2x reduction (what INTER_LINEAR becomes there). @param {Image} img @param {number} width @param {number} height */
-function areaHalf(img, width, height) {
+/**
+ * OpenCV's INTER_AREA fast path for an exact 2x reduction (what INTER_LINEAR becomes there), over a window
+ * of the result. @param {Image} img @param {Window} w
+ */
+function areaHalf(img, w) {
   const { width: sw, channels: cn, data: src } = img;
-  const out = new Uint8Array(width * height * cn);
+  const out = new Uint8Array(w.width * w.height * cn);
   const stride = sw * cn;
-  for (let y = 0; y < height; y++) {
-    const r0 = 2 * y * stride, r1 = r0 + stride, o = y * width * cn;
-    for (let x = 0; x < width; x++) {
-      const s = 2 * x * cn;
+  for (let y = 0; y < w.height; y++) {
+    const r0 = 2 * (w.y + y) * stride, r1 = r0 + stride, o = y * w.width * cn;
+    for (let x = 0; x < w.width; x++) {
+      const s = 2 * (w.x + x) * cn;
       for (let k = 0; k < cn; k++) out[o + x * cn + k] = (src[r0 + s + k] + src[r0 + s + cn + k] + src[r1 + s + k] + src[r1 + s + cn + k] + 2) >> 2;
     }
   }
-  return { width, height, channels: cn, data: out };
+  return { width: w.width, height: w.height, channels: cn, data: out };
 }
 
 /**
@@ -156,49 +222,73 @@ const clip8 = (v) => (v >= 1073741824 ? 255 : v <= 0 ? 0 : v >> 22);
 
 /**
  * PIL Image.resize((width, height), Image.BILINEAR) on an 8-bit L or RGB image (HWC), bit-exact. (PIL resizes
- * RGBA premultiplied by alpha; that is not reproduced: the seeds only resize RGB.)
+ * RGBA premultiplied by alpha; that is not reproduced: the seeds only resize RGB.) With `win`, only that
+ * rectangle of the result is computed (the horizontal pass over the window's columns and the source rows its
+ * rows read), equal bit for bit to the same crop of the whole result.
  * @param {Image} img
  * @param {number} width
  * @param {number} height
+ * @param {Window} [win]
  * @returns {Image}
  */
-export function resizePilBilinear(img, width, height) {
+export function resizePilBilinear(img, width, height, win) {
   checkResize(img, width, height, 'PIL resize');
+  const w = windowOf(win, width, height, 'PIL resize');
   const { width: sw, height: sh, channels: cn } = img;
-  let cur = img;
-  if (sw === width && sh === height) return { width, height, channels: cn, data: img.data.slice() };
-  // horizontal pass (over every source row: Pillow limits it to the rows the vertical pass reads, same values)
+  if (sw === width && sh === height) return copyRect(img, w);
+  const ow = w.width, oh = w.height;
+  // the source rows the window's rows read: all of [first row's start, last row's end) (bounds grow with the row)
+  const vert = height !== sh ? pilCoeffs(sh, height) : null;
+  const r0 = vert ? vert.bounds[w.y * 2] : w.y;
+  const r1 = vert ? vert.bounds[(w.y + oh - 1) * 2] + vert.bounds[(w.y + oh - 1) * 2 + 1] : w.y + oh;
+  // horizontal pass (Pillow limits it to the rows the vertical pass reads, as here), into rows r0..r1
+  let mid;
   if (width !== sw) {
     const { ksize, bounds, kk } = pilCoeffs(sw, width);
-    const src = cur.data;
-    const out = new Uint8Array(width * sh * cn);
-    for (let y = 0; y < sh; y++) {
-      const r = y * sw * cn, o = y * width * cn;
-      for (let xx = 0; xx < width; xx++) {
+    const src = img.data;
+    mid = new Uint8Array((r1 - r0) * ow * cn);
+    if (cn === 3) {
+      // three channels summed together, tap by tap (the same sums, in the same order, per channel)
+      for (let y = r0; y < r1; y++) {
+        const r = y * sw * 3, o = (y - r0) * ow * 3;
+        for (let i = 0; i < ow; i++) {
+          const xx = w.x + i;
+          const xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], kb = xx * ksize;
+          let s0 = 2097152, s1 = 2097152, s2 = 2097152;
+          for (let x = 0, p = r + xmin * 3; x < xmax; x++, p += 3) {
+            const k = kk[kb + x];
+            s0 += src[p] * k; s1 += src[p + 1] * k; s2 += src[p + 2] * k;
+          }
+          mid[o + i * 3] = clip8(s0); mid[o + i * 3 + 1] = clip8(s1); mid[o + i * 3 + 2] = clip8(s2);
+        }
+      }
+    } else for (let y = r0; y < r1; y++) {
+      const r = y * sw * cn, o = (y - r0) * ow * cn;
+      for (let i = 0; i < ow; i++) {
+        const xx = w.x + i;
         const xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], kb = xx * ksize;
         for (let c = 0; c < cn; c++) {
           let s = 2097152;
           for (let x = 0; x < xmax; x++) s += src[r + (x + xmin) * cn + c] * kk[kb + x];
-          out[o + xx * cn + c] = clip8(s);
+          mid[o + i * cn + c] = clip8(s);
         }
       }
     }
-    cur = { width, height: sh, channels: cn, data: out };
+  } else {
+    mid = copyRect(img, { x: w.x, y: r0, width: ow, height: r1 - r0 }).data;
   }
-  if (height !== sh) {
-    const { ksize, bounds, kk } = pilCoeffs(sh, height);
-    const src = cur.data;
-    const rowLen = width * cn;
-    const out = new Uint8Array(rowLen * height);
-    for (let yy = 0; yy < height; yy++) {
-      const ymin = bounds[yy * 2], ymax = bounds[yy * 2 + 1], kb = yy * ksize, o = yy * rowLen;
-      for (let i = 0; i < rowLen; i++) {
-        let s = 2097152;
-        for (let y = 0; y < ymax; y++) s += src[(y + ymin) * rowLen + i] * kk[kb + y];
-        out[o + i] = clip8(s);
-      }
+  if (!vert) return { width: ow, height: oh, channels: cn, data: mid };
+  const { ksize, bounds, kk } = vert;
+  const rowLen = ow * cn;
+  const out = new Uint8Array(rowLen * oh);
+  for (let j = 0; j < oh; j++) {
+    const yy = w.y + j;
+    const ymin = bounds[yy * 2] - r0, ymax = bounds[yy * 2 + 1], kb = yy * ksize, o = j * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      let s = 2097152;
+      for (let y = 0; y < ymax; y++) s += mid[(y + ymin) * rowLen + i] * kk[kb + y];
+      out[o + i] = clip8(s);
     }
-    cur = { width, height, channels: cn, data: out };
   }
-  return cur;
+  return { width: ow, height: oh, channels: cn, data: out };
 }

@@ -3,12 +3,14 @@
  * an `op` from steps.mjs with its parameters and the outputs of earlier steps it reads) and the
  * response (answer key -> step output). checkPipeline reads it without touching files (pserve
  * bundle calls it before writing a bundle; the server at start), preparePipeline loads what steps
- * need once (labels, the index, the models' bindings), runPipeline answers one request, walking the
- * graph: each step starts as soon as the steps it reads have finished.
+ * need once (labels, the index, the models' bindings) and groups the steps into units (a step, or a
+ * chain of pure steps that only feed each other: chain.mjs), runPipeline answers one request, walking
+ * the graph: each unit starts as soon as the steps it reads have finished.
  */
 import { RequestError } from '../tensors.mjs';
 import { PipelineConfigError, REF_RE, checkParams, checkValue, P } from './params.mjs';
 import { STEPS } from './steps.mjs';
+import { runChain } from './chain.mjs';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_STEPS = 256;
@@ -99,7 +101,52 @@ export async function preparePipeline(checked, env) {
     const state = kind.prepare ? await kind.prepare(s.params, { ...env, where }) : undefined;
     steps.push({ ...s, kind, state });
   }
-  return { steps, response: checked.response, stepWorkers: env.stepWorkers ?? null };
+  return { steps, units: planUnits(steps, checked.response), response: checked.response, stepWorkers: env.stepWorkers ?? null };
+}
+
+/**
+ * The steps grouped into units, in file order. A pure step (steps.mjs) starts a chain; the chain
+ * takes in the next step while its last step's output is read by exactly one step, that step is
+ * pure and reads nothing but that output (and the response does not show it): nobody else ever
+ * needs the value in between. Each unit: { members, head, last, chain, offload, sole }; sole: the
+ * head's parameters (as "feeds.x") whose value no other step reads and the response does not show.
+ */
+export function planUnits(steps, response) {
+  const readers = new Map(steps.map((s) => [s.name, []]));
+  for (const s of steps) for (const [, ref] of s.refs) readers.get(REF_RE.exec(ref)[1])?.push({ s, ref });
+  const shown = new Set(Object.values(response).map((ref) => REF_RE.exec(ref)[1]));
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  // a value only one step reads (once) and the response does not show; a step whose output may share
+  // its input's buffer (`aliases`: stack of one tensor) counts only when its inputs are sole too
+  const soleMemo = new Map();
+  const isSole = (name) => {
+    if (soleMemo.has(name)) return soleMemo.get(name);
+    const s = byName.get(name);
+    const v = !!s && !shown.has(name) && readers.get(name).length === 1 && (!s.kind.aliases || s.refs.every(([, ref]) => isSole(REF_RE.exec(ref)[1])));
+    soleMemo.set(name, v);
+    return v;
+  };
+  const taken = new Set();
+  const units = [];
+  for (const s of steps) {
+    if (taken.has(s.name)) continue;
+    const members = [s];
+    if (s.kind.pure) {
+      for (let cur = s; ;) {
+        const rs = readers.get(cur.name);
+        if (shown.has(cur.name) || rs.length !== 1) break;
+        const next = rs[0].s;
+        if (!next.kind.pure || next.refs.length !== 1 || rs[0].ref !== cur.name) break;
+        members.push(next);
+        taken.add(next.name);
+        cur = next;
+      }
+    }
+    // the head's inputs that nothing else reads (a model step may move such a tensor to its worker uncopied)
+    const sole = new Set(s.refs.filter(([, ref]) => isSole(REF_RE.exec(ref)[1])).map(([key]) => key));
+    units.push({ members, head: s, last: members[members.length - 1], chain: s.kind.pure === true, offload: members.some((m) => m.kind.offload), sole });
+  }
+  return units;
 }
 
 function resolveRef(values, ref, step) {
@@ -117,9 +164,10 @@ function resolveRef(values, ref, step) {
 export async function runPipeline(prepared, request) {
   const values = new Map([['request', request]]);
   const pending = new Map();
-  const runStep = async (s) => {
+  const runUnit = async (u) => {
+    const s = u.head;
     await Promise.all(s.refs.map(([, ref]) => pending.get(REF_RE.exec(ref)[1])));
-    const inputs = {};
+    let inputs = {};
     for (const key of s.kind.refs) {
       const p = s.params[key];
       if (p === undefined) continue;
@@ -127,19 +175,40 @@ export async function runPipeline(prepared, request) {
       else inputs[key] = Object.fromEntries(Object.entries(p).map(([k, r]) => [k, resolveRef(values, r, s.name)]));
     }
     try {
-      const workers = s.kind.offload ? prepared.stepWorkers : null;
-      values.set(s.name, await (workers ? workers.run(s.op, s.params, inputs, s.name) : s.kind.run(s.params, inputs, { request, step: s.name, state: s.state })));
+      let out;
+      if (!u.chain) out = await s.kind.run(s.params, inputs, { request, step: s.name, state: s.state, sole: u.sole });
+      else {
+        // a chain: one job on a step worker when it holds image work and the server has them, else here
+        let members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
+        const workers = u.offload ? prepared.stepWorkers : null;
+        if (workers) {
+          // steps that only pick some of their input (the frame sampler) run here first: the worker
+          // gets the 8 sampled frames, not the whole video
+          let n = 0;
+          while (n < members.length - 1 && u.members[n].kind.selects) n++;
+          if (n > 0) {
+            inputs = { in: await runChain(members.slice(0, n), inputs) };
+            members = members.slice(n);
+          }
+        }
+        out = await (workers ? workers.runChain(members, inputs) : runChain(members, inputs));
+      }
+      values.set(u.last.name, out);
     } catch (e) {
+      const name = e?.step ?? s.name;
       // a RequestError from a step worker arrives as its parts
       if (!(e instanceof RequestError) && Number.isInteger(e?.status)) throw new RequestError(e.status, e.message, e.errNo ?? 5000);
       // the image and index modules refuse what a request brought (an image smaller than the crop,
       // an empty box) with their own coded errors: a bad request, said with the step's name
-      if (!(e instanceof RequestError) && /^E_(IMAGE|INDEX|PICKLE)_/.test(String(e?.code))) throw new RequestError(400, `step "${s.name}": ${e.message}`);
+      if (!(e instanceof RequestError) && /^E_(IMAGE|INDEX|PICKLE)_/.test(String(e?.code))) throw new RequestError(400, `step "${name}": ${e.message}`);
       throw e;
     }
   };
   pending.set('request', Promise.resolve());
-  for (const s of prepared.steps) pending.set(s.name, runStep(s));
+  for (const u of prepared.units ?? planUnits(prepared.steps, prepared.response)) {
+    const p = runUnit(u);
+    for (const m of u.members) pending.set(m.name, p);
+  }
   // every step is awaited (a failure is reported once, the first in file order)
   const settled = await Promise.allSettled(prepared.steps.map((s) => pending.get(s.name)));
   const failed = settled.find((r) => r.status === 'rejected');

@@ -93,7 +93,8 @@ export class PipelineRuntime {
       return [k, f];
     });
     return {
-      run: async (values) => {
+      /** values: { feed: tensor }; sole: the feeds ("feeds.<key>") no other step reads, moved uncopied */
+      run: async (values, sole) => {
         const input = feeds.map(([k, f]) => {
           const t = values[k];
           if (!t || !ArrayBuffer.isView(t.data)) throw new RequestError(500, `model "${name}": feed "${k}" is not a tensor`, 10000);
@@ -101,8 +102,9 @@ export class PipelineRuntime {
             throw new RequestError(400, `model "${name}": feed "${k}" has shape [${t.dims.join(', ')}], the model wants [${f.shape.join(', ')}]`);
           }
           const data = castTo(f.dtype, t, `model "${name}" feed "${k}"`);
-          // the pool moves the buffer to its worker: a step's own output stays readable by other steps
-          return { onnx: f.onnx, dtype: f.dtype, data: data === t.data ? data.slice() : data, shape: t.dims.slice() };
+          // the pool moves the buffer to its worker: a step's output that other steps read stays
+          // readable (copied first); one only this model reads goes as it is
+          return { onnx: f.onnx, dtype: f.dtype, data: data === t.data && !sole?.has(`feeds.${k}`) ? data.slice() : data, shape: t.dims.slice() };
         });
         const rows = input[0]?.shape[0];
         let out;

@@ -1,9 +1,11 @@
 /**
  * Image work off the HTTP thread: decoding a photo or resizing frames takes tens of milliseconds
  * of CPU, during which the main thread could not read other requests, answer health checks or
- * feed the inference workers. Steps marked `offload` in steps.mjs run on these worker threads
- * (their inputs and outputs are copied across, never moved: other steps may still read them).
- * Stateless steps only; one job at a time per worker, queued in order.
+ * feed the inference workers. A job is a chain of steps (chain.mjs: the pipeline sends a run of
+ * pure steps holding an `offload` one, decode -> resize -> ... -> stack, as one job): its inputs
+ * are copied in (other steps may still read them), its intermediate values never leave the worker
+ * and its output is moved back (transferred, not copied: the worker made it). Stateless steps only;
+ * one job at a time per worker, queued in order.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -41,8 +43,13 @@ export class StepWorkers {
 
   /** run STEPS[op].run(params, inputs) on a worker */
   run(op, params, inputs, step) {
+    return this.runChain([{ op, params, step }], inputs);
+  }
+
+  /** run a chain of steps ([{ op, params, step }], chain.mjs) on a worker; inputs: the first step's */
+  runChain(members, inputs) {
     return new Promise((resolve, reject) => {
-      this.queue.push({ msg: { op, params, inputs: compact(inputs), step }, resolve, reject });
+      this.queue.push({ msg: { members, inputs: compact(inputs) }, resolve, reject });
       this.pump();
     });
   }
@@ -73,15 +80,29 @@ function compact(v) {
   return v;
 }
 
+/** the ArrayBuffers a value's typed arrays fill whole (each once): what a worker can move back */
+function movable(v, found = new Set()) {
+  if (ArrayBuffer.isView(v)) {
+    if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) found.add(v.buffer);
+  } else if (Array.isArray(v)) {
+    for (const x of v) movable(x, found);
+  } else if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) movable(x, found);
+  }
+  return found;
+}
+
 if (!isMainThread && workerData?.pserveStepWorker) {
-  const { STEPS } = await import('./steps.mjs');
-  parentPort.on('message', async ({ op, params, inputs, step }) => {
+  const { runChain } = await import('./chain.mjs');
+  parentPort.on('message', async ({ members, inputs }) => {
     try {
-      const out = await STEPS[op].run(params, inputs, { step });
-      parentPort.postMessage({ out });
+      const out = await runChain(members, inputs);
+      // everything the chain returns lives in this worker only (its inputs are copies): moved, not copied
+      parentPort.postMessage({ out }, [...movable(out)]);
     } catch (e) {
-      // what the main thread needs to answer: the message, the image/index code, a RequestError's status
-      parentPort.postMessage({ error: { message: String(e?.message ?? e), code: e?.code, status: e?.status, errNo: e?.errNo } });
+      // what the main thread needs to answer: the message, the image/index code, a RequestError's
+      // status, the failing step of the chain
+      parentPort.postMessage({ error: { message: String(e?.message ?? e), code: e?.code, status: e?.status, errNo: e?.errNo, step: e?.step } });
     }
   });
 }

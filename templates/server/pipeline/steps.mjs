@@ -11,8 +11,11 @@
  *   lists of these (a batch: several request keys, video frames, crops)
  * Image steps given a list apply to each element.
  *
- * Steps marked `offload` (image work of tens of milliseconds) run on step-worker.mjs's threads
- * when the server has them, so the HTTP thread stays free.
+ * Steps marked `pure` are functions of their parameters and inputs alone (no request, no state):
+ * consecutive pure steps that only feed each other form a chain (chain.mjs) that runs as one unit,
+ * with fused kernels where they exist. A chain holding a step marked `offload` (image work of tens
+ * of milliseconds) runs on a step-worker.mjs thread when the server has them, so the HTTP thread
+ * stays free.
  *
  * The image operations themselves (decoding as cv2.imdecode does, cv2/PIL resizing, crops,
  * normalisation, the frame sampler) live in ../image/ and the vector search in ../index/: a step
@@ -33,7 +36,7 @@ const STD = [0.229, 0.224, 0.225];
 /** a function applied to each element of a list, or to a single value */
 const each = (v, f) => (Array.isArray(v) ? v.map((x, i) => f(x, i)) : f(v, 0));
 
-function asImage(v, step) {
+export function asImage(v, step) {
   if (!v || typeof v !== 'object' || !Number.isInteger(v.width) || !Number.isInteger(v.height) || !v.data) {
     throw new RequestError(500, `step "${step}": expected an image`, 10000);
   }
@@ -199,6 +202,7 @@ export const STEPS = {
   // ---- images ----
   decode_image: {
     offload: true,
+    pure: true,
     doc: 'encoded bytes -> BGR image, as cv2.imdecode(IMREAD_COLOR) (JPEG/PNG/BMP by content)',
     params: { in: P.ref() },
     refs: ['in'],
@@ -210,6 +214,7 @@ export const STEPS = {
   },
   resize_short: {
     offload: true,
+    pure: true,
     doc: 'resize so the short side is `size`: new dims int(round(dim * size / min(h, w))) (Paddle Serving Resize(int))',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
@@ -217,6 +222,7 @@ export const STEPS = {
   },
   resize: {
     offload: true,
+    pure: true,
     doc: 'resize to width x height (aspect not kept), cv2 INTER_LINEAR or PIL BILINEAR',
     params: { in: P.ref(), width: P.int({ min: 1, max: 16384 }), height: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'cv2' }) },
     refs: ['in'],
@@ -224,12 +230,14 @@ export const STEPS = {
   },
   scale_fixed_ratio: {
     offload: true,
+    pure: true,
     doc: 'PaddleVideo Scale(short_size, fixed_ratio=True): short side already short_size -> unchanged; else short side short_size and long side int(short_size*4/3)',
     params: { in: P.ref(), short_size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'pil' }) },
     refs: ['in'],
     run: ({ short_size, library }, { in: v }, { step }) => each(v, (x) => scaleShort(asImage(x, step), short_size, { fixedRatio: true, interp: library })),
   },
   center_crop: {
+    pure: true,
     doc: 'centre square crop of `size`: start (dim-size)//2 (floor, Paddle Serving CenterCrop) or round((dim-size)/2) half to even (PaddleVideo, do_round)',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }), rounding: P.enum(['floor', 'round']) },
     refs: ['in'],
@@ -237,12 +245,16 @@ export const STEPS = {
   },
   ten_crop: {
     offload: true,
+    pure: true,
     doc: 'PaddleVideo TenCrop(size) over a list: 4 corners + centre at multiples of (dim-size)//4, each followed by its left-right flips',
     params: { in: P.ref(), size: P.int({ min: 1, max: 16384 }) },
     refs: ['in'],
     run: ({ size }, { in: v }, { step }) => tenCrop((Array.isArray(v) ? v : [v]).map((x) => asImage(x, step)), size),
   },
   sample_frames: {
+    pure: true,
+    // its output is a few of its input's frames: a chain it starts sends only those to a step worker
+    selects: true,
     doc: 'PaddleVideo Sampler(num_seg, seg_len, valid_mode=True[, select_left]) over a list of frames',
     params: { in: P.ref(), num_seg: P.int({ min: 1, max: 4096 }), seg_len: P.int({ min: 1, max: 4096, default: 1 }), select_left: P.bool({ default: false }) },
     refs: ['in'],
@@ -252,6 +264,7 @@ export const STEPS = {
     },
   },
   channel_order: {
+    pure: true,
     doc: 'reverse the channel order (BGR <-> RGB; Paddle Serving BGR2RGB / RGB2BGR)',
     params: { in: P.ref() },
     refs: ['in'],
@@ -259,6 +272,7 @@ export const STEPS = {
   },
   normalize: {
     offload: true,
+    pure: true,
     doc: 'x / div, minus mean, divided by std per channel (HWC in, float32 HWC out); arithmetic in float32 (PaddleVideo) or float64 (Paddle Serving reader, numpy default)',
     params: {
       in: P.ref(),
@@ -272,12 +286,16 @@ export const STEPS = {
   },
   to_chw: {
     offload: true,
+    pure: true,
     doc: 'HWC image -> float32 tensor [C, H, W] (Transpose((2, 0, 1)))',
     params: { in: P.ref() },
     refs: ['in'],
     run: (_p, { in: v }, { step }) => each(v, (x) => toChw(asImage(x, step))),
   },
   stack: {
+    pure: true,
+    // one tensor is passed on as it is: the output shares its input's buffer
+    aliases: true,
     doc: 'a list of tensors (or one) -> one tensor [N, ...]; `shape` (with one -1 allowed) reshapes it (e.g. [1, 8, 3, 224, 224])',
     params: { in: P.ref(), shape: P.numbers({ optional: true }) },
     refs: ['in'],
@@ -328,7 +346,8 @@ export const STEPS = {
       if (!m) throw new PipelineConfigError(`${where}: no model "${p.model}" in pipeline.models (${Object.keys(models).join(', ') || 'none'})`);
       return m.bind(p, where);
     },
-    run: (_p, inputs, { state }) => state.run(inputs.feeds),
+    // sole: the feeds nobody else reads, which the model may take without a copy
+    run: (_p, inputs, { state, sole }) => state.run(inputs.feeds, sole),
   },
 
   // ---- post-processing ----
@@ -366,7 +385,7 @@ export const STEPS = {
       const indices = [];
       for (let r = 0; r < n; r++) {
         const row = Array.from(t.data.subarray(r * c, (r + 1) * c), Number);
-        const order = row.map((_, j) => j).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+        const order = (k === 1 ? argmax(row) : null) ?? row.map((_, j) => j).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
         const lab = order.map((j) => {
           const l = state.labels[j];
           if (l === undefined) throw new RequestError(500, `step "${step}": class ${j} has no line in the labels file (${state.labels.length} labels)`, 10000);
@@ -415,6 +434,7 @@ export const STEPS = {
     },
   },
   crop_boxes: {
+    pure: true,
     doc: 'crop each box from the image: img[int(y1):int(y2), int(x1):int(x2)] with numpy slicing rules',
     params: { in: P.ref(), boxes: P.ref() },
     refs: ['in', 'boxes'],
@@ -478,6 +498,21 @@ export const STEPS = {
     run: ({ iou_threshold, score_key, box_key }, { in: results }) => nmsResults(results, iou_threshold, score_key, box_key),
   },
 };
+
+/**
+ * [index of the largest value, the first one on ties]: what topk's sort puts first, found in one scan;
+ * null when the row holds a NaN (the sort then decides, as it always did).
+ * @param {number[]} row
+ */
+function argmax(row) {
+  let best = 0;
+  for (let j = 0; j < row.length; j++) {
+    const v = row[j];
+    if (v !== v) return null;
+    if (v > row[best]) best = j;
+  }
+  return row.length ? [best] : [];
+}
 
 function reshape(dims, shape, step) {
   const total = dims.reduce((a, b) => a * b, 1);

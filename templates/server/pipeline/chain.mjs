@@ -1,0 +1,156 @@
+/**
+ * Chains: consecutive image steps run as one unit. When a step's output is read by exactly one
+ * other step, and that step reads nothing else (a `pure` step of steps.mjs: a function of its
+ * parameters and that one input), the two can run back to back with the intermediate value never
+ * leaving the thread: pipeline.mjs groups such runs (decode -> resize -> crop -> ... -> stack) and
+ * sends each chain that holds an `offload` step to a step worker as ONE job (one copy of the input
+ * in, one transfer of the output back), or runs it here when the server has no step workers. A
+ * chain's leading `selects` steps (the frame sampler: a few of its input's elements) run here even
+ * then, so a worker is sent 8 frames, not a whole video.
+ *
+ * Inside a chain, runs of steps that have a fused kernel in ../image/ops.mjs execute as one pass,
+ * bit-identical to the separate steps (tests pin it):
+ *   resize_short | resize | scale_fixed_ratio, then center_crop -> only the crop's window is resized
+ *   [channel_order], normalize, to_chw                           -> one table lookup per value
+ *   [channel_order], normalize, resize (cv2), to_chw              -> the normalised image is never made
+ *   channel_order, a resize (+ crop), normalize, to_chw           -> the reversal is done by the last pass
+ *                                                                   (resizing treats channels apart)
+ * A step that fails names itself: errors carry `step`, the failing step's name.
+ */
+import { RequestError } from '../tensors.mjs';
+import { centerCropRect, normalizeArgs, normalizeResizeChw, normalizeToChw, resize, resizeShortSize, scaleShortSize } from '../image/ops.mjs';
+import { checkResize } from '../image/resize.mjs';
+import { STEPS, asImage } from './steps.mjs';
+
+/** a function applied to each element of a list, or to a single value (as the steps do) */
+const each = (v, f) => (Array.isArray(v) ? v.map((x, i) => f(x, i)) : f(v, 0));
+
+/** run f, marking an error it throws with the step it belongs to (the first mark wins) */
+function as(step, f) {
+  try {
+    return f();
+  } catch (e) {
+    if (e && typeof e === 'object' && e.step === undefined) e.step = step;
+    throw e;
+  }
+}
+
+const RESIZES = new Set(['resize_short', 'resize', 'scale_fixed_ratio']);
+
+/**
+ * The size a resize step gives an image: [w, h], or null when it keeps it (scale_fixed_ratio
+ * with the short side already right); the same arithmetic as the steps.
+ */
+function resizeTarget(m, img) {
+  if (m.op === 'resize_short') return resizeShortSize(img, m.params.size);
+  if (m.op === 'resize') return [m.params.width, m.params.height];
+  return scaleShortSize(img, m.params.short_size, { fixedRatio: true });
+}
+
+/** a resize step, optionally followed by center_crop, on one image: only the kept window is computed */
+function resizeCropOne(rs, cc, x) {
+  const img = as(rs.step, () => asImage(x, rs.step));
+  if (!(img.data instanceof Uint8Array)) {
+    // float images: the steps as they are (cv2 on float, or PIL's refusal)
+    const r = as(rs.step, () => STEPS[rs.op].run(rs.params, { in: img }, { step: rs.step }));
+    return cc ? as(cc.step, () => STEPS.center_crop.run(cc.params, { in: r }, { step: cc.step })) : r;
+  }
+  const size = as(rs.step, () => resizeTarget(rs, img));
+  const library = rs.params.library;
+  if (!size) return cc ? as(cc.step, () => STEPS.center_crop.run(cc.params, { in: img }, { step: cc.step })) : img;
+  const [w, h] = size;
+  as(rs.step, () => checkResize(img, w, h, library === 'pil' ? 'PIL resize' : 'cv2 resize'));
+  const win = cc ? as(cc.step, () => centerCropRect(w, h, cc.params.size, { rounding: cc.params.rounding })) : undefined;
+  return as(rs.step, () => resize(img, w, h, library, win));
+}
+
+/**
+ * The stages of a chain: [{ steps, run(inputs) }], each taking the previous stage's output as
+ * { in: value } (the first one the chain's inputs).
+ */
+export function compileChain(members) {
+  const stages = [];
+  const at = (i, op) => members[i]?.op === op;
+  let i = 0;
+  while (i < members.length) {
+    const m = members[i];
+    // channel_order, resize [crop], normalize, to_chw: the reversal moves to the last pass
+    if (m.op === 'channel_order' && RESIZES.has(members[i + 1]?.op)) {
+      const cc = at(i + 2, 'center_crop') ? members[i + 2] : null;
+      const j = i + (cc ? 3 : 2);
+      if (at(j, 'normalize') && at(j + 1, 'to_chw')) {
+        const rs = members[i + 1], nz = members[j], tc = members[j + 1];
+        stages.push({
+          steps: [m.step, rs.step, ...(cc ? [cc.step] : []), nz.step, tc.step],
+          run: ({ in: v }) => each(v, (x) => normChw(m, nz, tc, resizeCropOne(rs, cc, as(m.step, () => asImage(x, m.step))))),
+        });
+        i = j + 2;
+        continue;
+      }
+    }
+    // resize [crop]
+    if (RESIZES.has(m.op) && at(i + 1, 'center_crop')) {
+      const cc = members[i + 1];
+      stages.push({ steps: [m.step, cc.step], run: ({ in: v }) => each(v, (x) => resizeCropOne(m, cc, x)) });
+      i += 2;
+      continue;
+    }
+    // [channel_order] normalize (resize cv2) to_chw
+    const sw = m.op === 'channel_order' ? m : null;
+    const k = sw ? i + 1 : i;
+    if (at(k, 'normalize')) {
+      const nz = members[k];
+      if (at(k + 1, 'to_chw')) {
+        const tc = members[k + 1];
+        stages.push({ steps: [...(sw ? [sw.step] : []), nz.step, tc.step], run: ({ in: v }) => each(v, (x) => normChw(sw, nz, tc, x)) });
+        i = k + 2;
+        continue;
+      }
+      if (at(k + 1, 'resize') && members[k + 1].params.library === 'cv2' && at(k + 2, 'to_chw')) {
+        const rs = members[k + 1], tc = members[k + 2];
+        stages.push({
+          steps: [...(sw ? [sw.step] : []), nz.step, rs.step, tc.step],
+          run: ({ in: v }) => each(v, (x) => {
+            const img = as((sw ?? nz).step, () => asImage(x, (sw ?? nz).step));
+            if (!(img.data instanceof Uint8Array)) return runSteps(members.slice(i, k + 3), { in: img });
+            as(nz.step, () => normalizeArgs(img.channels, nz.params));
+            as(rs.step, () => checkResize(img, rs.params.width, rs.params.height, 'cv2 resize'));
+            return normalizeResizeChw(img, rs.params.width, rs.params.height, nz.params, !!sw);
+          }),
+        });
+        i = k + 3;
+        continue;
+      }
+    }
+    stages.push({ steps: [m.step], run: (inputs) => as(m.step, () => STEPS[m.op].run(m.params, inputs, { step: m.step })) });
+    i++;
+  }
+  return stages;
+}
+
+/** [channel_order] normalize to_chw on one image (its channels reversed first when sw is given) */
+function normChw(sw, nz, tc, x) {
+  const img = as((sw ?? nz).step, () => asImage(x, (sw ?? nz).step));
+  if (!(img.data instanceof Uint8Array)) return runSteps([sw, nz, tc].filter(Boolean), { in: img });
+  as(nz.step, () => normalizeArgs(img.channels, nz.params));
+  return normalizeToChw(img, nz.params, !!sw);
+}
+
+/** steps one after the other, unfused */
+function runSteps(list, inputs) {
+  let v = inputs;
+  for (const m of list) v = { in: as(m.step, () => STEPS[m.op].run(m.params, v, { step: m.step })) };
+  return v.in;
+}
+
+/**
+ * Run a chain: members [{ op, params, step }] (step: the step's name), inputs: the first step's
+ * inputs ({ param: value }). Resolves the last step's output. Stateless, so it runs the same on a
+ * step worker and on the HTTP thread.
+ */
+export async function runChain(members, inputs) {
+  if (members.length === 0) throw new RequestError(500, 'an empty chain of steps', 10000);
+  let v = inputs;
+  for (const stage of compileChain(members)) v = { in: await stage.run(v) };
+  return v.in;
+}
