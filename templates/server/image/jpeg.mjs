@@ -821,7 +821,23 @@ export function decodeJpeg(data, opts = {}) {
     if (adobe === 0) rgb = true;
     else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
   }
-  // row by row: each component's row upsampled into a small buffer, then converted into the output
+  // the common layouts in one pass each, straight into the output (clamping stores do the range limiting)
+  const oc = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
+  const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  if (comps.length === 1 && comps[0].h === maxH && comps[0].v === maxV) {
+    gray(planes[0], comps[0].bpl * 8, out, width, height);
+    return { width, height, channels: 3, data: out, orientation };
+  }
+  if (comps.length === 3 && !rgb && comps[0].h === maxH && comps[0].v === maxV && comps[1].h === comps[2].h && comps[1].v === comps[2].v) {
+    const [cy, cb] = comps;
+    const fh = maxH / cb.h, fv = maxV / cb.v;
+    const args = /** @type {const} */ ([planes[0], cy.bpl * 8, planes[1], planes[2], cb.bpl * 8, cb.width, cb.height, oc, width, height, ri, bi]);
+    if (fh === 1 && fv === 1) { ycc11(...args); return { width, height, channels: 3, data: out, orientation }; }
+    if (fh === 2 && fv === 1 && cb.width > 2) { ycc21(...args); return { width, height, channels: 3, data: out, orientation }; }
+    if (fh === 2 && fv === 2 && cb.width > 2) { ycc22(...args); return { width, height, channels: 3, data: out, orientation }; }
+    if (fh === 1 && fv === 2) { ycc12(...args); return { width, height, channels: 3, data: out, orientation }; }
+  }
+  // otherwise row by row: each component's row upsampled into a small buffer, then converted into the output
   const rows = comps.map((c, i) => rowUpsampler(c, planes[i], c.bpl * 8, width, maxH, maxV));
   for (let y = 0; y < height; y++) {
     const o = y * width * 3;
@@ -832,6 +848,156 @@ export function decodeJpeg(data, opts = {}) {
     else yccToRgb(rows[0](y), rows[1](y), rows[2](y), out, o, width, bgr);
   }
   return { width, height, channels: 3, data: out, orientation };
+}
+
+/**
+ * A full-resolution single component replicated to 3 channels.
+ * @param {Uint8Array} p @param {number} ps @param {Uint8Array} out @param {number} width @param {number} height
+ */
+function gray(p, ps, out, width, height) {
+  for (let y = 0, o = 0; y < height; y++) {
+    for (let x = 0, r = y * ps; x < width; x++, r++, o += 3) { const v = p[r]; out[o] = v; out[o + 1] = v; out[o + 2] = v; }
+  }
+}
+
+// The fused YCbCr paths below: Y at full resolution, Cb and Cr sampled alike; each output pixel is jdcolor.c's
+// ycc_rgb_convert of Y and the chroma values rowUpsampler would give (same filters, same edge rules).
+// Arguments: Y plane and stride, Cb and Cr planes and their stride, chroma width and height, the clamping output,
+// image width and height, offsets of R and B in a pixel.
+
+/**
+ * 4:4:4.
+ * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
+ * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
+ * @param {number} ri @param {number} bi
+ */
+function ycc11(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
+  for (let y = 0, o = 0; y < height; y++) {
+    for (let x = 0, r = y * ys, c = y * cs; x < width; x++, r++, c++, o += 3) {
+      const yy = Y[r], cb = Cb[c], cr = Cr[c];
+      out[o + ri] = yy + CR_R[cr];
+      out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + bi] = yy + CB_B[cb];
+    }
+  }
+}
+
+/**
+ * 4:4:0 (chroma halved vertically): (3 near + far + 1 or 2) >> 2, rows above and below.
+ * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
+ * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
+ * @param {number} ri @param {number} bi
+ */
+function ycc12(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
+  for (let y = 0, o = 0; y < height; y++) {
+    const i = y >> 1, odd = y & 1;
+    const far = odd ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
+    const bias = odd ? 2 : 1;
+    for (let x = 0, r = y * ys, n = i * cs, f = far * cs; x < width; x++, r++, n++, f++, o += 3) {
+      const yy = Y[r];
+      const cb = (Cb[n] * 3 + Cb[f] + bias) >> 2, cr = (Cr[n] * 3 + Cr[f] + bias) >> 2;
+      out[o + ri] = yy + CR_R[cr];
+      out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + bi] = yy + CB_B[cb];
+    }
+  }
+}
+
+/**
+ * 4:2:2 (chroma halved horizontally): left (3 s[j] + s[j-1] + 1) >> 2, right (3 s[j] + s[j+1] + 2) >> 2.
+ * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
+ * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
+ * @param {number} ri @param {number} bi
+ */
+function ycc21(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
+  const full = Math.min(cw - 1, width >> 1);
+  for (let y = 0; y < height; y++) {
+    const rc = y * cs;
+    let r = y * ys, o = y * width * 3;
+    let bc = Cb[rc], rcur = Cr[rc], bp = bc, rp = rcur;
+    let j = 0;
+    for (; j < full; j++, r += 2, o += 6) {
+      const bn = Cb[rc + j + 1], rn = Cr[rc + j + 1];
+      let cb = (bc * 3 + bp + 1) >> 2, cr = (rcur * 3 + rp + 1) >> 2;
+      let yy = Y[r];
+      out[o + ri] = yy + CR_R[cr];
+      out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + bi] = yy + CB_B[cb];
+      cb = (bc * 3 + bn + 2) >> 2; cr = (rcur * 3 + rn + 2) >> 2;
+      yy = Y[r + 1];
+      out[o + 3 + ri] = yy + CR_R[cr];
+      out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + 3 + bi] = yy + CB_B[cb];
+      bp = bc; bc = bn; rp = rcur; rcur = rn;
+    }
+    for (; j < cw; j++, r += 2, o += 6) {
+      const last = j + 1 >= cw;
+      const bn = last ? bc : Cb[rc + j + 1], rn = last ? rcur : Cr[rc + j + 1];
+      if (2 * j < width) {
+        const cb = (bc * 3 + bp + 1) >> 2, cr = (rcur * 3 + rp + 1) >> 2, yy = Y[r];
+        out[o + ri] = yy + CR_R[cr];
+        out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + bi] = yy + CB_B[cb];
+      }
+      if (2 * j + 1 < width) {
+        const cb = (bc * 3 + bn + 2) >> 2, cr = (rcur * 3 + rn + 2) >> 2, yy = Y[r + 1];
+        out[o + 3 + ri] = yy + CR_R[cr];
+        out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + 3 + bi] = yy + CB_B[cb];
+      }
+      bp = bc; bc = bn; rp = rcur; rcur = rn;
+    }
+  }
+}
+
+/**
+ * 4:2:0: column sums 3 near + far (row above for even output rows, below for odd), then the horizontal triangle
+ * filter on them: left (3 s[j] + s[j-1] + 8) >> 4, right (3 s[j] + s[j+1] + 7) >> 4.
+ * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
+ * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
+ * @param {number} ri @param {number} bi
+ */
+function ycc22(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
+  const full = Math.min(cw - 1, width >> 1);
+  for (let y = 0; y < height; y++) {
+    const i = y >> 1;
+    const far = y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
+    const n = i * cs, f = far * cs;
+    let r = y * ys, o = y * width * 3;
+    let bc = Cb[n] * 3 + Cb[f], rcur = Cr[n] * 3 + Cr[f], bp = bc, rp = rcur;
+    let j = 0;
+    for (; j < full; j++, r += 2, o += 6) {
+      const bn = Cb[n + j + 1] * 3 + Cb[f + j + 1], rn = Cr[n + j + 1] * 3 + Cr[f + j + 1];
+      let cb = (bc * 3 + bp + 8) >> 4, cr = (rcur * 3 + rp + 8) >> 4;
+      let yy = Y[r];
+      out[o + ri] = yy + CR_R[cr];
+      out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + bi] = yy + CB_B[cb];
+      cb = (bc * 3 + bn + 7) >> 4; cr = (rcur * 3 + rn + 7) >> 4;
+      yy = Y[r + 1];
+      out[o + 3 + ri] = yy + CR_R[cr];
+      out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + 3 + bi] = yy + CB_B[cb];
+      bp = bc; bc = bn; rp = rcur; rcur = rn;
+    }
+    for (; j < cw; j++, r += 2, o += 6) {
+      const last = j + 1 >= cw;
+      const bn = last ? bc : Cb[n + j + 1] * 3 + Cb[f + j + 1], rn = last ? rcur : Cr[n + j + 1] * 3 + Cr[f + j + 1];
+      if (2 * j < width) {
+        const cb = (bc * 3 + bp + 8) >> 4, cr = (rcur * 3 + rp + 8) >> 4, yy = Y[r];
+        out[o + ri] = yy + CR_R[cr];
+        out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + bi] = yy + CB_B[cb];
+      }
+      if (2 * j + 1 < width) {
+        const cb = (bc * 3 + bn + 7) >> 4, cr = (rcur * 3 + rn + 7) >> 4, yy = Y[r + 1];
+        out[o + 3 + ri] = yy + CR_R[cr];
+        out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + 3 + bi] = yy + CB_B[cb];
+      }
+      bp = bc; bc = bn; rp = rcur; rcur = rn;
+    }
+  }
 }
 
 /**
