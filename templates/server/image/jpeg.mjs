@@ -7,6 +7,7 @@
 // published libjpeg algorithms, not copied.
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
+import { jpegKernels } from './jpeg-wasm.mjs';
 
 const FMT = 'JPEG';
 
@@ -488,6 +489,9 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
   return alignPos(data, pos, cnt, fake);
 }
 
+/** @param {number} n bytes of a kernel memory region, padded */
+const pad16 = (n) => ((n + 15) & ~15) + 64;
+
 /** @param {Uint8Array} d @param {number} p */
 const u16 = (d, p) => (d[p] << 8) | d[p + 1];
 
@@ -522,6 +526,9 @@ export function decodeJpeg(data, opts = {}) {
   let eobrun = 0;
   let mcusPerLine = 0, mcusPerColumn = 0, maxH = 1, maxV = 1;
   let sawEoi = false;
+  /** WebAssembly kernels and where the planes, the output and the upsampling rows live in their memory */
+  let kern = null;
+  let outOff = 0, sumsOff = 0, rowsOff = 0;
   let scans = 0;
   const ws = new Int32Array(64);
   const blk = new Int32Array(64);
@@ -632,12 +639,24 @@ export function decodeJpeg(data, opts = {}) {
         if (coded > 8 * (data.length - end) + 64) {
           throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: ${width}x${height} needs ${coded} blocks, the ${data.length - end} bytes left can hold at most ${8 * (data.length - end)}`, seg);
         }
-        for (const c of comps) {
+        // the sample planes, then the output and the upsampling rows, in the kernels' memory when there are kernels
+        // (each region padded: the kernels work in groups of 16 pixels)
+        const pad = (/** @type {number} */ n) => ((n + 15) & ~15) + 64;
+        let at = 64;
+        const planeOff = comps.map((c) => { const o = at; at += pad(c.bpl * 8 * c.bpc * 8); return o; });
+        outOff = at; at += pad(width * height * 3);
+        sumsOff = at + 16; at += 2 * pad(2 * width + 32) + 16;
+        rowsOff = at; at += 2 * pad(2 * width + 32);
+        kern = jpegKernels(at);
+        const heap = kern ? new Uint8Array(kern.memory.buffer) : null;
+        if (heap) heap.fill(0, 0, outOff);
+        comps.forEach((c, i) => {
           // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
           // decoded, straight into the component's sample plane (one block of coefficients at a time)
           c.coefs = new Int16Array(progressive ? c.bpl * c.bpc * 64 : 64);
-          c.plane = new Uint8Array(c.bpl * 8 * c.bpc * 8);
-        }
+          const n = c.bpl * 8 * c.bpc * 8;
+          c.plane = heap ? heap.subarray(planeOff[i], planeOff[i] + n) : new Uint8Array(n);
+        });
         frame = { width, height };
         break;
       }
@@ -813,7 +832,6 @@ export function decodeJpeg(data, opts = {}) {
 
   const { width, height } = /** @type {{ width: number, height: number }} */ (frame);
   checkImageSize(FMT, width, height);
-  const out = new Uint8Array(width * height * 3);
   const bgr = !!opts.bgr;
   // libjpeg's guess of the colour space: JFIF -> YCbCr; Adobe transform 0 -> RGB; ids 'R','G','B' -> RGB
   let rgb = false;
@@ -821,6 +839,35 @@ export function decodeJpeg(data, opts = {}) {
     if (adobe === 0) rgb = true;
     else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
   }
+  if (kern && comps.length === 3 && !rgb && comps[0].h === maxH && comps[0].v === maxV && comps[1].h === comps[2].h && comps[1].v === comps[2].v) {
+    const [cy, cb] = comps;
+    const fh = maxH / cb.h, fv = maxV / cb.v;
+    if ((fh === 1 && fv === 1) || (fh === 2 && (fv === 1 || fv === 2) && cb.width > 2)) {
+      const k = kern.exports;
+      const ycc = bgr ? k.yccBgr : k.yccRgb;
+      const yo = planes[0].byteOffset, bo = planes[1].byteOffset, ro = planes[2].byteOffset;
+      const ys = cy.bpl * 8, cs = cb.bpl * 8, cw = cb.width, ch = cb.height;
+      const sb = sumsOff, sr = sumsOff + pad16(2 * width + 32), ub = rowsOff, ur = rowsOff + pad16(2 * width + 32);
+      for (let y = 0; y < height; y++) {
+        const o = outOff + y * width * 3;
+        if (fh === 1) { ycc(yo + y * ys, bo + y * cs, ro + y * cs, o, width); continue; }
+        let n = y, f = y, bl = 4, br = 8; // 2x1: 4 s[j] as the sums, biases scaled to match (3 s + s' + 1 or 2) >> 2
+        if (fv === 2) {
+          n = y >> 1;
+          f = y & 1 ? (n < ch - 1 ? n + 1 : ch - 1) : (n > 0 ? n - 1 : 0);
+          bl = 8; br = 7;
+        }
+        k.colsum(bo + n * cs, bo + f * cs, sb, cw);
+        k.colsum(ro + n * cs, ro + f * cs, sr, cw);
+        k.up2(sb, ub, cw, bl, br);
+        k.up2(sr, ur, cw, bl, br);
+        ycc(yo + y * ys, ub, ur, o, width);
+      }
+      const out = new Uint8Array(kern.memory.buffer, outOff, width * height * 3).slice();
+      return { width, height, channels: 3, data: out, orientation };
+    }
+  }
+  const out = new Uint8Array(width * height * 3);
   // the common layouts in one pass each, straight into the output (clamping stores do the range limiting)
   const oc = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
   const ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
