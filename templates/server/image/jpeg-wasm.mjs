@@ -167,7 +167,121 @@ function up2Kernel() {
   return { name: 'up2', params: 5, i32s: 0, v128s: 3, code };
 }
 
-const BYTES = moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel()]);
+// ISLOW constants (CONST_BITS 13), as in jpeg.mjs
+const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373, F1_175 = 9633, F1_501 = 12299,
+  F1_847 = 15137, F1_961 = 16069, F2_053 = 16819, F2_562 = 20995, F3_072 = 25172;
+
+/**
+ * idct(coefs, descs, count): count blocks of 64 dequantised int32 coefficients (natural order, 256 bytes apart),
+ * each transformed by jpeg_idct_islow's arithmetic into 8x8 bytes at descs[2i] with row stride descs[2i+1] (int32
+ * pairs), then zeroed. Four columns (pass 1) or four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the
+ * all-zero-AC shortcuts chosen per lane; saturating narrows do the 0..255 clamp.
+ */
+function idctKernel() {
+  // params 0 coefs, 1 descs, 2 count; i32 locals 3 out, 4 stride; v128 locals from 5
+  let next = 5;
+  const v = () => next++;
+  const X = Array.from({ length: 8 }, v);
+  const [Z1, Z2, Z3, Z4, Z5, T0, T1, T2, T3, A10, A11, A12, A13, MASK] = Array.from({ length: 14 }, v);
+  const WS = Array.from({ length: 16 }, v); // row r, half h at WS[2r + h]
+  const C = Array.from({ length: 8 }, v);
+  const O = Array.from({ length: 8 }, v);
+  const TT = Array.from({ length: 4 }, v);
+  const g = get;
+  const add = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(V.i32add)];
+  const sub = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(V.i32sub)];
+  const mul = (/** @type {number[]} */ a, /** @type {number} */ k) => [...a, ...i32splat(k), ...simd(V.i32mul)];
+  const shl = (/** @type {number[]} */ a, /** @type {number} */ n) => [...a, ...i32(n), ...simd(171)];
+  const shr = (/** @type {number[]} */ a, /** @type {number} */ n) => [...a, ...i32(n), ...simd(V.i32shrs)];
+  const or = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(80)];
+  /**
+   * One 1-D pass over the vectors in locals x[0..7]; result r goes to local out[r].
+   * @param {number[]} x @param {number[]} out @param {number} round @param {number} shift @param {boolean} last
+   */
+  const pass = (x, out, round, shift, last) => {
+    const code = [];
+    // lanes whose 7 AC inputs are all zero take the shortcut value
+    code.push(...or(or(or(g(x[1]), g(x[2])), or(g(x[3]), g(x[4]))), or(or(g(x[5]), g(x[6])), g(x[7]))), ...i32splat(0), ...simd(55), ...set(MASK));
+    code.push(...mul(add(g(x[2]), g(x[6])), F0_541), ...set(Z1));
+    code.push(...sub(g(Z1), mul(g(x[6]), F1_847)), ...set(T2));
+    code.push(...add(g(Z1), mul(g(x[2]), F0_765)), ...set(T3));
+    code.push(...shl(add(g(x[0]), g(x[4])), 13), ...set(T0));
+    code.push(...shl(sub(g(x[0]), g(x[4])), 13), ...set(T1));
+    code.push(...add(g(T0), g(T3)), ...set(A10), ...sub(g(T0), g(T3)), ...set(A13));
+    code.push(...add(g(T1), g(T2)), ...set(A11), ...sub(g(T1), g(T2)), ...set(A12));
+    code.push(...add(g(x[7]), g(x[1])), ...set(Z1), ...add(g(x[5]), g(x[3])), ...set(Z2));
+    code.push(...add(g(x[7]), g(x[3])), ...set(Z3), ...add(g(x[5]), g(x[1])), ...set(Z4));
+    code.push(...mul(add(g(Z3), g(Z4)), F1_175), ...set(Z5));
+    code.push(...mul(g(Z1), -F0_899), ...set(Z1), ...mul(g(Z2), -F2_562), ...set(Z2));
+    code.push(...add(mul(g(Z3), -F1_961), g(Z5)), ...set(Z3), ...add(mul(g(Z4), -F0_390), g(Z5)), ...set(Z4));
+    code.push(...add(add(mul(g(x[7]), F0_298), g(Z1)), g(Z3)), ...set(T0));
+    code.push(...add(add(mul(g(x[5]), F2_053), g(Z2)), g(Z4)), ...set(T1));
+    code.push(...add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), ...set(T2));
+    code.push(...add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), ...set(T3));
+    const dc = last ? add(shr(add(g(x[0]), i32splat(16)), 5), i32splat(128)) : shl(g(x[0]), 2);
+    const fin = (/** @type {number[]} */ e) => (last ? add(shr(add(e, i32splat(round)), shift), i32splat(128)) : shr(add(e, i32splat(round)), shift));
+    const outs = [
+      [0, add(g(A10), g(T3))], [7, sub(g(A10), g(T3))], [1, add(g(A11), g(T2))], [6, sub(g(A11), g(T2))],
+      [2, add(g(A12), g(T1))], [5, sub(g(A12), g(T1))], [3, add(g(A13), g(T0))], [4, sub(g(A13), g(T0))],
+    ];
+    code.push(...dc, ...set(Z5)); // the shortcut value (Z5 is free again)
+    for (const [r, e] of outs) code.push(...g(Z5), ...fin(/** @type {number[]} */ (e)), ...g(MASK), ...simd(82), ...set(out[/** @type {number} */ (r)]));
+    return code;
+  };
+  /** 4x4 transpose of i32 lanes: rows a, b, c, d -> columns into out[0..3] */
+  const transpose = (/** @type {number[]} */ rows, /** @type {number[]} */ out) => {
+    const lanes = (/** @type {number[]} */ idx) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+    const [a, b, c, d] = rows;
+    return [
+      ...g(a), ...g(b), ...shuffle(lanes([0, 4, 1, 5])), ...set(TT[0]),
+      ...g(a), ...g(b), ...shuffle(lanes([2, 6, 3, 7])), ...set(TT[1]),
+      ...g(c), ...g(d), ...shuffle(lanes([0, 4, 1, 5])), ...set(TT[2]),
+      ...g(c), ...g(d), ...shuffle(lanes([2, 6, 3, 7])), ...set(TT[3]),
+      ...g(TT[0]), ...g(TT[2]), ...shuffle(lanes([0, 1, 4, 5])), ...set(out[0]),
+      ...g(TT[0]), ...g(TT[2]), ...shuffle(lanes([2, 3, 6, 7])), ...set(out[1]),
+      ...g(TT[1]), ...g(TT[3]), ...shuffle(lanes([0, 1, 4, 5])), ...set(out[2]),
+      ...g(TT[1]), ...g(TT[3]), ...shuffle(lanes([2, 3, 6, 7])), ...set(out[3]),
+    ];
+  };
+  const body = [];
+  // pass 1: columns 0-3 then 4-7, four at a time
+  for (let h = 0; h < 2; h++) {
+    for (let r = 0; r < 8; r++) body.push(...g(0), ...vload(32 * r + 16 * h), ...set(X[r]));
+    body.push(...pass(X, WS.filter((_, i) => i % 2 === h), 1024, 11, false));
+  }
+  // the coefficients are consumed: zero them for the next block
+  for (let i = 0; i < 16; i++) body.push(...g(0), 0xfd, 12, ...new Array(16).fill(0), ...vstore(16 * i));
+  body.push(...g(1), 0x28, 2, 0, ...set(3), ...g(1), 0x28, 2, 4, ...set(4));
+  // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes)
+  for (let grp = 0; grp < 2; grp++) {
+    const rows = (/** @type {number} */ h) => [0, 1, 2, 3].map((i) => WS[2 * (4 * grp + i) + h]);
+    body.push(...transpose(rows(0), C.slice(0, 4)), ...transpose(rows(1), C.slice(4, 8)));
+    body.push(...pass(C, O, 131072, 18, true));
+    // O[k] lane i = output column k of row 4 grp + i: narrow (saturating: the clamp) and store row by row
+    body.push(...g(O[0]), ...g(O[1]), ...simd(V.i16narrows), ...g(O[2]), ...g(O[3]), ...simd(V.i16narrows), ...simd(V.i8narrowu), ...set(TT[0]));
+    body.push(...g(O[4]), ...g(O[5]), ...simd(V.i16narrows), ...g(O[6]), ...g(O[7]), ...simd(V.i16narrows), ...simd(V.i8narrowu), ...set(TT[1]));
+    for (let pair = 0; pair < 2; pair++) {
+      const r0 = 2 * pair, r1 = r0 + 1;
+      const lanes = [0, 4, 8, 12, 16, 20, 24, 28].map((x) => x + r0).concat([0, 4, 8, 12, 16, 20, 24, 28].map((x) => x + r1));
+      body.push(...g(TT[0]), ...g(TT[1]), ...shuffle(lanes), ...set(TT[2]));
+      for (const [r, lane] of [[r0, 0], [r1, 1]]) {
+        // address: out + (4 grp + r) * stride
+        body.push(...g(3), ...g(4), ...i32(4 * grp + r), 0x6c, ADD, ...g(TT[2]), 0xfd, 91, 0, 0, lane);
+      }
+    }
+  }
+  const code = [
+    ...BLOCK, ...get(2), ...i32(1), LT_S, ...brIf(0),
+    ...LOOP,
+    ...body,
+    ...get(0), ...i32(256), ADD, ...set(0), ...get(1), ...i32(8), ADD, ...set(1),
+    ...get(2), ...i32(1), SUB, ...tee(2), ...i32(0), GT_S, ...brIf(0),
+    END, END,
+  ];
+  return { name: 'idct', params: 3, i32s: 2, v128s: next - 5, code };
+}
+
+const BYTES = moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel()]);
 
 /** @type {WebAssembly.Module | null | undefined} */
 let compiled;
@@ -176,8 +290,18 @@ let cached = null;
 /** Instances whose memory grew past this are used once and dropped, so one huge image does not pin its memory. */
 const KEEP_BYTES = 48 << 20;
 
-/** The compiled module, or null when this runtime lacks WebAssembly SIMD. */
+let enabled = true;
+/**
+ * Turn the kernels off (or back on): the decoder then runs its JS paths; for tests and comparisons.
+ * @param {boolean} on
+ */
+export function useJpegKernels(on) {
+  enabled = on;
+}
+
+/** The compiled module, or null when this runtime lacks WebAssembly SIMD (or the kernels are turned off). */
 function wasmModule() {
+  if (!enabled) return null;
   if (compiled === undefined) {
     try {
       compiled = typeof WebAssembly === 'object' && WebAssembly.validate(BYTES) ? new WebAssembly.Module(BYTES) : null;

@@ -352,14 +352,16 @@ for (let i = 0; i < 256; i++) {
  * @param {Component[]} sc the scan's components @param {number} restartInterval
  * @param {number} mcusPerLine @param {number} mcusPerColumn
  * @param {Int32Array} blk 64 zeros (left zeroed) @param {Int32Array} ws @param {Int32Array} nzl 64 ints
+ * @param {IdctQueue | null} iq the WebAssembly IDCT's block queue, or null for the JS IDCT
  * @returns {number} offset after the scan's data
  */
-function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl) {
+function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl, iq) {
   const single = sc.length === 1;
   const c0 = sc[0];
   const unitsPerLine = single ? Math.ceil(c0.width / 8) : mcusPerLine;
   const unitRows = single ? Math.ceil(c0.height / 8) : mcusPerColumn;
-  // the blocks of one MCU (one block in a single-component scan): where each goes in its plane
+  // the blocks of one MCU (one block in a single-component scan): where each goes in its plane; a component named
+  // twice in a (corrupt) scan keeps one DC predictor, as libjpeg's per-component state does
   const comp = [], off = [], colStep = [], rowStep = [], strides = [];
   /** @type {Uint8Array[]} */ const planes = [];
   /** @type {Uint16Array[]} */ const qs = [];
@@ -371,7 +373,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
     const bh = single ? 1 : c.h, bv = single ? 1 : c.v;
     for (let v = 0; v < bv; v++) {
       for (let h = 0; h < bh; h++) {
-        comp.push(ci); off.push(v * 8 * stride + h * 8); colStep.push(bh * 8); rowStep.push(bv * 8 * stride); strides.push(stride);
+        comp.push(sc.indexOf(c)); off.push(v * 8 * stride + h * 8); colStep.push(bh * 8); rowStep.push(bv * 8 * stride); strides.push(stride);
         planes.push(c.plane); qs.push(/** @type {Uint16Array} */ (c.qt));
         dcs.push(/** @type {Huffman} */ (c.dcTable)); acs.push(/** @type {Huffman} */ (c.acTable));
       }
@@ -379,6 +381,9 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
   }
   const nb = comp.length;
   const preds = new Float64Array(sc.length);
+  // coefficients go to co[cb..cb+63]: the JS block, or the next free slot of the WebAssembly queue
+  const co = iq ? iq.co : blk;
+  let cb = iq ? iq.coefs >> 2 : 0;
   const S = new Int32Array(6);
   let pos = start, buf = 0, cnt = 0, fake = 0, ff = nextFF(data, pos);
   let restartsLeft = restartInterval, expectRst = 0;
@@ -432,7 +437,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
         const ci = comp[b];
         const p = preds[ci] + diff;
         preds[ci] = p;
-        blk[0] = Math.imul((p << 16) >> 16, q[0]); // the DC is kept as a 16-bit coefficient
+        co[cb] = Math.imul((p << 16) >> 16, q[0]); // the DC is kept as a 16-bit coefficient
         // AC: (run, size) symbols; the short ones with their value in one lookup
         const fa = acs[b].fastAc;
         let nn = 0;
@@ -447,7 +452,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
             cnt -= f & 255;
             k += (f >> 8) & 15;
             const z = NATURAL[k];
-            blk[z] = Math.imul(f >> 16, q[z]);
+            co[cb + z] = Math.imul(f >> 16, q[z]);
             nzl[nn++] = z;
             k++;
             continue;
@@ -471,14 +476,16 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
           }
           cnt -= s;
           const z = NATURAL[k];
-          blk[z] = Math.imul(extend((buf >>> cnt) & ((1 << s) - 1), s), q[z]);
+          co[cb + z] = Math.imul(extend((buf >>> cnt) & ((1 << s) - 1), s), q[z]);
           nzl[nn++] = z;
           k++;
         }
         // bits consumed past a marker or the end: checked once per block (zero bits never make a bad code)
         if (cnt < fake) throw overrunError(S[4] !== 0, pos);
         const o = my * rowStep[b] + mx * colStep[b] + off[b];
-        if (nn === 0) idctDcOnly(blk[0], planes[b], o, strides[b]);
+        // (queued blocks are transformed in decode order: a corrupt scan may write one place twice)
+        if (iq) cb = idctQueue(iq, planes[b].byteOffset + o, strides[b]);
+        else if (nn === 0) idctDcOnly(co[cb], planes[b], o, strides[b]);
         else {
           idctIslow(blk, planes[b], o, strides[b], ws);
           for (let i = 0; i < nn; i++) blk[nzl[i]] = 0;
@@ -486,7 +493,34 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
       }
     }
   }
+  if (iq) idctFlush(iq);
   return alignPos(data, pos, cnt, fake);
+}
+
+/**
+ * Blocks waiting for the WebAssembly IDCT: `n` slots of 64 int32 coefficients from byte `coefs` of the kernels'
+ * memory (co views it), their destinations (byte offset, row stride) as int32 pairs from byte `descs`.
+ * @typedef {{ idct: (coefs: number, descs: number, n: number) => void, co: Int32Array, coefs: number, descs: number, n: number }} IdctQueue
+ */
+const IDCT_BATCH = 128;
+
+/**
+ * Queue the block in the current slot; transform the batch when full.
+ * @param {IdctQueue} iq @param {number} dest @param {number} stride
+ * @returns {number} co index of the next free slot
+ */
+function idctQueue(iq, dest, stride) {
+  const d = (iq.descs >> 2) + 2 * iq.n;
+  iq.co[d] = dest;
+  iq.co[d + 1] = stride;
+  if (++iq.n === IDCT_BATCH) idctFlush(iq);
+  return (iq.coefs >> 2) + 64 * iq.n;
+}
+
+/** @param {IdctQueue} iq */
+function idctFlush(iq) {
+  if (iq.n > 0) iq.idct(iq.coefs, iq.descs, iq.n);
+  iq.n = 0;
 }
 
 /** @param {number} n bytes of a kernel memory region, padded */
@@ -529,6 +563,8 @@ export function decodeJpeg(data, opts = {}) {
   /** WebAssembly kernels and where the planes, the output and the upsampling rows live in their memory */
   let kern = null;
   let outOff = 0, sumsOff = 0, rowsOff = 0;
+  /** @type {IdctQueue | null} */
+  let iq = null;
   let scans = 0;
   const ws = new Int32Array(64);
   const blk = new Int32Array(64);
@@ -647,9 +683,15 @@ export function decodeJpeg(data, opts = {}) {
         outOff = at; at += pad(width * height * 3);
         sumsOff = at + 16; at += 2 * pad(2 * width + 32) + 16;
         rowsOff = at; at += 2 * pad(2 * width + 32);
+        const coefOff = at; at += IDCT_BATCH * 256;
+        const descOff = at; at += IDCT_BATCH * 8;
         kern = jpegKernels(at);
         const heap = kern ? new Uint8Array(kern.memory.buffer) : null;
-        if (heap) heap.fill(0, 0, outOff);
+        if (heap && kern) {
+          heap.fill(0, 0, outOff);
+          heap.fill(0, coefOff, descOff);
+          iq = { idct: kern.exports.idct, co: new Int32Array(kern.memory.buffer), coefs: coefOff, descs: descOff, n: 0 };
+        }
         comps.forEach((c, i) => {
           // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
           // decoded, straight into the component's sample plane (one block of coefficients at a time)
@@ -689,7 +731,7 @@ export function decodeJpeg(data, opts = {}) {
         eobrun = 0;
         scans++;
         if (progressive) pos = decodeScan(new BitReader(data, end), sc, ss, se, ah, al);
-        else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl);
+        else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl, iq);
         continue;
       }
       default:
