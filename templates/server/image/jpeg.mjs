@@ -905,7 +905,7 @@ export function decodeJpeg(data, opts = {}) {
         k.up2(sr, ur, cw, bl, br);
         ycc(yo + y * ys, ub, ur, o, width);
       }
-      const out = new Uint8Array(kern.memory.buffer, outOff, width * height * 3).slice();
+      const out = new Uint8Array(kern.memory.buffer.slice(outOff, outOff + width * height * 3));
       return { width, height, channels: 3, data: out, orientation };
     }
   }

@@ -166,15 +166,26 @@ function sample(row, x, depth) {
  * @param {number} n @param {number} bpp @param {number} at
  */
 function unfilter(ft, src, s, cur, prev, n, bpp, at) {
+  // the first bpp bytes have no left neighbour (a = c = 0), the rest do: two loops, no per-byte test
+  const m = bpp < n ? bpp : n;
   switch (ft) {
     case 0: for (let i = 0; i < n; i++) cur[i] = src[s + i]; break;
-    case 1: for (let i = 0; i < n; i++) cur[i] = src[s + i] + (i >= bpp ? cur[i - bpp] : 0); break;
+    case 1:
+      for (let i = 0; i < m; i++) cur[i] = src[s + i];
+      for (let i = m; i < n; i++) cur[i] = src[s + i] + cur[i - bpp];
+      break;
     case 2: for (let i = 0; i < n; i++) cur[i] = src[s + i] + prev[i]; break;
-    case 3: for (let i = 0; i < n; i++) cur[i] = src[s + i] + (((i >= bpp ? cur[i - bpp] : 0) + prev[i]) >> 1); break;
+    case 3:
+      for (let i = 0; i < m; i++) cur[i] = src[s + i] + (prev[i] >> 1);
+      for (let i = m; i < n; i++) cur[i] = src[s + i] + ((cur[i - bpp] + prev[i]) >> 1);
+      break;
     case 4:
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      // Paeth with a = c = 0 predicts b
+      for (let i = 0; i < m; i++) cur[i] = src[s + i] + prev[i];
+      for (let i = m; i < n; i++) {
+        const a = cur[i - bpp], b = prev[i], c = prev[i - bpp];
+        // |p - a|, |p - b|, |p - c| for p = a + b - c
+        const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - c - c);
         cur[i] = src[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
       }
       break;
