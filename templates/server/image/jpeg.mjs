@@ -861,6 +861,12 @@ export function decodeJpeg(data, opts = {}) {
       for (let by = 0; by < bh; by++) {
         for (let bx = 0; bx < bw; bx++) {
           const co = c.coefs, at = (by * c.bpl + bx) * 64;
+          if (iq) {
+            const d = iq.co, slot = (iq.coefs >> 2) + 64 * iq.n;
+            for (let i = 0; i < 64; i++) d[slot + i] = co[at + i] * q[i];
+            idctQueue(iq, c.plane.byteOffset + by * 8 * stride + bx * 8, stride);
+            continue;
+          }
           let ac = 0;
           for (let i = 1; i < 64; i++) { const v = co[at + i]; blk[i] = v * q[i]; ac |= v; }
           if (ac === 0) idctDcOnly(co[at] * q[0], c.plane, by * 8 * stride + bx * 8, stride);
@@ -868,6 +874,7 @@ export function decodeJpeg(data, opts = {}) {
         }
       }
     }
+    if (iq) idctFlush(iq);
     blk.fill(0);
   }
   const planes = comps.map((c) => c.plane);
