@@ -108,6 +108,20 @@ export function decodePng(data, opts = {}) {
 
   const out = new Uint8Array(width * height * 3);
   const ri = opts.bgr ? 2 : 0, bi = opts.bgr ? 0 : 2;
+  if (depth === 8 && color === 2 && !hdr.interlace) {
+    // 8-bit RGB, not interlaced: each row is unfiltered straight into the output (the row above, still RGB, is
+    // the filters' previous row), then turned into BGR once the row below no longer needs it
+    const rowBytes = width * 3;
+    let prev = new Uint8Array(rowBytes);
+    for (let y = 0, at = 0; y < height; y++, at += rowBytes + 1) {
+      const cur = out.subarray(y * rowBytes, (y + 1) * rowBytes);
+      unfilter(raw[at], raw, at + 1, cur, prev, rowBytes, 3, at);
+      if (opts.bgr && y > 0) swapRB(prev);
+      prev = cur;
+    }
+    if (opts.bgr) swapRB(prev);
+    return { width, height, channels: 3, data: out, orientation };
+  }
   let at = 0;
   for (let p = 0; p < passes.length; p++) {
     const { w, h, rowBytes } = dims[p];
@@ -154,6 +168,11 @@ export function decodePng(data, opts = {}) {
   return { width, height, channels: 3, data: out, orientation };
 }
 
+/** @param {Uint8Array} row RGB pixels, turned into BGR in place */
+function swapRB(row) {
+  for (let i = 0; i + 2 < row.length; i += 3) { const t = row[i]; row[i] = row[i + 2]; row[i + 2] = t; }
+}
+
 /** @param {Uint8Array} row @param {number} x @param {number} depth */
 function sample(row, x, depth) {
   if (depth === 8) return row[x];
@@ -184,9 +203,12 @@ function unfilter(ft, src, s, cur, prev, n, bpp, at) {
       for (let i = 0; i < m; i++) cur[i] = src[s + i] + prev[i];
       for (let i = m; i < n; i++) {
         const a = cur[i - bpp], b = prev[i], c = prev[i - bpp];
-        // |p - a|, |p - b|, |p - c| for p = a + b - c
+        // |p - a|, |p - b|, |p - c| for p = a + b - c; the choice made with sign masks, not branches (the
+        // branches would be unpredictable): ma = 0 when pa <= pb and pa <= pc, mb = 0 when pb <= pc
         const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - c - c);
-        cur[i] = src[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+        const ma = ((pb - pa) | (pc - pa)) >> 31, mb = (pc - pb) >> 31;
+        const t = b ^ ((b ^ c) & mb);
+        cur[i] = src[s + i] + (a ^ ((a ^ t) & ma));
       }
       break;
     default: throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: unknown row filter ${ft}`, at);
