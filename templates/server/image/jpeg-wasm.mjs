@@ -44,16 +44,20 @@ const V = {
 const I32T = 0x7f, V128T = 0x7b;
 
 /**
- * @param {{ name: string, params: number, i32s: number, v128s: number, code: number[] }[]} funcs
+ * @param {{ name: string, params: number, results?: number, i32s: number, v128s: number, code: number[] }[]} funcs
  * @returns {Uint8Array}
  */
 function moduleBytes(funcs) {
   const sec = (/** @type {number} */ id, /** @type {number[]} */ body) => [id, ...u(body.length), ...body];
   const vec = (/** @type {number[][]} */ items) => [...u(items.length), ...items.flat()];
   const str = (/** @type {string} */ t) => [...u(t.length), ...Array.from(t, (c) => c.charCodeAt(0))];
-  const arities = [...new Set(funcs.map((f) => f.params))];
-  const types = sec(1, vec(arities.map((n) => [0x60, ...u(n), ...new Array(n).fill(I32T), 0])));
-  const fsec = sec(3, vec(funcs.map((f) => u(arities.indexOf(f.params)))));
+  const sig = (/** @type {{ params: number, results?: number }} */ f) => `${f.params}/${f.results ?? 0}`;
+  const arities = [...new Set(funcs.map(sig))];
+  const types = sec(1, vec(arities.map((k) => {
+    const [n, r] = k.split('/').map(Number);
+    return [0x60, ...u(n), ...new Array(n).fill(I32T), ...u(r), ...new Array(r).fill(I32T)];
+  })));
+  const fsec = sec(3, vec(funcs.map((f) => u(arities.indexOf(sig(f))))));
   const mem = sec(5, vec([[0x00, 1]]));
   const exp = sec(7, vec([[...str('m'), 2, 0], ...funcs.map((f, i) => [...str(f.name), 0, ...u(i)])]));
   const code = sec(10, vec(funcs.map((f) => {
@@ -177,9 +181,9 @@ const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373,
  * pairs), then zeroed. Four columns (pass 1) or four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the
  * all-zero-AC shortcuts chosen per lane; saturating narrows do the 0..255 clamp.
  */
-function idctKernel() {
-  // params 0 coefs, 1 descs, 2 count; i32 locals 3 out, 4 stride; v128 locals from 5
-  let next = 5;
+function idctKernels() {
+  // idctBlock: params 0 coefs, 1 out, 2 stride; v128 locals from 3
+  let next = 3;
   const v = () => next++;
   const X = Array.from({ length: 8 }, v);
   const [Z1, Z2, Z3, Z4, Z5, T0, T1, T2, T3, A10, A11, A12, A13, MASK] = Array.from({ length: 14 }, v);
@@ -251,7 +255,6 @@ function idctKernel() {
   }
   // the coefficients are consumed: zero them for the next block
   for (let i = 0; i < 16; i++) body.push(...g(0), 0xfd, 12, ...new Array(16).fill(0), ...vstore(16 * i));
-  body.push(...g(1), 0x28, 2, 0, ...set(3), ...g(1), 0x28, 2, 4, ...set(4));
   // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes)
   for (let grp = 0; grp < 2; grp++) {
     const rows = (/** @type {number} */ h) => [0, 1, 2, 3].map((i) => WS[2 * (4 * grp + i) + h]);
@@ -266,22 +269,252 @@ function idctKernel() {
       body.push(...g(TT[0]), ...g(TT[1]), ...shuffle(lanes), ...set(TT[2]));
       for (const [r, lane] of [[r0, 0], [r1, 1]]) {
         // address: out + (4 grp + r) * stride
-        body.push(...g(3), ...g(4), ...i32(4 * grp + r), 0x6c, ADD, ...g(TT[2]), 0xfd, 91, 0, 0, lane);
+        body.push(...g(1), ...g(2), ...i32(4 * grp + r), 0x6c, ADD, ...g(TT[2]), 0xfd, 91, 0, 0, lane);
       }
     }
   }
+  const block = { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
+  // idct: params 0 coefs, 1 descs, 2 count: idctBlock(coefs + 256 i, descs[2i], descs[2i+1])
   const code = [
     ...BLOCK, ...get(2), ...i32(1), LT_S, ...brIf(0),
     ...LOOP,
-    ...body,
+    ...get(0), ...get(1), 0x28, 2, 0, ...get(1), 0x28, 2, 4, 0x10, ...u(IDCT_BLOCK),
     ...get(0), ...i32(256), ADD, ...set(0), ...get(1), ...i32(8), ADD, ...set(1),
     ...get(2), ...i32(1), SUB, ...tee(2), ...i32(0), GT_S, ...brIf(0),
     END, END,
   ];
-  return { name: 'idct', params: 3, i32s: 2, v128s: next - 5, code };
+  return [block, { name: 'idct', params: 3, i32s: 0, v128s: 0, code }];
+}
+/** function index of idctBlock in the module */
+const IDCT_BLOCK = 4;
+
+// ---- baseline entropy decoding ----
+
+/**
+ * Structured code with named branch targets: nested arrays of bytes, plus { op: 'block' | 'loop' | 'if' } nodes
+ * (label, body, else) and { op: 'br' | 'brIf', label } branches, flattened with their relative depths.
+ * @param {any} node @param {(string | null)[]} labels @param {number[]} out
+ */
+function flat(node, labels = [], out = []) {
+  if (typeof node === 'number') out.push(node);
+  else if (Array.isArray(node)) for (const n of node) flat(n, labels, out);
+  else if (node.op === 'block' || node.op === 'loop' || node.op === 'if') {
+    out.push(node.op === 'block' ? 0x02 : node.op === 'loop' ? 0x03 : 0x04, 0x40);
+    labels.push(node.label ?? null);
+    flat(node.body, labels, out);
+    if (node.else) { out.push(0x05); flat(node.else, labels, out); }
+    labels.pop();
+    out.push(END);
+  } else if (node.op === 'br' || node.op === 'brIf') {
+    const at = labels.lastIndexOf(node.label);
+    if (at < 0) throw new Error(`no label ${node.label}`);
+    out.push(node.op === 'br' ? 0x0c : 0x0d, ...u(labels.length - 1 - at));
+  } else throw new Error('bad node');
+  return out;
 }
 
-const BYTES = moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel()]);
+/** Table layout of one Huffman table in memory (byte offsets); jpeg.mjs writes them. */
+export const HUFF = { fastDc: 0, fastAc: 4096, lookup: 8192, maxcode: 10240, valptr: 10368, mincode: 10496, values: 10624, size: 10880 };
+/** One block of an MCU: int32 fields (byte offsets). */
+export const DESC = { pred: 0, dc: 4, ac: 8, q: 12, plane: 16, stride: 20, rowStep: 24, colStep: 28, off: 32, size: 48 };
+
+/**
+ * scan(dataBase, end, start, unitRows, unitsPerLine, nb, descs, restartInterval, coef, nat, state) -> status:
+ * jpeg.mjs's decodeBaselineScan (same bit reader, refills, tables, error cases and offsets), each block's IDCT
+ * done by idctBlock (a DC-only block filled directly). Status 0: done, state[0] = offset after the scan;
+ * 1: bits taken past a marker or the end (state[0] = read offset, state[1] = at the end); 2: bad Huffman code
+ * (state[0] = offset); 3: the data ends before restart marker state[2] (state[0] = offset); 4: another marker
+ * than that one. Offsets relative to dataBase.
+ */
+function scanKernel() {
+  const P = ['base', 'end', 'start', 'rows', 'cols', 'nb', 'descs', 'ri', 'coef', 'nat', 'state'];
+  const Lc = ['pos', 'buf', 'cnt', 'fake', 'ff', 'atEnd', 'my', 'mx', 'b', 'd', 'k', 'w', 'f', 'l', 's', 't', 'v', 'z', 'q', 'tbl',
+    'rsLeft', 'expect', 'diff', 'ac', 'x', 'nx', 'c16', 'len', 'code', 'un', 'p'];
+  const idx = Object.fromEntries([...P, ...Lc].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, ...set(idx[n])];
+  const c = i32;
+  const bin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, op];
+  const add = bin(0x6a), sub = bin(0x6b), mul = bin(0x6c), and = bin(0x71), or = bin(0x72), shl = bin(0x74), shrS = bin(0x75), shrU = bin(0x76);
+  const eq = bin(0x46), ne = bin(0x47), ltS = bin(0x48), gtS = bin(0x4a), leS = bin(0x4c), geS = bin(0x4e);
+  const eqz = (/** @type {any} */ a) => [a, 0x45];
+  const ld32 = (/** @type {any} */ a, off = 0) => [a, 0x28, 2, ...u(off)];
+  const ld16u = (/** @type {any} */ a, off = 0) => [a, 0x2f, 1, ...u(off)];
+  const ld8u = (/** @type {any} */ a, off = 0) => [a, 0x2d, 0, ...u(off)];
+  const st32 = (/** @type {any} */ a, /** @type {any} */ v, off = 0) => [a, v, 0x36, 2, ...u(off)];
+  const sel = (/** @type {any} */ a, /** @type {any} */ b, /** @type {any} */ cond) => [a, b, cond, 0x1b];
+  const If = (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }];
+  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
+  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
+  const br = (/** @type {string} */ label) => ({ op: 'br', label });
+  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const ret = (/** @type {any} */ e) => [e, 0x0f];
+  const inc = (/** @type {string} */ n, /** @type {number} */ by) => S(n, add(L(n), c(by)));
+
+  // next 0xFF byte at or after pos, or end
+  const nextFF = [S('ff', L('pos')), block('nf', loop('nl', [brIf(geS(L('ff'), L('end')), 'nf'), brIf(eq(ld8u(L('ff')), c(0xff)), 'nf'), inc('ff', 1), br('nl')]))];
+  // BitReader.fill's byte rules, until more than 24 bits are buffered
+  const slowFill = [
+    loop('sl', [
+      If(geS(L('pos'), L('end')), [S('atEnd', c(1)), inc('fake', 8), S('x', c(0))], [
+        S('x', ld8u(L('pos'))),
+        If(eq(L('x'), c(0xff)), [
+          S('nx', sel(ld8u(L('pos'), 1), c(-1), ltS(add(L('pos'), c(1)), L('end')))),
+          If(eqz(L('nx')), [inc('pos', 2)], [S('x', c(0)), inc('fake', 8), If(ltS(L('nx'), c(0)), [S('atEnd', c(1))])]),
+        ], [inc('pos', 1)]),
+      ]),
+      S('buf', or(shl(L('buf'), c(8)), L('x'))), inc('cnt', 8),
+      brIf(leS(L('cnt'), c(24)), 'sl'),
+    ]),
+    nextFF,
+  ];
+  const fill = (/** @type {any} */ cond) => If(cond, [
+    block('fd', loop('fl', [
+      brIf(gtS(L('cnt'), c(24)), 'fd'), brIf(geS(L('pos'), L('ff')), 'fd'),
+      S('buf', or(shl(L('buf'), c(8)), ld8u(L('pos')))), inc('pos', 1), inc('cnt', 8), br('fl'),
+    ])),
+    If(leS(L('cnt'), c(24)), slowFill),
+  ]);
+  const overrun = [st32(L('state'), sub(L('pos'), L('base'))), st32(L('state'), L('atEnd'), 4), ret(c(1))];
+  // codes longer than the lookup: the 16 bits at the read position against maxcode (table at tbl) -> l
+  const slowDecode = [
+    If(ltS(L('cnt'), L('fake')), overrun),
+    S('c16', and(shrU(L('buf'), sub(L('cnt'), c(16))), c(0xffff))),
+    S('len', c(11)),
+    block('sd', [
+      loop('sdl', [
+        S('code', shrU(L('c16'), sub(c(16), L('len')))),
+        If(leS(L('code'), ld32(add(L('tbl'), shl(L('len'), c(2))), HUFF.maxcode)), [
+          S('l', or(shl(L('len'), c(8)), ld8u(add(add(L('tbl'), sub(ld32(add(L('tbl'), shl(L('len'), c(2))), HUFF.valptr), ld32(add(L('tbl'), shl(L('len'), c(2))), HUFF.mincode))), L('code')), HUFF.values))),
+          br('sd'),
+        ]),
+        inc('len', 1),
+        brIf(leS(L('len'), c(16)), 'sdl'),
+      ]),
+      // bad code; a bit-by-bit reader would have refilled once more when exactly 16 bits were buffered
+      S('p', L('pos')),
+      If(leS(L('cnt'), c(16)), Array.from({ length: 4 }, () => If(ltS(L('p'), L('end')), [
+        If(ne(ld8u(L('p')), c(0xff)), [inc('p', 1)], [If(and(ltS(add(L('p'), c(1)), L('end')), eqz(ld8u(L('p'), 1))), [inc('p', 2)])]),
+      ]))),
+      st32(L('state'), sub(L('p'), L('base'))), ret(c(2)),
+    ]),
+  ];
+  // extend v (t raw bits) to its signed value
+  const extend = (/** @type {string} */ t) => sel(sub(add(L('v'), c(1)), shl(c(1), L(t))), L('v'), ltS(L('v'), shl(c(1), sub(L(t), c(1)))));
+  const align = [
+    S('un', shrS(sub(L('cnt'), L('fake')), c(3))), S('p', L('pos')),
+    block('ab', loop('al', [
+      brIf(leS(L('un'), c(0)), 'ab'),
+      inc('p', -1),
+      If(and(eqz(ld8u(L('p'))), gtS(L('p'), L('base'))), [If(eq(ld8u(sub(L('p'), c(1))), c(0xff)), [inc('p', -1)])]),
+      inc('un', -1), br('al'),
+    ])),
+  ];
+  const window = and(shrU(L('buf'), sub(L('cnt'), c(10))), c(1023));
+  const D = (/** @type {number} */ off) => ld32(L('d'), off);
+
+  const blockCode = [
+    S('d', add(L('descs'), mul(L('b'), c(DESC.size)))),
+    S('q', D(DESC.q)),
+    // DC
+    fill(ltS(L('cnt'), c(16))),
+    S('tbl', D(DESC.dc)),
+    S('w', window),
+    S('f', ld32(add(L('tbl'), shl(L('w'), c(2))), HUFF.fastDc)),
+    If(L('f'), [S('cnt', sub(L('cnt'), and(L('f'), c(255)))), S('diff', shrS(L('f'), c(16)))], [
+      S('l', ld16u(add(L('tbl'), shl(L('w'), c(1))), HUFF.lookup)),
+      If(eqz(L('l')), slowDecode),
+      S('cnt', sub(L('cnt'), shrU(L('l'), c(8)))),
+      S('t', and(L('l'), c(255))),
+      S('diff', c(0)),
+      If(L('t'), [
+        fill(ltS(L('cnt'), L('t'))),
+        S('cnt', sub(L('cnt'), L('t'))),
+        If(ltS(L('cnt'), L('fake')), overrun),
+        S('v', and(shrU(L('buf'), L('cnt')), sub(shl(c(1), L('t')), c(1)))),
+        S('diff', extend('t')),
+      ]),
+    ]),
+    S('p', add(ld32(D(DESC.pred)), L('diff'))), st32(D(DESC.pred), L('p')),
+    st32(L('coef'), mul(shrS(shl(L('p'), c(16)), c(16)), ld32(L('q')))),
+    // AC
+    S('tbl', D(DESC.ac)), S('ac', c(0)), S('k', c(1)),
+    block('acd', loop('acl', [
+      brIf(geS(L('k'), c(64)), 'acd'),
+      fill(ltS(L('cnt'), c(16))),
+      S('w', window),
+      S('f', ld32(add(L('tbl'), shl(L('w'), c(2))), HUFF.fastAc)),
+      If(L('f'), [
+        S('cnt', sub(L('cnt'), and(L('f'), c(255)))),
+        S('k', add(L('k'), and(shrU(L('f'), c(8)), c(15)))),
+        S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
+        st32(add(L('coef'), L('z')), mul(shrS(L('f'), c(16)), ld32(add(L('q'), L('z'))))),
+        S('ac', c(1)), inc('k', 1), br('acl'),
+      ]),
+      S('l', ld16u(add(L('tbl'), shl(L('w'), c(1))), HUFF.lookup)),
+      If(eqz(L('l')), slowDecode),
+      S('cnt', sub(L('cnt'), shrU(L('l'), c(8)))),
+      S('s', and(L('l'), c(15))),
+      S('x', and(shrU(L('l'), c(4)), c(15))),
+      If(eqz(L('s')), [If(eq(L('x'), c(15)), [inc('k', 16), br('acl')]), br('acd')]),
+      S('k', add(L('k'), L('x'))),
+      fill(ltS(L('cnt'), L('s'))),
+      S('cnt', sub(L('cnt'), L('s'))),
+      S('v', and(shrU(L('buf'), L('cnt')), sub(shl(c(1), L('s')), c(1)))),
+      S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
+      st32(add(L('coef'), L('z')), mul(extend('s'), ld32(add(L('q'), L('z'))))),
+      S('ac', c(1)), inc('k', 1), br('acl'),
+    ])),
+    If(ltS(L('cnt'), L('fake')), overrun),
+    // the block into its plane
+    S('z', add(add(add(D(DESC.plane), mul(L('my'), D(DESC.rowStep))), mul(L('mx'), D(DESC.colStep))), D(DESC.off))),
+    If(L('ac'), [L('coef'), L('z'), D(DESC.stride), 0x10, ...u(IDCT_BLOCK)], [
+      // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
+      S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
+      S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
+      st32(L('coef'), c(0)),
+      S('s', D(DESC.stride)),
+      Array.from({ length: 8 }, () => [L('z'), L('v'), ...simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
+    ]),
+  ];
+
+  const body = [
+    S('pos', L('start')), S('buf', c(0)), S('cnt', c(0)), S('fake', c(0)), S('atEnd', c(0)), nextFF,
+    S('rsLeft', L('ri')), S('expect', c(0)),
+    S('my', c(0)),
+    block('yd', loop('yl', [
+      brIf(geS(L('my'), L('rows')), 'yd'),
+      S('mx', c(0)),
+      block('xd', loop('xl', [
+        brIf(geS(L('mx'), L('cols')), 'xd'),
+        If(L('ri'), [
+          If(eqz(L('rsLeft')), [
+            align,
+            If(geS(add(L('p'), c(1)), L('end')), [st32(L('state'), sub(L('p'), L('base'))), st32(L('state'), L('expect'), 8), ret(c(3))]),
+            If(or(ne(ld8u(L('p')), c(0xff)), ne(ld8u(L('p'), 1), add(c(0xd0), L('expect')))), [st32(L('state'), sub(L('p'), L('base'))), st32(L('state'), L('expect'), 8), ret(c(4))]),
+            S('pos', add(L('p'), c(2))), S('buf', c(0)), S('cnt', c(0)), S('fake', c(0)), S('atEnd', c(0)), nextFF,
+            S('expect', and(add(L('expect'), c(1)), c(7))),
+            S('rsLeft', L('ri')),
+            // DC predictors back to 0
+            S('b', c(0)),
+            block('pd', loop('pl', [brIf(geS(L('b'), L('nb')), 'pd'), st32(ld32(add(L('descs'), mul(L('b'), c(DESC.size)))), c(0)), inc('b', 1), br('pl')])),
+          ]),
+          inc('rsLeft', -1),
+        ]),
+        S('b', c(0)),
+        block('bd', loop('bl', [brIf(geS(L('b'), L('nb')), 'bd'), blockCode, inc('b', 1), br('bl')])),
+        inc('mx', 1), br('xl'),
+      ])),
+      inc('my', 1), br('yl'),
+    ])),
+    align,
+    st32(L('state'), sub(L('p'), L('base'))),
+    c(0),
+  ];
+  return { name: 'scan', params: P.length, results: 1, i32s: Lc.length, v128s: 0, code: flat(body) };
+}
+
+const BYTES = moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel()]);
 
 /** @type {WebAssembly.Module | null | undefined} */
 let compiled;

@@ -7,7 +7,7 @@
 // published libjpeg algorithms, not copied.
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
-import { jpegKernels } from './jpeg-wasm.mjs';
+import { jpegKernels, HUFF, DESC } from './jpeg-wasm.mjs';
 
 const FMT = 'JPEG';
 
@@ -526,6 +526,78 @@ function idctFlush(iq) {
 /** @param {number} n bytes of a kernel memory region, padded */
 const pad16 = (n) => ((n + 15) & ~15) + 64;
 
+/**
+ * The WebAssembly entropy decoder and where its inputs live (byte offsets in its memory): the JPEG bytes, 8 Huffman
+ * table slots, 4 quantisation tables (int32), NATURAL, the MCU's block descriptors, DC predictors, status words
+ * and one zeroed block of coefficients.
+ * @typedef {{ scan: (...a: number[]) => number, heap: Uint8Array, i32: Int32Array, u16: Uint16Array, data: number,
+ *   tables: number, q: number, nat: number, descs: number, preds: number, state: number, coef: number }} ScanKernel
+ */
+
+/**
+ * decodeBaselineScan done by the WebAssembly kernel: the same blocks, planes, errors and offsets.
+ * @param {number} length of the JPEG data @param {number} start @param {Component[]} sc @param {number} restartInterval
+ * @param {number} mcusPerLine @param {number} mcusPerColumn @param {ScanKernel} sk
+ * @returns {number} offset after the scan's data
+ */
+function decodeBaselineScanWasm(length, start, sc, restartInterval, mcusPerLine, mcusPerColumn, sk) {
+  const single = sc.length === 1;
+  const c0 = sc[0];
+  const unitsPerLine = single ? Math.ceil(c0.width / 8) : mcusPerLine;
+  const unitRows = single ? Math.ceil(c0.height / 8) : mcusPerColumn;
+  const { heap, i32, u16 } = sk;
+  /** @type {Map<Huffman, number>} */
+  const placed = new Map();
+  const place = (/** @type {Huffman} */ t) => {
+    let o = placed.get(t);
+    if (o === undefined) {
+      o = sk.tables + HUFF.size * placed.size;
+      placed.set(t, o);
+      i32.set(t.fastDc, (o + HUFF.fastDc) >> 2);
+      i32.set(t.fastAc, (o + HUFF.fastAc) >> 2);
+      u16.set(t.lookup, (o + HUFF.lookup) >> 1);
+      i32.set(t.maxcode, (o + HUFF.maxcode) >> 2);
+      i32.set(t.valptr, (o + HUFF.valptr) >> 2);
+      i32.set(t.mincode, (o + HUFF.mincode) >> 2);
+      heap.set(t.values, o + HUFF.values);
+    }
+    return o;
+  };
+  let nb = 0;
+  for (let ci = 0; ci < sc.length; ci++) {
+    const c = sc[ci];
+    const stride = c.bpl * 8;
+    const q = sk.q + 256 * ci;
+    i32.set(/** @type {Uint16Array} */ (c.qt), q >> 2);
+    const dc = place(/** @type {Huffman} */ (c.dcTable)), ac = place(/** @type {Huffman} */ (c.acTable));
+    const bh = single ? 1 : c.h, bv = single ? 1 : c.v;
+    for (let v = 0; v < bv; v++) {
+      for (let h = 0; h < bh; h++) {
+        const d = (sk.descs + DESC.size * nb++) >> 2;
+        // a component named twice in a (corrupt) scan keeps one DC predictor
+        i32[d + (DESC.pred >> 2)] = sk.preds + 4 * sc.indexOf(c);
+        i32[d + (DESC.dc >> 2)] = dc;
+        i32[d + (DESC.ac >> 2)] = ac;
+        i32[d + (DESC.q >> 2)] = q;
+        i32[d + (DESC.plane >> 2)] = c.plane.byteOffset;
+        i32[d + (DESC.stride >> 2)] = stride;
+        i32[d + (DESC.rowStep >> 2)] = bv * 8 * stride;
+        i32[d + (DESC.colStep >> 2)] = bh * 8;
+        i32[d + (DESC.off >> 2)] = v * 8 * stride + h * 8;
+      }
+    }
+  }
+  i32.fill(0, sk.preds >> 2, (sk.preds >> 2) + 4);
+  const status = sk.scan(sk.data, sk.data + length, sk.data + start, unitRows, unitsPerLine, nb, sk.descs, restartInterval, sk.coef, sk.nat, sk.state);
+  const st = sk.state >> 2;
+  const at = i32[st];
+  if (status === 0) return at;
+  if (status === 1) throw overrunError(i32[st + 1] !== 0, at);
+  if (status === 2) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: bad Huffman code`, at);
+  if (status === 3) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends before restart marker RST${i32[st + 2]}`, at);
+  throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: expected restart marker RST${i32[st + 2]}`, at);
+}
+
 /** @param {Uint8Array} d @param {number} p */
 const u16 = (d, p) => (d[p] << 8) | d[p + 1];
 
@@ -565,6 +637,8 @@ export function decodeJpeg(data, opts = {}) {
   let outOff = 0, sumsOff = 0, rowsOff = 0;
   /** @type {IdctQueue | null} */
   let iq = null;
+  /** @type {ScanKernel | null} */
+  let sk = null;
   let scans = 0;
   const ws = new Int32Array(64);
   const blk = new Int32Array(64);
@@ -685,12 +759,24 @@ export function decodeJpeg(data, opts = {}) {
         rowsOff = at; at += 2 * pad(2 * width + 32);
         const coefOff = at; at += IDCT_BATCH * 256;
         const descOff = at; at += IDCT_BATCH * 8;
+        // baseline: the entropy decoder's data copy, tables, MCU layout and state
+        const dataOff = at; at += progressive ? 0 : pad(data.length);
+        const tblOff = at; at += 8 * HUFF.size;
+        const scanOff = at; at += 4 * 256 + 320 + 64 * DESC.size + 16 + 16 + 256;
         kern = jpegKernels(at);
         const heap = kern ? new Uint8Array(kern.memory.buffer) : null;
         if (heap && kern) {
           heap.fill(0, 0, outOff);
           heap.fill(0, coefOff, descOff);
           iq = { idct: kern.exports.idct, co: new Int32Array(kern.memory.buffer), coefs: coefOff, descs: descOff, n: 0 };
+          if (!progressive) {
+            heap.set(data, dataOff);
+            heap.fill(0, dataOff + data.length, tblOff);
+            const q = scanOff, nat = q + 4 * 256, descs = nat + 320, preds = descs + 64 * DESC.size, state = preds + 16, coef = state + 16;
+            heap.fill(0, coef, coef + 256);
+            iq.co.set(NATURAL, nat >> 2);
+            sk = { scan: kern.exports.scan, heap, i32: iq.co, u16: new Uint16Array(kern.memory.buffer), data: dataOff, tables: tblOff, q, nat, descs, preds, state, coef };
+          }
         }
         comps.forEach((c, i) => {
           // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
@@ -731,6 +817,7 @@ export function decodeJpeg(data, opts = {}) {
         eobrun = 0;
         scans++;
         if (progressive) pos = decodeScan(new BitReader(data, end), sc, ss, se, ah, al);
+        else if (sk) pos = decodeBaselineScanWasm(data.length, end, sc, restartInterval, mcusPerLine, mcusPerColumn, sk);
         else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl, iq);
         continue;
       }
