@@ -1,7 +1,8 @@
-// WebAssembly SIMD kernels for the JPEG decoder's last stage (chroma upsampling and YCbCr->RGB), assembled here
-// from their opcodes (no toolchain): the same integer arithmetic as jpeg.mjs's JS paths, 16 pixels at a time.
-// jpeg.mjs uses them when this runtime validates the module (WebAssembly SIMD: Node >= 16.4) and falls back to
-// its JS loops otherwise; both give the same bytes.
+// WebAssembly kernels for the JPEG decoder, assembled here from their opcodes (no toolchain, no binary blob):
+// baseline entropy decoding (scalar, jpeg.mjs's bit reader and error rules), the ISLOW IDCT (i32x4 SIMD), fancy
+// chroma upsampling and YCbCr->RGB (SIMD, 16 pixels at a time). The same integer arithmetic as jpeg.mjs's JS
+// paths, which run where this module does not validate (WebAssembly SIMD: Node >= 16.4) or when a job needs more
+// than MAX_BYTES of memory; both give the same bytes (test/image-jpeg-kernels.test.ts).
 
 // ---- a tiny assembler ----
 /** @param {number} n unsigned LEB128 */
@@ -521,7 +522,8 @@ let compiled;
 /** @type {{ exports: any, memory: WebAssembly.Memory } | null} */
 let cached = null;
 /** Instances whose memory grew past this are used once and dropped, so one huge image does not pin its memory. */
-const KEEP_BYTES = 48 << 20;
+const KEEP_BYTES = 64 << 20;
+const MAX_BYTES = 1 << 30;
 
 let enabled = true;
 /**
@@ -552,19 +554,25 @@ function wasmModule() {
  */
 export function jpegKernels(bytes) {
   const mod = wasmModule();
-  if (!mod) return null;
+  // the kernels compare addresses as signed int32: memories stay below 1 GiB (bigger jobs take the JS paths)
+  if (!mod || bytes > MAX_BYTES) return null;
   const need = Math.ceil(bytes / 65536);
   if (cached && cached.memory.buffer.byteLength >= need * 65536) return cached;
-  if (need * 65536 > KEEP_BYTES) {
-    const inst = new WebAssembly.Instance(mod, {});
-    const memory = /** @type {WebAssembly.Memory} */ (inst.exports.m);
-    memory.grow(need - memory.buffer.byteLength / 65536);
-    return { exports: inst.exports, memory };
+  try {
+    if (need * 65536 > KEEP_BYTES) {
+      const inst = new WebAssembly.Instance(mod, {});
+      const memory = /** @type {WebAssembly.Memory} */ (inst.exports.m);
+      memory.grow(need - memory.buffer.byteLength / 65536);
+      return { exports: inst.exports, memory };
+    }
+    if (!cached) {
+      const inst = new WebAssembly.Instance(mod, {});
+      cached = { exports: inst.exports, memory: /** @type {WebAssembly.Memory} */ (inst.exports.m) };
+    }
+    cached.memory.grow(need - cached.memory.buffer.byteLength / 65536);
+    return cached;
+  } catch {
+    // no memory for it: the JS paths allocate as they go
+    return null;
   }
-  if (!cached) {
-    const inst = new WebAssembly.Instance(mod, {});
-    cached = { exports: inst.exports, memory: /** @type {WebAssembly.Memory} */ (inst.exports.m) };
-  }
-  cached.memory.grow(need - cached.memory.buffer.byteLength / 65536);
-  return cached;
 }
