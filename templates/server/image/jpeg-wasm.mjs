@@ -49,8 +49,8 @@ const I32T = 0x7f, V128T = 0x7b;
  * @returns {Uint8Array}
  */
 function moduleBytes(funcs) {
-  const sec = (/** @type {number} */ id, /** @type {number[]} */ body) => [id, ...u(body.length), ...body];
-  const vec = (/** @type {number[][]} */ items) => [...u(items.length), ...items.flat()];
+  const sec = (/** @type {number} */ id, /** @type {number[]} */ body) => [id, ...u(body.length)].concat(body);
+  const vec = (/** @type {number[][]} */ items) => u(items.length).concat(...items);
   const str = (/** @type {string} */ t) => [...u(t.length), ...Array.from(t, (c) => c.charCodeAt(0))];
   const sig = (/** @type {{ params: number, results?: number }} */ f) => `${f.params}/${f.results ?? 0}`;
   const arities = [...new Set(funcs.map(sig))];
@@ -65,10 +65,11 @@ function moduleBytes(funcs) {
     const locals = [];
     if (f.i32s) locals.push([...u(f.i32s), I32T]);
     if (f.v128s) locals.push([...u(f.v128s), V128T]);
-    const body = [...vec(locals), ...f.code, END];
-    return [...u(body.length), ...body];
+    // kernel code is nested arrays of bytes (cheap to build): flattened once here
+    const body = flat([vec(locals), f.code, END]);
+    return u(body.length).concat(body);
   })));
-  return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...fsec, ...mem, ...exp, ...code]);
+  return Uint8Array.from(flat([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, types, fsec, mem, exp, code]));
 }
 
 // ---- kernels ----
@@ -86,20 +87,20 @@ function yccKernel(bgr) {
   /** one channel of 4 pixels (i32x4) of quarter q, leaving it on the stack */
   const quarter = (/** @type {number} */ q, /** @type {'r'|'g'|'b'} */ ch) => {
     // u8 lanes -> i16 (low/high 8) -> i32 (low/high 4)
-    const ext = (/** @type {number} */ v) => [...get(v), ...simd(q < 2 ? V.i16extlo8u : V.i16exthi8u), ...simd(q % 2 === 0 ? V.i32extlo16s : V.i32exthi16s)];
-    const centred = (/** @type {number} */ v) => [...ext(v), ...i32splat(128), ...simd(V.i32sub)];
-    const code = [...ext(Y)];
-    if (ch === 'r') code.push(...centred(CR), ...i32splat(91881), ...simd(V.i32mul), ...i32splat(32768), ...simd(V.i32add));
-    else if (ch === 'b') code.push(...centred(CB), ...i32splat(116130), ...simd(V.i32mul), ...i32splat(32768), ...simd(V.i32add));
-    else code.push(...centred(CB), ...i32splat(-22554), ...simd(V.i32mul), ...centred(CR), ...i32splat(-46802), ...simd(V.i32mul), ...simd(V.i32add), ...i32splat(32768), ...simd(V.i32add));
-    code.push(...i32(16), ...simd(V.i32shrs), ...simd(V.i32add));
+    const ext = (/** @type {number} */ v) => [get(v), simd(q < 2 ? V.i16extlo8u : V.i16exthi8u), simd(q % 2 === 0 ? V.i32extlo16s : V.i32exthi16s)];
+    const centred = (/** @type {number} */ v) => [ext(v), i32splat(128), simd(V.i32sub)];
+    const code = [ext(Y)];
+    if (ch === 'r') code.push(centred(CR), i32splat(91881), simd(V.i32mul), i32splat(32768), simd(V.i32add));
+    else if (ch === 'b') code.push(centred(CB), i32splat(116130), simd(V.i32mul), i32splat(32768), simd(V.i32add));
+    else code.push(centred(CB), i32splat(-22554), simd(V.i32mul), centred(CR), i32splat(-46802), simd(V.i32mul), simd(V.i32add), i32splat(32768), simd(V.i32add));
+    code.push(i32(16), simd(V.i32shrs), simd(V.i32add));
     return code;
   };
   /** 16 lanes of one channel, saturated to u8 */
   const channel = (/** @type {'r'|'g'|'b'} */ ch) => [
-    ...quarter(0, ch), ...quarter(1, ch), ...simd(V.i16narrows),
-    ...quarter(2, ch), ...quarter(3, ch), ...simd(V.i16narrows),
-    ...simd(V.i8narrowu),
+    quarter(0, ch), quarter(1, ch), simd(V.i16narrows),
+    quarter(2, ch), quarter(3, ch), simd(V.i16narrows),
+    simd(V.i8narrowu),
   ];
   // interleave: output byte k is pixel k/3, channel k%3; first R and G from a pair shuffle, then B
   const first = bgr ? B : R, last = bgr ? R : B;
@@ -111,17 +112,17 @@ function yccKernel(bgr) {
       a.push(c === 0 ? p : c === 1 ? 16 + p : 0);
       b.push(c === 2 ? 16 + p : L);
     }
-    stores.push(...get(3), ...get(first), ...get(G), ...shuffle(a), ...get(last), ...shuffle(b), ...vstore(16 * m));
+    stores.push(get(3), get(first), get(G), shuffle(a), get(last), shuffle(b), vstore(16 * m));
   }
   const code = [
-    ...BLOCK, ...get(4), ...i32(1), LT_S, ...brIf(0),
-    ...LOOP,
-    ...get(0), ...vload(), ...set(Y), ...get(1), ...vload(), ...set(CB), ...get(2), ...vload(), ...set(CR),
-    ...channel('r'), ...set(R), ...channel('g'), ...set(G), ...channel('b'), ...set(B),
-    ...stores,
-    ...get(0), ...i32(16), ADD, ...set(0), ...get(1), ...i32(16), ADD, ...set(1), ...get(2), ...i32(16), ADD, ...set(2),
-    ...get(3), ...i32(48), ADD, ...set(3),
-    ...get(4), ...i32(16), SUB, ...tee(4), ...i32(0), GT_S, ...brIf(0),
+    BLOCK, get(4), i32(1), LT_S, brIf(0),
+    LOOP,
+    get(0), vload(), set(Y), get(1), vload(), set(CB), get(2), vload(), set(CR),
+    channel('r'), set(R), channel('g'), set(G), channel('b'), set(B),
+    stores,
+    get(0), i32(16), ADD, set(0), get(1), i32(16), ADD, set(1), get(2), i32(16), ADD, set(2),
+    get(3), i32(48), ADD, set(3),
+    get(4), i32(16), SUB, tee(4), i32(0), GT_S, brIf(0),
     END, END,
   ];
   return { name: bgr ? 'yccBgr' : 'yccRgb', params: 5, i32s: 1, v128s: 10, code };
@@ -132,13 +133,13 @@ function yccKernel(bgr) {
  */
 function colsumKernel() {
   const code = [
-    ...BLOCK, ...get(3), ...i32(1), LT_S, ...brIf(0),
-    ...LOOP,
-    ...get(2),
-    ...get(0), ...load8x8u(), ...i16splat(3), ...simd(V.i16mul), ...get(1), ...load8x8u(), ...simd(V.i16add),
-    ...vstore(),
-    ...get(0), ...i32(8), ADD, ...set(0), ...get(1), ...i32(8), ADD, ...set(1), ...get(2), ...i32(16), ADD, ...set(2),
-    ...get(3), ...i32(8), SUB, ...tee(3), ...i32(0), GT_S, ...brIf(0),
+    BLOCK, get(3), i32(1), LT_S, brIf(0),
+    LOOP,
+    get(2),
+    get(0), load8x8u(), i16splat(3), simd(V.i16mul), get(1), load8x8u(), simd(V.i16add),
+    vstore(),
+    get(0), i32(8), ADD, set(0), get(1), i32(8), ADD, set(1), get(2), i32(16), ADD, set(2),
+    get(3), i32(8), SUB, tee(3), i32(0), GT_S, brIf(0),
     END, END,
   ];
   return { name: 'colsum', params: 4, i32s: 0, v128s: 0, code };
@@ -152,21 +153,21 @@ function colsumKernel() {
 function up2Kernel() {
   // params 0 src, 1 dst, 2 n, 3 biasL, 4 biasR; v128 locals 5 cur, 6 BL, 7 BR
   const code = [
-    ...BLOCK, ...get(2), ...i32(1), LT_S, ...brIf(0),
+    BLOCK, get(2), i32(1), LT_S, brIf(0),
     // edge padding (memarg offsets are unsigned: the addresses are computed)
-    ...get(0), ...i32(2), SUB, ...get(0), ...load16s(), ...store16(),
-    ...get(0), ...get(2), ...i32(1), SHL, ADD, ...get(0), ...get(2), ...i32(1), SHL, ADD, ...i32(2), SUB, ...load16s(), ...store16(),
-    ...get(3), ...simd(16), ...set(6), ...get(4), ...simd(16), ...set(7),
-    ...LOOP,
-    ...get(1),
-    ...get(0), ...vload(), ...tee(5), ...i16splat(3), ...simd(V.i16mul), ...get(0), ...i32(2), SUB, ...vload(), ...simd(V.i16add), ...get(6), ...simd(V.i16add), ...i32(4), ...simd(V.i16shrs),
-    ...get(5), ...i16splat(3), ...simd(V.i16mul), ...get(0), ...vload(2), ...simd(V.i16add), ...get(7), ...simd(V.i16add), ...i32(4), ...simd(V.i16shrs),
-    ...simd(V.i8narrowu),
-    ...get(5), // any second operand: only lanes of the first are picked
-    ...shuffle([0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15]),
-    ...vstore(),
-    ...get(0), ...i32(16), ADD, ...set(0), ...get(1), ...i32(16), ADD, ...set(1),
-    ...get(2), ...i32(8), SUB, ...tee(2), ...i32(0), GT_S, ...brIf(0),
+    get(0), i32(2), SUB, get(0), load16s(), store16(),
+    get(0), get(2), i32(1), SHL, ADD, get(0), get(2), i32(1), SHL, ADD, i32(2), SUB, load16s(), store16(),
+    get(3), simd(16), set(6), get(4), simd(16), set(7),
+    LOOP,
+    get(1),
+    get(0), vload(), tee(5), i16splat(3), simd(V.i16mul), get(0), i32(2), SUB, vload(), simd(V.i16add), get(6), simd(V.i16add), i32(4), simd(V.i16shrs),
+    get(5), i16splat(3), simd(V.i16mul), get(0), vload(2), simd(V.i16add), get(7), simd(V.i16add), i32(4), simd(V.i16shrs),
+    simd(V.i8narrowu),
+    get(5), // any second operand: only lanes of the first are picked
+    shuffle([0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15]),
+    vstore(),
+    get(0), i32(16), ADD, set(0), get(1), i32(16), ADD, set(1),
+    get(2), i32(8), SUB, tee(2), i32(0), GT_S, brIf(0),
     END, END,
   ];
   return { name: 'up2', params: 5, i32s: 0, v128s: 3, code };
@@ -193,12 +194,12 @@ function idctKernels() {
   const O = Array.from({ length: 8 }, v);
   const TT = Array.from({ length: 4 }, v);
   const g = get;
-  const add = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(V.i32add)];
-  const sub = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(V.i32sub)];
-  const mul = (/** @type {number[]} */ a, /** @type {number} */ k) => [...a, ...i32splat(k), ...simd(V.i32mul)];
-  const shl = (/** @type {number[]} */ a, /** @type {number} */ n) => [...a, ...i32(n), ...simd(171)];
-  const shr = (/** @type {number[]} */ a, /** @type {number} */ n) => [...a, ...i32(n), ...simd(V.i32shrs)];
-  const or = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [...a, ...b, ...simd(80)];
+  const add = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [a, b, simd(V.i32add)];
+  const sub = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [a, b, simd(V.i32sub)];
+  const mul = (/** @type {number[]} */ a, /** @type {number} */ k) => [a, i32splat(k), simd(V.i32mul)];
+  const shl = (/** @type {number[]} */ a, /** @type {number} */ n) => [a, i32(n), simd(171)];
+  const shr = (/** @type {number[]} */ a, /** @type {number} */ n) => [a, i32(n), simd(V.i32shrs)];
+  const or = (/** @type {number[]} */ a, /** @type {number[]} */ b) => [a, b, simd(80)];
   /**
    * One 1-D pass over the vectors in locals x[0..7]; result r goes to local out[r].
    * @param {number[]} x @param {number[]} out @param {number} round @param {number} shift @param {boolean} last
@@ -206,31 +207,31 @@ function idctKernels() {
   const pass = (x, out, round, shift, last) => {
     const code = [];
     // lanes whose 7 AC inputs are all zero take the shortcut value
-    code.push(...or(or(or(g(x[1]), g(x[2])), or(g(x[3]), g(x[4]))), or(or(g(x[5]), g(x[6])), g(x[7]))), ...i32splat(0), ...simd(55), ...set(MASK));
-    code.push(...mul(add(g(x[2]), g(x[6])), F0_541), ...set(Z1));
-    code.push(...sub(g(Z1), mul(g(x[6]), F1_847)), ...set(T2));
-    code.push(...add(g(Z1), mul(g(x[2]), F0_765)), ...set(T3));
-    code.push(...shl(add(g(x[0]), g(x[4])), 13), ...set(T0));
-    code.push(...shl(sub(g(x[0]), g(x[4])), 13), ...set(T1));
-    code.push(...add(g(T0), g(T3)), ...set(A10), ...sub(g(T0), g(T3)), ...set(A13));
-    code.push(...add(g(T1), g(T2)), ...set(A11), ...sub(g(T1), g(T2)), ...set(A12));
-    code.push(...add(g(x[7]), g(x[1])), ...set(Z1), ...add(g(x[5]), g(x[3])), ...set(Z2));
-    code.push(...add(g(x[7]), g(x[3])), ...set(Z3), ...add(g(x[5]), g(x[1])), ...set(Z4));
-    code.push(...mul(add(g(Z3), g(Z4)), F1_175), ...set(Z5));
-    code.push(...mul(g(Z1), -F0_899), ...set(Z1), ...mul(g(Z2), -F2_562), ...set(Z2));
-    code.push(...add(mul(g(Z3), -F1_961), g(Z5)), ...set(Z3), ...add(mul(g(Z4), -F0_390), g(Z5)), ...set(Z4));
-    code.push(...add(add(mul(g(x[7]), F0_298), g(Z1)), g(Z3)), ...set(T0));
-    code.push(...add(add(mul(g(x[5]), F2_053), g(Z2)), g(Z4)), ...set(T1));
-    code.push(...add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), ...set(T2));
-    code.push(...add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), ...set(T3));
+    code.push(or(or(or(g(x[1]), g(x[2])), or(g(x[3]), g(x[4]))), or(or(g(x[5]), g(x[6])), g(x[7]))), i32splat(0), simd(55), set(MASK));
+    code.push(mul(add(g(x[2]), g(x[6])), F0_541), set(Z1));
+    code.push(sub(g(Z1), mul(g(x[6]), F1_847)), set(T2));
+    code.push(add(g(Z1), mul(g(x[2]), F0_765)), set(T3));
+    code.push(shl(add(g(x[0]), g(x[4])), 13), set(T0));
+    code.push(shl(sub(g(x[0]), g(x[4])), 13), set(T1));
+    code.push(add(g(T0), g(T3)), set(A10), sub(g(T0), g(T3)), set(A13));
+    code.push(add(g(T1), g(T2)), set(A11), sub(g(T1), g(T2)), set(A12));
+    code.push(add(g(x[7]), g(x[1])), set(Z1), add(g(x[5]), g(x[3])), set(Z2));
+    code.push(add(g(x[7]), g(x[3])), set(Z3), add(g(x[5]), g(x[1])), set(Z4));
+    code.push(mul(add(g(Z3), g(Z4)), F1_175), set(Z5));
+    code.push(mul(g(Z1), -F0_899), set(Z1), mul(g(Z2), -F2_562), set(Z2));
+    code.push(add(mul(g(Z3), -F1_961), g(Z5)), set(Z3), add(mul(g(Z4), -F0_390), g(Z5)), set(Z4));
+    code.push(add(add(mul(g(x[7]), F0_298), g(Z1)), g(Z3)), set(T0));
+    code.push(add(add(mul(g(x[5]), F2_053), g(Z2)), g(Z4)), set(T1));
+    code.push(add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), set(T2));
+    code.push(add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), set(T3));
     const dc = last ? add(shr(add(g(x[0]), i32splat(16)), 5), i32splat(128)) : shl(g(x[0]), 2);
     const fin = (/** @type {number[]} */ e) => (last ? add(shr(add(e, i32splat(round)), shift), i32splat(128)) : shr(add(e, i32splat(round)), shift));
     const outs = [
       [0, add(g(A10), g(T3))], [7, sub(g(A10), g(T3))], [1, add(g(A11), g(T2))], [6, sub(g(A11), g(T2))],
       [2, add(g(A12), g(T1))], [5, sub(g(A12), g(T1))], [3, add(g(A13), g(T0))], [4, sub(g(A13), g(T0))],
     ];
-    code.push(...dc, ...set(Z5)); // the shortcut value (Z5 is free again)
-    for (const [r, e] of outs) code.push(...g(Z5), ...fin(/** @type {number[]} */ (e)), ...g(MASK), ...simd(82), ...set(out[/** @type {number} */ (r)]));
+    code.push(dc, set(Z5)); // the shortcut value (Z5 is free again)
+    for (const [r, e] of outs) code.push(g(Z5), fin(/** @type {number[]} */ (e)), g(MASK), simd(82), set(out[/** @type {number} */ (r)]));
     return code;
   };
   /** 4x4 transpose of i32 lanes: rows a, b, c, d -> columns into out[0..3] */
@@ -238,50 +239,50 @@ function idctKernels() {
     const lanes = (/** @type {number[]} */ idx) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
     const [a, b, c, d] = rows;
     return [
-      ...g(a), ...g(b), ...shuffle(lanes([0, 4, 1, 5])), ...set(TT[0]),
-      ...g(a), ...g(b), ...shuffle(lanes([2, 6, 3, 7])), ...set(TT[1]),
-      ...g(c), ...g(d), ...shuffle(lanes([0, 4, 1, 5])), ...set(TT[2]),
-      ...g(c), ...g(d), ...shuffle(lanes([2, 6, 3, 7])), ...set(TT[3]),
-      ...g(TT[0]), ...g(TT[2]), ...shuffle(lanes([0, 1, 4, 5])), ...set(out[0]),
-      ...g(TT[0]), ...g(TT[2]), ...shuffle(lanes([2, 3, 6, 7])), ...set(out[1]),
-      ...g(TT[1]), ...g(TT[3]), ...shuffle(lanes([0, 1, 4, 5])), ...set(out[2]),
-      ...g(TT[1]), ...g(TT[3]), ...shuffle(lanes([2, 3, 6, 7])), ...set(out[3]),
+      g(a), g(b), shuffle(lanes([0, 4, 1, 5])), set(TT[0]),
+      g(a), g(b), shuffle(lanes([2, 6, 3, 7])), set(TT[1]),
+      g(c), g(d), shuffle(lanes([0, 4, 1, 5])), set(TT[2]),
+      g(c), g(d), shuffle(lanes([2, 6, 3, 7])), set(TT[3]),
+      g(TT[0]), g(TT[2]), shuffle(lanes([0, 1, 4, 5])), set(out[0]),
+      g(TT[0]), g(TT[2]), shuffle(lanes([2, 3, 6, 7])), set(out[1]),
+      g(TT[1]), g(TT[3]), shuffle(lanes([0, 1, 4, 5])), set(out[2]),
+      g(TT[1]), g(TT[3]), shuffle(lanes([2, 3, 6, 7])), set(out[3]),
     ];
   };
   const body = [];
   // pass 1: columns 0-3 then 4-7, four at a time
   for (let h = 0; h < 2; h++) {
-    for (let r = 0; r < 8; r++) body.push(...g(0), ...vload(32 * r + 16 * h), ...set(X[r]));
-    body.push(...pass(X, WS.filter((_, i) => i % 2 === h), 1024, 11, false));
+    for (let r = 0; r < 8; r++) body.push(g(0), vload(32 * r + 16 * h), set(X[r]));
+    body.push(pass(X, WS.filter((_, i) => i % 2 === h), 1024, 11, false));
   }
   // the coefficients are consumed: zero them for the next block
-  for (let i = 0; i < 16; i++) body.push(...g(0), 0xfd, 12, ...new Array(16).fill(0), ...vstore(16 * i));
+  for (let i = 0; i < 16; i++) body.push(g(0), 0xfd, 12, new Array(16).fill(0), vstore(16 * i));
   // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes)
   for (let grp = 0; grp < 2; grp++) {
     const rows = (/** @type {number} */ h) => [0, 1, 2, 3].map((i) => WS[2 * (4 * grp + i) + h]);
-    body.push(...transpose(rows(0), C.slice(0, 4)), ...transpose(rows(1), C.slice(4, 8)));
-    body.push(...pass(C, O, 131072, 18, true));
+    body.push(transpose(rows(0), C.slice(0, 4)), transpose(rows(1), C.slice(4, 8)));
+    body.push(pass(C, O, 131072, 18, true));
     // O[k] lane i = output column k of row 4 grp + i: narrow (saturating: the clamp) and store row by row
-    body.push(...g(O[0]), ...g(O[1]), ...simd(V.i16narrows), ...g(O[2]), ...g(O[3]), ...simd(V.i16narrows), ...simd(V.i8narrowu), ...set(TT[0]));
-    body.push(...g(O[4]), ...g(O[5]), ...simd(V.i16narrows), ...g(O[6]), ...g(O[7]), ...simd(V.i16narrows), ...simd(V.i8narrowu), ...set(TT[1]));
+    body.push(g(O[0]), g(O[1]), simd(V.i16narrows), g(O[2]), g(O[3]), simd(V.i16narrows), simd(V.i8narrowu), set(TT[0]));
+    body.push(g(O[4]), g(O[5]), simd(V.i16narrows), g(O[6]), g(O[7]), simd(V.i16narrows), simd(V.i8narrowu), set(TT[1]));
     for (let pair = 0; pair < 2; pair++) {
       const r0 = 2 * pair, r1 = r0 + 1;
       const lanes = [0, 4, 8, 12, 16, 20, 24, 28].map((x) => x + r0).concat([0, 4, 8, 12, 16, 20, 24, 28].map((x) => x + r1));
-      body.push(...g(TT[0]), ...g(TT[1]), ...shuffle(lanes), ...set(TT[2]));
+      body.push(g(TT[0]), g(TT[1]), shuffle(lanes), set(TT[2]));
       for (const [r, lane] of [[r0, 0], [r1, 1]]) {
         // address: out + (4 grp + r) * stride
-        body.push(...g(1), ...g(2), ...i32(4 * grp + r), 0x6c, ADD, ...g(TT[2]), 0xfd, 91, 0, 0, lane);
+        body.push(g(1), g(2), i32(4 * grp + r), 0x6c, ADD, g(TT[2]), 0xfd, 91, 0, 0, lane);
       }
     }
   }
   const block = { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
   // idct: params 0 coefs, 1 descs, 2 count: idctBlock(coefs + 256 i, descs[2i], descs[2i+1])
   const code = [
-    ...BLOCK, ...get(2), ...i32(1), LT_S, ...brIf(0),
-    ...LOOP,
-    ...get(0), ...get(1), 0x28, 2, 0, ...get(1), 0x28, 2, 4, 0x10, ...u(IDCT_BLOCK),
-    ...get(0), ...i32(256), ADD, ...set(0), ...get(1), ...i32(8), ADD, ...set(1),
-    ...get(2), ...i32(1), SUB, ...tee(2), ...i32(0), GT_S, ...brIf(0),
+    BLOCK, get(2), i32(1), LT_S, brIf(0),
+    LOOP,
+    get(0), get(1), 0x28, 2, 0, get(1), 0x28, 2, 4, 0x10, u(IDCT_BLOCK),
+    get(0), i32(256), ADD, set(0), get(1), i32(8), ADD, set(1),
+    get(2), i32(1), SUB, tee(2), i32(0), GT_S, brIf(0),
     END, END,
   ];
   return [block, { name: 'idct', params: 3, i32s: 0, v128s: 0, code }];
@@ -309,7 +310,7 @@ function flat(node, labels = [], out = []) {
   } else if (node.op === 'br' || node.op === 'brIf') {
     const at = labels.lastIndexOf(node.label);
     if (at < 0) throw new Error(`no label ${node.label}`);
-    out.push(node.op === 'br' ? 0x0c : 0x0d, ...u(labels.length - 1 - at));
+    out.push(node.op === 'br' ? 0x0c : 0x0d, u(labels.length - 1 - at));
   } else throw new Error('bad node');
   return out;
 }
@@ -333,16 +334,16 @@ function scanKernel() {
     'rsLeft', 'expect', 'diff', 'ac', 'x', 'nx', 'c16', 'len', 'code', 'un', 'p'];
   const idx = Object.fromEntries([...P, ...Lc].map((n, i) => [n, i]));
   const L = (/** @type {string} */ n) => get(idx[n]);
-  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, ...set(idx[n])];
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
   const c = i32;
   const bin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, op];
   const add = bin(0x6a), sub = bin(0x6b), mul = bin(0x6c), and = bin(0x71), or = bin(0x72), shl = bin(0x74), shrS = bin(0x75), shrU = bin(0x76);
   const eq = bin(0x46), ne = bin(0x47), ltS = bin(0x48), gtS = bin(0x4a), leS = bin(0x4c), geS = bin(0x4e);
   const eqz = (/** @type {any} */ a) => [a, 0x45];
-  const ld32 = (/** @type {any} */ a, off = 0) => [a, 0x28, 2, ...u(off)];
-  const ld16u = (/** @type {any} */ a, off = 0) => [a, 0x2f, 1, ...u(off)];
-  const ld8u = (/** @type {any} */ a, off = 0) => [a, 0x2d, 0, ...u(off)];
-  const st32 = (/** @type {any} */ a, /** @type {any} */ v, off = 0) => [a, v, 0x36, 2, ...u(off)];
+  const ld32 = (/** @type {any} */ a, off = 0) => [a, 0x28, 2, u(off)];
+  const ld16u = (/** @type {any} */ a, off = 0) => [a, 0x2f, 1, u(off)];
+  const ld8u = (/** @type {any} */ a, off = 0) => [a, 0x2d, 0, u(off)];
+  const st32 = (/** @type {any} */ a, /** @type {any} */ v, off = 0) => [a, v, 0x36, 2, u(off)];
   const sel = (/** @type {any} */ a, /** @type {any} */ b, /** @type {any} */ cond) => [a, b, cond, 0x1b];
   const If = (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }];
   const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
@@ -469,13 +470,13 @@ function scanKernel() {
     If(ltS(L('cnt'), L('fake')), overrun),
     // the block into its plane
     S('z', add(add(add(D(DESC.plane), mul(L('my'), D(DESC.rowStep))), mul(L('mx'), D(DESC.colStep))), D(DESC.off))),
-    If(L('ac'), [L('coef'), L('z'), D(DESC.stride), 0x10, ...u(IDCT_BLOCK)], [
+    If(L('ac'), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [
       // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
       S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
       S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
       st32(L('coef'), c(0)),
       S('s', D(DESC.stride)),
-      Array.from({ length: 8 }, () => [L('z'), L('v'), ...simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
+      Array.from({ length: 8 }, () => [L('z'), L('v'), simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
     ]),
   ];
 
@@ -515,14 +516,17 @@ function scanKernel() {
   return { name: 'scan', params: P.length, results: 1, i32s: Lc.length, v128s: 0, code: flat(body) };
 }
 
-const BYTES = moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel()]);
+/** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
+export function kernelBytes() {
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel()]);
+}
 
 /** @type {WebAssembly.Module | null | undefined} */
 let compiled;
 /** @type {{ exports: any, memory: WebAssembly.Memory } | null} */
 let cached = null;
 /** Instances whose memory grew past this are used once and dropped, so one huge image does not pin its memory. */
-const KEEP_BYTES = 64 << 20;
+const KEEP_BYTES = 32 << 20;
 const MAX_BYTES = 1 << 30;
 
 let enabled = true;
@@ -539,7 +543,8 @@ function wasmModule() {
   if (!enabled) return null;
   if (compiled === undefined) {
     try {
-      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(BYTES) ? new WebAssembly.Module(BYTES) : null;
+      const bytes = typeof WebAssembly === 'object' ? kernelBytes() : null;
+      compiled = bytes && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
     } catch {
       compiled = null;
     }
