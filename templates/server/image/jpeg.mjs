@@ -357,10 +357,9 @@ for (let i = 0; i < 256; i++) {
  * @param {Component[]} sc the scan's components @param {number} restartInterval
  * @param {number} mcusPerLine @param {number} mcusPerColumn
  * @param {Int32Array} blk 64 zeros (left zeroed) @param {Int32Array} ws @param {Int32Array} nzl 64 ints
- * @param {IdctQueue | null} iq the WebAssembly IDCT's block queue, or null for the JS IDCT
  * @returns {number} offset after the scan's data
  */
-function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl, iq) {
+function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl) {
   const single = sc.length === 1;
   const c0 = sc[0];
   const unitsPerLine = single ? Math.ceil(c0.width / 8) : mcusPerLine;
@@ -386,9 +385,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
   }
   const nb = comp.length;
   const preds = new Float64Array(sc.length);
-  // coefficients go to co[cb..cb+63]: the JS block, or the next free slot of the WebAssembly queue
-  const co = iq ? iq.co : blk;
-  let cb = iq ? iq.coefs >> 2 : 0;
+  const co = blk;
   const S = new Int32Array(6);
   let pos = start, buf = 0, cnt = 0, fake = 0, ff = nextFF(data, pos);
   let restartsLeft = restartInterval, expectRst = 0;
@@ -442,7 +439,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
         const ci = comp[b];
         const p = preds[ci] + diff;
         preds[ci] = p;
-        co[cb] = Math.imul((p << 16) >> 16, q[0]); // the DC is kept as a 16-bit coefficient
+        co[0] = Math.imul((p << 16) >> 16, q[0]); // the DC is kept as a 16-bit coefficient
         // AC: (run, size) symbols; the short ones with their value in one lookup
         const fa = acs[b].fastAc;
         let nn = 0;
@@ -457,7 +454,7 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
             cnt -= f & 255;
             k += (f >> 8) & 15;
             const z = NATURAL[k];
-            co[cb + z] = Math.imul(f >> 16, q[z]);
+            co[z] = Math.imul(f >> 16, q[z]);
             nzl[nn++] = z;
             k++;
             continue;
@@ -481,16 +478,14 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
           }
           cnt -= s;
           const z = NATURAL[k];
-          co[cb + z] = Math.imul(extend((buf >>> cnt) & ((1 << s) - 1), s), q[z]);
+          co[z] = Math.imul(extend((buf >>> cnt) & ((1 << s) - 1), s), q[z]);
           nzl[nn++] = z;
           k++;
         }
         // bits consumed past a marker or the end: checked once per block (zero bits never make a bad code)
         if (cnt < fake) throw overrunError(S[4] !== 0, pos);
         const o = my * rowStep[b] + mx * colStep[b] + off[b];
-        // (queued blocks are transformed in decode order: a corrupt scan may write one place twice)
-        if (iq) cb = idctQueue(iq, planes[b].byteOffset + o, strides[b]);
-        else if (nn === 0) idctDcOnly(co[cb], planes[b], o, strides[b]);
+        if (nn === 0) idctDcOnly(co[0], planes[b], o, strides[b]);
         else {
           idctIslow(blk, planes[b], o, strides[b], ws);
           for (let i = 0; i < nn; i++) blk[nzl[i]] = 0;
@@ -498,7 +493,6 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
       }
     }
   }
-  if (iq) idctFlush(iq);
   return alignPos(data, pos, cnt, fake);
 }
 
@@ -823,7 +817,7 @@ export function decodeJpeg(data, opts = {}) {
         scans++;
         if (progressive) pos = decodeScan(new BitReader(data, end), sc, ss, se, ah, al);
         else if (sk) pos = decodeBaselineScanWasm(data.length, end, sc, restartInterval, mcusPerLine, mcusPerColumn, sk);
-        else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl, iq);
+        else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl);
         continue;
       }
       default:
