@@ -3,7 +3,7 @@
 // scaled to 0..255 (libpng's expand), 16-bit samples reduced to their high byte (libpng's strip_16), no gamma.
 // Chunk CRCs are checked like libpng does for critical chunks. zlib comes from node:zlib. The eXIf orientation
 // is returned (decodeImage applies it, as cv2.imdecode does).
-import { inflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
 
@@ -22,8 +22,12 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+// zlib's own CRC where this Node has it (20.15+), the table otherwise
+const nativeCrc = /** @type {((d: Uint8Array) => number) | undefined} */ (/** @type {any} */ (zlib).crc32);
+
 /** @param {Uint8Array} d @param {number} from @param {number} to */
 function crc32(d, from, to) {
+  if (nativeCrc) return nativeCrc(d.subarray(from, to)) >>> 0;
   let c = -1;
   for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ d[i]) & 255] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
@@ -98,7 +102,7 @@ export function decodePng(data, opts = {}) {
   const expected = dims.reduce((s, d) => s + (d.w && d.h ? d.h * (d.rowBytes + 1) : 0), 0);
   let raw;
   try {
-    raw = inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat, idatBytes), { maxOutputLength: expected + 1, finishFlush: 2 /* Z_SYNC_FLUSH */ });
+    raw = zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat, idatBytes), { maxOutputLength: expected + 1, finishFlush: 2 /* Z_SYNC_FLUSH */ });
   } catch (e) {
     const msg = String(/** @type {Error} */ (e)?.message ?? e);
     if (/maxOutputLength|buffer/i.test(msg)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: image data inflates to more than the ${expected} bytes its header allows`);
