@@ -10,9 +10,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
+import { decodePng } from '../templates/server/image/png.mjs';
 import { jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
 
 afterAll(() => useJpegKernels(true));
@@ -23,7 +25,7 @@ function decodeBoth(bytes: Uint8Array, bgr: boolean): [Outcome, Outcome] {
   const one = (on: boolean): Outcome => {
     useJpegKernels(on);
     try {
-      const r = decodeJpeg(bytes, { bgr });
+      const r = bytes[0] === 0x89 ? decodePng(bytes, { bgr }) : decodeJpeg(bytes, { bgr });
       return { data: r.data, width: r.width, height: r.height };
     } catch (e) {
       const err = e as { name?: string; code?: string; message?: string };
@@ -91,6 +93,37 @@ describeShared('JPEG kernels and JS paths decode to the same bytes', () => {
     }
     expect(decoded).toBeGreaterThan(photos.length + 10);
   }, 120_000);
+
+  it('PNG (its 8-bit RGB rows go through a kernel too): the fixture PNG, RGB and BGR, and mutated', () => {
+    const png = new Uint8Array(readFileSync(shared('pipeline', 'gallery', 'images', 'anmuxi_001.jpg')));
+    expect(png[0]).toBe(0x89);
+    expect(expectSame(png, 'anmuxi_001 bgr', true)).toBe(true);
+    expect(expectSame(png, 'anmuxi_001 rgb', false)).toBe(true);
+    // made here: every filter type on rows of random bytes, odd sizes, then one row with an unknown filter (5)
+    const chunk = (type: string, body: Uint8Array) => {
+      const t = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+      const b = Buffer.alloc(12 + body.length);
+      b.writeUInt32BE(body.length, 0); t.copy(b, 4); b.writeUInt32BE(crc32(t), 8 + body.length);
+      return b;
+    };
+    const make = (w: number, h: number, badRow = -1) => {
+      let seed = w * 31 + h;
+      const raw = new Uint8Array(h * (1 + w * 3));
+      for (let y = 0; y < h; y++) {
+        raw[y * (1 + w * 3)] = y === badRow ? 5 : y % 5;
+        for (let i = 1; i <= w * 3; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; raw[y * (1 + w * 3) + i] = seed >>> 24; }
+      }
+      const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+      return new Uint8Array(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]));
+    };
+    for (const [w, h] of [[23, 17], [1, 11], [64, 5], [3, 1]]) {
+      expect(expectSame(make(w!, h!), `png ${w}x${h}`, true)).toBe(true);
+      expect(expectSame(make(w!, h!), `png ${w}x${h} rgb`, false)).toBe(true);
+    }
+    const [k] = decodeBoth(make(23, 17, 9), true);
+    expect(k.code).toBe('E_IMAGE_CORRUPT');
+    expect(expectSame(make(23, 17, 9), 'png with an unknown filter')).toBe(false);
+  }, 60_000);
 
   it('mutated photos: the same pixels or the same error', () => {
     let seed = 20261130;
@@ -255,12 +288,12 @@ describe('JPEG kernels and JS paths on every sampling layout', () => {
 
 const noOracle = !pyHas('cv2, PIL, numpy');
 (noOracle ? describe.skip : describeShared)('JPEG kernels and JS paths on generated variants', () => {
-  it('progressive, restart intervals, gray, CMYK, tiny, every subsampling', () => {
+  it('progressive, restart intervals, gray, CMYK, tiny, every subsampling; the PNG variants', () => {
     const out = tempDir('pserve-jpegk-');
     const r = spawnSync(PY, [join(ROOT, 'test', 'oracles', 'image_variants.py'), shared('pipeline', 'images', 'daisy.jpg'), out], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
-    const files = readdirSync(out).filter((f) => f.endsWith('.jpg'));
-    expect(files.length).toBeGreaterThanOrEqual(20);
+    const files = readdirSync(out).filter((f) => f.endsWith('.jpg') || f.endsWith('.png'));
+    expect(files.length).toBeGreaterThanOrEqual(30);
     for (const f of files) {
       const b = new Uint8Array(readFileSync(join(out, f)));
       expect(expectSame(b, f), `${f} decodes`).toBe(true);

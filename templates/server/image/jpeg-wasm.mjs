@@ -516,9 +516,84 @@ function scanKernel() {
   return { name: 'scan', params: P.length, results: 1, i32s: Lc.length, v128s: 0, code: flat(body) };
 }
 
+// ---- PNG ----
+
+/**
+ * png(raw, out, rows, rowBytes, bpp, zero) -> -1, or the first row whose filter type is unknown: PNG's five row
+ * filters undone pixel by pixel (bpp <= 8 bytes as int16 lanes; a = the pixel just made, b = the one above, c = the
+ * one above-left), rows of `rowBytes` from `raw` (each after its filter byte) to `out` back to back; `zero` is a
+ * zeroed row (the one above the first). Paeth's choice with compare masks, as png.mjs's branch-free JS.
+ * bgr: the first and third byte of each 3-byte pixel are swapped on the way in (every operand is then in BGR order,
+ * and the filters work per byte lane, so the output is the BGR image).
+ * @param {boolean} bgr
+ */
+function pngKernel(bgr) {
+  const P = ['raw', 'out', 'rows', 'rowBytes', 'bpp', 'zero'];
+  const Li = ['y', 'i', 'ft', 'prev'];
+  const Lv = ['a', 'b', 'c', 'x', 'pa', 'pb', 'pc', 'r', 'm255'];
+  const idx = Object.fromEntries([...P, ...Li, ...Lv].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const c = i32;
+  const bin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, op];
+  const add = bin(0x6a), sub = bin(0x6b), mul = bin(0x6c), eq = bin(0x46), ltS = bin(0x48), geS = bin(0x4e), gtS = bin(0x4a);
+  const vbin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, simd(op)];
+  const vadd = vbin(V.i16add), vsub = vbin(V.i16sub), vand = vbin(78), leS16 = vbin(51);
+  const abs16 = (/** @type {any} */ a) => [a, simd(128)];
+  const If = (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }];
+  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
+  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
+  const br = (/** @type {string} */ label) => ({ op: 'br', label });
+  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const zeroV = [0xfd, 12, new Array(16).fill(0)];
+  const swap = bgr ? [L('x'), L('x'), shuffle([4, 5, 2, 3, 0, 1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])] : L('x');
+  /** one row with predictor `pred` (an expression of a, b, c) */
+  const rowLoop = (/** @type {any} */ pred) => [
+    S('a', zeroV), S('c', zeroV), S('i', c(0)),
+    block('pd', loop('pl', [
+      brIf(geS(L('i'), L('rowBytes')), 'pd'),
+      S('x', [add(L('raw'), L('i')), load8x8u()]),
+      bgr ? S('x', swap) : [],
+      S('b', [add(L('prev'), L('i')), load8x8u()]),
+      S('r', vand(vadd(L('x'), pred), L('m255'))),
+      add(L('out'), L('i')), L('r'), L('r'), simd(V.i8narrowu), 0xfd, 91, 0, 0, 0,
+      S('a', L('r')), S('c', L('b')),
+      S('i', add(L('i'), L('bpp'))), br('pl'),
+    ])),
+  ];
+  const paeth = [
+    S('pa', abs16(vsub(L('b'), L('c')))), S('pb', abs16(vsub(L('a'), L('c')))), S('pc', abs16(vsub(vadd(L('a'), L('b')), vadd(L('c'), L('c'))))),
+    // a when pa <= pb and pa <= pc, else b when pb <= pc, else c
+    L('a'), L('b'), L('c'), leS16(L('pb'), L('pc')), simd(82), vand(leS16(L('pa'), L('pb')), leS16(L('pa'), L('pc'))), simd(82),
+  ];
+  const body = [
+    S('m255', i16splat(255)),
+    S('prev', L('zero')), S('y', c(0)),
+    block('yd', loop('yl', [
+      brIf(geS(L('y'), L('rows')), 'yd'),
+      S('ft', [L('raw'), 0x2d, 0, 0]),
+      S('raw', add(L('raw'), c(1))),
+      If(gtS(L('ft'), c(4)), [L('y'), 0x0f]),
+      If(eq(L('ft'), c(0)), rowLoop(zeroV), [
+        If(eq(L('ft'), c(1)), rowLoop(L('a')), [
+          If(eq(L('ft'), c(2)), rowLoop(L('b')), [
+            If(eq(L('ft'), c(3)), rowLoop([vadd(L('a'), L('b')), c(1), simd(141)]), rowLoop(paeth)),
+          ]),
+        ]),
+      ]),
+      S('prev', L('out')),
+      S('out', add(L('out'), L('rowBytes'))), S('raw', add(L('raw'), L('rowBytes'))),
+      S('y', add(L('y'), c(1))), br('yl'),
+    ])),
+    c(-1),
+  ];
+  void mul; void ltS;
+  return { name: bgr ? 'pngBgr' : 'pngRgb', params: P.length, results: 1, i32s: Li.length, v128s: Lv.length, code: flat(body) };
+}
+
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel(), pngKernel(false), pngKernel(true)]);
 }
 
 /** @type {WebAssembly.Module | null | undefined} */

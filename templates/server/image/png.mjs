@@ -6,6 +6,7 @@
 import * as zlib from 'node:zlib';
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
+import { jpegKernels } from './jpeg-wasm.mjs';
 
 const FMT = 'PNG';
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -113,9 +114,20 @@ export function decodePng(data, opts = {}) {
   const out = new Uint8Array(width * height * 3);
   const ri = opts.bgr ? 2 : 0, bi = opts.bgr ? 0 : 2;
   if (depth === 8 && color === 2 && !hdr.interlace) {
-    // 8-bit RGB, not interlaced: each row is unfiltered straight into the output (the row above, still RGB, is
-    // the filters' previous row), then turned into BGR once the row below no longer needs it
     const rowBytes = width * 3;
+    // the WebAssembly kernel where there is one: raw rows in, RGB or BGR rows out, then copied out
+    const rawOff = 64, outOff = rawOff + ((expected + 15) & ~15) + 64, zeroOff = outOff + ((height * rowBytes + 15) & ~15) + 64;
+    const k = jpegKernels(zeroOff + rowBytes + 64);
+    if (k) {
+      const heap = new Uint8Array(k.memory.buffer);
+      heap.set(raw.subarray(0, expected), rawOff);
+      heap.fill(0, zeroOff, zeroOff + rowBytes + 64);
+      const bad = k.exports[opts.bgr ? 'pngBgr' : 'pngRgb'](rawOff, outOff, height, rowBytes, 3, zeroOff);
+      if (bad >= 0) { const at = bad * (rowBytes + 1); throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: unknown row filter ${raw[at]}`, at); }
+      return { width, height, channels: 3, data: new Uint8Array(k.memory.buffer.slice(outOff, outOff + height * rowBytes)), orientation };
+    }
+    // in JS: each row is unfiltered straight into the output (the row above, still RGB, is the filters' previous
+    // row), then turned into BGR once the row below no longer needs it
     let prev = new Uint8Array(rowBytes);
     for (let y = 0, at = 0; y < height; y++, at += rowBytes + 1) {
       const cur = out.subarray(y * rowBytes, (y + 1) * rowBytes);
