@@ -1,8 +1,9 @@
-// WebAssembly kernels for the JPEG decoder, assembled here from their opcodes (no toolchain, no binary blob):
-// baseline entropy decoding (scalar, jpeg.mjs's bit reader and error rules), the ISLOW IDCT (i32x4 SIMD), fancy
-// chroma upsampling and YCbCr->RGB (SIMD, 16 pixels at a time). The same integer arithmetic as jpeg.mjs's JS
-// paths, which run where this module does not validate (WebAssembly SIMD: Node >= 16.4) or when a job needs more
-// than MAX_BYTES of memory; both give the same bytes (test/image-jpeg-kernels.test.ts).
+// WebAssembly kernels for the image decoders, assembled here from their opcodes on first use (no toolchain, no
+// binary blob): for jpeg.mjs, baseline entropy decoding (scalar, its bit reader and error rules), the ISLOW IDCT
+// (i32x4 SIMD), fancy chroma upsampling and YCbCr->RGB (SIMD, 16 pixels at a time); for png.mjs, the row filters
+// of 8-bit RGB images. The same integer arithmetic as the decoders' JS paths, which run where this module does not
+// validate (WebAssembly SIMD: Node >= 16.4) or when a job needs more than MAX_BYTES of memory; both give the same
+// bytes (test/image-jpeg-kernels.test.ts). One instance (and its memory, up to KEEP_BYTES) is kept per thread.
 
 // ---- a tiny assembler ----
 /** @param {number} n unsigned LEB128 */
