@@ -517,6 +517,48 @@ function scanKernel() {
   return { name: 'scan', params: P.length, results: 1, i32s: Lc.length, v128s: 0, code: flat(body) };
 }
 
+/**
+ * dequantIdct(coefs, q, plane, stride, bw, bh, bpl, tmp): the progressive decoder's last step for one component:
+ * every block (bx < bw, by < bh) of int16 coefficients (64 per block, blocks in rows of bpl) times the int32
+ * quantisation table q, through idctBlock into the plane (8 rows of `stride`); tmp: 256 bytes of scratch.
+ */
+function dequantIdctKernel() {
+  const P = ['coefs', 'q', 'plane', 'stride', 'bw', 'bh', 'bpl', 'tmp'];
+  const Li = ['bx', 'by', 'src', 'i'];
+  const idx = Object.fromEntries([...P, ...Li].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const c = i32;
+  const bin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, op];
+  const add = bin(0x6a), mul = bin(0x6c), geS = bin(0x4e), shl = bin(0x74);
+  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
+  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
+  const br = (/** @type {string} */ label) => ({ op: 'br', label });
+  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const dequant = Array.from({ length: 8 }, (_, i) => [
+    // 8 int16 coefficients -> two int32x4 times q
+    L('tmp'), L('src'), vload(16 * i), simd(V.i32extlo16s), L('q'), vload(32 * i), simd(V.i32mul), vstore(32 * i),
+    L('tmp'), L('src'), vload(16 * i), simd(V.i32exthi16s), L('q'), vload(32 * i + 16), simd(V.i32mul), vstore(32 * i + 16),
+  ]);
+  const body = [
+    S('by', c(0)),
+    block('yd', loop('yl', [
+      brIf(geS(L('by'), L('bh')), 'yd'),
+      S('bx', c(0)),
+      block('xd', loop('xl', [
+        brIf(geS(L('bx'), L('bw')), 'xd'),
+        S('src', add(L('coefs'), shl(add(mul(L('by'), L('bpl')), L('bx')), c(7)))),
+        dequant,
+        L('tmp'), add(add(L('plane'), mul(mul(L('by'), c(8)), L('stride'))), shl(L('bx'), c(3))), L('stride'), 0x10, u(IDCT_BLOCK),
+        S('bx', add(L('bx'), c(1))), br('xl'),
+      ])),
+      S('by', add(L('by'), c(1))), br('yl'),
+    ])),
+  ];
+  void idx.i;
+  return { name: 'dequantIdct', params: P.length, i32s: Li.length, v128s: 0, code: flat(body) };
+}
+
 // ---- PNG ----
 
 /**
@@ -594,7 +636,7 @@ function pngKernel(bgr) {
 
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel(), pngKernel(false), pngKernel(true)]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel()]);
 }
 
 /** @type {WebAssembly.Module | null | undefined} */

@@ -633,7 +633,7 @@ export function decodeJpeg(data, opts = {}) {
   let sawEoi = false;
   /** WebAssembly kernels and where the planes, the output and the upsampling rows live in their memory */
   let kern = null;
-  let outOff = 0, sumsOff = 0, rowsOff = 0;
+  let outOff = 0, sumsOff = 0, rowsOff = 0, progOff = 0;
   /** @type {IdctQueue | null} */
   let iq = null;
   /** @type {ScanKernel | null} */
@@ -760,12 +760,16 @@ export function decodeJpeg(data, opts = {}) {
         const descOff = at; at += IDCT_BATCH * 8;
         // baseline: the entropy decoder's data copy, tables, MCU layout and state
         const dataOff = at; at += progressive ? 0 : pad(data.length);
+        // progressive: every component's coefficients (int16), its quantisation table (int32) and a scratch block
+        const coefsOff = comps.map((c) => { const o = at; at += progressive ? pad(c.bpl * c.bpc * 128) : 0; return o; });
+        progOff = at; at += progressive ? 512 : 0;
         const tblOff = at; at += 8 * HUFF.size;
         const scanOff = at; at += 4 * 256 + 320 + 64 * DESC.size + 16 + 16 + 256;
         kern = jpegKernels(at);
         const heap = kern ? new Uint8Array(kern.memory.buffer) : null;
         if (heap && kern) {
           heap.fill(0, 0, outOff);
+          if (progressive) heap.fill(0, coefsOff[0], progOff + 512);
           heap.fill(0, coefOff, descOff);
           iq = { idct: kern.exports.idct, co: new Int32Array(kern.memory.buffer), coefs: coefOff, descs: descOff, n: 0 };
           if (!progressive) {
@@ -780,7 +784,7 @@ export function decodeJpeg(data, opts = {}) {
         comps.forEach((c, i) => {
           // progressive: every coefficient kept until the last scan; baseline: each block is transformed as it is
           // decoded, straight into the component's sample plane (one block of coefficients at a time)
-          c.coefs = new Int16Array(progressive ? c.bpl * c.bpc * 64 : 64);
+          c.coefs = progressive && heap ? new Int16Array(heap.buffer, coefsOff[i], c.bpl * c.bpc * 64) : new Int16Array(progressive ? c.bpl * c.bpc * 64 : 64);
           const n = c.bpl * 8 * c.bpc * 8;
           c.plane = heap ? heap.subarray(planeOff[i], planeOff[i] + n) : new Uint8Array(n);
         });
@@ -944,6 +948,11 @@ export function decodeJpeg(data, opts = {}) {
       if (!q) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} has no quantisation table`, pos);
       // only blocks that cover real samples matter; the rest stay 0
       const bw = Math.ceil(c.width / 8), bh = Math.ceil(c.height / 8);
+      if (kern) {
+        iq?.co.set(q, progOff >> 2);
+        kern.exports.dequantIdct(c.coefs.byteOffset, progOff, c.plane.byteOffset, stride, bw, bh, c.bpl, progOff + 256);
+        continue;
+      }
       for (let by = 0; by < bh; by++) {
         for (let bx = 0; bx < bw; bx++) {
           const co = c.coefs, at = (by * c.bpl + bx) * 64;
