@@ -179,12 +179,12 @@ const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373,
   F1_847 = 15137, F1_961 = 16069, F2_053 = 16819, F2_562 = 20995, F3_072 = 25172;
 
 /**
- * idct(coefs, descs, count): count blocks of 64 dequantised int32 coefficients (natural order, 256 bytes apart),
- * each transformed by jpeg_idct_islow's arithmetic into 8x8 bytes at descs[2i] with row stride descs[2i+1] (int32
- * pairs), then zeroed. Four columns (pass 1) or four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the
- * all-zero-AC shortcuts chosen per lane; saturating narrows do the 0..255 clamp.
+ * idctBlock(coefs, out, stride): 64 dequantised int32 coefficients (natural order) transformed by
+ * jpeg_idct_islow's arithmetic into 8x8 bytes at out (rows `stride` apart), then zeroed. Four columns (pass 1) or
+ * four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the all-zero-AC shortcuts chosen per lane;
+ * saturating narrows do the 0..255 clamp.
  */
-function idctKernels() {
+function idctKernel() {
   // idctBlock: params 0 coefs, 1 out, 2 stride; v128 locals from 3
   let next = 3;
   const v = () => next++;
@@ -276,17 +276,7 @@ function idctKernels() {
       }
     }
   }
-  const block = { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
-  // idct: params 0 coefs, 1 descs, 2 count: idctBlock(coefs + 256 i, descs[2i], descs[2i+1])
-  const code = [
-    BLOCK, get(2), i32(1), LT_S, brIf(0),
-    LOOP,
-    get(0), get(1), 0x28, 2, 0, get(1), 0x28, 2, 4, 0x10, u(IDCT_BLOCK),
-    get(0), i32(256), ADD, set(0), get(1), i32(8), ADD, set(1),
-    get(2), i32(1), SUB, tee(2), i32(0), GT_S, brIf(0),
-    END, END,
-  ];
-  return [block, { name: 'idct', params: 3, i32s: 0, v128s: 0, code }];
+  return { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
 }
 /** function index of idctBlock in the module */
 const IDCT_BLOCK = 4;
@@ -636,7 +626,7 @@ function pngKernel(bgr) {
 
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), ...idctKernels(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel()]);
 }
 
 /** @type {WebAssembly.Module | null | undefined} */

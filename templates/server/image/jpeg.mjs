@@ -496,32 +496,6 @@ function decodeBaselineScan(data, start, sc, restartInterval, mcusPerLine, mcusP
   return alignPos(data, pos, cnt, fake);
 }
 
-/**
- * Blocks waiting for the WebAssembly IDCT: `n` slots of 64 int32 coefficients from byte `coefs` of the kernels'
- * memory (co views it), their destinations (byte offset, row stride) as int32 pairs from byte `descs`.
- * @typedef {{ idct: (coefs: number, descs: number, n: number) => void, co: Int32Array, coefs: number, descs: number, n: number }} IdctQueue
- */
-const IDCT_BATCH = 128;
-
-/**
- * Queue the block in the current slot; transform the batch when full.
- * @param {IdctQueue} iq @param {number} dest @param {number} stride
- * @returns {number} co index of the next free slot
- */
-function idctQueue(iq, dest, stride) {
-  const d = (iq.descs >> 2) + 2 * iq.n;
-  iq.co[d] = dest;
-  iq.co[d + 1] = stride;
-  if (++iq.n === IDCT_BATCH) idctFlush(iq);
-  return (iq.coefs >> 2) + 64 * iq.n;
-}
-
-/** @param {IdctQueue} iq */
-function idctFlush(iq) {
-  if (iq.n > 0) iq.idct(iq.coefs, iq.descs, iq.n);
-  iq.n = 0;
-}
-
 /** @param {number} n bytes of a kernel memory region, padded */
 const pad16 = (n) => ((n + 15) & ~15) + 64;
 
@@ -634,8 +608,8 @@ export function decodeJpeg(data, opts = {}) {
   /** WebAssembly kernels and where the planes, the output and the upsampling rows live in their memory */
   let kern = null;
   let outOff = 0, sumsOff = 0, rowsOff = 0, progOff = 0;
-  /** @type {IdctQueue | null} */
-  let iq = null;
+  /** @type {Int32Array | null} the kernels' memory as int32 */
+  let i32v = null;
   /** @type {ScanKernel | null} */
   let sk = null;
   let scans = 0;
@@ -756,8 +730,6 @@ export function decodeJpeg(data, opts = {}) {
         outOff = at; at += pad(width * height * 3);
         sumsOff = at + 16; at += 2 * pad(2 * width + 32) + 16;
         rowsOff = at; at += 2 * pad(2 * width + 32);
-        const coefOff = at; at += IDCT_BATCH * 256;
-        const descOff = at; at += IDCT_BATCH * 8;
         // baseline: the entropy decoder's data copy, tables, MCU layout and state
         const dataOff = at; at += progressive ? 0 : pad(data.length);
         // progressive: every component's coefficients (int16), its quantisation table (int32) and a scratch block
@@ -770,15 +742,14 @@ export function decodeJpeg(data, opts = {}) {
         if (heap && kern) {
           heap.fill(0, 0, outOff);
           if (progressive) heap.fill(0, coefsOff[0], progOff + 512);
-          heap.fill(0, coefOff, descOff);
-          iq = { idct: kern.exports.idct, co: new Int32Array(kern.memory.buffer), coefs: coefOff, descs: descOff, n: 0 };
+          i32v = new Int32Array(kern.memory.buffer);
           if (!progressive) {
             heap.set(data, dataOff);
             heap.fill(0, dataOff + data.length, tblOff);
             const q = scanOff, nat = q + 4 * 256, descs = nat + 320, preds = descs + 64 * DESC.size, state = preds + 16, coef = state + 16;
             heap.fill(0, coef, coef + 256);
-            iq.co.set(NATURAL, nat >> 2);
-            sk = { scan: kern.exports.scan, heap, i32: iq.co, u16: new Uint16Array(kern.memory.buffer), data: dataOff, tables: tblOff, q, nat, descs, preds, state, coef };
+            i32v.set(NATURAL, nat >> 2);
+            sk = { scan: kern.exports.scan, heap, i32: i32v, u16: new Uint16Array(kern.memory.buffer), data: dataOff, tables: tblOff, q, nat, descs, preds, state, coef };
           }
         }
         comps.forEach((c, i) => {
@@ -948,20 +919,14 @@ export function decodeJpeg(data, opts = {}) {
       if (!q) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: component ${c.id} has no quantisation table`, pos);
       // only blocks that cover real samples matter; the rest stay 0
       const bw = Math.ceil(c.width / 8), bh = Math.ceil(c.height / 8);
-      if (kern) {
-        iq?.co.set(q, progOff >> 2);
+      if (kern && i32v) {
+        i32v.set(q, progOff >> 2);
         kern.exports.dequantIdct(c.coefs.byteOffset, progOff, c.plane.byteOffset, stride, bw, bh, c.bpl, progOff + 256);
         continue;
       }
       for (let by = 0; by < bh; by++) {
         for (let bx = 0; bx < bw; bx++) {
           const co = c.coefs, at = (by * c.bpl + bx) * 64;
-          if (iq) {
-            const d = iq.co, slot = (iq.coefs >> 2) + 64 * iq.n;
-            for (let i = 0; i < 64; i++) d[slot + i] = co[at + i] * q[i];
-            idctQueue(iq, c.plane.byteOffset + by * 8 * stride + bx * 8, stride);
-            continue;
-          }
           let ac = 0;
           for (let i = 1; i < 64; i++) { const v = co[at + i]; blk[i] = v * q[i]; ac |= v; }
           if (ac === 0) idctDcOnly(co[at] * q[0], c.plane, by * 8 * stride + bx * 8, stride);
@@ -969,7 +934,6 @@ export function decodeJpeg(data, opts = {}) {
         }
       }
     }
-    if (iq) idctFlush(iq);
     blk.fill(0);
   }
   const planes = comps.map((c) => c.plane);
