@@ -15,7 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
-import { jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { embeddedKernels, jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { kernelBytes } from '../templates/server/image/jpeg-wasm-asm.mjs';
 
 afterAll(() => useJpegKernels(true));
 
@@ -69,6 +70,12 @@ function withSampling(b: Uint8Array, facs: number[]): Uint8Array | null {
 describe('JPEG kernels', () => {
   it('WebAssembly SIMD validates on this Node, so the kernels are in use', () => {
     expect(jpegKernels(1 << 16)).not.toBeNull();
+  });
+
+  it('the embedded module is what jpeg-wasm-asm.mjs assembles (after a kernel change: node templates/server/image/jpeg-wasm-asm.mjs)', () => {
+    const built = kernelBytes();
+    expect(WebAssembly.validate(built)).toBe(true);
+    expect(Buffer.compare(Buffer.from(embeddedKernels()), Buffer.from(built))).toBe(0);
   });
 });
 
