@@ -5,11 +5,13 @@
 // YCbCr->RGB tables of jdcolor.c (16-bit fixed point); 4-component (CMYK/YCCK) JPEGs as OpenCV converts them.
 // Arithmetic coding, lossless and 12-bit JPEGs are refused. Written from the JPEG spec (ITU T.81) and the
 // published libjpeg algorithms, not copied.
-// Speed: where WebAssembly SIMD validates (Node >= 16.4), baseline entropy decoding, the IDCT, chroma upsampling
-// and colour conversion run as kernels from jpeg-wasm.mjs (the planes and the output live in their memory; the
-// output is copied out). Everything else, and every stage where the kernels are missing, runs here in JS; both
-// give the same bytes (test/image-jpeg-kernels.test.ts). The JS baseline decoder keeps its bit reader in locals,
-// decodes short Huffman codes with their extra bits in one 10-bit lookup and skips the IDCT of DC-only blocks.
+// Speed: where WebAssembly SIMD validates (Node >= 16.4), baseline entropy decoding, the IDCT (also the last pass
+// of progressive images), chroma upsampling and colour conversion run as kernels from jpeg-wasm.mjs (the JPEG
+// bytes, coefficients, planes and output live in their memory; the output is copied out). Progressive entropy
+// decoding, gray/RGB/CMYK output, the rare sampling layouts, and every stage where the kernels are missing run
+// here in JS; both give the same bytes (test/image-jpeg-kernels.test.ts). The JS baseline decoder keeps its bit
+// reader in locals, decodes short Huffman codes with their extra bits in one 10-bit lookup and skips the IDCT of
+// DC-only blocks.
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
 import { jpegKernels, HUFF, DESC } from './jpeg-wasm.mjs';
