@@ -19,9 +19,28 @@ const KERNELS = 'AGFzbQEAAAABOgZgBX9/f39/AGAEf39/fwBgA39/fwBgC39/f39/f39/f39/AX9
 let compiled;
 /** @type {{ exports: any, memory: WebAssembly.Memory } | null} */
 let cached = null;
-/** Instances whose memory grew past this are used once and dropped, so one huge image does not pin its memory. */
+/**
+ * The instance is kept between jobs (its memory already paged in: fresh pages cost more than the decoding here).
+ * Once its memory has grown past KEEP_BYTES for a big image, it is dropped after IDLE_MS without another job that
+ * big, so one burst of big images does not pin their memory.
+ */
 const KEEP_BYTES = 32 << 20;
+const IDLE_MS = 20_000;
 const MAX_BYTES = 1 << 30;
+let lastBig = 0;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let idleTimer = null;
+
+function dropWhenIdle() {
+  idleTimer = null;
+  if (!cached || cached.memory.buffer.byteLength <= KEEP_BYTES) return;
+  const idle = Date.now() - lastBig;
+  if (idle >= IDLE_MS) cached = null;
+  else {
+    idleTimer = setTimeout(dropWhenIdle, IDLE_MS - idle);
+    idleTimer.unref?.();
+  }
+}
 
 /** The embedded module's bytes. */
 export function embeddedKernels() {
@@ -52,7 +71,8 @@ function wasmModule() {
 }
 
 /**
- * Kernels with at least `bytes` of zeroed-on-request linear memory, or null without WebAssembly SIMD.
+ * Kernels with at least `bytes` of linear memory (not zeroed: callers clear what they need), or null without
+ * WebAssembly SIMD or that much memory.
  * @param {number} bytes
  * @returns {{ exports: any, memory: WebAssembly.Memory } | null}
  */
@@ -61,14 +81,15 @@ export function jpegKernels(bytes) {
   // the kernels compare addresses as signed int32: memories stay below 1 GiB (bigger jobs take the JS paths)
   if (!mod || bytes > MAX_BYTES) return null;
   const need = Math.ceil(bytes / 65536);
+  if (need * 65536 > KEEP_BYTES) {
+    lastBig = Date.now();
+    if (!idleTimer) {
+      idleTimer = setTimeout(dropWhenIdle, IDLE_MS);
+      idleTimer.unref?.();
+    }
+  }
   if (cached && cached.memory.buffer.byteLength >= need * 65536) return cached;
   try {
-    if (need * 65536 > KEEP_BYTES) {
-      const inst = new WebAssembly.Instance(mod, {});
-      const memory = /** @type {WebAssembly.Memory} */ (inst.exports.m);
-      memory.grow(need - memory.buffer.byteLength / 65536);
-      return { exports: inst.exports, memory };
-    }
     if (!cached) {
       const inst = new WebAssembly.Instance(mod, {});
       cached = { exports: inst.exports, memory: /** @type {WebAssembly.Memory} */ (inst.exports.m) };
