@@ -53,12 +53,18 @@ export function orient(img, o) {
   const flipX = o === 2 || o === 3 || o === 6 || o === 7;
   const flipY = o === 3 || o === 4 || o === 7 || o === 8;
   const out = new Uint8Array(W * H * c);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const tx = flipX ? W - 1 - x : x, ty = flipY ? H - 1 - y : y;
-      const sx = transpose ? ty : tx, sy = transpose ? tx : ty;
-      const s = (sy * w + sx) * c, d = (y * W + x) * c;
-      for (let k = 0; k < c; k++) out[d + k] = data[s + k];
+  const rowBytes = W * c;
+  // destination row y reads one source row (no transpose) or column (transpose), forwards or backwards
+  const x0 = flipX ? W - 1 : 0, dx = flipX ? -1 : 1;
+  for (let y = 0, d0 = 0; y < H; y++, d0 += rowBytes) {
+    const ty = flipY ? H - 1 - y : y;
+    let s = transpose ? (x0 * w + ty) * c : (ty * w + x0) * c;
+    const step = transpose ? dx * w * c : dx * c;
+    if (step === c) { out.set(data.subarray(s, s + rowBytes), d0); continue; }
+    if (c === 3) {
+      for (let x = 0, d = d0; x < W; x++, d += 3, s += step) { out[d] = data[s]; out[d + 1] = data[s + 1]; out[d + 2] = data[s + 2]; }
+    } else {
+      for (let x = 0, d = d0; x < W; x++, d += c, s += step) for (let k = 0; k < c; k++) out[d + k] = data[s + k];
     }
   }
   return { width: W, height: H, channels: c, data: out };

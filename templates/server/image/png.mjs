@@ -3,9 +3,10 @@
 // scaled to 0..255 (libpng's expand), 16-bit samples reduced to their high byte (libpng's strip_16), no gamma.
 // Chunk CRCs are checked like libpng does for critical chunks. zlib comes from node:zlib. The eXIf orientation
 // is returned (decodeImage applies it, as cv2.imdecode does).
-import { inflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
+import { jpegKernels } from './jpeg-wasm.mjs';
 
 const FMT = 'PNG';
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -22,8 +23,12 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
+// zlib's own CRC where this Node has it (20.15+), the table otherwise
+const nativeCrc = /** @type {((d: Uint8Array) => number) | undefined} */ (/** @type {any} */ (zlib).crc32);
+
 /** @param {Uint8Array} d @param {number} from @param {number} to */
 function crc32(d, from, to) {
+  if (nativeCrc) return nativeCrc(d.subarray(from, to)) >>> 0;
   let c = -1;
   for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ d[i]) & 255] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
@@ -98,7 +103,7 @@ export function decodePng(data, opts = {}) {
   const expected = dims.reduce((s, d) => s + (d.w && d.h ? d.h * (d.rowBytes + 1) : 0), 0);
   let raw;
   try {
-    raw = inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat, idatBytes), { maxOutputLength: expected + 1, finishFlush: 2 /* Z_SYNC_FLUSH */ });
+    raw = zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat, idatBytes), { maxOutputLength: expected + 1, finishFlush: 2 /* Z_SYNC_FLUSH */ });
   } catch (e) {
     const msg = String(/** @type {Error} */ (e)?.message ?? e);
     if (/maxOutputLength|buffer/i.test(msg)) throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: image data inflates to more than the ${expected} bytes its header allows`);
@@ -108,6 +113,31 @@ export function decodePng(data, opts = {}) {
 
   const out = new Uint8Array(width * height * 3);
   const ri = opts.bgr ? 2 : 0, bi = opts.bgr ? 0 : 2;
+  if (depth === 8 && color === 2 && !hdr.interlace) {
+    const rowBytes = width * 3;
+    // the WebAssembly kernel where there is one: raw rows in, RGB or BGR rows out, then copied out
+    const rawOff = 64, outOff = rawOff + ((expected + 15) & ~15) + 64, zeroOff = outOff + ((height * rowBytes + 15) & ~15) + 64;
+    const k = jpegKernels(zeroOff + rowBytes + 64);
+    if (k) {
+      const heap = new Uint8Array(k.memory.buffer);
+      heap.set(raw.subarray(0, expected), rawOff);
+      heap.fill(0, zeroOff, zeroOff + rowBytes + 64);
+      const bad = k.exports[opts.bgr ? 'pngBgr' : 'pngRgb'](rawOff, outOff, height, rowBytes, 3, zeroOff);
+      if (bad >= 0) { const at = bad * (rowBytes + 1); throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: unknown row filter ${raw[at]}`, at); }
+      return { width, height, channels: 3, data: new Uint8Array(k.memory.buffer.slice(outOff, outOff + height * rowBytes)), orientation };
+    }
+    // in JS: each row is unfiltered straight into the output (the row above, still RGB, is the filters' previous
+    // row), then turned into BGR once the row below no longer needs it
+    let prev = new Uint8Array(rowBytes);
+    for (let y = 0, at = 0; y < height; y++, at += rowBytes + 1) {
+      const cur = out.subarray(y * rowBytes, (y + 1) * rowBytes);
+      unfilter(raw[at], raw, at + 1, cur, prev, rowBytes, 3, at);
+      if (opts.bgr && y > 0) swapRB(prev);
+      prev = cur;
+    }
+    if (opts.bgr) swapRB(prev);
+    return { width, height, channels: 3, data: out, orientation };
+  }
   let at = 0;
   for (let p = 0; p < passes.length; p++) {
     const { w, h, rowBytes } = dims[p];
@@ -154,6 +184,11 @@ export function decodePng(data, opts = {}) {
   return { width, height, channels: 3, data: out, orientation };
 }
 
+/** @param {Uint8Array} row RGB pixels, turned into BGR in place */
+function swapRB(row) {
+  for (let i = 0; i + 2 < row.length; i += 3) { const t = row[i]; row[i] = row[i + 2]; row[i + 2] = t; }
+}
+
 /** @param {Uint8Array} row @param {number} x @param {number} depth */
 function sample(row, x, depth) {
   if (depth === 8) return row[x];
@@ -166,16 +201,30 @@ function sample(row, x, depth) {
  * @param {number} n @param {number} bpp @param {number} at
  */
 function unfilter(ft, src, s, cur, prev, n, bpp, at) {
+  // the first bpp bytes have no left neighbour (a = c = 0), the rest do: two loops, no per-byte test
+  const m = bpp < n ? bpp : n;
   switch (ft) {
     case 0: for (let i = 0; i < n; i++) cur[i] = src[s + i]; break;
-    case 1: for (let i = 0; i < n; i++) cur[i] = src[s + i] + (i >= bpp ? cur[i - bpp] : 0); break;
+    case 1:
+      for (let i = 0; i < m; i++) cur[i] = src[s + i];
+      for (let i = m; i < n; i++) cur[i] = src[s + i] + cur[i - bpp];
+      break;
     case 2: for (let i = 0; i < n; i++) cur[i] = src[s + i] + prev[i]; break;
-    case 3: for (let i = 0; i < n; i++) cur[i] = src[s + i] + (((i >= bpp ? cur[i - bpp] : 0) + prev[i]) >> 1); break;
+    case 3:
+      for (let i = 0; i < m; i++) cur[i] = src[s + i] + (prev[i] >> 1);
+      for (let i = m; i < n; i++) cur[i] = src[s + i] + ((cur[i - bpp] + prev[i]) >> 1);
+      break;
     case 4:
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        cur[i] = src[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      // Paeth with a = c = 0 predicts b
+      for (let i = 0; i < m; i++) cur[i] = src[s + i] + prev[i];
+      for (let i = m; i < n; i++) {
+        const a = cur[i - bpp], b = prev[i], c = prev[i - bpp];
+        // |p - a|, |p - b|, |p - c| for p = a + b - c; the choice made with sign masks, not branches (the
+        // branches would be unpredictable): ma = 0 when pa <= pb and pa <= pc, mb = 0 when pb <= pc
+        const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - c - c);
+        const ma = ((pb - pa) | (pc - pa)) >> 31, mb = (pc - pb) >> 31;
+        const t = b ^ ((b ^ c) & mb);
+        cur[i] = src[s + i] + (a ^ ((a ^ t) & ma));
       }
       break;
     default: throw new ImageError('E_IMAGE_CORRUPT', `${FMT}: unknown row filter ${ft}`, at);

@@ -1,0 +1,310 @@
+/**
+ * The JPEG decoder's two implementations of its last stages give the same bytes: the WebAssembly SIMD kernels
+ * (templates/server/image/jpeg-wasm.mjs: ISLOW IDCT, fancy upsampling, YCbCr->RGB) that run wherever WebAssembly
+ * SIMD validates, and the JS paths that run where it does not. test/image-decode.test.ts compares the default
+ * (kernel) path with cv2.imdecode; this file holds the JS path to the same bytes, on the fixture photos, on
+ * the same photos with other sampling factors written into their frame headers (every upsampling path), on
+ * progressive/restart/CMYK/gray variants made by test/oracles/image_variants.py, and on mutated files (the same
+ * pixels or the same E_IMAGE_ code and message either way).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
+import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
+import { decodePng } from '../templates/server/image/png.mjs';
+import { embeddedKernels, jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { kernelBytes } from '../templates/server/image/jpeg-wasm-asm.mjs';
+
+afterAll(() => useJpegKernels(true));
+
+type Outcome = { data?: Uint8Array; width?: number; height?: number; code?: string; message?: string };
+
+function decodeBoth(bytes: Uint8Array, bgr: boolean): [Outcome, Outcome] {
+  const one = (on: boolean): Outcome => {
+    useJpegKernels(on);
+    try {
+      const r = bytes[0] === 0x89 ? decodePng(bytes, { bgr }) : decodeJpeg(bytes, { bgr });
+      return { data: r.data, width: r.width, height: r.height };
+    } catch (e) {
+      const err = e as { name?: string; code?: string; message?: string };
+      if (err?.name !== 'ImageError') throw e;
+      return { code: err.code, message: err.message };
+    }
+  };
+  const a = one(true);
+  const b = one(false);
+  useJpegKernels(true);
+  return [a, b];
+}
+
+function expectSame(bytes: Uint8Array, label: string, bgr = true): boolean {
+  const [k, js] = decodeBoth(bytes, bgr);
+  if (k.data && js.data) {
+    expect([k.width, k.height], label).toEqual([js.width, js.height]);
+    expect(Buffer.compare(Buffer.from(k.data), Buffer.from(js.data)), `${label}: kernel and JS pixels differ`).toBe(0);
+    return true;
+  }
+  expect({ code: k.code, message: k.message }, label).toEqual({ code: js.code, message: js.message });
+  return false;
+}
+
+/** the frame header's sampling factors replaced (components beyond `facs` kept) */
+function withSampling(b: Uint8Array, facs: number[]): Uint8Array | null {
+  const d = Uint8Array.from(b);
+  let p = 2;
+  while (p + 4 < d.length && d[p] === 0xff) {
+    const m = d[p + 1]!;
+    if (m === 0xc0 || m === 0xc1 || m === 0xc2) {
+      const nc = d[p + 9]!;
+      for (let k = 0; k < nc && k < facs.length; k++) d[p + 11 + 3 * k] = facs[k]!;
+      return d;
+    }
+    p += 2 + ((d[p + 2]! << 8) | d[p + 3]!);
+  }
+  return null;
+}
+
+describe('JPEG kernels', () => {
+  it('WebAssembly SIMD validates on this Node, so the kernels are in use', () => {
+    expect(jpegKernels(1 << 16)).not.toBeNull();
+  });
+
+  it('the embedded module is what jpeg-wasm-asm.mjs assembles (after a kernel change: node templates/server/image/jpeg-wasm-asm.mjs)', () => {
+    const built = kernelBytes();
+    expect(WebAssembly.validate(built)).toBe(true);
+    expect(Buffer.compare(Buffer.from(embeddedKernels()), Buffer.from(built))).toBe(0);
+  });
+});
+
+describeShared('JPEG kernels and JS paths decode to the same bytes', () => {
+  const dirs = [shared('pipeline', 'images'), shared('pipeline', 'gallery', 'images')];
+  const photos = dirs.flatMap((d) => readdirSync(d).map((f) => join(d, f)))
+    .map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(f)) }))
+    .filter((p) => p.bytes[0] === 0xff && p.bytes[1] === 0xd8);
+
+  it('fixture photos, RGB and BGR, and with every sampling layout in their headers', () => {
+    expect(photos.length).toBeGreaterThanOrEqual(8);
+    // (most of these make the entropy-coded data run into a bad code or the end: the error must match too)
+    const layouts = [[0x11], [0x12], [0x21], [0x22], [0x41], [0x14], [0x22, 0x21, 0x12], [0x11, 0x22, 0x22], [0x12, 0x12, 0x12], [0x31]];
+    let decoded = 0;
+    for (const p of photos) {
+      if (expectSame(p.bytes, p.name, true)) decoded++;
+      expectSame(p.bytes, `${p.name} rgb`, false);
+      for (const l of layouts) {
+        const v = withSampling(p.bytes, l);
+        if (v && expectSame(v, `${p.name} sampling ${l.map((x) => x.toString(16)).join(',')}`)) decoded++;
+      }
+    }
+    expect(decoded).toBeGreaterThan(photos.length + 10);
+  }, 120_000);
+
+  it('PNG (its 8-bit RGB rows go through a kernel too): the fixture PNG, RGB and BGR, and mutated', () => {
+    const png = new Uint8Array(readFileSync(shared('pipeline', 'gallery', 'images', 'anmuxi_001.jpg')));
+    expect(png[0]).toBe(0x89);
+    expect(expectSame(png, 'anmuxi_001 bgr', true)).toBe(true);
+    expect(expectSame(png, 'anmuxi_001 rgb', false)).toBe(true);
+    // made here: every filter type on rows of random bytes, odd sizes, then one row with an unknown filter (5)
+    const chunk = (type: string, body: Uint8Array) => {
+      const t = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+      const b = Buffer.alloc(12 + body.length);
+      b.writeUInt32BE(body.length, 0); t.copy(b, 4); b.writeUInt32BE(crc32(t), 8 + body.length);
+      return b;
+    };
+    const make = (w: number, h: number, badRow = -1) => {
+      let seed = w * 31 + h;
+      const raw = new Uint8Array(h * (1 + w * 3));
+      for (let y = 0; y < h; y++) {
+        raw[y * (1 + w * 3)] = y === badRow ? 5 : y % 5;
+        for (let i = 1; i <= w * 3; i++) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; raw[y * (1 + w * 3) + i] = seed >>> 24; }
+      }
+      const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+      return new Uint8Array(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]));
+    };
+    for (const [w, h] of [[23, 17], [1, 11], [64, 5], [3, 1]]) {
+      expect(expectSame(make(w!, h!), `png ${w}x${h}`, true)).toBe(true);
+      expect(expectSame(make(w!, h!), `png ${w}x${h} rgb`, false)).toBe(true);
+    }
+    const [k] = decodeBoth(make(23, 17, 9), true);
+    expect(k.code).toBe('E_IMAGE_CORRUPT');
+    expect(expectSame(make(23, 17, 9), 'png with an unknown filter')).toBe(false);
+  }, 60_000);
+
+  it('mutated photos: the same pixels or the same error', () => {
+    let seed = 20261130;
+    const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n; };
+    const small = photos.filter((p) => p.bytes.length < 50_000);
+    let ok = 0;
+    for (const p of small) {
+      for (let i = 0; i < 40; i++) {
+        const d = Uint8Array.from(p.bytes);
+        const kind = rnd(3);
+        let m = d;
+        if (kind === 0) for (let j = 1 + rnd(3); j > 0; j--) d[rnd(d.length)] ^= 1 << rnd(8);
+        else if (kind === 1) d[2 + rnd(Math.min(600, d.length - 2))] = rnd(256);
+        else m = d.subarray(0, rnd(d.length));
+        if (expectSame(m, `${p.name} mutation ${i}`, rnd(2) === 0)) ok++;
+      }
+    }
+    expect(ok).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+/**
+ * A small baseline JPEG encoder for layouts no fixture or library encoder here makes (4:4:0, 4:1:1, mixed
+ * factors, a non-full-resolution first component, non-interleaved scans, restart intervals): naive float DCT,
+ * one flat quantisation table, canonical Huffman tables with fixed-length codes (4-bit DC sizes, 8-bit AC
+ * symbols), 0xFF stuffing. Any valid JPEG serves: what is checked is that decoders agree on it.
+ */
+function encodeJpeg(width: number, height: number, comps: { id: number; h: number; v: number }[], sample: (c: number, x: number, y: number) => number, opts: { interleaved?: boolean; restart?: number; adobe?: number; q?: number } = {}): Uint8Array {
+  const maxH = Math.max(...comps.map((c) => c.h)), maxV = Math.max(...comps.map((c) => c.v));
+  const mcusX = Math.ceil(width / (8 * maxH)), mcusY = Math.ceil(height / (8 * maxV));
+  const q = opts.q ?? 3;
+  const bytes: number[] = [0xff, 0xd8];
+  const seg = (m: number, body: number[]) => bytes.push(0xff, m, (body.length + 2) >> 8, (body.length + 2) & 255, ...body);
+  if (opts.adobe !== undefined) seg(0xee, [0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, opts.adobe]);
+  seg(0xdb, [0, ...new Array(64).fill(q)]);
+  seg(0xc0, [8, height >> 8, height & 255, width >> 8, width & 255, comps.length, ...comps.flatMap((c) => [c.id, (c.h << 4) | c.v, 0])]);
+  const acSyms = [0x00, 0xf0];
+  for (let r = 0; r < 16; r++) for (let sz = 1; sz <= 10; sz++) acSyms.push((r << 4) | sz);
+  const counts = (len: number, n: number) => Array.from({ length: 16 }, (_, i) => (i === len - 1 ? n : 0));
+  seg(0xc4, [0x00, ...counts(4, 12), ...Array.from({ length: 12 }, (_, i) => i)]);
+  seg(0xc4, [0x10, ...counts(8, acSyms.length), ...acSyms]);
+  if (opts.restart) seg(0xdd, [opts.restart >> 8, opts.restart & 255]);
+  const acCode = new Map(acSyms.map((sym, i) => [sym, i]));
+  // quantised blocks of component ci at block (bx, by), edges replicated
+  const cw = comps.map((c) => Math.ceil((width * c.h) / maxH)), chh = comps.map((c) => Math.ceil((height * c.v) / maxV));
+  const zz = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63];
+  const block = (ci: number, bx: number, by: number) => {
+    const f = new Float64Array(64);
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) f[y * 8 + x] = sample(ci, Math.min(bx * 8 + x, cw[ci]! - 1), Math.min(by * 8 + y, chh[ci]! - 1)) - 128;
+    const out = new Int32Array(64);
+    for (let v = 0; v < 8; v++) for (let u2 = 0; u2 < 8; u2++) {
+      let sum = 0;
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) sum += f[y * 8 + x]! * Math.cos(((2 * x + 1) * u2 * Math.PI) / 16) * Math.cos(((2 * y + 1) * v * Math.PI) / 16);
+      const cu = u2 ? 1 : Math.SQRT1_2, cv = v ? 1 : Math.SQRT1_2;
+      out[v * 8 + u2] = Math.round((0.25 * cu * cv * sum) / q);
+    }
+    return out;
+  };
+  let acc = 0, nbits = 0;
+  const put = (code: number, len: number) => {
+    for (let i = len - 1; i >= 0; i--) {
+      acc = (acc << 1) | ((code >> i) & 1);
+      if (++nbits === 8) { bytes.push(acc); if (acc === 0xff) bytes.push(0); acc = 0; nbits = 0; }
+    }
+  };
+  const flush = () => { while (nbits) put(1, 1); };
+  const size = (v: number) => (v === 0 ? 0 : 32 - Math.clz32(Math.abs(v)));
+  const value = (v: number, sz: number) => put(v >= 0 ? v : v + (1 << sz) - 1, sz);
+  const scan = (ids: number[]) => {
+    seg(0xda, [ids.length, ...ids.flatMap((ci) => [comps[ci]!.id, 0x00]), 0, 63, 0]);
+    const single = ids.length === 1;
+    const preds = ids.map(() => 0);
+    const unitsX = single ? Math.ceil(cw[ids[0]!]! / 8) : mcusX, unitsY = single ? Math.ceil(chh[ids[0]!]! / 8) : mcusY;
+    let n = 0, rst = 0;
+    for (let my = 0; my < unitsY; my++) for (let mx = 0; mx < unitsX; mx++) {
+      if (opts.restart && n > 0 && n % opts.restart === 0) { flush(); bytes.push(0xff, 0xd0 + rst); rst = (rst + 1) & 7; preds.fill(0); }
+      n++;
+      ids.forEach((ci, k) => {
+        const c = comps[ci]!;
+        const bh = single ? 1 : c.h, bv = single ? 1 : c.v;
+        for (let v = 0; v < bv; v++) for (let h = 0; h < bh; h++) {
+          const b = block(ci, mx * bh + h, my * bv + v);
+          const diff = b[0]! - preds[k]!;
+          preds[k] = b[0]!;
+          put(size(diff), 4); value(diff, size(diff));
+          let run = 0;
+          for (let i = 1; i < 64; i++) {
+            const a = b[zz[i]!]!;
+            if (a === 0) { run++; continue; }
+            while (run > 15) { put(acCode.get(0xf0)!, 8); run -= 16; }
+            put(acCode.get((run << 4) | size(a))!, 8); value(a, size(a));
+            run = 0;
+          }
+          if (run) put(acCode.get(0)!, 8);
+        }
+      });
+    }
+    flush();
+  };
+  if (opts.interleaved === false) comps.forEach((_, ci) => scan([ci]));
+  else scan(comps.map((_, ci) => ci));
+  bytes.push(0xff, 0xd9);
+  return Uint8Array.from(bytes);
+}
+
+/** smooth colour ramps and rings with some texture: chroma that upsampling filters visibly */
+const picture = (c: number, x: number, y: number) => {
+  const r = Math.hypot(x - 20, y - 14);
+  const base = c === 0 ? 128 + 90 * Math.sin(r / 3) : c === 1 ? 128 + 60 * Math.cos(x / 5) : c === 2 ? 128 + 70 * Math.sin((x + y) / 7) : 40 + 3 * x;
+  return Math.max(0, Math.min(255, Math.round(base + (((x * 13 + y * 7 + c * 5) % 9) - 4))));
+};
+
+/** every layout the decoder handles differently, in files small enough for the naive DCT */
+function layoutFiles(): { name: string; bytes: Uint8Array }[] {
+  const L = (h: number, v: number, id = 1) => ({ id, h, v });
+  const three = (y: [number, number], cb: [number, number], cr: [number, number] = cb) => [L(...y, 1), L(...cb, 2), L(...cr, 3)];
+  const out: { name: string; bytes: Uint8Array }[] = [];
+  for (const [w, h] of [[37, 29], [16, 16], [5, 3], [2, 9]]) {
+    const sizes = `${w}x${h}`;
+    out.push({ name: `444_${sizes}`, bytes: encodeJpeg(w, h, three([1, 1], [1, 1]), picture) });
+    out.push({ name: `422_${sizes}`, bytes: encodeJpeg(w, h, three([2, 1], [1, 1]), picture) });
+    out.push({ name: `420_${sizes}`, bytes: encodeJpeg(w, h, three([2, 2], [1, 1]), picture) });
+    out.push({ name: `440_${sizes}`, bytes: encodeJpeg(w, h, three([1, 2], [1, 1]), picture) });
+    out.push({ name: `411_${sizes}`, bytes: encodeJpeg(w, h, three([4, 1], [1, 1]), picture) });
+    out.push({ name: `mixed_${sizes}`, bytes: encodeJpeg(w, h, three([2, 2], [1, 2], [2, 1]), picture) });
+    out.push({ name: `ysub_${sizes}`, bytes: encodeJpeg(w, h, three([1, 1], [2, 2]), picture) });
+    out.push({ name: `gray22_${sizes}`, bytes: encodeJpeg(w, h, [L(2, 2)], picture) });
+    out.push({ name: `cmyk_${sizes}`, bytes: encodeJpeg(w, h, [L(2, 2, 1), L(1, 1, 2), L(1, 1, 3), L(2, 2, 4)], picture, { adobe: 0 }) });
+  }
+  out.push({ name: '420_separate_scans', bytes: encodeJpeg(37, 29, three([2, 2], [1, 1]), picture, { interleaved: false }) });
+  out.push({ name: '440_separate_scans_rst', bytes: encodeJpeg(37, 29, three([1, 2], [1, 1]), picture, { interleaved: false, restart: 2 }) });
+  out.push({ name: '422_rst', bytes: encodeJpeg(37, 29, three([2, 1], [1, 1]), picture, { restart: 1 }) });
+  out.push({ name: '420_q1', bytes: encodeJpeg(37, 29, three([2, 2], [1, 1]), picture, { q: 1 }) });
+  return out;
+}
+
+describe('JPEG kernels and JS paths on every sampling layout', () => {
+  it('4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, mixed factors, subsampled Y, gray, CMYK, separate scans, restarts', () => {
+    for (const f of layoutFiles()) {
+      expect(expectSame(f.bytes, f.name), `${f.name} decodes`).toBe(true);
+      expectSame(f.bytes, `${f.name} rgb`, false);
+    }
+  });
+
+  (pyHas('cv2, numpy') ? it : it.skip)('and what they decode to is cv2.imdecode\'s', () => {
+    const dir = tempDir('pserve-jpeglayouts-');
+    const files = layoutFiles();
+    for (const f of files) writeFileSync(join(dir, `${f.name}.jpg`), f.bytes);
+    const py = 'import sys, cv2, numpy as np\nfor n in sys.argv[2:]:\n    cv2.imdecode(np.fromfile(sys.argv[1] + "/" + n + ".jpg", np.uint8), cv2.IMREAD_COLOR).tofile(sys.argv[1] + "/" + n + ".bgr")';
+    const r = spawnSync(PY, ['-c', py, dir, ...files.map((f) => f.name)], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of files) {
+      const ref = readFileSync(join(dir, `${f.name}.bgr`));
+      const img = decodeJpeg(f.bytes, { bgr: true });
+      let n = 0;
+      for (let i = 0; i < ref.length; i++) if (ref[i] !== img.data[i]) n++;
+      expect(img.data.length, f.name).toBe(ref.length);
+      expect(n, `${f.name}: ${n} bytes differ from cv2.imdecode`).toBe(0);
+    }
+  }, 60_000);
+});
+
+const noOracle = !pyHas('cv2, PIL, numpy');
+(noOracle ? describe.skip : describeShared)('JPEG kernels and JS paths on generated variants', () => {
+  it('progressive, restart intervals, gray, CMYK, tiny, every subsampling; the PNG variants', () => {
+    const out = tempDir('pserve-jpegk-');
+    const r = spawnSync(PY, [join(ROOT, 'test', 'oracles', 'image_variants.py'), shared('pipeline', 'images', 'daisy.jpg'), out], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const files = readdirSync(out).filter((f) => f.endsWith('.jpg') || f.endsWith('.png'));
+    expect(files.length).toBeGreaterThanOrEqual(30);
+    for (const f of files) {
+      const b = new Uint8Array(readFileSync(join(out, f)));
+      expect(expectSame(b, f), `${f} decodes`).toBe(true);
+      expectSame(b, `${f} rgb`, false);
+    }
+  }, 150_000);
+});
