@@ -239,7 +239,7 @@ describe('a chain gives what its steps give one by one', () => {
     const checked = checkPipeline(p);
     const workers = new StepWorkers(1);
     try {
-      const off = await preparePipeline(checked, { base: '.', models: {}, stepWorkers: workers });
+      const off = await preparePipeline(checked, { base: '.', models: {}, stepWorkers: workers, inlineAlone: false });
       const on = await preparePipeline(checked, { base: '.', models: {} });
       const req = { key: ['image'], value: [bmp(321, 250).toString('base64')] };
       const a = await runPipeline(off, req);
@@ -250,7 +250,7 @@ describe('a chain gives what its steps give one by one', () => {
       const big = structuredClone(p);
       big.steps.cropped.size = 300;
       const cb = checkPipeline(big);
-      for (const prepared of [await preparePipeline(cb, { base: '.', models: {}, stepWorkers: workers }), await preparePipeline(cb, { base: '.', models: {} })]) {
+      for (const prepared of [await preparePipeline(cb, { base: '.', models: {}, stepWorkers: workers, inlineAlone: false }), await preparePipeline(cb, { base: '.', models: {} })]) {
         await expect(runPipeline(prepared, req)).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^step "cropped": center_crop: crop 300x300 is larger than the 329x256 image/) });
         await expect(runPipeline(prepared, { key: ['image'], value: ['R0lGODlhAQABAAAAACw='] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^step "decoded": image 0 cannot be decoded/) });
       }
@@ -263,10 +263,36 @@ describe('a chain gives what its steps give one by one', () => {
       const T = 21; const fw = 200; const fh = 150;
       const raw = Buffer.concat(Array.from({ length: T }, () => Buffer.from(photo(fw, fh).data)));
       const vreq = { key: ['frames', 'frames_shape'], value: [raw.toString('base64'), `(${T}, ${fh}, ${fw}, 3)`] };
-      const va = await runPipeline(await preparePipeline(cv, { base: '.', models: {}, stepWorkers: workers }), vreq);
+      const va = await runPipeline(await preparePipeline(cv, { base: '.', models: {}, stepWorkers: workers, inlineAlone: false }), vreq);
       const vb = await runPipeline(await preparePipeline(cv, { base: '.', models: {} }), vreq);
       expect(va.t.dims).toEqual([1, 8, 3, 224, 224]);
       expect(same(va.t.data, vb.t.data)).toBe(true);
+    } finally {
+      await workers.close();
+    }
+  });
+
+  it('a request alone runs its chain on the HTTP thread; concurrent ones go to the step workers', async () => {
+    const p = structuredClone(recipes.imagenet);
+    delete p.models;
+    p.steps = Object.fromEntries(Object.entries(p.steps).filter(([k]) => ['images', 'decoded', 'resized', 'cropped', 'rgb', 'normalized', 'chw', 'batch'].includes(k)));
+    p.response = { t: 'batch' };
+    const workers = new StepWorkers(2);
+    let jobs = 0;
+    const real = workers.runChain.bind(workers);
+    workers.runChain = (m: unknown, i: unknown) => { jobs += 1; return real(m, i); };
+    try {
+      const prepared = await preparePipeline(checkPipeline(p), { base: '.', models: {}, stepWorkers: workers });
+      const req = { key: ['image'], value: [bmp(321, 250).toString('base64')] };
+      const alone = await runPipeline(prepared, req);
+      expect(jobs).toBe(0);
+      const both = await Promise.all([runPipeline(prepared, req), runPipeline(prepared, req)]);
+      expect(jobs).toBe(2);
+      expect(prepared.active).toBe(0);
+      for (const r of both) expect(same(r.t.data, alone.t.data)).toBe(true);
+      // a failure alone still leaves the count right
+      await expect(runPipeline(prepared, { key: ['image'], value: ['R0lGODlhAQABAAAAACw='] })).rejects.toMatchObject({ status: 400 });
+      expect(prepared.active).toBe(0);
     } finally {
       await workers.close();
     }

@@ -246,7 +246,7 @@ export function renderPipelineConfig(recipe: Recipe, o: { name: string; port: nu
     ...(o.device === 'webgpu' || o.device === 'auto' ? [`  device: ${o.device}`] : []),
     '  max_batch: 8              # rows per model run when concurrent requests are micro-batched (1: off)',
     '  workers: 0                # inference worker threads per model (0: 2, or 1 on a single core)',
-    '  step_workers: 2           # threads for image decoding and preprocessing (0: on the HTTP thread)',
+    '  step_workers: 2           # threads for image decoding and preprocessing under load (0: always on the HTTP thread; a request alone in the server runs there too)',
     `  max_body_bytes: ${recipe.maxBodyBytes}  # larger request bodies get a 413; peak memory per request: ${recipe.memoryNote}`,
     '  header_timeout_ms: 10000',
     `  body_timeout_ms: ${recipe.bodyTimeoutMs}`,

@@ -91,7 +91,8 @@ export function checkPipeline(section) {
 
 /**
  * Load what the steps need once (labels, index, model bindings). env: { base, models: { name: { bind } },
- * stepWorkers? } — with stepWorkers (step-worker.mjs), the image steps marked `offload` run there.
+ * stepWorkers?, inlineAlone? } — with stepWorkers (step-worker.mjs), the image steps marked `offload` run
+ * there, except for a request alone in the server (unless inlineAlone is false), which runs them here.
  */
 export async function preparePipeline(checked, env) {
   const steps = [];
@@ -101,7 +102,7 @@ export async function preparePipeline(checked, env) {
     const state = kind.prepare ? await kind.prepare(s.params, { ...env, where }) : undefined;
     steps.push({ ...s, kind, state });
   }
-  return { steps, units: planUnits(steps, checked.response), response: checked.response, stepWorkers: env.stepWorkers ?? null };
+  return { steps, units: planUnits(steps, checked.response), response: checked.response, stepWorkers: env.stepWorkers ?? null, inlineAlone: env.inlineAlone !== false, active: 0 };
 }
 
 /**
@@ -162,6 +163,15 @@ function resolveRef(values, ref, step) {
  * response as { key: value } (values as the steps made them; the caller renders them).
  */
 export async function runPipeline(prepared, request) {
+  prepared.active = (prepared.active ?? 0) + 1;
+  try {
+    return await walk(prepared, request);
+  } finally {
+    prepared.active -= 1;
+  }
+}
+
+async function walk(prepared, request) {
   const values = new Map([['request', request]]);
   const pending = new Map();
   const runUnit = async (u) => {
@@ -180,7 +190,11 @@ export async function runPipeline(prepared, request) {
       else {
         // a chain: one job on a step worker when it holds image work and the server has them, else here
         let members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
-        const workers = u.offload ? prepared.stepWorkers : null;
+        // A request alone in the server runs its chains here: the HTTP thread has nothing else to do,
+        // and the two thread hops (and a worker waking from idle) cost more than they save. Under
+        // load, or while a worker job is still running, they go to the step workers as before.
+        const alone = prepared.inlineAlone && prepared.active === 1 && !prepared.stepWorkers?.busy;
+        const workers = u.offload && !alone ? prepared.stepWorkers : null;
         if (workers) {
           // steps that only pick some of their input (the frame sampler) run here first: the worker
           // gets the 8 sampled frames, not the whole video

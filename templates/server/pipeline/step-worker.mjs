@@ -5,7 +5,8 @@
  * pure steps holding an `offload` one, decode -> resize -> ... -> stack, as one job): its inputs
  * are copied in (other steps may still read them), its intermediate values never leave the worker
  * and its output is moved back (transferred, not copied: the worker made it). Stateless steps only;
- * one job at a time per worker, queued in order.
+ * one job at a time per worker, queued in order. A request alone in the server skips them
+ * (pipeline.mjs): with nothing else to read or answer, the HTTP thread runs its chains itself.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -47,6 +48,11 @@ export class StepWorkers {
   }
 
   /** run a chain of steps ([{ op, params, step }], chain.mjs) on a worker; inputs: the first step's */
+  /** whether a job is running or waiting */
+  get busy() {
+    return this.queue.length > 0 || this.slots.some((s) => s.job !== null);
+  }
+
   runChain(members, inputs) {
     return new Promise((resolve, reject) => {
       this.queue.push({ msg: { members, inputs: compact(inputs) }, resolve, reject });
