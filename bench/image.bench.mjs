@@ -107,7 +107,7 @@ export async function run({ root, shared, log }) {
     return { area: 'image', name: `${name} (${what})`, value: v, unit: 'CPU ms/MP', baseline: 'OpenCV 1 thread in Python', baselineValue: b, ratio: v / b, target: '<= 2x OpenCV', meets: v / b <= 2, reading };
   };
   return [
-    row('decode', 'decode (JPEG/PNG by content)', 'pure JS with libjpeg-turbo\'s integer arithmetic vs libjpeg-turbo\'s SIMD; Huffman decoding and the ISLOW IDCT dominate'),
+    row('decode', 'decode (JPEG/PNG by content)', 'libjpeg-turbo\'s integer arithmetic, bit for bit: baseline entropy decoding, the ISLOW IDCT, fancy upsampling and YCbCr->RGB as WebAssembly (SIMD) kernels written in the project (JS paths where WebAssembly SIMD is missing); PNG unfiltering likewise; copying the result out of the kernels\' memory into a fresh buffer is a large share (first touches of new pages are costly faults on this VM)'),
     row('cls', 'classification preprocess: decode, resize short 256, crop 224, normalise, CHW', `decode is most of it; then the imagenet chain resizes only the 224x224 window the crop keeps (cv2 fixed point) and writes the float32 CHW tensor through a per-channel table in one pass: ${over('cls')} after the decode`),
     row('det', 'PP-ShiTu detector input: decode, normalise float64, resize 640x640 float64, CHW', `the float64 normalise + cv2 float64 resize + CHW run as one pass per source row (no normalised image is made): ${over('det')} after the decode; scalar float64 JS against OpenCV's vectorised resize`),
   ];

@@ -136,6 +136,6 @@ export async function run({ root, tmp, shared, log }) {
     ratio: p50 / b50,
     target: '<= 1.2x the bare model run',
     meets: p50 / b50 <= 1.2,
-    reading: `sequential requests, so the image work adds to the model time: the preprocessing is one step-worker job (decode -> resize of the crop's window -> one-pass normalise + CHW -> stack), ${pre.toFixed(1)} ms in-process, of which the pure-JS JPEG decode is ${dec.toFixed(1)} ms (run back to back here; inside the server, where the job follows ~20 ms of idling, the same job took 11-14 ms of the step worker's CPU time on the shared 2-vCPU VM of the last measurement, without waiting for a CPU); the rest is HTTP + JSON + base64, the hops to the step and inference workers and top-1 + Python str()`,
+    reading: `steady state (after ${WARM} warm-up requests), one request at a time, so the image work adds to the model time: a request alone runs its preprocessing chain on the HTTP thread (decode -> resize of the crop's window -> one-pass normalise + CHW -> stack), ${pre.toFixed(1)} ms in-process, of which the JPEG decode (WebAssembly kernels) is ${dec.toFixed(1)} ms; then the model on an inference worker (two thread hops), top-1 and Python str(); the rest is HTTP + JSON + base64 on both sides`,
   }];
 }
