@@ -145,7 +145,7 @@ export function slowClient(url, { head, trickle = '', everyMs = 200 }) {
  * Content-Length, Inference-Header-Content-Length) before it writes the next, for `durationMs`.
  * Every answer's status must be 200 (else the run fails); `check(body, headerLength)` looks at the
  * first answer of each connection and then one in `sampleEvery`, and returns a problem or null.
- * Resolves { n, rps, p50, p99 }.
+ * Resolves { n, seconds, rps, p50, p99, lat } (lat: each answer's milliseconds).
  */
 export function rawLoad({ url, request, concurrency, durationMs, check, sampleEvery = 64 }) {
   const { hostname, port } = new URL(url);
@@ -161,7 +161,7 @@ export function rawLoad({ url, request, concurrency, durationMs, check, sampleEv
       if (--open > 0) return;
       if (failed) return;
       const seconds = (performance.now() - t0) / 1000;
-      resolveRun({ n, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) });
+      resolveRun({ n, seconds, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), lat });
     };
     for (let k = 0; k < concurrency; k++) {
       const sock = connect(Number(port), hostname);
@@ -218,7 +218,7 @@ export function rawLoad({ url, request, concurrency, durationMs, check, sampleEv
  * connection): `concurrency` streams at a time, each POSTing the pre-framed request `frame`
  * (the 5-byte gRPC message prefix and the message) to `path`. Every call must end with
  * grpc-status 0 (else the run fails); `check(message)` looks at one reply in `sampleEvery`.
- * Resolves { n, rps, p50, p99 }.
+ * Resolves { n, seconds, rps, p50, p99, lat }.
  */
 export async function rawGrpcLoad({ target, path, frame, concurrency, durationMs, check, sampleEvery = 64 }) {
   const http2 = await import('node:http2');
@@ -262,5 +262,5 @@ export async function rawGrpcLoad({ target, path, frame, concurrency, durationMs
     session.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { n, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  return { n, seconds, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), lat };
 }
