@@ -21,10 +21,10 @@ const SLICE_MS = 500;
 const LOAD_N = 10000;
 const RSS_BOUND_MIB = 48;
 
-/** CPU milliseconds a process has used so far (Linux /proc; null elsewhere) */
-function cpuMs(pid) {
+/** CPU milliseconds a process (or, with tid, one of its threads) has used so far (Linux /proc; null elsewhere) */
+function cpuMs(pid, tid = null) {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const f = readFileSync(tid === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) * 10;
   } catch { return null; }
 }
@@ -189,25 +189,30 @@ export async function run({ root, tmp, shared, log }) {
     for (const c of [1, 8, 64]) {
       // the pool and each protocol take turns in slices of SLICE_MS, ROUNDS times, so that
       // whatever else the machine is doing weighs on all of them alike
-      const acc = new Map([['pool', null], ...protocols.map(([label]) => [label, null])].map(([k]) => [k, { n: 0, seconds: 0, lat: [], cpu: 0, serverCpu: 0 }]));
+      const acc = new Map([['pool', null], ...protocols.map(([label]) => [label, null])].map(([k]) => [k, { n: 0, seconds: 0, lat: [], cpu: 0, serverCpu: 0, mainCpu: 0 }]));
       for (let round = 0; round < ROUNDS; round++) {
         for (const [key, a] of acc) {
           const s0 = cpuMs(server.child.pid);
+          // the server's main thread (HTTP, parsing, replies), or for the pool the bench's own
+          const mainPid = key === 'pool' ? process.pid : server.child.pid;
+          const m0 = cpuMs(mainPid, mainPid);
           const c0 = ownCpuMs();
           const r = key === 'pool' ? await load(c, bareOnce, SLICE_MS) : await loads[key](c, SLICE_MS);
           a.cpu += ownCpuMs() - c0;
           a.serverCpu = s0 === null || a.serverCpu === null ? null : a.serverCpu + (cpuMs(server.child.pid) - s0);
+          a.mainCpu = m0 === null || a.mainCpu === null ? null : a.mainCpu + (cpuMs(mainPid, mainPid) - m0);
           a.n += r.n;
           a.seconds += r.seconds;
           for (const x of r.lat) a.lat.push(x);
         }
       }
-      const sum = (a) => ({ rps: a.n / a.seconds, p50: pct(a.lat, 50), p99: pct(a.lat, 99), cpu: a.cpu / a.n, serverCpu: a.serverCpu === null ? null : a.serverCpu / a.n });
+      const sum = (a) => ({ rps: a.n / a.seconds, p50: pct(a.lat, 50), p99: pct(a.lat, 99), cpu: a.cpu / a.n, serverCpu: a.serverCpu === null ? null : a.serverCpu / a.n, mainCpu: a.mainCpu === null ? null : a.mainCpu / a.n });
+      const ms = (v) => (v === null ? '?' : v.toFixed(2));
       const bare = sum(acc.get('pool'));
       log(`   c=${c}: same-layout pool (${layout.workers} workers x ${layout.threads} threads, max batch 8) ${bare.rps.toFixed(0)} req/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms, ${bare.cpu.toFixed(2)} ms CPU per request`);
       for (const [label, goal] of protocols) {
         const srv = sum(acc.get(label));
-        const cpu = `CPU per request: server ${srv.serverCpu === null ? '?' : srv.serverCpu.toFixed(2)} ms + load client ${srv.cpu.toFixed(2)} ms, vs ${bare.cpu.toFixed(2)} ms per request of the same-layout pool`;
+        const cpu = `CPU per request: server ${ms(srv.serverCpu)} ms (its main thread ${ms(srv.mainCpu)}) + load client ${srv.cpu.toFixed(2)} ms, vs ${bare.cpu.toFixed(2)} ms per request of the same-layout pool (its main thread ${ms(bare.mainCpu)})`;
         log(`   c=${c}: ${label} ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms; ${cpu}`);
         const ratio = srv.rps / bare.rps;
         const judged = c === 8 && goal !== null;
