@@ -15,7 +15,7 @@ import { rawGrpcLoad, rawLoad, requestMix, runLoad, serverRss } from './server-l
 
 const DURATION_MS = 4000;
 const WARM_MS = 1500;
-/** each of pool, JSON, binary and gRPC runs ROUNDS slices of SLICE_MS per concurrency, in turns */
+/** per concurrency and protocol, the pool and the protocol run ROUNDS slices of SLICE_MS each, in turns */
 const ROUNDS = 8;
 const SLICE_MS = 500;
 const LOAD_N = 10000;
@@ -186,37 +186,37 @@ export async function run({ root, tmp, shared, log }) {
   const rows = [];
   try {
     const protocols = [['KServe JSON', 0.8], ['KServe binary', 0.9], ['KServe gRPC', null]].filter(([label]) => loads[label]);
+    const ms = (v) => (v === null ? '?' : v.toFixed(2));
+    const sum = (a) => ({ rps: a.n / a.seconds, p50: pct(a.lat, 50), p99: pct(a.lat, 99), cpu: a.cpu / a.n, serverCpu: a.serverCpu === null ? null : a.serverCpu / a.n, mainCpu: a.mainCpu === null ? null : a.mainCpu / a.n });
     for (const c of [1, 8, 64]) {
-      // the pool and each protocol take turns in slices of SLICE_MS, ROUNDS times, so that
-      // whatever else the machine is doing weighs on all of them alike
-      const acc = new Map([['pool', null], ...protocols.map(([label]) => [label, null])].map(([k]) => [k, { n: 0, seconds: 0, lat: [], cpu: 0, serverCpu: 0, mainCpu: 0 }]));
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [key, a] of acc) {
-          const s0 = cpuMs(server.child.pid);
-          // the server's main thread (HTTP, parsing, replies), or for the pool the bench's own
-          const mainPid = key === 'pool' ? process.pid : server.child.pid;
-          const m0 = cpuMs(mainPid, mainPid);
-          const c0 = ownCpuMs();
-          const r = key === 'pool' ? await load(c, bareOnce, SLICE_MS) : await loads[key](c, SLICE_MS);
-          a.cpu += ownCpuMs() - c0;
-          a.serverCpu = s0 === null || a.serverCpu === null ? null : a.serverCpu + (cpuMs(server.child.pid) - s0);
-          a.mainCpu = m0 === null || a.mainCpu === null ? null : a.mainCpu + (cpuMs(mainPid, mainPid) - m0);
-          a.n += r.n;
-          a.seconds += r.seconds;
-          for (const x of r.lat) a.lat.push(x);
-        }
-      }
-      const sum = (a) => ({ rps: a.n / a.seconds, p50: pct(a.lat, 50), p99: pct(a.lat, 99), cpu: a.cpu / a.n, serverCpu: a.serverCpu === null ? null : a.serverCpu / a.n, mainCpu: a.mainCpu === null ? null : a.mainCpu / a.n });
-      const ms = (v) => (v === null ? '?' : v.toFixed(2));
-      const bare = sum(acc.get('pool'));
-      log(`   c=${c}: same-layout pool (${layout.workers} workers x ${layout.threads} threads, max batch 8) ${bare.rps.toFixed(0)} req/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms, ${bare.cpu.toFixed(2)} ms CPU per request`);
       for (const [label, goal] of protocols) {
+        // each protocol against the pool, taking turns in slices of SLICE_MS, ROUNDS times, so
+        // that whatever else the machine is doing weighs on both alike; one protocol at a time,
+        // as a client speaks one
+        const acc = new Map(['pool', label].map((k) => [k, { n: 0, seconds: 0, lat: [], cpu: 0, serverCpu: 0, mainCpu: 0 }]));
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [key, a] of acc) {
+            const s0 = cpuMs(server.child.pid);
+            // the server's main thread (HTTP, parsing, replies), or for the pool the bench's own
+            const mainPid = key === 'pool' ? process.pid : server.child.pid;
+            const m0 = cpuMs(mainPid, mainPid);
+            const c0 = ownCpuMs();
+            const r = key === 'pool' ? await load(c, bareOnce, SLICE_MS) : await loads[key](c, SLICE_MS);
+            a.cpu += ownCpuMs() - c0;
+            a.serverCpu = s0 === null || a.serverCpu === null ? null : a.serverCpu + (cpuMs(server.child.pid) - s0);
+            a.mainCpu = m0 === null || a.mainCpu === null ? null : a.mainCpu + (cpuMs(mainPid, mainPid) - m0);
+            a.n += r.n;
+            a.seconds += r.seconds;
+            for (const x of r.lat) a.lat.push(x);
+          }
+        }
+        const bare = sum(acc.get('pool'));
         const srv = sum(acc.get(label));
         const cpu = `CPU per request: server ${ms(srv.serverCpu)} ms (its main thread ${ms(srv.mainCpu)}) + load client ${srv.cpu.toFixed(2)} ms, vs ${bare.cpu.toFixed(2)} ms per request of the same-layout pool (its main thread ${ms(bare.mainCpu)})`;
-        log(`   c=${c}: ${label} ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms; ${cpu}`);
+        log(`   c=${c}: ${label} ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms vs same-layout pool (${layout.workers} workers x ${layout.threads} threads, max batch 8) ${bare.rps.toFixed(0)} req/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms; ${cpu}`);
         const ratio = srv.rps / bare.rps;
         const judged = c === 8 && goal !== null;
-        rows.push({ area: 'server', name: `${modelName} ${label} requests/s, concurrency ${c}`, value: srv.rps, unit: 'req/s', baseline: `same-layout pool (${layout.workers}x${layout.threads}, batching), no HTTP`, baselineValue: bare.rps, ratio, target: judged ? `>= ${goal}x same-layout pool` : 'report', meets: judged ? ratio >= goal : true, reading: `p50 ${srv.p50.toFixed(2)} ms, p99 ${srv.p99.toFixed(2)} ms (pool p50 ${bare.p50.toFixed(2)}, p99 ${bare.p99.toFixed(2)}); ${cpu}; the load client (wrk-like, pre-encoded requests) shares the ${availableParallelism()} cores; pool and protocols measured in turns (${ROUNDS} x ${SLICE_MS} ms each)` });
+        rows.push({ area: 'server', name: `${modelName} ${label} requests/s, concurrency ${c}`, value: srv.rps, unit: 'req/s', baseline: `same-layout pool (${layout.workers}x${layout.threads}, batching), no HTTP`, baselineValue: bare.rps, ratio, target: judged ? `>= ${goal}x same-layout pool` : 'report', meets: judged ? ratio >= goal : true, reading: `p50 ${srv.p50.toFixed(2)} ms, p99 ${srv.p99.toFixed(2)} ms (pool p50 ${bare.p50.toFixed(2)}, p99 ${bare.p99.toFixed(2)}); ${cpu}; the load client (wrk-like, pre-encoded requests) shares the ${availableParallelism()} cores; pool and protocol measured in turns (${ROUNDS} x ${SLICE_MS} ms each)` });
       }
     }
     // the load of issue 7: 10,000 requests at concurrency 64 mixing valid and invalid bodies
