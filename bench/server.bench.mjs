@@ -2,7 +2,12 @@
 // at concurrency 1, 8 and 64 over KServe v2 JSON, the KServe binary tensor extension and KServe
 // gRPC (loopback, keep-alive), against the fair limit: the server's own inference layout (the
 // bundle's InferencePool: 2 workers x N threads, micro-batching up to 8) driven in-process at the
-// same concurrency, no HTTP. Also the load mix of issue 7 and the bundle's size.
+// same concurrency, no HTTP. The load comes from a wrk-like client in this process (raw keep-alive
+// sockets writing pre-encoded requests, server-load.mjs rawLoad / rawGrpcLoad), since it shares the
+// cores with the server; each protocol and the pool take turns in short slices so that the
+// machine's other load weighs on both alike, and each row gives the CPU per request of the server
+// (and of its main thread), of the load client and of the pool. Also the load mix of issue 7 and
+// the bundle's size.
 // Without ../shared/fixtures it measures the project's own fixtures/tiny_classifier (x [1,3,32,32]).
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
