@@ -137,3 +137,130 @@ export function slowClient(url, { head, trickle = '', everyMs = 200 }) {
     sock.on('close', () => { clearInterval(timer); done({ answer: got, closedAfterMs: performance.now() - t0, bytesTrickled: sent }); });
   });
 }
+
+/**
+ * A wrk-like HTTP/1.1 load generator, cheap enough to share the server's cores: `concurrency`
+ * keep-alive `node:net` connections, each writing the pre-encoded `request` bytes (request line,
+ * headers and body) and reading the answer with a minimal response parser (status line,
+ * Content-Length, Inference-Header-Content-Length) before it writes the next, for `durationMs`.
+ * Every answer's status must be 200 (else the run fails); `check(body, headerLength)` looks at the
+ * first answer of each connection and then one in `sampleEvery`, and returns a problem or null.
+ * Resolves { n, seconds, rps, p50, p99, lat } (lat: each answer's milliseconds).
+ */
+export function rawLoad({ url, request, concurrency, durationMs, check, sampleEvery = 64 }) {
+  const { hostname, port } = new URL(url);
+  const lat = [];
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  return new Promise((resolveRun, rejectRun) => {
+    let open = concurrency;
+    let failed = false;
+    const fail = (why) => { if (!failed) { failed = true; rejectRun(new Error(why)); } };
+    const finishOne = () => {
+      if (--open > 0) return;
+      if (failed) return;
+      const seconds = (performance.now() - t0) / 1000;
+      resolveRun({ n, seconds, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), lat });
+    };
+    for (let k = 0; k < concurrency; k++) {
+      const sock = connect(Number(port), hostname);
+      sock.setNoDelay(true);
+      let buf = null;
+      let need = -1;
+      let bodyAt = 0;
+      let status = 0;
+      let headerLength = -1;
+      let sent = 0;
+      let answered = 0;
+      const send = () => { sent = performance.now(); sock.write(request); };
+      sock.on('connect', send);
+      sock.on('error', (e) => { fail(`load connection: ${e.code ?? e.message}`); });
+      sock.on('close', () => { if (performance.now() < end || need >= 0) fail('the server closed a keep-alive connection mid-run'); finishOne(); });
+      sock.on('data', (chunk) => {
+        buf = buf === null || buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+        for (;;) {
+          if (need < 0) {
+            const he = buf.indexOf('\r\n\r\n');
+            if (he < 0) return;
+            const head = buf.latin1Slice(0, he);
+            status = Number(head.slice(9, 12));
+            const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+            if (!cl) { fail(`an answer without Content-Length: ${head.slice(0, 200)}`); sock.destroy(); return; }
+            const ih = /\r\ninference-header-content-length: *(\d+)/i.exec(head);
+            headerLength = ih ? Number(ih[1]) : -1;
+            bodyAt = he + 4;
+            need = bodyAt + Number(cl[1]);
+          }
+          if (buf.length < need) return;
+          const body = buf.subarray(bodyAt, need);
+          const now = performance.now();
+          lat.push(now - sent);
+          n += 1;
+          if (status !== 200) { fail(`status ${status}: ${body.toString('utf8', 0, Math.min(body.length, 300))}`); sock.destroy(); return; }
+          if (answered++ % sampleEvery === 0 && check) {
+            const problem = check(body, headerLength);
+            if (problem) { fail(problem); sock.destroy(); return; }
+          }
+          buf = buf.subarray(need);
+          need = -1;
+          if (now < end && !failed) send();
+          else { sock.destroy(); return; }
+          if (buf.length === 0) return;
+        }
+      });
+    }
+  });
+}
+
+/**
+ * The same for gRPC unary calls, over one `node:http2` session (as a gRPC channel is one
+ * connection): `concurrency` streams at a time, each POSTing the pre-framed request `frame`
+ * (the 5-byte gRPC message prefix and the message) to `path`. Every call must end with
+ * grpc-status 0 (else the run fails); `check(message)` looks at one reply in `sampleEvery`.
+ * Resolves { n, seconds, rps, p50, p99, lat }.
+ */
+export async function rawGrpcLoad({ target, path, frame, concurrency, durationMs, check, sampleEvery = 64 }) {
+  const http2 = await import('node:http2');
+  const session = http2.connect(`http://${target}`);
+  session.on('error', () => {});
+  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' };
+  const lat = [];
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  try {
+    await Promise.all(Array.from({ length: concurrency }, () => new Promise((done, fail) => {
+      let answered = 0;
+      const call = () => {
+        const sent = performance.now();
+        const stream = session.request(headers);
+        const chunks = [];
+        let status = null;
+        let message = '';
+        stream.on('trailers', (t) => { status = t['grpc-status']; message = t['grpc-message'] ?? ''; });
+        stream.on('response', (h) => { if (h['grpc-status'] !== undefined) { status = h['grpc-status']; message = h['grpc-message'] ?? ''; } });
+        stream.on('data', (c) => chunks.push(c));
+        stream.on('error', (e) => fail(new Error(`gRPC stream: ${e.code ?? e.message}`)));
+        stream.on('end', () => {
+          const now = performance.now();
+          lat.push(now - sent);
+          n += 1;
+          if (String(status) !== '0') { fail(new Error(`grpc-status ${status}: ${decodeURIComponent(message)}`)); return; }
+          if (answered++ % sampleEvery === 0 && check) {
+            const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+            const problem = body.length >= 5 ? check(body.subarray(5, 5 + body.readUInt32BE(1))) : 'a reply without a message';
+            if (problem) { fail(new Error(problem)); return; }
+          }
+          if (now < end) call(); else done();
+        });
+        stream.end(frame);
+      };
+      call();
+    })));
+  } finally {
+    session.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { n, seconds, rps: n / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), lat };
+}

@@ -2,7 +2,12 @@
 // at concurrency 1, 8 and 64 over KServe v2 JSON, the KServe binary tensor extension and KServe
 // gRPC (loopback, keep-alive), against the fair limit: the server's own inference layout (the
 // bundle's InferencePool: 2 workers x N threads, micro-batching up to 8) driven in-process at the
-// same concurrency, no HTTP. Also the load mix of issue 7 and the bundle's size.
+// same concurrency, no HTTP. The load comes from a wrk-like client in this process (raw keep-alive
+// sockets writing pre-encoded requests, server-load.mjs rawLoad / rawGrpcLoad), since it shares the
+// cores with the server; each protocol and the pool take turns in short slices so that the
+// machine's other load weighs on both alike, and each row gives the CPU per request of the server
+// (and of its main thread), of the load client and of the pool. Also the load mix of issue 7 and
+// the bundle's size.
 // Without ../shared/fixtures it measures the project's own fixtures/tiny_classifier (x [1,3,32,32]).
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
@@ -11,16 +16,20 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { requestMix, runLoad, serverRss } from './server-load.mjs';
+import { rawGrpcLoad, rawLoad, requestMix, runLoad, serverRss } from './server-load.mjs';
 
 const DURATION_MS = 4000;
+const WARM_MS = 1500;
+/** per concurrency and protocol, the pool and the protocol run ROUNDS slices of SLICE_MS each, in turns */
+const ROUNDS = 8;
+const SLICE_MS = 500;
 const LOAD_N = 10000;
 const RSS_BOUND_MIB = 48;
 
-/** CPU milliseconds a process has used so far (Linux /proc; null elsewhere) */
-function cpuMs(pid) {
+/** CPU milliseconds a process (or, with tid, one of its threads) has used so far (Linux /proc; null elsewhere) */
+function cpuMs(pid, tid = null) {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const f = readFileSync(tid === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(f[11]) + Number(f[12])) * 10;
   } catch { return null; }
 }
@@ -28,9 +37,10 @@ const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system
 
 function pct(xs, p) { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; }
 
-async function load(concurrency, once) {
+async function load(concurrency, once, ms = DURATION_MS) {
   const lat = [];
-  const end = performance.now() + DURATION_MS;
+  const t0 = performance.now();
+  const end = t0 + ms;
   let n = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
@@ -40,7 +50,8 @@ async function load(concurrency, once) {
       n += 1;
     }
   }));
-  return { rps: n / (DURATION_MS / 1000), p50: pct(lat, 50), p99: pct(lat, 99), n };
+  const seconds = (performance.now() - t0) / 1000;
+  return { rps: n / seconds, p50: pct(lat, 50), p99: pct(lat, 99), n, seconds, lat };
 }
 
 export async function run({ root, tmp, shared, log }) {
@@ -132,38 +143,85 @@ export async function run({ root, tmp, shared, log }) {
     grpcOnce = () => new Promise((done, fail) => {
       grpcClient.makeUnaryRequest('/inference.GRPCInferenceService/ModelInfer', raw, raw, reqBuf, (err, res) => (err ? fail(err) : done(decode(spec, 'inference.ModelInferResponse', res))));
     });
+    grpcOnce.request = reqBuf;
+    grpcOnce.decode = (m) => decode(spec, 'inference.ModelInferResponse', m);
   }
   // the three answer the same numbers
   const a = (await jsonOnce()).outputs[0].data;
   const b = await binaryOnce();
   const bv = new Float32Array(b.bytes.buffer.slice(b.bytes.byteOffset, b.bytes.byteOffset + b.bytes.length));
   if (a.length !== bv.length || a.some((v, i) => Math.fround(v) !== bv[i])) throw new Error('KServe binary answered other numbers than KServe JSON');
+  const poolOut = (await bareOnce())[outputName].data;
+  if (poolOut.length !== bv.length || poolOut.some((v, i) => v !== bv[i])) throw new Error('the server answered other numbers than the same-layout pool');
+  let grpcReq = null;
   if (grpcOnce) {
     const g = await grpcOnce();
     const gb = g.raw_output_contents[0];
     const gv = new Float32Array(gb.buffer.slice(gb.byteOffset, gb.byteOffset + gb.length));
     if (gv.some((v, i) => v !== bv[i])) throw new Error('KServe gRPC answered other numbers than KServe binary');
+    grpcReq = grpcOnce.request;
   }
-  for (let i = 0; i < 20; i++) { await jsonOnce(); await binaryOnce(); if (grpcOnce) await grpcOnce(); }
+
+  // The load: a wrk-like client (server-load.mjs rawLoad / rawGrpcLoad) on keep-alive
+  // connections writing pre-encoded request bytes, so that the client's share of the 2 cores is
+  // as small as a real load generator's. Every answer's status is checked, and one in 64 (and the
+  // first of each connection) is read and compared with the pool's numbers.
+  const host = new URL(server.url).host;
+  const httpRequest = (body, headers) => Buffer.concat([Buffer.from(`POST /v2/models/cls/infer HTTP/1.1\r\nhost: ${host}\r\n${Object.entries({ ...headers, 'content-length': body.length }).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`), body]);
+  const expectBytes = Buffer.from(bv.buffer, bv.byteOffset, bv.byteLength);
+  const jsonCheck = (body) => {
+    const got = JSON.parse(body.toString('utf8')).outputs?.[0]?.data;
+    return Array.isArray(got) && got.length === bv.length && got.every((v, i) => Math.fround(v) === bv[i]) ? null : `KServe JSON answered other numbers: ${body.toString('utf8', 0, 200)}`;
+  };
+  const binaryCheck = (body, headerLength) => (headerLength > 0 && body.subarray(headerLength).equals(expectBytes) ? null : 'KServe binary answered other bytes');
+  const loads = {
+    'KServe JSON': (c, ms) => rawLoad({ url: server.url, request: httpRequest(payload, { 'content-type': 'application/json' }), concurrency: c, durationMs: ms, check: jsonCheck }),
+    'KServe binary': (c, ms) => rawLoad({ url: server.url, request: httpRequest(binPayload, { 'content-type': 'application/octet-stream', 'inference-header-content-length': binHead.length }), concurrency: c, durationMs: ms, check: binaryCheck }),
+  };
+  if (grpcReq) {
+    const frame = Buffer.alloc(5 + grpcReq.length);
+    frame.writeUInt32BE(grpcReq.length, 1);
+    grpcReq.copy(frame, 5);
+    loads['KServe gRPC'] = (c, ms) => rawGrpcLoad({ target: grpcTarget, path: '/inference.GRPCInferenceService/ModelInfer', frame, concurrency: c, durationMs: ms, check: (m) => (grpcOnce.decode(m).raw_output_contents?.[0]?.equals(expectBytes) ? null : 'KServe gRPC answered other bytes') });
+  }
+  // warm-up: the server's and the pool's code paths compiled (V8's optimising compiler runs on
+  // helper threads and would be counted against whichever runs first)
+  await load(8, bareOnce, WARM_MS);
+  for (const fn of Object.values(loads)) await fn(8, WARM_MS);
   const rows = [];
   try {
-    const protocols = [['KServe JSON', jsonOnce, 0.8], ['KServe binary', binaryOnce, 0.9], ['KServe gRPC', grpcOnce, null]].filter(([, fn]) => fn);
+    const protocols = [['KServe JSON', 0.8], ['KServe binary', 0.9], ['KServe gRPC', null]].filter(([label]) => loads[label]);
+    const ms = (v) => (v === null ? '?' : v.toFixed(2));
+    const sum = (a) => ({ rps: a.n / a.seconds, p50: pct(a.lat, 50), p99: pct(a.lat, 99), cpu: a.cpu / a.n, serverCpu: a.serverCpu === null ? null : a.serverCpu / a.n, mainCpu: a.mainCpu === null ? null : a.mainCpu / a.n });
     for (const c of [1, 8, 64]) {
-      const b0 = ownCpuMs();
-      const bare = await load(c, bareOnce);
-      const bareCpu = (ownCpuMs() - b0) / bare.n;
-      log(`   c=${c}: same-layout pool (${layout.workers} workers x ${layout.threads} threads, max batch 8) ${bare.rps.toFixed(0)} req/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms, ${bareCpu.toFixed(2)} ms CPU per request`);
-      for (const [label, fn, goal] of protocols) {
-        const s0 = cpuMs(server.child.pid);
-        const c0 = ownCpuMs();
-        const srv = await load(c, fn);
-        const clientCpu = (ownCpuMs() - c0) / srv.n;
-        const serverCpu = s0 === null ? null : (cpuMs(server.child.pid) - s0) / srv.n;
-        const cpu = `CPU per request: server ${serverCpu === null ? '?' : serverCpu.toFixed(2)} ms + load client ${clientCpu.toFixed(2)} ms, vs ${bareCpu.toFixed(2)} ms per request of the same-layout pool`;
-        log(`   c=${c}: ${label} ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms; ${cpu}`);
+      for (const [label, goal] of protocols) {
+        // each protocol against the pool, taking turns in slices of SLICE_MS, ROUNDS times, so
+        // that whatever else the machine is doing weighs on both alike; one protocol at a time,
+        // as a client speaks one
+        const acc = new Map(['pool', label].map((k) => [k, { n: 0, seconds: 0, lat: [], cpu: 0, serverCpu: 0, mainCpu: 0 }]));
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [key, a] of acc) {
+            const s0 = cpuMs(server.child.pid);
+            // the server's main thread (HTTP, parsing, replies), or for the pool the bench's own
+            const mainPid = key === 'pool' ? process.pid : server.child.pid;
+            const m0 = cpuMs(mainPid, mainPid);
+            const c0 = ownCpuMs();
+            const r = key === 'pool' ? await load(c, bareOnce, SLICE_MS) : await loads[key](c, SLICE_MS);
+            a.cpu += ownCpuMs() - c0;
+            a.serverCpu = s0 === null || a.serverCpu === null ? null : a.serverCpu + (cpuMs(server.child.pid) - s0);
+            a.mainCpu = m0 === null || a.mainCpu === null ? null : a.mainCpu + (cpuMs(mainPid, mainPid) - m0);
+            a.n += r.n;
+            a.seconds += r.seconds;
+            for (const x of r.lat) a.lat.push(x);
+          }
+        }
+        const bare = sum(acc.get('pool'));
+        const srv = sum(acc.get(label));
+        const cpu = `CPU per request: server ${ms(srv.serverCpu)} ms (its main thread ${ms(srv.mainCpu)}) + load client ${srv.cpu.toFixed(2)} ms, vs ${bare.cpu.toFixed(2)} ms per request of the same-layout pool (its main thread ${ms(bare.mainCpu)})`;
+        log(`   c=${c}: ${label} ${srv.rps.toFixed(0)} req/s p50 ${srv.p50.toFixed(2)} p99 ${srv.p99.toFixed(2)} ms vs same-layout pool (${layout.workers} workers x ${layout.threads} threads, max batch 8) ${bare.rps.toFixed(0)} req/s p50 ${bare.p50.toFixed(2)} p99 ${bare.p99.toFixed(2)} ms; ${cpu}`);
         const ratio = srv.rps / bare.rps;
         const judged = c === 8 && goal !== null;
-        rows.push({ area: 'server', name: `${modelName} ${label} requests/s, concurrency ${c}`, value: srv.rps, unit: 'req/s', baseline: `same-layout pool (${layout.workers}x${layout.threads}, batching), no HTTP`, baselineValue: bare.rps, ratio, target: judged ? `>= ${goal}x same-layout pool` : 'report', meets: judged ? ratio >= goal : true, reading: `p50 ${srv.p50.toFixed(2)} ms, p99 ${srv.p99.toFixed(2)} ms (pool p50 ${bare.p50.toFixed(2)}, p99 ${bare.p99.toFixed(2)}); ${cpu}; the load client shares the ${availableParallelism()} cores` });
+        rows.push({ area: 'server', name: `${modelName} ${label} requests/s, concurrency ${c}`, value: srv.rps, unit: 'req/s', baseline: `same-layout pool (${layout.workers}x${layout.threads}, batching), no HTTP`, baselineValue: bare.rps, ratio, target: judged ? `>= ${goal}x same-layout pool` : 'report', meets: judged ? ratio >= goal : true, reading: `p50 ${srv.p50.toFixed(2)} ms, p99 ${srv.p99.toFixed(2)} ms (pool p50 ${bare.p50.toFixed(2)}, p99 ${bare.p99.toFixed(2)}); ${cpu}; the load client (wrk-like, pre-encoded requests) shares the ${availableParallelism()} cores; pool and protocol measured in turns (${ROUNDS} x ${SLICE_MS} ms each)` });
       }
     }
     // the load of issue 7: 10,000 requests at concurrency 64 mixing valid and invalid bodies

@@ -27,6 +27,9 @@ import { PROTO_TYPE, createServingProto, ownBuffer } from './server/serving-prot
 const HERE = dirname(fileURLToPath(import.meta.url));
 const VERSION = '__PSERVE_VERSION__';
 
+/** a request target that WHATWG URL parsing would leave as it is */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)*\/?$/;
+
 /** bodies up to this declared size are read into one buffer allocated at the headers */
 const PREALLOC_BODY_MAX = 4 * 1024 * 1024;
 
@@ -172,7 +175,7 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
       // server set aside many large buffers by declaring sizes it never sends
       const prealloc = Number.isInteger(declared) && declared > 0 && declared <= PREALLOC_BODY_MAX;
       let whole = !prealloc ? null
-        : alignAt >= 0 && alignAt < declared ? Buffer.from(ownBuffer(new ArrayBuffer(declared + ((8 - (alignAt % 8)) % 8))), (8 - (alignAt % 8)) % 8, declared)
+        : alignAt >= 0 && alignAt < declared ? Buffer.from(ownBuffer(Buffer.allocUnsafeSlow(declared + ((8 - (alignAt % 8)) % 8)).buffer), (8 - (alignAt % 8)) % 8, declared)
         : Buffer.allocUnsafe(declared);
       const chunks = [];
       let size = 0;
@@ -234,8 +237,9 @@ export async function startServer(argv = process.argv.slice(2), env = {}) {
   }
 
   async function route(req, res) {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+    // a plain path (no dot segments, escapes or query) is its own pathname: no URL parse
+    const raw = req.url ?? '/';
+    const path = (PLAIN_PATH.test(raw) ? raw : new URL(raw, 'http://localhost').pathname).replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     let m;
     // the pipeline's routes read bodies as every route does: limits, then Content-Encoding undone

@@ -4,9 +4,12 @@
  * here a second pserve bundle standing in for Triton. The answers must equal the all-in-one
  * bundle's, byte for byte, on the seed client's exact request.
  */
+import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error no typings for the template
+import { RemotePool } from '../templates/server/remote-pool.mjs';
 import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
 import { ROOT, cliJson, describeShared, shared, tempDir } from './helpers.js';
 
@@ -65,4 +68,52 @@ describeShared('a pipeline front with --model-backend', () => {
     expect((await fetch(`${fr.url}/v2/health/live`)).status).toBe(200);
     fr.child.kill('SIGTERM');
   }, 180_000);
+});
+
+describe('RemotePool reading binary outputs', () => {
+  // a KServe v2 stand-in answering two FP32 outputs and one INT64 as raw tensors after a JSON
+  // header whose length is padded so the first tensor starts at `headerLength`
+  async function backend(headerLength: number): Promise<{ url: string; close: () => void }> {
+    const a = Float32Array.from([1.5, -2.25, 3]);
+    const b = BigInt64Array.from([-(2n ** 63n), 7n]);
+    const c = Float32Array.from([0.1]);
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET') {
+        res.end(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'a', datatype: 'FP32', shape: [3] }, { name: 'b', datatype: 'INT64', shape: [2] }, { name: 'c', datatype: 'FP32', shape: [1] }] }));
+        return;
+      }
+      req.resume();
+      req.on('end', () => {
+        let head = JSON.stringify({ model_name: 'm', outputs: [{ name: 'a', datatype: 'FP32', shape: [3], parameters: { binary_data_size: 12 } }, { name: 'b', datatype: 'INT64', shape: [2], parameters: { binary_data_size: 16 } }, { name: 'c', datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } }] });
+        head += ' '.repeat(headerLength - head.length);
+        const body = Buffer.concat([Buffer.from(head), Buffer.from(a.buffer), Buffer.from(b.buffer), Buffer.from(c.buffer)]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length), 'content-length': body.length });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+  }
+
+  it('gives the same numbers whether the tensors sit aligned in the reply (views, no copy) or not (aligned copies)', async () => {
+    // 400: a and c aligned (views), b at 412 not 8-aligned (copied); 401: none aligned; 404: b aligned too
+    for (const headerLength of [400, 401, 404]) {
+      const be = await backend(headerLength);
+      try {
+        const pool = new RemotePool({ url: be.url, model: 'm' });
+        await pool.start();
+        const out = await pool.run([{ onnx: 'x', dtype: 'float32', data: Float32Array.from([1]), shape: [1, 1] }], ['a', 'b', 'c']);
+        expect(Array.from(out.a.data)).toEqual([1.5, -2.25, 3]);
+        expect(Array.from(out.b.data)).toEqual([-(2n ** 63n), 7n]);
+        expect(Array.from(out.c.data)).toEqual([Math.fround(0.1)]);
+        expect(out.a.dims).toEqual([3]);
+        // a view of the reply keeps the reply's offset; a copy starts at 0 of a buffer of its own
+        expect(out.a.data.byteOffset).toBe(headerLength % 4 === 0 ? headerLength : 0);
+        expect(out.b.data.byteOffset).toBe((headerLength + 12) % 8 === 0 ? headerLength + 12 : 0);
+        expect(out.c.data.byteOffset).toBe(headerLength % 4 === 0 ? headerLength + 28 : 0);
+      } finally {
+        be.close();
+      }
+    }
+  });
 });

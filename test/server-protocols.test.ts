@@ -201,6 +201,23 @@ describeIf('wire protocols of the real clients (Python, protoc) against a uci_ho
     expect(bad.json.error.code).toBe('E_USAGE');
   }, 60_000);
 
+  it('the gRPC port opens HTTP/2 flow-control windows as large as the body limit, so a tensor goes in one flight', async () => {
+    const session = http2.connect(`http://${s.grpc}`);
+    try {
+      session.on('error', () => {});
+      await new Promise<void>((ok) => session.once('remoteSettings', () => ok()));
+      // --max-body-bytes 1000000: each stream's window, and the connection's after the server's first WINDOW_UPDATE
+      expect(session.remoteSettings.initialWindowSize).toBe(1_000_000);
+      const stream = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ServerLive', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      stream.resume();
+      await new Promise((ok) => stream.on('close', ok));
+      expect(session.state.remoteWindowSize).toBeGreaterThanOrEqual(1_000_000 - 5);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('a gRPC message trickled past the body timeout ends the call with DEADLINE_EXCEEDED, counted as a 408', async () => {
     const t = await start(dir, ['--rpc-port', '0', '--body-timeout-ms', '1000']);
     try {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error no typings for the template
 import { createProtocols } from '../templates/server/protocols.mjs';
 // @ts-expect-error no typings for the template
-import { createServingProto, parseValueText, protoJson, generalSpec, GENERAL_PKG } from '../templates/server/serving-proto.mjs';
+import { createServingProto, parseValueText, protoJson, generalSpec, GENERAL_PKG, toFeedArray } from '../templates/server/serving-proto.mjs';
 // @ts-expect-error no typings for the template
 import { createKserve, InferStats } from '../templates/server/kserve.mjs';
 // @ts-expect-error no typings for the template
@@ -94,6 +94,21 @@ describe('Paddle Serving GeneralModelService messages', () => {
     expect(await bad({ tensor: [{ tensor_content: Buffer.from([1, 2, 3]).toString('base64'), elem_type: 0, alias_name: 'words' }] })).toMatchObject({ message: expect.stringMatching(/3 bytes is not a whole number of int64 elements/) });
     expect(await bad({ tensor: [{ int64_data: [1], elem_type: 0, alias_name: 'words' }, { int64_data: [1], elem_type: 0, alias_name: 'words' }] })).toMatchObject({ message: expect.stringMatching(/given twice/) });
     expect(await bad({ tensor: [{ int64_data: [1], elem_type: 0, shape: [1, 1], alias_name: 'words' }], fetch_var_names: ['nope'] })).toMatchObject({ message: expect.stringMatching(/unknown fetch "nope"/) });
+    // proto3 JSON carries int64 as decimal strings: one past either end of int64 is refused, never wrapped
+    expect(await bad({ tensor: [{ int64_data: ['9223372036854775808'], elem_type: 0, shape: [1, 1], alias_name: 'words' }] })).toMatchObject({ status: 400, message: expect.stringMatching(/element 0 is 9223372036854775808, out of range for int64/) });
+    expect(await bad({ tensor: [{ int64_data: ['1', '-9223372036854775809'], elem_type: 0, shape: [2, 1], alias_name: 'words' }] })).toMatchObject({ status: 400, message: expect.stringMatching(/element 1 is -9223372036854775809, out of range for int64/) });
+    expect(await bad({ tensor: [{ int64_data: [`1${'0'.repeat(400)}`], elem_type: 0, shape: [1, 1], alias_name: 'words' }] })).toMatchObject({ status: 400, message: expect.stringMatching(/out of range for int64/) });
+  });
+
+  it('takes 64-bit integer strings up to both ends of the range exactly', async () => {
+    expect(Array.from(toFeedArray('int64', ['9223372036854775807', '-9223372036854775808', '-0', 5], 'v'))).toEqual([2n ** 63n - 1n, -(2n ** 63n), 0n, 5n]);
+    expect(Array.from(toFeedArray('uint64', ['18446744073709551615', '0'], 'v'))).toEqual([2n ** 64n - 1n, 0n]);
+    expect(() => toFeedArray('uint64', ['-1'], 'v')).toThrow(/element 0 is -1, out of range for uint64/);
+    expect(() => toFeedArray('uint64', [3, -1], 'v')).toThrow(/element 1 is -1, out of range for uint64/);
+    expect(() => toFeedArray('uint64', ['18446744073709551616'], 'v')).toThrow(/out of range for uint64/);
+    expect(() => toFeedArray('int64', ['1.5'], 'v')).toThrow(/expected an integer \(int64\)/);
+    const res = await serving.general(serving.decodeGeneral(Buffer.from(JSON.stringify({ tensor: [{ int64_data: ['-4611686018427387904', '4611686018427387903', '007'], elem_type: 0, shape: [3, 1], alias_name: 'words' }], fetch_var_names: ['twice'] })), false));
+    expect(Array.from(res.outputs[0].tensor[0].int64_data as BigInt64Array)).toEqual([-(2n ** 63n), 2n ** 63n - 2n, 14n]);
   });
 });
 
@@ -116,6 +131,9 @@ describe('pipeline text values and KServe gRPC typed contents', () => {
     expect(res.raw_output_contents[1].readBigInt64LE(8)).toBe(10n);
     await expect(kserve.grpcInfer({ model_name: 'm', model_version: '2', inputs: [] })).rejects.toMatchObject({ status: 404 });
     await expect(kserve.grpcInfer({ model_name: 'm', inputs: [{ name: 'words', datatype: 'INT64', shape: [1, 1], contents: { fp32_contents: [1] } }] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/no contents\.int64_contents/) });
+    // typed contents given as numeric strings (proto3 JSON's int64 form) are range-checked
+    await expect(kserve.grpcInfer({ model_name: 'm', inputs: [{ name: 'words', datatype: 'INT64', shape: [1, 1], contents: { int64_contents: ['18446744073709551615'] } }] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/element 0 is 18446744073709551615, out of range for int64/) });
+    await expect(kserve.grpcInfer({ model_name: 'm', inputs: [{ name: 'words', datatype: 'INT64', shape: [1, 1], contents: { int64_contents: [2n ** 63n] } }] })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/out of range for int64/) });
     expect(kserve.modelConfig()).toMatchObject({ max_batch_size: 8, input: [{ name: 'words', data_type: 'TYPE_INT64', dims: [1] }], output: [{ data_type: 'TYPE_INT64' }, { data_type: 'TYPE_BOOL' }, { data_type: 'TYPE_INT8' }] });
     expect(stats.success.count).toBeGreaterThan(0);
   });

@@ -33,13 +33,28 @@ async function inferWorkerMain({ modelPath, device, explicit, threads }) {
     for (const f of job.feeds) input[f.onnx] = new ort.Tensor(f.dtype, f.data, f.shape);
     return session.run(input, fetches);
   };
+  // the batched inputs are gathered into buffers kept from run to run (one per feed and element
+  // type): the runtime reads them only while a run is in flight, and runs are one at a time here.
+  // A fresh buffer per run costs its allocation, zeroing and page faults on every batch
+  const batchBuffers = new Map();
+  const KEEP_BYTES = 16 * 1024 * 1024; // a batch bigger than this gets a buffer of its own, not kept
+  const batchBuffer = (k, C, n) => {
+    if (n * C.BYTES_PER_ELEMENT > KEEP_BYTES) return new C(n);
+    const key = `${k}:${C.name}`;
+    let b = batchBuffers.get(key);
+    if (!b || b.length < n) {
+      b = new C(Math.min(Math.max(n, b ? b.length * 2 : 0), KEEP_BYTES / C.BYTES_PER_ELEMENT));
+      batchBuffers.set(key, b);
+    }
+    return b.length === n ? b : b.subarray(0, n);
+  };
   async function runJobs({ jobs, fetches }) {
     if (jobs.length > 1) {
       const total = jobs.reduce((n, j) => n + j.rows, 0);
       try {
         const input = {};
         jobs[0].feeds.forEach((f, k) => {
-          const data = new f.data.constructor(jobs.reduce((n, j) => n + j.feeds[k].data.length, 0));
+          const data = batchBuffer(k, f.data.constructor, jobs.reduce((n, j) => n + j.feeds[k].data.length, 0));
           let at = 0;
           for (const j of jobs) { data.set(j.feeds[k].data, at); at += j.feeds[k].data.length; }
           input[f.onnx] = new ort.Tensor(f.dtype, data, [total, ...f.shape.slice(1)]);

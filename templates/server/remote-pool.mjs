@@ -100,8 +100,11 @@ export class RemotePool {
       let data;
       if (size !== undefined) {
         if (at + size > bytes.length || size % T.BYTES_PER_ELEMENT) throw new Error(`model backend: output ${o.name} claims ${size} bytes`);
-        // an aligned copy of the raw little-endian elements
-        data = new T(bytes.buffer.slice(bytes.byteOffset + at, bytes.byteOffset + at + size));
+        // the raw little-endian elements: a view of the reply's own buffer where they are aligned
+        // in it (nothing else writes there; a view that goes on to an inference worker is copied
+        // by movable), else an aligned copy
+        const off = bytes.byteOffset + at;
+        data = off % T.BYTES_PER_ELEMENT === 0 ? new T(bytes.buffer, off, size / T.BYTES_PER_ELEMENT) : new T(bytes.buffer.slice(off, off + size));
         at += size;
       } else {
         data = DTYPES[dtype].kind === 'bigint' ? T.from(o.data ?? [], (v) => BigInt(v)) : T.from(o.data ?? []);

@@ -39,19 +39,30 @@ export function parseValueText(text, what) {
   return parsed;
 }
 
+const BIG_RANGE = { int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n] };
+
 /** values (an array, a typed array) as the typed array the feed's dtype needs */
 export function toFeedArray(dtype, values, what) {
   const t = DTYPES[dtype];
   if (!t) throw new RequestError(400, `${what}: the model wants ${dtype}, which this server cannot carry`);
   if (values instanceof t.Array && t.kind !== 'bool') return values;
   if (t.kind === 'bigint') {
+    // a BigInt64Array/BigUint64Array store wraps modulo 2^64: every value is checked against the
+    // dtype's range first (proto3 JSON sends int64 as decimal strings, any length)
+    const [lo, hi] = BIG_RANGE[dtype];
     const out = new t.Array(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v === 'bigint') out[i] = v;
-      else if (typeof v === 'number' && Number.isSafeInteger(v)) out[i] = BigInt(v);
-      else if (typeof v === 'string' && /^-?\d+$/.test(v)) out[i] = BigInt(v);
-      else throw new RequestError(400, `${what}: element ${i} is ${JSON.stringify(String(v))}, expected an integer (${dtype})`);
+      let b;
+      if (typeof v === 'bigint') b = v;
+      else if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
+      else if (typeof v === 'string' && /^-?\d+$/.test(v)) {
+        // digits past the 20th (leading zeros aside) are out of any 64-bit range: refused unread
+        const m = /^(-?)0*(\d*)$/.exec(v);
+        b = m[2].length > 20 ? (m[1] ? lo - 1n : hi + 1n) : BigInt(`${m[1]}${m[2] || '0'}`);
+      } else throw new RequestError(400, `${what}: element ${i} is ${JSON.stringify(String(v).slice(0, 40))}, expected an integer (${dtype})`);
+      if (b < lo || b > hi) throw new RequestError(400, `${what}: element ${i} is ${String(v).slice(0, 40)}${String(v).length > 40 ? '...' : ''}, out of range for ${dtype}`);
+      out[i] = b;
     }
     return out;
   }
