@@ -302,7 +302,8 @@ function renderPipelineReadme(recipe: Recipe, v: PipelineReadmeVars): string {
     `Request bodies up to ${mib(recipe.maxBodyBytes)} (\`pserve.max_body_bytes\`, or \`--max-body-bytes\`), read as they`,
     `arrive within \`body_timeout_ms\` (${recipe.bodyTimeoutMs} ms). Peak memory per request in flight: ${recipe.memoryNote}.`,
     'Requests are answered concurrently; size the limit to the memory you can give the service. Image decoding and',
-    'preprocessing run on `pserve.step_workers` threads (default 2), the models on `pserve.workers` inference threads each.',
+    'preprocessing run on `pserve.step_workers` threads (default 2) when requests overlap (a request alone runs them on the',
+    'HTTP thread), the models on `pserve.workers` inference threads each.',
     ...(recipe.recipe === 'ppshitu' ? [
       '',
       '## Status',
