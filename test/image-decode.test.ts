@@ -6,12 +6,12 @@
  * Bad input (truncated, corrupt, unknown, huge) is refused with its E_ code, before any big allocation.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HAVE_SHARED, PY, ROOT, pyHas, shared, tempDir, describeShared } from './helpers.js';
-import { decodeImage, sniffImage } from '../templates/server/image/decode.mjs';
+import { decodeImage, imageDims, sniffImage } from '../templates/server/image/decode.mjs';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
 import { decodeBmp } from '../templates/server/image/bmp.mjs';
@@ -42,6 +42,32 @@ describeIf('decoders match cv2.imdecode on every variant', () => {
       kinds.add(c.file.split('_')[0]!);
     }
     expect([...kinds].sort()).toEqual(['bmp', 'jpeg', 'png']);
+  });
+});
+
+describeShared('imageDims: the size a header claims, without decoding', () => {
+  it('equals the decoded size (before EXIF orientation) for every fixture photo and gallery image, JPEG and PNG; BMP too', () => {
+    const dirs = [shared('pipeline', 'images'), shared('pipeline', 'gallery', 'images')];
+    let n = 0;
+    for (const d of dirs) {
+      for (const f of readdirSync(d)) {
+        const b = new Uint8Array(readFileSync(join(d, f)));
+        if (!sniffImage(b)) continue;
+        const img = decodeImage(b, { exif: false });
+        expect(imageDims(b), f).toEqual({ width: img.width, height: img.height });
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(10);
+    const bmp = Buffer.alloc(54);
+    bmp.write('BM', 0, 'latin1');
+    bmp.writeInt32LE(7, 18);
+    bmp.writeInt32LE(-5, 22); // top-down rows
+    expect(imageDims(bmp)).toEqual({ width: 7, height: 5 });
+    // cut before the frame header, or not an image: no claim
+    const daisy = new Uint8Array(readFileSync(shared('pipeline', 'images', 'daisy.jpg')));
+    expect(imageDims(daisy.subarray(0, 20))).toBeNull();
+    expect(imageDims(new Uint8Array([1, 2, 3, 4]))).toBeNull();
   });
 });
 

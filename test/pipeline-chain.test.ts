@@ -10,7 +10,7 @@ import { imagenetRecipe, ppshituRecipe, pptsmRecipe } from '../src/bundle/recipe
 import { encodeBmp, sceneRgb } from '../src/bundle/smoke-pipeline.js';
 
 const T = '../templates/server/pipeline/';
-const { checkPipeline, preparePipeline, runPipeline, planUnits } = await import(`${T}pipeline.mjs`);
+const { checkPipeline, preparePipeline, runPipeline, planUnits, withinPixels, INLINE_PIXELS } = await import(`${T}pipeline.mjs`);
 const { STEPS } = await import(`${T}steps.mjs`);
 const { runChain, compileChain } = await import(`${T}chain.mjs`);
 const { StepWorkers } = await import(`${T}step-worker.mjs`);
@@ -293,6 +293,14 @@ describe('a chain gives what its steps give one by one', () => {
       // a failure alone still leaves the count right
       await expect(runPipeline(prepared, { key: ['image'], value: ['R0lGODlhAQABAAAAACw='] })).rejects.toMatchObject({ status: 400 });
       expect(prepared.active).toBe(0);
+      expect(jobs).toBe(2);
+      // an image over INLINE_PIXELS goes to a worker even alone: the HTTP thread keeps reading and answering
+      const big = await runPipeline(prepared, { key: ['image'], value: [bmp(1400, 800).toString('base64')] });
+      expect(jobs).toBe(3);
+      expect(big.t.dims).toEqual([1, 3, 224, 224]);
+      expect(withinPixels({ in: [bmp(1024, 1024)] }, INLINE_PIXELS)).toBe(true);
+      expect(withinPixels({ in: [bmp(1024, 1025)] }, INLINE_PIXELS)).toBe(false);
+      expect(withinPixels({ in: [bmp(800, 800), bmp(800, 800)] }, INLINE_PIXELS)).toBe(false);
     } finally {
       await workers.close();
     }

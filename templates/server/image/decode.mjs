@@ -22,6 +22,42 @@ export function sniffImage(b) {
 }
 
 /**
+ * The size an encoded image claims in its header (JPEG SOF, PNG IHDR, BMP info header), without decoding;
+ * null when the bytes are none of those or the header is not there. A claim, not a check: decoding decides.
+ * @param {Uint8Array} b
+ * @returns {{ width: number, height: number } | null}
+ */
+export function imageDims(b) {
+  const kind = sniffImage(b);
+  if (kind === 'png') return b.length >= 24 ? { width: readU32(b, 16), height: readU32(b, 20) } : null;
+  if (kind === 'bmp') {
+    if (b.length < 26) return null;
+    const w = b[18] | (b[19] << 8) | (b[20] << 16) | (b[21] << 24);
+    const h = b[22] | (b[23] << 8) | (b[24] << 16) | (b[25] << 24);
+    return { width: Math.abs(w), height: Math.abs(h) };
+  }
+  if (kind !== 'jpeg') return null;
+  // the segments before the frame header: each 0xFF marker + 2-byte length, up to a SOFn
+  let p = 2;
+  while (p + 4 <= b.length) {
+    if (b[p] !== 0xff) return null;
+    const m = b[p + 1];
+    if (m === 0xff) { p++; continue; }
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { p += 2; continue; }
+    const len = (b[p + 2] << 8) | b[p + 3];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      return p + 9 <= b.length ? { width: (b[p + 7] << 8) | b[p + 8], height: (b[p + 5] << 8) | b[p + 6] } : null;
+    }
+    if (m === 0xda || m === 0xd9 || len < 2) return null;
+    p += 2 + len;
+  }
+  return null;
+}
+
+/** @param {Uint8Array} b @param {number} p */
+const readU32 = (b, p) => ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+
+/**
  * @param {Uint8Array} bytes encoded JPEG, PNG or BMP
  * @param {{ order?: 'bgr' | 'rgb', exif?: boolean }} [opts] order: channel order of the result (default 'bgr',
  *   as cv2); exif: apply the EXIF orientation (default true, as cv2.imdecode; PIL's Image.open does not)

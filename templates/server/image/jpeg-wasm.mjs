@@ -2,7 +2,7 @@
 // error rules), the ISLOW IDCT (i32x4 SIMD), fancy chroma upsampling and YCbCr->RGB (SIMD, 16 pixels at a time),
 // the last pass of progressive images; for png.mjs, the row filters of 8-bit RGB images. The same integer
 // arithmetic as the decoders' JS paths, which run where this module does not validate (WebAssembly SIMD:
-// Node >= 16.4) or when a job needs more than MAX_BYTES of memory; both give the same bytes
+// Node >= 16.4) or when a job needs more than MAX_BYTES (128 MiB) of memory; both give the same bytes
 // (test/image-jpeg-kernels.test.ts). The module is written as opcodes in jpeg-wasm-asm.mjs (no toolchain);
 // KERNELS below is what it assembles (checked by that test, rewritten by running that file). One instance (and
 // its memory, up to KEEP_BYTES) is kept per thread.
@@ -22,11 +22,13 @@ let cached = null;
 /**
  * The instance is kept between jobs (its memory already paged in: fresh pages cost more than the decoding here).
  * Once its memory has grown past KEEP_BYTES for a big image, it is dropped after IDLE_MS without another job that
- * big, so one burst of big images does not pin their memory.
+ * big, so one burst of big images does not pin their memory. Jobs over MAX_BYTES (about 20 MP of 4:2:0; a small
+ * file can claim 64 MP) take the JS paths, whose buffers go with the job: what a thread can hold between jobs is
+ * bounded by MAX_BYTES, for IDLE_MS. The kernels compare addresses as signed int32, so MAX_BYTES stays < 2 GiB.
  */
 const KEEP_BYTES = 32 << 20;
-const IDLE_MS = 20_000;
-const MAX_BYTES = 1 << 30;
+const IDLE_MS = 5_000;
+const MAX_BYTES = 128 << 20;
 let lastBig = 0;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let idleTimer = null;
@@ -78,7 +80,7 @@ function wasmModule() {
  */
 export function jpegKernels(bytes) {
   const mod = wasmModule();
-  // the kernels compare addresses as signed int32: memories stay below 1 GiB (bigger jobs take the JS paths)
+  // bigger jobs take the JS paths (see MAX_BYTES)
   if (!mod || bytes > MAX_BYTES) return null;
   const need = Math.ceil(bytes / 65536);
   if (need * 65536 > KEEP_BYTES) {

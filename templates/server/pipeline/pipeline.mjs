@@ -10,6 +10,7 @@
 import { RequestError } from '../tensors.mjs';
 import { PipelineConfigError, REF_RE, checkParams, checkValue, P } from './params.mjs';
 import { STEPS } from './steps.mjs';
+import { imageDims } from '../image/decode.mjs';
 import { runChain } from './chain.mjs';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -162,6 +163,28 @@ function resolveRef(values, ref, step) {
  * One request through the pipeline. request: { key: string[], value: unknown[] }. Resolves the
  * response as { key: value } (values as the steps made them; the caller renders them).
  */
+/** the most pixels (decoded images, or bytes / 3 of other data) a chain may hold to run on the HTTP thread */
+export const INLINE_PIXELS = 1 << 20;
+
+/** whether the images a value holds (encoded ones by their headers) come to at most `budget` pixels */
+export function withinPixels(v, budget) {
+  let left = budget;
+  const walk = (x, depth) => {
+    if (left < 0 || depth > 4) return;
+    if (x instanceof Uint8Array) {
+      const d = imageDims(x);
+      left -= d ? d.width * d.height : x.length / 3;
+    } else if (ArrayBuffer.isView(x)) left -= x.byteLength / 3;
+    else if (Array.isArray(x)) for (const e of x) walk(e, depth + 1);
+    else if (x && typeof x === 'object') {
+      if (Number.isInteger(x.width) && Number.isInteger(x.height)) left -= x.width * x.height;
+      else for (const e of Object.values(x)) walk(e, depth + 1);
+    }
+  };
+  walk(v, 0);
+  return left >= 0;
+}
+
 export async function runPipeline(prepared, request) {
   prepared.active = (prepared.active ?? 0) + 1;
   try {
@@ -190,12 +213,8 @@ async function walk(prepared, request) {
       else {
         // a chain: one job on a step worker when it holds image work and the server has them, else here
         let members = u.members.map((m) => ({ op: m.op, params: m.params, step: m.name }));
-        // A request alone in the server runs its chains here: the HTTP thread has nothing else to do,
-        // and the two thread hops (and a worker waking from idle) cost more than they save. Under
-        // load, or while a worker job is still running, they go to the step workers as before.
-        const alone = prepared.inlineAlone && prepared.active === 1 && !prepared.stepWorkers?.busy;
-        const workers = u.offload && !alone ? prepared.stepWorkers : null;
-        if (workers) {
+        const pool = u.offload ? prepared.stepWorkers : null;
+        if (pool) {
           // steps that only pick some of their input (the frame sampler) run here first: the worker
           // gets the 8 sampled frames, not the whole video
           let n = 0;
@@ -205,6 +224,12 @@ async function walk(prepared, request) {
             members = members.slice(n);
           }
         }
+        // A small job of a request alone in the server runs here: the HTTP thread has nothing else to
+        // do, and the two thread hops (and a worker waking from idle) cost more than they save. Under
+        // load, while a worker job is still running, or for images over INLINE_PIXELS (the HTTP thread
+        // would stop reading and answering for tens of milliseconds), the step workers take it.
+        const alone = prepared.inlineAlone && prepared.active === 1 && !pool?.busy && withinPixels(inputs, INLINE_PIXELS);
+        const workers = pool && !alone ? pool : null;
         out = await (workers ? workers.runChain(members, inputs) : runChain(members, inputs));
       }
       values.set(u.last.name, out);
