@@ -130,6 +130,21 @@ describe('the runner groups image steps into chains', () => {
     p.response = { ...p.response, shown: 'chw' };
     // batch is chw itself when one image comes: moving it would empty what the response shows
     expect(soleOf(p, 'scores')).toEqual([]);
+    // a scale that keeps an image which fits passes it on as it is: while another step still reads the
+    // decoded image, the model must not take it (decoded -> scale_fixed_ratio -> stack -> model)
+    const q = structuredClone(recipes.imagenet);
+    q.steps = {
+      images: q.steps.images, decoded: q.steps.decoded,
+      kept: { op: 'scale_fixed_ratio', in: 'decoded', short_size: 224 },
+      batch: { op: 'stack', in: 'kept' },
+      scores: { ...q.steps.scores, feeds: { x: 'batch' } },
+      other: { op: 'to_chw', in: 'decoded' },
+    };
+    q.response = { s: 'scores.y', o: 'other' };
+    expect(soleOf(q, 'scores')).toEqual([]);
+    delete q.steps.other;
+    q.response = { s: 'scores.y' };
+    expect(soleOf(q, 'scores')).toEqual(['feeds.x']);
   });
 
   it('the recipes\' chains use the fused kernels', () => {
@@ -229,6 +244,19 @@ describe('a chain gives what its steps give one by one', () => {
     }
     expect(same_).toBeGreaterThan(60);
     expect(errors).toBeGreaterThan(5);
+    // a list whose first image fails at a later step and whose second fails at an earlier one: the
+    // steps report the earlier step's error (each step runs over the whole list), and so does the chain
+    for (const members of [
+      [{ op: 'resize_short', params: { size: 3000, library: 'cv2' }, step: 'r' }, { op: 'center_crop', params: { size: 4000, rounding: 'floor' }, step: 'c' }],
+      [{ op: 'channel_order', params: {}, step: 'o' }, { op: 'resize_short', params: { size: 3000, library: 'cv2' }, step: 'r' }, { op: 'center_crop', params: { size: 4000, rounding: 'floor' }, step: 'c' }, { op: 'normalize', params: norm(), step: 'n' }, { op: 'to_chw', params: {}, step: 't' }],
+    ]) {
+      const inputs = { in: [photo(40, 40), photo(4, 400)] };
+      const want = await oneByOne(members, inputs).then(() => null, (e) => e);
+      const got = await runChain(members, inputs).then(() => null, (e) => e);
+      expect(want?.message).toMatch(/resize/);
+      expect(got?.message).toBe(want.message);
+      expect(got?.step).toBe('r');
+    }
   });
 
   it('on a step worker and on the HTTP thread alike; a failure names the failing step of the chain', async () => {

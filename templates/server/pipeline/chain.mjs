@@ -80,10 +80,7 @@ export function compileChain(members) {
       const j = i + (cc ? 3 : 2);
       if (at(j, 'normalize') && at(j + 1, 'to_chw')) {
         const rs = members[i + 1], nz = members[j], tc = members[j + 1];
-        stages.push({
-          steps: [m.step, rs.step, ...(cc ? [cc.step] : []), nz.step, tc.step],
-          run: ({ in: v }) => each(v, (x) => normChw(m, nz, tc, resizeCropOne(rs, cc, as(m.step, () => asImage(x, m.step))))),
-        });
+        stages.push(fused([m, rs, ...(cc ? [cc] : []), nz, tc], ({ in: v }) => each(v, (x) => normChw(m, nz, tc, resizeCropOne(rs, cc, as(m.step, () => asImage(x, m.step)))))));
         i = j + 2;
         continue;
       }
@@ -91,7 +88,7 @@ export function compileChain(members) {
     // resize [crop]
     if (RESIZES.has(m.op) && at(i + 1, 'center_crop')) {
       const cc = members[i + 1];
-      stages.push({ steps: [m.step, cc.step], run: ({ in: v }) => each(v, (x) => resizeCropOne(m, cc, x)) });
+      stages.push(fused([m, cc], ({ in: v }) => each(v, (x) => resizeCropOne(m, cc, x))));
       i += 2;
       continue;
     }
@@ -102,22 +99,19 @@ export function compileChain(members) {
       const nz = members[k];
       if (at(k + 1, 'to_chw')) {
         const tc = members[k + 1];
-        stages.push({ steps: [...(sw ? [sw.step] : []), nz.step, tc.step], run: ({ in: v }) => each(v, (x) => normChw(sw, nz, tc, x)) });
+        stages.push(fused([...(sw ? [sw] : []), nz, tc], ({ in: v }) => each(v, (x) => normChw(sw, nz, tc, x))));
         i = k + 2;
         continue;
       }
       if (at(k + 1, 'resize') && members[k + 1].params.library === 'cv2' && at(k + 2, 'to_chw')) {
         const rs = members[k + 1], tc = members[k + 2];
-        stages.push({
-          steps: [...(sw ? [sw.step] : []), nz.step, rs.step, tc.step],
-          run: ({ in: v }) => each(v, (x) => {
+        stages.push(fused([...(sw ? [sw] : []), nz, rs, tc], ({ in: v }) => each(v, (x) => {
             const img = as((sw ?? nz).step, () => asImage(x, (sw ?? nz).step));
             if (!(img.data instanceof Uint8Array)) return runSteps(members.slice(i, k + 3), { in: img });
             as(nz.step, () => normalizeArgs(img.channels, nz.params));
             as(rs.step, () => checkResize(img, rs.params.width, rs.params.height, 'cv2 resize'));
             return normalizeResizeChw(img, rs.params.width, rs.params.height, nz.params, !!sw);
-          }),
-        });
+          })));
         i = k + 3;
         continue;
       }
@@ -126,6 +120,25 @@ export function compileChain(members) {
     i++;
   }
   return stages;
+}
+
+/**
+ * A fused stage: its steps' work element by element in one pass. The steps themselves run each step
+ * over the whole list before the next, so when a list fails, which element's error comes first can
+ * differ: a failing list is run again step by step, and the steps' own first error is thrown.
+ */
+function fused(list, run) {
+  return {
+    steps: list.map((m) => m.step),
+    run: (inputs) => {
+      try {
+        return run(inputs);
+      } catch (e) {
+        if (Array.isArray(inputs.in) && inputs.in.length > 1) runSteps(list, inputs);
+        throw e;
+      }
+    },
+  };
 }
 
 /** [channel_order] normalize to_chw on one image (its channels reversed first when sw is given) */

@@ -119,12 +119,13 @@ export function planUnits(steps, response) {
   const shown = new Set(Object.values(response).map((ref) => REF_RE.exec(ref)[1]));
   const byName = new Map(steps.map((s) => [s.name, s]));
   // a value only one step reads (once) and the response does not show; a step whose output may share
-  // its input's buffer (`aliases`: stack of one tensor) counts only when its inputs are sole too
+  // its input's buffer (`aliases`: a stack of one tensor, a scale that keeps the image; `selects`: the
+  // frame sampler's picks) counts only when its inputs are sole too
   const soleMemo = new Map();
   const isSole = (name) => {
     if (soleMemo.has(name)) return soleMemo.get(name);
     const s = byName.get(name);
-    const v = !!s && !shown.has(name) && readers.get(name).length === 1 && (!s.kind.aliases || s.refs.every(([, ref]) => isSole(REF_RE.exec(ref)[1])));
+    const v = !!s && !shown.has(name) && readers.get(name).length === 1 && (!(s.kind.aliases || s.kind.selects) || s.refs.every(([, ref]) => isSole(REF_RE.exec(ref)[1])));
     soleMemo.set(name, v);
     return v;
   };

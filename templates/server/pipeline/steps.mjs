@@ -231,6 +231,8 @@ export const STEPS = {
   scale_fixed_ratio: {
     offload: true,
     pure: true,
+    // an image whose short side already fits is passed on as it is: the output may share its input's buffer
+    aliases: true,
     doc: 'PaddleVideo Scale(short_size, fixed_ratio=True): short side already short_size -> unchanged; else short side short_size and long side int(short_size*4/3)',
     params: { in: P.ref(), short_size: P.int({ min: 1, max: 16384 }), library: P.enum(['cv2', 'pil'], { default: 'pil' }) },
     refs: ['in'],
