@@ -29,9 +29,9 @@ function decodeBoth(bytes: Uint8Array, bgr: boolean): [Outcome, Outcome] {
       const r = bytes[0] === 0x89 ? decodePng(bytes, { bgr }) : decodeJpeg(bytes, { bgr });
       return { data: r.data, width: r.width, height: r.height };
     } catch (e) {
-      const err = e as { name?: string; code?: string; message?: string };
+      const err = e as { name?: string; code?: string; message?: string; offset?: number };
       if (err?.name !== 'ImageError') throw e;
-      return { code: err.code, message: err.message };
+      return { code: err.code, message: err.message, offset: err.offset };
     }
   };
   const a = one(true);
@@ -47,7 +47,8 @@ function expectSame(bytes: Uint8Array, label: string, bgr = true): boolean {
     expect(Buffer.compare(Buffer.from(k.data), Buffer.from(js.data)), `${label}: kernel and JS pixels differ`).toBe(0);
     return true;
   }
-  expect({ code: k.code, message: k.message }, label).toEqual({ code: js.code, message: js.message });
+  // the byte offset too: the CLI prints it (pserve index build names where an image is broken)
+  expect({ code: k.code, message: k.message, offset: k.offset }, label).toEqual({ code: js.code, message: js.message, offset: js.offset });
   return false;
 }
 

@@ -174,6 +174,10 @@ export async function startGrpc({ port, host, maxBody, requestTimeoutMs, version
       fail(code ? Object.assign(new Error(err.message), { code }) : err);
     });
   });
+  // package.json pins grpc-js to 1.14.x; should the fields be gone in another version, say so once
+  if (!(server.commonServerOptions && typeof server.commonServerOptions === 'object') || !(server.http2Servers instanceof Map)) {
+    log?.('gRPC: this @grpc/grpc-js does not expose its HTTP/2 settings; flow-control windows stay at 64 KiB (slower for large tensors)');
+  }
   for (const h2 of server.http2Servers instanceof Map ? server.http2Servers.keys() : []) {
     h2.on('session', (session) => { try { session.setLocalWindowSize(window); } catch { /* a session already closing */ } });
   }

@@ -42,17 +42,12 @@ export class StepWorkers {
     this.slots.push(slot);
   }
 
-  /** run STEPS[op].run(params, inputs) on a worker */
-  run(op, params, inputs, step) {
-    return this.runChain([{ op, params, step }], inputs);
-  }
-
-  /** run a chain of steps ([{ op, params, step }], chain.mjs) on a worker; inputs: the first step's */
   /** whether a job is running or waiting */
   get busy() {
     return this.queue.length > 0 || this.slots.some((s) => s.job !== null);
   }
 
+  /** run a chain of steps ([{ op, params, step }], chain.mjs) on a worker; inputs: the first step's */
   runChain(members, inputs) {
     return new Promise((resolve, reject) => {
       this.queue.push({ msg: { members, inputs: compact(inputs) }, resolve, reject });
