@@ -303,7 +303,9 @@ function renderPipelineReadme(recipe: Recipe, v: PipelineReadmeVars): string {
     `arrive within \`body_timeout_ms\` (${recipe.bodyTimeoutMs} ms). Peak memory per request in flight: ${recipe.memoryNote}.`,
     'Requests are answered concurrently; size the limit to the memory you can give the service. Image decoding and',
     'preprocessing run on `pserve.step_workers` threads (default 2) when requests overlap (a request alone runs them on the',
-    'HTTP thread), the models on `pserve.workers` inference threads each.',
+    'HTTP thread), the models on `pserve.workers` inference threads each. Held between requests: each thread that',
+    'decodes images keeps its decoder memory (up to 128 MiB, for 5 s after a big image), each inference worker its',
+    'batch buffers (up to 16 MiB per input).',
     ...(recipe.recipe === 'ppshitu' ? [
       '',
       '## Status',
