@@ -990,8 +990,7 @@ export function decodeJpeg(data, opts = {}) {
     const fh = maxH / cb.h, fv = maxV / cb.v;
     const args = /** @type {const} */ ([planes[0], cy.bpl * 8, planes[1], planes[2], cb.bpl * 8, cb.width, cb.height, oc, width, height, ri, bi]);
     if (fh === 1 && fv === 1) { ycc11(...args); return { width, height, channels: 3, data: out, orientation }; }
-    if (fh === 2 && fv === 1 && cb.width > 2) { ycc21(...args); return { width, height, channels: 3, data: out, orientation }; }
-    if (fh === 2 && fv === 2 && cb.width > 2) { ycc22(...args); return { width, height, channels: 3, data: out, orientation }; }
+    if (fh === 2 && (fv === 1 || fv === 2) && cb.width > 2) { yccH2(...args, fv); return { width, height, channels: 3, data: out, orientation }; }
     if (fh === 1 && fv === 2) { ycc12(...args); return { width, height, channels: 3, data: out, orientation }; }
   }
   // otherwise row by row: each component's row upsampled into a small buffer, then converted into the output
@@ -1061,76 +1060,32 @@ function ycc12(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
 }
 
 /**
- * 4:2:2 (chroma halved horizontally): left (3 s[j] + s[j-1] + 1) >> 2, right (3 s[j] + s[j+1] + 2) >> 2.
+ * Chroma halved horizontally, 4:2:2 (fv 1) or 4:2:0 (fv 2): column sums 3 near + far (4:2:0: the row above
+ * for even output rows, below for odd; 4:2:2: the row itself, so the sum is 4 s), then the horizontal
+ * triangle filter on them, left (3 s[j] + s[j-1] + bl) >> 4, right (3 s[j] + s[j+1] + br) >> 4. With the sums
+ * 4 s and biases 4, 8 that is exactly jdsample's 4:2:2 rounding, (3 s + s' + 1 | 2) >> 2; 4:2:0's are 8, 7.
  * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
  * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
- * @param {number} ri @param {number} bi
+ * @param {number} ri @param {number} bi @param {1 | 2} fv
  */
-function ycc21(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
+function yccH2(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi, fv) {
   const full = Math.min(cw - 1, width >> 1);
+  const bl = fv === 2 ? 8 : 4, br = fv === 2 ? 7 : 8;
   for (let y = 0; y < height; y++) {
-    const rc = y * cs;
-    let r = y * ys, o = y * width * 3;
-    let bc = Cb[rc], rcur = Cr[rc], bp = bc, rp = rcur;
-    let j = 0;
-    for (; j < full; j++, r += 2, o += 6) {
-      const bn = Cb[rc + j + 1], rn = Cr[rc + j + 1];
-      let cb = (bc * 3 + bp + 1) >> 2, cr = (rcur * 3 + rp + 1) >> 2;
-      let yy = Y[r];
-      out[o + ri] = yy + CR_R[cr];
-      out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
-      out[o + bi] = yy + CB_B[cb];
-      cb = (bc * 3 + bn + 2) >> 2; cr = (rcur * 3 + rn + 2) >> 2;
-      yy = Y[r + 1];
-      out[o + 3 + ri] = yy + CR_R[cr];
-      out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
-      out[o + 3 + bi] = yy + CB_B[cb];
-      bp = bc; bc = bn; rp = rcur; rcur = rn;
-    }
-    for (; j < cw; j++, r += 2, o += 6) {
-      const last = j + 1 >= cw;
-      const bn = last ? bc : Cb[rc + j + 1], rn = last ? rcur : Cr[rc + j + 1];
-      if (2 * j < width) {
-        const cb = (bc * 3 + bp + 1) >> 2, cr = (rcur * 3 + rp + 1) >> 2, yy = Y[r];
-        out[o + ri] = yy + CR_R[cr];
-        out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
-        out[o + bi] = yy + CB_B[cb];
-      }
-      if (2 * j + 1 < width) {
-        const cb = (bc * 3 + bn + 2) >> 2, cr = (rcur * 3 + rn + 2) >> 2, yy = Y[r + 1];
-        out[o + 3 + ri] = yy + CR_R[cr];
-        out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
-        out[o + 3 + bi] = yy + CB_B[cb];
-      }
-      bp = bc; bc = bn; rp = rcur; rcur = rn;
-    }
-  }
-}
-
-/**
- * 4:2:0: column sums 3 near + far (row above for even output rows, below for odd), then the horizontal triangle
- * filter on them: left (3 s[j] + s[j-1] + 8) >> 4, right (3 s[j] + s[j+1] + 7) >> 4.
- * @param {Uint8Array} Y @param {number} ys @param {Uint8Array} Cb @param {Uint8Array} Cr @param {number} cs
- * @param {number} cw @param {number} ch @param {Uint8ClampedArray} out @param {number} width @param {number} height
- * @param {number} ri @param {number} bi
- */
-function ycc22(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
-  const full = Math.min(cw - 1, width >> 1);
-  for (let y = 0; y < height; y++) {
-    const i = y >> 1;
-    const far = y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
+    const i = fv === 2 ? y >> 1 : y;
+    const far = fv === 1 ? i : y & 1 ? (i < ch - 1 ? i + 1 : ch - 1) : (i > 0 ? i - 1 : 0);
     const n = i * cs, f = far * cs;
     let r = y * ys, o = y * width * 3;
     let bc = Cb[n] * 3 + Cb[f], rcur = Cr[n] * 3 + Cr[f], bp = bc, rp = rcur;
     let j = 0;
     for (; j < full; j++, r += 2, o += 6) {
       const bn = Cb[n + j + 1] * 3 + Cb[f + j + 1], rn = Cr[n + j + 1] * 3 + Cr[f + j + 1];
-      let cb = (bc * 3 + bp + 8) >> 4, cr = (rcur * 3 + rp + 8) >> 4;
+      let cb = (bc * 3 + bp + bl) >> 4, cr = (rcur * 3 + rp + bl) >> 4;
       let yy = Y[r];
       out[o + ri] = yy + CR_R[cr];
       out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
       out[o + bi] = yy + CB_B[cb];
-      cb = (bc * 3 + bn + 7) >> 4; cr = (rcur * 3 + rn + 7) >> 4;
+      cb = (bc * 3 + bn + br) >> 4; cr = (rcur * 3 + rn + br) >> 4;
       yy = Y[r + 1];
       out[o + 3 + ri] = yy + CR_R[cr];
       out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
@@ -1141,13 +1096,13 @@ function ycc22(Y, ys, Cb, Cr, cs, cw, ch, out, width, height, ri, bi) {
       const last = j + 1 >= cw;
       const bn = last ? bc : Cb[n + j + 1] * 3 + Cb[f + j + 1], rn = last ? rcur : Cr[n + j + 1] * 3 + Cr[f + j + 1];
       if (2 * j < width) {
-        const cb = (bc * 3 + bp + 8) >> 4, cr = (rcur * 3 + rp + 8) >> 4, yy = Y[r];
+        const cb = (bc * 3 + bp + bl) >> 4, cr = (rcur * 3 + rp + bl) >> 4, yy = Y[r];
         out[o + ri] = yy + CR_R[cr];
         out[o + 1] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
         out[o + bi] = yy + CB_B[cb];
       }
       if (2 * j + 1 < width) {
-        const cb = (bc * 3 + bn + 7) >> 4, cr = (rcur * 3 + rn + 7) >> 4, yy = Y[r + 1];
+        const cb = (bc * 3 + bn + br) >> 4, cr = (rcur * 3 + rn + br) >> 4, yy = Y[r + 1];
         out[o + 3 + ri] = yy + CR_R[cr];
         out[o + 4] = yy + ((CB_G[cb] + CR_G[cr]) >> 16);
         out[o + 3 + bi] = yy + CB_B[cb];
