@@ -4,7 +4,7 @@
 // stays float32 with the constant rounded to float32; minus a float64 array computes in float64 and rounds
 // the result), so tensors equal the seeds' tensors, not just approximately.
 import { ImageError } from './errors.mjs';
-import { checkResize, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
+import { checkResize, cv2ColumnTaps, cv2Rows, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
 
 /**
  * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image  HWC uint8
@@ -284,19 +284,14 @@ export function resizeCv2LinearFloat(img, width, height) {
     }
     return { width, height, channels: cn, data: out };
   }
-  const scaleX = 1 / (width / sw);
   const xofs = new Int32Array(width), ax0 = new Float64Array(width), ax1 = new Float64Array(width);
   const single = new Uint8Array(width);
-  for (let dx = 0; dx < width; dx++) {
-    let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
-    let sx = Math.floor(fx);
-    fx = Math.fround(fx - sx);
-    if (sx < 0) { fx = 0; sx = 0; }
-    if (sx >= sw - 1) { fx = 0; sx = sw - 1; single[dx] = 1; }
+  cv2ColumnTaps(0, width, width, sw, (dx, sx, fx, last) => {
     xofs[dx] = sx * cn;
     ax0[dx] = Math.fround(1 - fx);
     ax1[dx] = fx;
-  }
+    single[dx] = last ? 1 : 0;
+  });
   const rowLen = width * cn;
   /** @param {number} sy @param {Float64Array} row */
   const hresize = (sy, row) => {
@@ -309,25 +304,12 @@ export function resizeCv2LinearFloat(img, width, height) {
       else for (let k = 0; k < cn; k++, o++) row[o] = src[s + k] * a0 + src[s + cn + k] * a1;
     }
   };
-  const scaleY = 1 / (height / sh);
-  let rowA = new Float64Array(rowLen), rowB = new Float64Array(rowLen);
-  let haveA = -1, haveB = -1;
-  for (let dy = 0; dy < height; dy++) {
-    let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
-    const sy = Math.floor(fy);
-    fy = Math.fround(fy - sy);
+  cv2Rows(0, height, height, sh, new Float64Array(rowLen), new Float64Array(rowLen), hresize, (dy, rowA, rowB, fy) => {
     const b0 = Math.fround(1 - fy), b1 = fy;
-    const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
-    const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
-    if (haveA !== y0) {
-      if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
-      else { hresize(y0, rowA); haveA = y0; }
-    }
-    if (haveB !== y1) { if (y1 === haveA) rowB.set(rowA); else hresize(y1, rowB); haveB = y1; }
     const o = dy * rowLen;
     if (f32) for (let x = 0; x < rowLen; x++) out[o + x] = r(r(rowA[x] * b0) + r(rowB[x] * b1));
     else for (let x = 0; x < rowLen; x++) out[o + x] = rowA[x] * b0 + rowB[x] * b1;
-  }
+  });
   return { width, height, channels: cn, data: out };
 }
 
@@ -473,20 +455,15 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
     }
     return { data: out, dims: [cn, height, width] };
   }
-  const scaleX = 1 / (width / sw);
   const xofs = new Int32Array(width), xofs1 = new Int32Array(width), ax0 = new Float64Array(width), ax1 = new Float64Array(width);
   const single = new Uint8Array(width);
-  for (let dx = 0; dx < width; dx++) {
-    let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
-    let sx = Math.floor(fx);
-    fx = Math.fround(fx - sx);
-    if (sx < 0) { fx = 0; sx = 0; }
-    if (sx >= sw - 1) { fx = 0; sx = sw - 1; single[dx] = 1; }
+  cv2ColumnTaps(0, width, width, sw, (dx, sx, fx, last) => {
     xofs[dx] = sx;
-    xofs1[dx] = single[dx] ? sx : sx + 1;
+    xofs1[dx] = last ? sx : sx + 1;
     ax0[dx] = Math.fround(1 - fx);
     ax1[dx] = fx;
-  }
+    single[dx] = last ? 1 : 0;
+  });
   // the columns from `edge` on read the last source column alone (sx >= sw - 1: a suffix, sx grows with dx)
   let edge = width;
   while (edge > 0 && single[edge - 1]) edge--;
@@ -525,22 +502,9 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
       for (let dx = edge; dx < width; dx++) row[o + dx] = norm[q + xofs[dx]];
     }
   };
-  const scaleY = 1 / (height / sh);
   const rowLen = width * cn;
-  let rowA = new Float64Array(rowLen), rowB = new Float64Array(rowLen);
-  let haveA = -1, haveB = -1;
-  for (let dy = 0; dy < height; dy++) {
-    let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
-    const sy = Math.floor(fy);
-    fy = Math.fround(fy - sy);
+  cv2Rows(0, height, height, sh, new Float64Array(rowLen), new Float64Array(rowLen), hresize, (dy, rowA, rowB, fy) => {
     const b0 = Math.fround(1 - fy), b1 = fy;
-    const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
-    const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
-    if (haveA !== y0) {
-      if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
-      else { hresize(y0, rowA); haveA = y0; }
-    }
-    if (haveB !== y1) { if (y1 === haveA) rowB.set(rowA); else hresize(y1, rowB); haveB = y1; }
     if (fast) {
       const o = dy * width, o1 = plane + o, o2 = 2 * plane + o, w2 = 2 * width;
       for (let x = 0; x < width; x++) {
@@ -548,14 +512,14 @@ export function normalizeResizeChw(img, width, height, opts, swap = false) {
         out[o1 + x] = rowA[width + x] * b0 + rowB[width + x] * b1;
         out[o2 + x] = rowA[w2 + x] * b0 + rowB[w2 + x] * b1;
       }
-      continue;
+      return;
     }
     for (let k = 0; k < cn; k++) {
       const o = k * plane + dy * width, q = k * width;
       if (f64) for (let x = 0; x < width; x++) out[o + x] = rowA[q + x] * b0 + rowB[q + x] * b1;
       else for (let x = 0; x < width; x++) out[o + x] = r(r(rowA[q + x] * b0) + r(rowB[q + x] * b1));
     }
-  }
+  });
   return { data: out, dims: [cn, height, width] };
 }
 

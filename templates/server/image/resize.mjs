@@ -56,6 +56,62 @@ function copyRect(img, r) {
 }
 
 /**
+ * OpenCV INTER_LINEAR's column taps for destination columns x0 .. x0 + n - 1 of a resize from srcSize to
+ * dstSize: tap(i, sx, fx, last) with the left source column sx and the float32 fraction fx, clamped as
+ * resize.cpp does (before the first column: column 0, fraction 0; at or past the last: the last column,
+ * fraction 0, `last` true).
+ * @param {number} x0 @param {number} n @param {number} dstSize @param {number} srcSize
+ * @param {(i: number, sx: number, fx: number, last: boolean) => void} tap
+ */
+export function cv2ColumnTaps(x0, n, dstSize, srcSize, tap) {
+  const scale = 1 / (dstSize / srcSize);
+  for (let i = 0; i < n; i++) {
+    let fx = Math.fround((x0 + i + 0.5) * scale - 0.5);
+    let sx = Math.floor(fx);
+    fx = Math.fround(fx - sx);
+    if (sx < 0) { fx = 0; sx = 0; }
+    const last = sx >= srcSize - 1;
+    if (last) { fx = 0; sx = srcSize - 1; }
+    tap(i, sx, fx, last);
+  }
+}
+
+/**
+ * OpenCV INTER_LINEAR's vertical pass for destination rows y0 .. y0 + n - 1: each blends two source rows,
+ * clamped to the image without touching the float32 fraction fy (as resize.cpp). Source rows are resized
+ * horizontally once, by hresize(sy, into) (or hresize2 for two new rows at once), and kept while the next
+ * destination rows read them; emit(j, rowA, rowB, fy) then writes destination row y0 + j.
+ * @template {Int32Array | Float64Array} R
+ * @param {number} y0 @param {number} n @param {number} dstSize @param {number} srcSize
+ * @param {R} rowA @param {R} rowB @param {(sy: number, into: R) => void} hresize
+ * @param {(j: number, rowA: R, rowB: R, fy: number) => void} emit
+ * @param {(ya: number, intoA: R, yb: number, intoB: R) => void} [hresize2]
+ */
+export function cv2Rows(y0, n, dstSize, srcSize, rowA, rowB, hresize, emit, hresize2) {
+  const scale = 1 / (dstSize / srcSize);
+  let haveA = -1, haveB = -1;
+  for (let j = 0; j < n; j++) {
+    let fy = Math.fround((y0 + j + 0.5) * scale - 0.5);
+    const sy = Math.floor(fy);
+    fy = Math.fround(fy - sy);
+    const a = sy < 0 ? 0 : sy >= srcSize ? srcSize - 1 : sy;
+    const b = sy + 1 < 0 ? 0 : sy + 1 >= srcSize ? srcSize - 1 : sy + 1;
+    if (hresize2 && haveA !== a && haveB !== a && b !== a && haveA !== b && haveB !== b) {
+      hresize2(a, rowA, b, rowB);
+      haveA = a; haveB = b;
+    } else if (haveA !== a) {
+      if (haveB === a) { const t = rowA; rowA = rowB; rowB = t; haveA = a; haveB = -1; }
+      else { hresize(a, rowA); haveA = a; }
+    }
+    if (haveB !== b) {
+      if (b === haveA) rowB.set(rowA); else hresize(b, rowB);
+      haveB = b;
+    }
+    emit(j, rowA, rowB, fy);
+  }
+}
+
+/**
  * cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) on uint8, bit-exact. With `win`, only
  * that rectangle of the result is computed and returned (every output pixel depends only on its own
  * coordinates, so a window equals the same crop of the whole result, bit for bit): a resize followed by a
@@ -75,21 +131,14 @@ export function resizeCv2Linear(img, width, height, win) {
   const ow = w.width, oh = w.height;
 
   // column taps: per destination x of the window, source offset and two weights (OpenCV's xofs/ialpha)
-  const scaleX = 1 / (width / sw);
   const xofs = new Int32Array(ow), xofs1 = new Int32Array(ow), ax0 = new Int32Array(ow), ax1 = new Int32Array(ow);
-  for (let i = 0; i < ow; i++) {
-    const dx = w.x + i;
-    let fx = Math.fround((dx + 0.5) * scaleX - 0.5);
-    let sx = Math.floor(fx);
-    fx = Math.fround(fx - sx);
-    if (sx < 0) { fx = 0; sx = 0; }
-    if (sx >= sw - 1) { fx = 0; sx = sw - 1; }
+  cv2ColumnTaps(w.x, ow, width, sw, (i, sx, fx) => {
     xofs[i] = sx * cn;
     // the right neighbour is only read when it exists (its weight is 0 at the last column)
     xofs1[i] = sx + 1 < sw ? (sx + 1) * cn : sx * cn;
     ax0[i] = rint(Math.fround(1 - fx) * 2048);
     ax1[i] = rint(fx * 2048);
-  }
+  });
   const rowLen = ow * cn;
   const srcStride = sw * cn;
   /** @param {number} sy @param {Int32Array} out */
@@ -128,35 +177,14 @@ export function resizeCv2Linear(img, width, height, win) {
       }
     }
     : (ya, outA, yb, outB) => { hresize(ya, outA); hresize(yb, outB); };
-  const scaleY = 1 / (height / sh);
   const out = new Uint8Array(rowLen * oh);
-  let rowA = new Int32Array(rowLen), rowB = new Int32Array(rowLen);
-  let haveA = -1, haveB = -1;
-  for (let j = 0; j < oh; j++) {
-    const dy = w.y + j;
-    let fy = Math.fround((dy + 0.5) * scaleY - 0.5);
-    const sy = Math.floor(fy);
-    fy = Math.fround(fy - sy);
+  cv2Rows(w.y, oh, height, sh, new Int32Array(rowLen), new Int32Array(rowLen), hresize, (j, rowA, rowB, fy) => {
     const b0 = rint(Math.fround(1 - fy) * 2048), b1 = rint(fy * 2048);
-    const y0 = sy < 0 ? 0 : sy >= sh ? sh - 1 : sy;
-    const y1 = sy + 1 < 0 ? 0 : sy + 1 >= sh ? sh - 1 : sy + 1;
-    // reuse the horizontally resized rows of the previous destination row when they match
-    if (haveA !== y0 && haveB !== y0 && y1 !== y0 && haveA !== y1 && haveB !== y1) {
-      hresize2(y0, rowA, y1, rowB);
-      haveA = y0; haveB = y1;
-    } else if (haveA !== y0) {
-      if (haveB === y0) { const t = rowA; rowA = rowB; rowB = t; haveA = y0; haveB = -1; }
-      else { hresize(y0, rowA); haveA = y0; }
-    }
-    if (haveB !== y1) {
-      if (y1 === haveA) { rowB.set(rowA); } else hresize(y1, rowB);
-      haveB = y1;
-    }
     const o = j * rowLen;
     // OpenCV's SIMD rounding; a uint8 row sum is at most 255 * 2049 < 32768 << 4 and the result at most
     // 255, so its saturations never act and are left out
     for (let x = 0; x < rowLen; x++) out[o + x] = ((((rowA[x] >> 4) * b0) >> 16) + (((rowB[x] >> 4) * b1) >> 16) + 2) >> 2;
-  }
+  }, hresize2);
   return { width: ow, height: oh, channels: cn, data: out };
 }
 
