@@ -51,7 +51,9 @@ const conv2dOut = (h, k, s, p) => Math.floor((h + 2 * p - k) / s) + 1;
 
 /**
  * Builds the program (and params unless params: false) in a ProgramBuilder.
- * Returns { builder, feed, fetch, layers } where layers counts what the plan holds.
+ * Returns { builder, feed, fetch, layers }: layers has the program's count of each op type but feed/fetch
+ * (elementwise_add includes the fc bias), residualAdds, convLayers, paramCount (numbers in the
+ * .pdiparams), features (the fc's input width) and classes.
  */
 export function buildResNet50vd(opts = {}) {
   const div = opts.widthDiv ?? 1;
@@ -167,10 +169,11 @@ export function buildResNet50vd(opts = {}) {
   b.op('matmul_v2', { X: ['flatten_1.tmp_0'], Y: ['linear_0.w_0'] }, { Out: ['linear_1.tmp_0'] }, { trans_x: false, trans_y: false });
   b.variable('linear_1.tmp_1', 'float32', [-1, classes]);
   b.op('elementwise_add', { X: ['linear_1.tmp_0'], Y: ['linear_0.b_0'] }, { Out: ['linear_1.tmp_1'] }, { axis: -1 });
+  counts.elementwise_add++;
   b.variable(FETCH, 'float32', [-1, classes]);
   b.op('softmax', { X: ['linear_1.tmp_1'] }, { Out: [FETCH] }, { axis: -1 });
   b.fetch(FETCH);
-  return { builder: b, feed: FEED, fetch: FETCH, layers: { ...counts, convLayers, paramCount, features: c, classes } };
+  return { builder: b, feed: FEED, fetch: FETCH, layers: { ...counts, residualAdds: add, convLayers, paramCount, features: c, classes } };
 }
 
 /** Writes inference.pdmodel (+ inference.pdiparams unless params: false) to `dir`; returns the layer counts. */

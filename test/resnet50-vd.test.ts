@@ -126,7 +126,7 @@ describeShared('scripts/resnet50-vd.mjs against a real Paddle export of the back
     const rops = real.blocks[0]!.ops;
     const rc = opCounts(rops);
     const mine = buildResNet50vd({ params: false }).layers;
-    for (const t of ['conv2d', 'batch_norm', 'relu', 'pool2d'] as const) expect(rc[t]).toBe(mine[t]);
+    for (const t of ['conv2d', 'batch_norm', 'relu', 'pool2d', 'elementwise_add'] as const) expect(rc[t]).toBe(mine[t]);
     const filters = rops.filter((o) => o.type === 'conv2d').map((o) => real.blocks[0]!.vars.get(o.inputs['Filter']![0]!)!.shape);
     expect(filters.map((s) => s.slice(0, 3))).toEqual(expectedConvs(1).map((c) => c.slice(0, 3)));
     const avg = rops.filter((o) => o.type === 'pool2d' && o.attrs['pooling_type'] === 'avg' && !o.attrs['adaptive']);
@@ -239,7 +239,7 @@ describe('scripts/resnet50-vd.mjs: converted with `pserve onnx` and run', () => 
   it('width/8 (same layer plan): byte-stable generator and converter; onnxruntime equals a float64 re-computation', async () => {
     const a = writeResNet50vd(join(dir, 'w8a'), { widthDiv: 8 });
     writeResNet50vd(join(dir, 'w8b'), { widthDiv: 8 });
-    expect(a.layers).toMatchObject({ conv2d: 55, batch_norm: 55, features: 256 });
+    expect(a.layers).toMatchObject({ conv2d: 55, batch_norm: 55, relu: 51, pool2d: 5, elementwise_add: 17, residualAdds: 16, features: 256 });
     for (const f of ['inference.pdmodel', 'inference.pdiparams']) expect(readFileSync(join(dir, 'w8a', f)).equals(readFileSync(join(dir, 'w8b', f)))).toBe(true);
     const onnxFiles = ['w8a', 'w8b'].map((d) => {
       const r = cliJson<{ ok: boolean; ops: Record<string, number> }>(['onnx', '--model_dir', join(dir, d), '--save_file', join(dir, `${d}.onnx`), '--engine', 'native', '--json']);
