@@ -237,3 +237,191 @@ describe('arg_max / argmax', () => {
     });
   });
 });
+
+// ------------------------------------------------------------------ conv2d_transpose
+
+interface ConvGeom { stride: number[]; begin: number[]; end: number[]; dil: number[]; groups: number; extra?: number[] }
+
+/**
+ * Paddle's transposed conv, float64, NCHW: every input pixel (i, j) of channel ci scatters
+ * x * w[ci, co_local] onto out[i·s - pad_begin + u·d, ...] of the output channels of its group;
+ * the output is (in - 1)·s - pads + d·(k - 1) + 1 (+ output_padding, extra rows at the end).
+ */
+function convTransposeRef(x: T64, w: T64, g: ConvGeom): T64 {
+  const [N, C, H, W] = x.dims as [number, number, number, number];
+  const [, cog, kh, kw] = w.dims as [number, number, number, number];
+  const Co = cog * g.groups;
+  const OH = (H - 1) * g.stride[0]! - g.begin[0]! - g.end[0]! + g.dil[0]! * (kh - 1) + 1 + (g.extra?.[0] ?? 0);
+  const OW = (W - 1) * g.stride[1]! - g.begin[1]! - g.end[1]! + g.dil[1]! * (kw - 1) + 1 + (g.extra?.[1] ?? 0);
+  const out = new Float64Array(N * Co * OH * OW);
+  const cig = C / g.groups;
+  for (let n = 0; n < N; n++) for (let ci = 0; ci < C; ci++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) {
+    const xv = x.data[((n * C + ci) * H + i) * W + j]!;
+    const grp = Math.floor(ci / cig);
+    for (let cl = 0; cl < cog; cl++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+      const oy = i * g.stride[0]! - g.begin[0]! + u * g.dil[0]!;
+      const ox = j * g.stride[1]! - g.begin[1]! + v * g.dil[1]!;
+      if (oy < 0 || oy >= OH || ox < 0 || ox >= OW) continue;
+      out[((n * Co + grp * cog + cl) * OH + oy) * OW + ox]! += xv * w.data[((ci * cog + cl) * kh + u) * kw + v]!;
+    }
+  }
+  return { dims: [N, Co, OH, OW], data: out };
+}
+
+/** forward conv, float64, NCHW, groups 1 */
+function convRef(x: T64, w: T64, g: ConvGeom): T64 {
+  const [N, C, H, W] = x.dims as [number, number, number, number];
+  const [Co, , kh, kw] = w.dims as [number, number, number, number];
+  const OH = Math.floor((H + g.begin[0]! + g.end[0]! - (g.dil[0]! * (kh - 1) + 1)) / g.stride[0]!) + 1;
+  const OW = Math.floor((W + g.begin[1]! + g.end[1]! - (g.dil[1]! * (kw - 1) + 1)) / g.stride[1]!) + 1;
+  const out = new Float64Array(N * Co * OH * OW);
+  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
+    let s = 0;
+    for (let c = 0; c < C; c++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+      const yy = i * g.stride[0]! - g.begin[0]! + u * g.dil[0]!;
+      const xx = j * g.stride[1]! - g.begin[1]! + v * g.dil[1]!;
+      if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+      s += x.data[((n * C + c) * H + yy) * W + xx]! * w.data[((o * C + c) * kh + u) * kw + v]!;
+    }
+    out[((n * Co + o) * OH + i) * OW + j] = s;
+  }
+  return { dims: [N, Co, OH, OW], data: out };
+}
+
+/** NHWC <-> NCHW for the references */
+function toNchw(t: T64): T64 {
+  const [N, H, W, C] = t.dims as [number, number, number, number];
+  const out = new Float64Array(t.data.length);
+  for (let n = 0; n < N; n++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) for (let c = 0; c < C; c++) out[((n * C + c) * H + i) * W + j] = t.data[((n * H + i) * W + j) * C + c]!;
+  return { dims: [N, C, H, W], data: out };
+}
+function toNhwc(t: T64): T64 {
+  const [N, C, H, W] = t.dims as [number, number, number, number];
+  const out = new Float64Array(t.data.length);
+  for (let n = 0; n < N; n++) for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) for (let c = 0; c < C; c++) out[((n * H + i) * W + j) * C + c] = t.data[((n * C + c) * H + i) * W + j]!;
+  return { dims: [N, H, W, C], data: out };
+}
+
+describe('conv2d_transpose / depthwise_conv2d_transpose', () => {
+  const xin: CaseInput = { slot: 'Input', name: 'x', shape: [-1, 4, 5, 6] };
+  const filter = (shape: number[], seed = 3): CaseInput => ({ slot: 'Filter', name: 'w', shape, param: realistic(shape.reduce((a, b) => a * b, 1), 0.5, seed) });
+  const base = { strides: [2, 2], paddings: [1, 1], dilations: [1, 1], groups: 1, data_format: 'NCHW', padding_algorithm: 'EXPLICIT', output_padding: [] as number[], output_size: [] as number[] };
+  const T = (attrs: Record<string, unknown>, w: number[], outShape: number[], geom: ConvGeom, op = 'conv2d_transpose', opsets = [9, 13, 17]): OpCase => ({
+    op, attrs: { ...base, ...attrs } as OpCase['attrs'], ins: [xin, filter(w)], outs: [{ slot: 'Output', name: 'y', shape: outShape }], opsets, tol: 1e-4,
+    ref: ({ x, w: f }) => ({ y: convTransposeRef(x!, f!, geom) }),
+  });
+
+  it('stride 2, paddings [1, 1], output_padding [1, 1]', async () => {
+    await runCase(T({ output_padding: [1, 1] }, [4, 3, 3, 3], [-1, 3, 10, 12], { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1, extra: [1, 1] }), dir);
+  });
+
+  it('strides [2, 1], four paddings [top 0, bottom 1, left 2, right 1], dilations [2, 1], groups 2', async () => {
+    await runCase(T({ strides: [2, 1], paddings: [0, 1, 2, 1], dilations: [2, 1], groups: 2 }, [4, 3, 3, 2], [-1, 6, 12, 4], { stride: [2, 1], begin: [0, 2], end: [1, 1], dil: [2, 1], groups: 2 }), dir);
+  });
+
+  it('padding_algorithm SAME (pads of a forward conv of the input, odd pixel at the end, dilations ignored) and VALID', async () => {
+    // H 5: pad_sum 2 -> 1, 1; W 6: pad_sum 1 -> 0, 1
+    await runCase(T({ padding_algorithm: 'SAME', dilations: [2, 2], paddings: [0, 0] }, [4, 3, 3, 3], [-1, 3, 9, 12], { stride: [2, 2], begin: [1, 0], end: [1, 1], dil: [1, 1], groups: 1 }), dir);
+    await runCase(T({ padding_algorithm: 'VALID', paddings: [3, 3] }, [4, 3, 3, 3], [-1, 3, 11, 13], { stride: [2, 2], begin: [0, 0], end: [0, 0], dil: [1, 1], groups: 1 }), dir);
+  });
+
+  it('output_size [10, 12] (= the extra row and column at the end); one outside Paddle\'s range and an undeclared input size are refused', async () => {
+    await runCase(T({ output_size: [10, 12] }, [4, 3, 3, 3], [-1, 3, 10, 12], { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1, extra: [1, 1] }), dir);
+    const far = await refused(T({ output_size: [11, 12] }, [4, 3, 3, 3], [-1, 3, 11, 12], { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1 }));
+    expect(far.code).toBe('E_ONNX_OP_UNSUPPORTED');
+    expect(far.message).toMatch(/conv2d_transpose.*output_size 11 \(dim 0\) is outside \[9, 11\)/);
+    const dyn: OpCase = { ...T({ output_size: [10, 12] }, [4, 3, 3, 3], [-1, 3, 10, 12], { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1 }), ins: [{ ...xin, shape: [-1, 4, -1, -1] }, filter([4, 3, 3, 3])] };
+    const e = await refused(dyn);
+    expect(e.code).toBe('E_ONNX_OP_UNSUPPORTED');
+    expect(e.message).toMatch(/output_size needs the input size/);
+    const same = await refused({ ...dyn, attrs: { ...base, padding_algorithm: 'SAME' } as OpCase['attrs'] });
+    expect(same.message).toMatch(/SAME pads by the input size/);
+  });
+
+  it('NHWC (data_format), stride 2, paddings [1, 1]', async () => {
+    await runCase({
+      op: 'conv2d_transpose', attrs: { ...base, data_format: 'NHWC' } as OpCase['attrs'], ins: [{ ...xin, shape: [-1, 5, 6, 4] }, filter([4, 3, 3, 3])],
+      outs: [{ slot: 'Output', name: 'y', shape: [-1, 9, 11, 3] }], opsets: [9, 13, 17], tol: 1e-4,
+      ref: ({ x, w }) => ({ y: toNhwc(convTransposeRef(toNchw(x!), w!, { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1 })) }),
+    }, dir);
+  });
+
+  it('depthwise_conv2d_transpose: groups = channels, filter [C, 1, 3, 3]', async () => {
+    await runCase(T({ groups: 4 }, [4, 1, 3, 3], [-1, 4, 9, 11], { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 4 }, 'depthwise_conv2d_transpose'), dir);
+  });
+
+  it('PIR conv2d_transpose: the filter and an empty output_size (full_int_array) as operands', async () => {
+    const os = { name: 'os', dtype: 'int64' as const, shape: [0] };
+    await runPirCase({
+      op: 'conv2d_transpose', attrs: { strides: [2, 2], paddings: [1, 1], output_padding: [1, 0], dilations: [1, 1], groups: 1, data_format: 'NCHW', padding_algorithm: 'EXPLICIT' },
+      ins: [{ slot: '0', name: 'x', shape: [-1, 4, 5, 6] }, { slot: '1', name: 'w', shape: [4, 3, 3, 3], values: (n) => realistic(n, 0.5, 3) }], operands: { 2: 'os' },
+      pre: [pirOp('full_int_array', {}, { 0: ['os'] }, { value: [], dtype: 'int64' })], extraVars: [os],
+      outs: [{ slot: '0', name: 'y', shape: [-1, 3, 10, 11] }], opsets: [13], tol: 1e-4,
+      ref: ({ x, w }) => ({ y: convTransposeRef(x!, w!, { stride: [2, 2], begin: [1, 1], end: [1, 1], dil: [1, 1], groups: 1, extra: [1, 0] }) }),
+    });
+  });
+
+  it('conv2d with SAME ignores dilations as Paddle does (shared conv attribute code)', async () => {
+    await runCase({
+      op: 'conv2d', attrs: { strides: [2, 2], paddings: [0, 0], dilations: [2, 2], groups: 1, padding_algorithm: 'SAME', data_format: 'NCHW' },
+      ins: [xin, filter([3, 4, 3, 3], 7)], outs: [{ slot: 'Output', name: 'y', shape: [-1, 3, 3, 3] }], opsets: [9, 13], tol: 1e-4,
+      ref: ({ x, w }) => ({ y: convRef(x!, w!, { stride: [2, 2], begin: [1, 0], end: [1, 1], dil: [1, 1], groups: 1 }) }),
+    }, dir);
+  });
+});
+
+// ------------------------------------------------------------------ unsqueeze2
+
+/** Paddle's unsqueeze: the axes inserted one at a time, each in the shape built so far */
+function unsqueezeRef(t: T64, axes: number[]): T64 {
+  const dims = [...t.dims];
+  for (const a of axes) dims.splice(a < 0 ? a + dims.length + 1 : a, 0, 1);
+  return { dims, data: t.data };
+}
+
+describe('unsqueeze2 / unsqueeze', () => {
+  const ux: CaseInput = { slot: 'X', name: 'x', shape: [-1, 3, 4] };
+  const outs = (shape: number[]) => [{ slot: 'Out', name: 'y', shape }];
+  it('axes [1], [-1], [0, -1], [2, 0] (inserted one at a time: dims 0 and 3), [-1, -1], at opsets 9, 13, 17', async () => {
+    const cases: [number[], number[]][] = [[[1], [-1, 1, 3, 4]], [[-1], [-1, 3, 4, 1]], [[0, -1], [1, -1, 3, 4, 1]], [[2, 0], [1, -1, 3, 1, 4]], [[-1, -1], [-1, 3, 4, 1, 1]]];
+    for (const [axes, shape] of cases) {
+      await runCase({ op: 'unsqueeze2', attrs: { axes }, ins: [ux], outs: outs(shape), opsets: [9, 13, 17], ref: ({ x }) => ({ y: unsqueezeRef(x!, axes) }) }, dir);
+    }
+  });
+
+  it('AxesTensor (an int32 parameter) and AxesTensorList (fill_constant scalars) instead of axes', async () => {
+    await runCase({
+      op: 'unsqueeze2', attrs: { axes: [] }, ins: [ux, { slot: 'AxesTensor', name: 'ax', shape: [2], dtype: 'int32', param: [3, 1] }], outs: outs([-1, 1, 3, 1, 4]), opsets: [9, 13],
+      ref: ({ x }) => ({ y: unsqueezeRef(x!, [3, 1]) }),
+    }, dir);
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 3, 4]).variable('a0', 'int64', [1]).variable('a1', 'int64', [1]).variable('y', 'float32', [-1, 3, 1, 4, 1])
+      .op('fill_constant', {}, { Out: ['a0'] }, { shape: [1], value: 2, dtype: 3 })
+      .op('fill_constant', {}, { Out: ['a1'] }, { shape: [1], value: -1, dtype: 3 })
+      .op('unsqueeze2', { X: ['x'], AxesTensorList: ['a0', 'a1'] }, { Out: ['y'] }, { axes: [] }).fetch('y');
+    const d = join(dir, 'unsq-list');
+    mkdirSync(d);
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    for (const opset of [9, 13]) {
+      const s = await openSession((await convertToOnnx(d, { opsetVersion: opset })).bytes!);
+      try {
+        for (const n of [1, 2]) {
+          const x: HostTensor = { dtype: 'float32', dims: [n, 3, 4], data: Float32Array.from(realistic(n * 12)) };
+          const y = (await s.run({ x }))['y']!;
+          expect(y.dims).toEqual([n, 3, 1, 4, 1]);
+          expect(Array.from(y.data as Float32Array)).toEqual(Array.from(x.data as Float32Array));
+        }
+      } finally { await s.close(); }
+    }
+  });
+
+  it('PIR unsqueeze / unsqueeze_ with the axes from full_int_array', async () => {
+    const ax = { name: 'ax', dtype: 'int64' as const, shape: [2] };
+    for (const op of ['unsqueeze', 'unsqueeze_']) {
+      await runPirCase({
+        op, ins: [{ slot: '0', name: 'x', shape: [-1, 3, 4] }], operands: { 1: 'ax' },
+        pre: [pirOp('full_int_array', {}, { 0: ['ax'] }, { value: [-1, 0], dtype: 'int64' })], extraVars: [ax],
+        outs: [{ slot: '0', name: 'y', shape: [1, -1, 3, 4, 1] }], opsets: [9, 13], ref: ({ x }) => ({ y: unsqueezeRef(x!, [-1, 0]) }),
+      });
+    }
+  });
+});
