@@ -425,3 +425,121 @@ describe('unsqueeze2 / unsqueeze', () => {
     }
   });
 });
+
+// ------------------------------------------------------------------ fake quantizers
+
+const fr = Math.fround;
+const roundEven = (v: number): number => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
+/**
+ * Paddle's quantized integer of v at abs-max s (ClipAndFakeQuantFunctor): bin_cnt·(1/s)·v in
+ * float32; round_type 0 rounds ties to even and clips to [-bin-1, bin], round_type 1 clips v to
+ * [-s, s] first and rounds ties away from zero.
+ */
+function quantInt(v: number, s: number, bits: number, roundType: number): number {
+  const bin = 2 ** (bits - 1) - 1;
+  const k = fr(bin * fr(1 / s));
+  if (roundType === 0) return Math.min(Math.max(roundEven(fr(v * k)), -bin - 1), bin);
+  const q = fr(Math.min(Math.max(v, -s), s) * k);
+  return Math.sign(q) * Math.floor(Math.abs(q) + 0.5);
+}
+const absMax = (d: Float64Array): number => d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+/** max|x| per index along `axis` */
+function channelAbsMax(t: T64, axis: number): number[] {
+  const inner = t.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const C = t.dims[axis]!;
+  const m = new Array(C).fill(0);
+  t.data.forEach((v, i) => { const c = Math.floor(i / inner) % C; m[c] = Math.max(m[c], Math.abs(v)); });
+  return m;
+}
+
+describe('fake quantizers (Out: the integers, or dequantized; OutScale)', () => {
+  const qx: CaseInput = { ...X };
+  const qout = (scaleShape: number[]) => [{ slot: 'Out', name: 'y', shape: [-1, 3, 4, 5] }, { slot: 'OutScale', name: 'os', shape: scaleShape }];
+
+  it('fake_quantize_abs_max: integers at max|x| (round_type 1 and 0, 8 and 4 bits), OutScale [1]; float form at 11, 13, 17 and QDQ at 11, 13', async () => {
+    for (const [bits, roundType, quant] of [[8, 1, 'float'], [8, 0, 'float'], [4, 1, 'float'], [8, 1, 'qdq']] as const) {
+      await runCase({
+        op: 'fake_quantize_abs_max', attrs: { bit_length: bits, round_type: roundType }, ins: [qx], outs: qout([1]), options: { quant },
+        opsets: quant === 'qdq' ? [11, 13] : [11, 13, 17],
+        ref: ({ x }) => { const s = absMax(x!.data); return { y: map1(x!, (v) => quantInt(v, s, bits, roundType)), os: { dims: [1], data: Float64Array.of(s) } }; },
+      }, dir);
+    }
+  });
+
+  it('fake_quantize_dequantize_abs_max: the integers times s / bin_cnt, OutScale [1]; float and QDQ', async () => {
+    for (const [roundType, quant] of [[1, 'float'], [0, 'float'], [1, 'qdq']] as const) {
+      await runCase({
+        op: 'fake_quantize_dequantize_abs_max', attrs: { bit_length: 8, round_type: roundType }, ins: [qx], outs: qout([1]), options: { quant }, opsets: [11, 13, 17],
+        ref: ({ x }) => { const s = absMax(x!.data); return { y: map1(x!, (v) => quantInt(v, s, 8, roundType) * s / 127), os: { dims: [1], data: Float64Array.of(s) } }; },
+      }, dir);
+    }
+  });
+
+  it('fake_quantize_moving_average_abs_max / fake_quantize_range_abs_max (is_test): integers at InScale, clipped beyond it; OutScale = InScale', async () => {
+    const inScale = 2;
+    // QDQ saturates at -128 where Paddle clips at -127: its inputs stay above -InScale
+    const aboveMinus = (n: number) => realistic(n).map((v) => Math.max(v, -1.99));
+    for (const op of ['fake_quantize_moving_average_abs_max', 'fake_quantize_range_abs_max']) {
+      for (const [roundType, quant] of [[1, 'float'], [0, 'float'], [1, 'qdq']] as const) {
+        await runCase({
+          op, attrs: { bit_length: 8, round_type: roundType, is_test: true, moving_rate: { f: 0.9 }, window_size: 10000 },
+          ins: [{ ...qx, ...(quant === 'qdq' ? { values: aboveMinus } : {}) }, { slot: 'InScale', name: 'is', shape: [1], param: [inScale] }],
+          outs: qout([1]), options: { quant }, opsets: [11, 13, 17],
+          ref: ({ x }) => ({ y: map1(x!, (v) => quantInt(v, inScale, 8, roundType)), os: { dims: [1], data: Float64Array.of(inScale) } }),
+        }, dir);
+      }
+    }
+  });
+
+  it('fake_channel_wise_quantize_abs_max: per-channel max|x| along quant_axis 1 (activations) and 0 (weights), OutScale [C]; float and QDQ (opset 13)', async () => {
+    for (const [roundType, quant] of [[1, 'float'], [0, 'float'], [1, 'qdq']] as const) {
+      await runCase({
+        op: 'fake_channel_wise_quantize_abs_max', attrs: { bit_length: 8, round_type: roundType, quant_axis: 1 }, ins: [qx], outs: qout([3]), options: { quant }, opsets: [13, 17],
+        ref: ({ x }) => {
+          const s = channelAbsMax(x!, 1);
+          return { y: map1(x!, (v, i) => quantInt(v, s[Math.floor(i / 20) % 3]!, 8, roundType)), os: { dims: [3], data: Float64Array.from(s) } };
+        },
+      }, dir);
+    }
+    const w = realistic(4 * 3 * 2 * 2, 0.7, 8);
+    await runCase({
+      op: 'fake_channel_wise_quantize_abs_max', attrs: { bit_length: 8, round_type: 1, quant_axis: 0 }, ins: [{ slot: 'X', name: 'w', shape: [4, 3, 2, 2], param: w }],
+      outs: [{ slot: 'Out', name: 'y', shape: [4, 3, 2, 2] }, { slot: 'OutScale', name: 'os', shape: [4] }], options: { quant: 'float' }, opsets: [13], batches: [1],
+      ref: ({ w: t }) => { const s = channelAbsMax(t!, 0); return { y: map1(t!, (v, i) => quantInt(v, s[Math.floor(i / 12)]!, 8, 1)), os: { dims: [4], data: Float64Array.from(s) } }; },
+    }, dir);
+    const e = await refused({ op: 'fake_channel_wise_quantize_abs_max', attrs: { quant_axis: 1 }, ins: [qx], outs: qout([3]), opsets: [], ref: () => ({}) }, 12);
+    expect(e.code).toBe('E_ONNX_OPSET');
+  });
+
+  it('old-format QAT: fake_quantize_moving_average_abs_max -> conv2d on the integers -> fake_dequantize_max_abs, QDQ and float, at batch 1 and 2', async () => {
+    const inScale = 3;
+    const w = realistic(3 * 2, 40, 2).map((v) => Math.round(v)); // int-valued weights, as the old format stores them
+    const b = new ProgramBuilder().feed('x', 'float32', [-1, 2, 4, 4]).param('w', [3, 2, 1, 1], Float32Array.from(w)).param('xs', [1], Float32Array.of(inScale))
+      .variable('q', 'float32', [-1, 2, 4, 4]).variable('s', 'float32', [1]).variable('c', 'float32', [-1, 3, 4, 4]).variable('y', 'float32', [-1, 3, 4, 4])
+      .op('fake_quantize_moving_average_abs_max', { X: ['x'], InScale: ['xs'] }, { Out: ['q'], OutScale: ['s'] }, { bit_length: 8, round_type: 1, is_test: true })
+      .op('conv2d', { Input: ['q'], Filter: ['w'] }, { Output: ['c'] }, { strides: [1, 1], paddings: [0, 0], dilations: [1, 1], groups: 1 })
+      .op('fake_dequantize_max_abs', { X: ['c'], Scale: ['s'] }, { Out: ['y'] }, { max_range: 127 })
+      .fetch('y');
+    const d = join(dir, 'old-qat');
+    mkdirSync(d);
+    writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
+    writeFileSync(join(d, 'inference.pdiparams'), b.paramsBytes());
+    for (const quant of ['qdq', 'float'] as const) {
+      const s = await openSession((await convertToOnnx(d, { quant, opsetVersion: 13 })).bytes!);
+      try {
+        for (const n of [1, 2]) {
+          const xv = realistic(n * 32, 2.5, 4).map((v) => Math.max(v, -2.9));
+          const y = (await s.run({ x: { dtype: 'float32', dims: [n, 2, 4, 4], data: Float32Array.from(xv) } }))['y']!;
+          expect(y.dims).toEqual([n, 3, 4, 4]);
+          const want: number[] = [];
+          for (let b0 = 0; b0 < n; b0++) for (let o = 0; o < 3; o++) for (let p = 0; p < 16; p++) {
+            let acc = 0;
+            for (let c = 0; c < 2; c++) acc += quantInt(fr(xv[(b0 * 2 + c) * 16 + p]!), inScale, 8, 1) * w[o * 2 + c]!;
+            want.push(acc * inScale / 127);
+          }
+          Array.from(y.data as Float32Array).forEach((v, i) => expect(Math.abs(v - want[i]!), `${quant} batch ${n} [${i}]`).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[i]!))));
+        }
+      } finally { await s.close(); }
+    }
+  });
+});
