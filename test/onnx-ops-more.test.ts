@@ -543,3 +543,59 @@ describe('fake quantizers (Out: the integers, or dequantized; OutScale)', () => 
     }
   });
 });
+
+// ------------------------------------------------------------------ select_output
+
+/**
+ * Paddle's select_output copies X to Out[Mask] (the other outputs are left unwritten); each branch
+ * then reads its own copy: c = sum(x) > 0; [o0, o1] = select_output(x, c); a = 2·o1 when c;
+ * b = o0 - 1 when !c; out = select_input([b, a], c). `mask`: computed from x, or a constant.
+ */
+function selectOutputProgram(mask: 'data' | 0 | 1): ProgramBuilder {
+  const b = new ProgramBuilder().feed('x', 'float32', [-1, 4]);
+  b.variable('s', 'float32', [1]).variable('zero', 'float32', [1]).variable('c', 'bool', [1]).variable('nc', 'bool', [1]).variable('m', 'int32', [1])
+    .variable('o0', 'float32', [-1, 4]).variable('o1', 'float32', [-1, 4]).variable('a', 'float32', [-1, 4]).variable('bb', 'float32', [-1, 4])
+    .variable('out', 'float32', [-1, 4]).variable('sc1', 'float32', []).variable('sc2', 'float32', []);
+  if (mask === 'data') {
+    b.op('reduce_sum', { X: ['x'] }, { Out: ['s'] }, { dim: [0], keep_dim: false, reduce_all: true });
+    b.op('fill_constant', {}, { Out: ['zero'] }, { shape: [1], value: 0, dtype: 5 });
+    b.op('greater_than', { X: ['s'], Y: ['zero'] }, { Out: ['c'] }, { axis: -1 });
+    b.op('cast', { X: ['c'] }, { Out: ['m'] }, { in_dtype: 0, out_dtype: 2 });
+  } else {
+    b.op('fill_constant', {}, { Out: ['m'] }, { shape: [1], value: mask, dtype: 2 });
+    b.op('cast', { X: ['m'] }, { Out: ['c'] }, { in_dtype: 2, out_dtype: 0 });
+  }
+  b.op('select_output', { X: ['x'], Mask: ['m'] }, { Out: ['o0', 'o1'] });
+  const thenB = b.subBlock((s) => { s.op('scale', { X: ['o1'] }, { Out: ['a'] }, { scale: 2, bias: 0, bias_after_scale: true }); });
+  b.op('conditional_block', { Cond: ['c'], Input: ['o1'] }, { Out: ['a'], Scope: ['sc1'] }, { sub_block: { block: thenB }, is_scalar_condition: true });
+  b.op('logical_not', { X: ['c'] }, { Out: ['nc'] });
+  const elseB = b.subBlock((s) => { s.op('scale', { X: ['o0'] }, { Out: ['bb'] }, { scale: 1, bias: -1, bias_after_scale: true }); });
+  b.op('conditional_block', { Cond: ['nc'], Input: ['o0'] }, { Out: ['bb'], Scope: ['sc2'] }, { sub_block: { block: elseB }, is_scalar_condition: true });
+  b.op('select_input', { X: ['bb', 'a'], Mask: ['m'] }, { Out: ['out'] });
+  b.fetch('out');
+  return b;
+}
+
+describe('select_output', () => {
+  it('routes x to the branch Mask names: run-time Mask (If) at opsets 11, 13, 17 and a constant one (folded), at batch 1 and 2', async () => {
+    for (const mask of ['data', 0, 1] as const) {
+      const d = join(dir, `select-output-${mask}`);
+      mkdirSync(d);
+      writeFileSync(join(d, 'inference.pdmodel'), selectOutputProgram(mask).programBytes());
+      for (const opset of mask === 'data' ? [11, 13, 17] : [11]) {
+        const r = await convertToOnnx(d, { opsetVersion: opset });
+        expect(r.controlFlow?.branches.map((x) => x.result)).toEqual(mask === 'data' ? ['if', 'if'] : mask === 1 ? ['folded-taken', 'folded-skipped'] : ['folded-skipped', 'folded-taken']);
+        const s = await openSession(r.bytes!);
+        try {
+          for (const n of [1, 2]) for (const sign of [1, -1]) {
+            const xv = realistic(n * 4, 2, 3).map((v) => Math.fround(sign * (Math.abs(v) + 0.1)));
+            const got = (await s.run({ x: { dtype: 'float32', dims: [n, 4], data: Float32Array.from(xv) } }))['out']!;
+            const taken = mask === 'data' ? sign > 0 : mask === 1;
+            expect(got.dims).toEqual([n, 4]);
+            Array.from(got.data as Float32Array).forEach((v, i) => expect(v, `mask ${mask} opset ${opset} batch ${n} sign ${sign} [${i}]`).toBe(taken ? Math.fround(2 * xv[i]!) : Math.fround(xv[i]! - 1)));
+          }
+        } finally { await s.close(); }
+      }
+    }
+  });
+});
