@@ -391,7 +391,7 @@ describe('unsqueeze2 / unsqueeze', () => {
 
   it('AxesTensor (an int32 parameter) and AxesTensorList (fill_constant scalars) instead of axes', async () => {
     await runCase({
-      op: 'unsqueeze2', attrs: { axes: [] }, ins: [ux, { slot: 'AxesTensor', name: 'ax', shape: [2], dtype: 'int32', param: [3, 1] }], outs: outs([-1, 1, 3, 1, 4]), opsets: [9, 13],
+      op: 'unsqueeze2', attrs: { axes: [] }, ins: [ux, { slot: 'AxesTensor', name: 'ax', shape: [2], dtype: 'int32', param: [3, 1] }], outs: outs([-1, 1, 3, 4, 1]), opsets: [9, 13],
       ref: ({ x }) => ({ y: unsqueezeRef(x!, [3, 1]) }),
     }, dir);
     const b = new ProgramBuilder().feed('x', 'float32', [-1, 3, 4]).variable('a0', 'int64', [1]).variable('a1', 'int64', [1]).variable('y', 'float32', [-1, 3, 1, 4, 1])
