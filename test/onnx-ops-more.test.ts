@@ -94,6 +94,26 @@ describe('elementwise_max / _min / _pow (legacy axis broadcast) and maximum / mi
     });
   });
 
+  it('integer operands need Max / Min / Pow-12: the opset is raised to 12 by default, and a lower one is refused naming the op', async () => {
+    const ints = (n: number) => Array.from({ length: n }, (_, i) => ((i * 7) % 9) - 4);
+    const small = (n: number) => Array.from({ length: n }, (_, i) => i % 4);
+    const rows: [string, (a: number, b: number) => number][] = [['elementwise_max', Math.max], ['elementwise_min', Math.min], ['elementwise_pow', (a, b) => a ** b]];
+    for (const [op, fn] of rows) {
+      const c: OpCase = {
+        op, attrs: { axis: -1 }, ins: [{ ...bx, dtype: 'int32', values: ints }, { slot: 'Y', name: 'b', shape: [-1, 3, 4], dtype: 'int32', values: small }],
+        outs: [{ ...bout[0]!, dtype: 'int32' }], opsets: [12, 17], ref: ({ x, b }) => ({ y: map2(x!, b!, fn) }),
+      };
+      await runCase(c, dir);
+      const d = join(dir, `${op}-int-default`);
+      mkdirSync(d);
+      writeFileSync(join(d, 'inference.pdmodel'), legacyProgram(c).programBytes());
+      expect((await convertToOnnx(d, {})).opset).toBe(12);
+      const e = await refused(c, 11);
+      expect(e.code).toBe('E_ONNX_OPSET');
+      expect(e.message).toMatch(new RegExp(`${op} needs 12 \\((Max|Min|Pow) on int32\\)`));
+    }
+  });
+
   it('an axis that does not fit the ranks is refused naming the op', async () => {
     const e = await refused({
       op: 'elementwise_max', attrs: { axis: 2 }, ins: [bx, { slot: 'Y', name: 'b', shape: [3, 4], param: new Array(12).fill(1) }], outs: bout, opsets: [], ref: () => ({}),
