@@ -531,6 +531,27 @@ describe('fake quantizers (Out: the integers, or dequantized; OutScale)', () => 
     expect(e.code).toBe('E_ONNX_OPSET');
   });
 
+  it('PIR spellings: outputs by position (0: out, 1: out_scale), InScale as operand 1 (from full); float and QDQ', async () => {
+    const x = { slot: '0', name: 'x', shape: [-1, 3, 4] };
+    const outs = (n: number) => [{ slot: '0', name: 'y', shape: [-1, 3, 4] }, { slot: '1', name: 'os', shape: [n] }];
+    for (const quant of ['float', 'qdq'] as const) {
+      await runPirCase({
+        op: 'fake_quantize_abs_max', attrs: { bit_length: 8, round_type: 1 }, ins: [x], outs: outs(1), options: { quant }, opsets: [13],
+        ref: ({ x: t }) => { const s = absMax(t!.data); return { y: map1(t!, (v) => quantInt(v, s, 8, 1)), os: { dims: [1], data: Float64Array.of(s) } }; },
+      });
+      await runPirCase({
+        op: 'fake_quantize_moving_average_abs_max', attrs: { bit_length: 8, round_type: 1, is_test: true, moving_rate: 0.9 }, ins: [{ ...x, values: (n) => realistic(n).map((v) => Math.max(v, -2.4)) }],
+        operands: { 1: 'is' }, pre: [pirOp('full', {}, { 0: ['is'] }, { shape: [1], value: 2.5, dtype: 'float32' })], extraVars: [{ name: 'is', dtype: 'float32', shape: [1] }],
+        outs: outs(1), options: { quant }, opsets: [13],
+        ref: ({ x: t }) => ({ y: map1(t!, (v) => quantInt(v, 2.5, 8, 1)), os: { dims: [1], data: Float64Array.of(2.5) } }),
+      });
+      await runPirCase({
+        op: 'fake_channel_wise_quantize_abs_max', attrs: { bit_length: 8, round_type: 1, quant_axis: 1 }, ins: [x], outs: outs(3), options: { quant }, opsets: [13],
+        ref: ({ x: t }) => { const s = channelAbsMax(t!, 1); return { y: map1(t!, (v, i) => quantInt(v, s[Math.floor(i / 4) % 3]!, 8, 1)), os: { dims: [3], data: Float64Array.from(s) } }; },
+      });
+    }
+  });
+
   it('old-format QAT: fake_quantize_moving_average_abs_max -> conv2d on the integers -> fake_dequantize_max_abs, QDQ and float, at batch 1 and 2', async () => {
     const inScale = 3;
     const w = realistic(3 * 2, 40, 2).map((v) => Math.round(v)); // int-valued weights, as the old format stores them
