@@ -434,6 +434,23 @@ describe('unsqueeze2 / unsqueeze', () => {
     }
   });
 
+  it('an input of undeclared rank: one axis (negative from opset 11) or ascending ones convert; others are refused', async () => {
+    const ax = (value: number[]) => ({ pre: [pirOp('relu', { 0: ['x'] }, { 0: ['h'] }), pirOp('full_int_array', {}, { 0: ['ax'] }, { value, dtype: 'int64' })], extraVars: [{ name: 'ax', dtype: 'int64' as const, shape: [value.length] }] });
+    const relu = (t: T64) => map1(t, (v) => Math.max(v, 0));
+    for (const [axes, shape] of [[[-1], [-1, 3, 4, 1]], [[0, 2], [1, -1, 1, 3, 4]]] as const) {
+      await runPirCase({
+        op: 'unsqueeze', ins: [{ slot: '0', name: 'x', shape: [-1, 3, 4] }], operands: { 0: 'h', 1: 'ax' }, ...ax([...axes]),
+        outs: [{ slot: '0', name: 'y', shape: [...shape] }], opsets: [13], ref: ({ x }) => ({ y: unsqueezeRef(relu(x!), [...axes]) }),
+      });
+    }
+    const e = await runPirCase({
+      op: 'unsqueeze', ins: [{ slot: '0', name: 'x', shape: [-1, 3, 4] }], operands: { 0: 'h', 1: 'ax' }, ...ax([2, 0]),
+      outs: [{ slot: '0', name: 'y', shape: [1, -1, 3, 1, 4] }], opsets: [13], ref: () => ({}),
+    }).catch((err: unknown) => err);
+    expect((e as PserveError).code).toBe('E_ONNX_OP_UNSUPPORTED');
+    expect((e as PserveError).message).toMatch(/unsqueeze axes \[2, 0\] need the rank of X/);
+  });
+
   it('PIR unsqueeze / unsqueeze_ with the axes from full_int_array', async () => {
     const ax = { name: 'ax', dtype: 'int64' as const, shape: [2] };
     for (const op of ['unsqueeze', 'unsqueeze_']) {

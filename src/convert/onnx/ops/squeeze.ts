@@ -60,8 +60,10 @@ export const unsqueeze = defineOp({
 function unsqueezePositions(ctx: MapContext, axes: number[]): number[] {
   const rank = ctx.shapeOf('X')?.length;
   if (rank === undefined) {
-    // without the rank, only ascending non-negative axes can be placed (they mean the same in both)
-    if (axes.every((v, i) => v >= 0 && (i === 0 || v > axes[i - 1]!))) return axes;
+    // without the rank: ascending non-negative axes mean the same in both, and so does one axis
+    // (a negative one only where ONNX takes it, from opset 11)
+    const ascending = axes.every((v, i) => v >= 0 && (i === 0 || v > axes[i - 1]!));
+    if (ascending || (axes.length === 1 && ctx.opset >= 11)) return axes;
     throw ctx.unsupported(`unsqueeze axes [${axes.join(', ')}] need the rank of X, which is not declared`);
   }
   const dims: boolean[] = new Array(rank).fill(false);
