@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { convertToOnnx } from '../src/convert/onnx/index.js';
+import { convertToOnnx, type ConvertToOnnxOptions } from '../src/convert/onnx/index.js';
 import { ProgramBuilder, type BuilderAttr } from '../src/formats/program-builder.js';
 import type { LoadedModel } from '../src/model/load-model.js';
 import type { DType, TypedArray } from '../src/model/dtype.js';
@@ -43,6 +43,8 @@ export interface OpCase {
   opsets: number[];
   tol?: number;
   batches?: number[];
+  /** conversion options besides the opset (e.g. quant: 'float') */
+  options?: ConvertToOnnxOptions;
 }
 
 /**
@@ -111,7 +113,7 @@ export async function runCase(c: OpCase, dir: string): Promise<void> {
   writeFileSync(join(d, 'inference.pdmodel'), b.programBytes());
   if (c.ins.some((i) => i.param)) writeFileSync(join(d, 'inference.pdiparams'), b.paramsBytes());
   for (const opset of c.opsets) {
-    const r = await convertToOnnx(d, { opsetVersion: opset });
+    const r = await convertToOnnx(d, { ...c.options, opsetVersion: opset });
     expect(r.opset).toBe(opset);
     if (process.env['PSERVE_ONNX_CHECKER']) checker(r.bytes!, join(d, `opset${opset}.onnx`));
     await compare(c, r.bytes!, `${c.op} @opset ${opset}`);
@@ -191,7 +193,7 @@ export async function runPirCase(c: OpCase & {
     readParam: () => { throw new Error('no params'); }, programBytes: new Uint8Array(0),
   };
   for (const opset of c.opsets) {
-    const r = await convertToOnnx('mem', { model: m, opsetVersion: opset });
+    const r = await convertToOnnx('mem', { ...c.options, model: m, opsetVersion: opset });
     await compare(c, r.bytes!, `PIR ${c.op} @opset ${opset}`);
   }
 }

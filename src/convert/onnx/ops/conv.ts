@@ -24,7 +24,8 @@ export function convParts(ctx: MapContext) {
   const attrs = {
     kernel_shape: w.slice(2),
     strides: strides.length ? strides : undefined,
-    dilations: dil.length ? dil : undefined,
+    // Paddle's SAME sets every dilation to 1 (UpdatePaddingAndDilation)
+    dilations: dil.length && !pad.autoPad ? dil : undefined,
     group: num(ctx.op.attrs['groups'], 1),
     pads: pad.pads,
     auto_pad: pad.autoPad,

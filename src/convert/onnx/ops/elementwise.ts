@@ -108,14 +108,20 @@ function atan2({ g, x: n, y: d, out, dt }: BinaryBuild): void {
   g.op('Where', [dz, onAxis, g.op('Add', [a, adj])], {}, out);
 }
 
+/** ONNX Max / Min / Pow take integer tensors from opset 12 (float only before) */
+const intFrom12 = (onnx: string) => (v: { dtypeOf(name: string): DType | undefined }): { opset: number; why: string } | undefined => {
+  const d = v.dtypeOf('X');
+  return d !== undefined && !isFloat(d) ? { opset: 12, why: `${onnx} on ${d}` } : undefined;
+};
+
 export const ELEMENTWISE: OpMapper[] = binaryFamily([
   { types: ['elementwise_add', ...withInplace('add')], onnx: 'Add', minOpset: 7 },
   { types: ['elementwise_sub', ...withInplace('subtract')], onnx: 'Sub', minOpset: 7 },
   { types: ['elementwise_mul', ...withInplace('multiply')], onnx: 'Mul', minOpset: 7 },
   { types: ['elementwise_div', ...withInplace('divide')], onnx: 'Div', minOpset: 7 },
-  { types: ['elementwise_max', 'maximum'], onnx: 'Max', minOpset: 8 },
-  { types: ['elementwise_min', 'minimum'], onnx: 'Min', minOpset: 8 },
-  { types: ['elementwise_pow', 'elementwise_pow_'], onnx: 'Pow', minOpset: 7 },
+  { types: ['elementwise_max', 'maximum'], onnx: 'Max', minOpset: 8, needs: intFrom12('Max'), note: 'ONNX Max (integers: 12); broadcast `axis`' },
+  { types: ['elementwise_min', 'minimum'], onnx: 'Min', minOpset: 8, needs: intFrom12('Min'), note: 'ONNX Min (integers: 12); broadcast `axis`' },
+  { types: ['elementwise_pow', 'elementwise_pow_'], onnx: 'Pow', minOpset: 7, needs: intFrom12('Pow'), note: 'ONNX Pow (integers: 12); broadcast `axis`' },
   { types: ['elementwise_mod', ...withInplace('remainder')], build: mod, minOpset: 10, note: "Paddle's sign rule (divisor's sign, floats too); broadcast `axis`" },
   { types: ['elementwise_floordiv', ...withInplace('floor_divide')], build: floordiv, minOpset: 10, note: 'floor division (integers exact); broadcast `axis`' },
   { types: ['atan2'], build: atan2, minOpset: 9, slots: ['X1', 'X2'], note: 'quadrants, x2 = 0' },

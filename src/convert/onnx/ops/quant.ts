@@ -25,11 +25,15 @@ import type { MapContext } from '../mapper.js';
 
 const binCnt = (bits: number): number => 2 ** (bits - 1) - 1;
 
-/** tensors that hold int8 (QuantizeLinear outputs), per graph */
-const INT8 = new WeakMap<GraphBuilder, Set<string>>();
-function int8Set(g: GraphBuilder): Set<string> {
+/**
+ * Per graph: the float output of a quantize-only op -> the int8 QuantizeLinear result it is a Cast
+ * of. Paddle's Out holds the integers as floats, so any op (a conv of the old QAT format, a fetch)
+ * reads the float copy; a dequantize_linear reads the int8 tensor itself, making a QDQ pair.
+ */
+const INT8 = new WeakMap<GraphBuilder, Map<string, string>>();
+function int8Of(g: GraphBuilder): Map<string, string> {
   let s = INT8.get(g);
-  if (!s) { s = new Set(); INT8.set(g, s); }
+  if (!s) { s = new Map(); INT8.set(g, s); }
   return s;
 }
 
@@ -85,14 +89,15 @@ function quantDequant(ctx: MapContext, x: string, s: Scale, bits: number, roundT
   g.op('Div', [g.op('Mul', [integers(g, x, sb, bin, roundType), sb]), g.scalar(bin)], {}, out);
 }
 
-/** Quantize only (Paddle's Out holds the integers, as float). QDQ: int8 QuantizeLinear output. */
+/** Quantize only (Paddle's Out holds the integers, as float). QDQ: a float Cast of the int8 QuantizeLinear output. */
 function quantOnly(ctx: MapContext, x: string, s: Scale, bits: number, roundType: number, rank: number, out: string): void {
   const { g } = ctx;
   const bin = binCnt(bits);
   if (g.quant === 'qdq') {
     const { step, zp, attrs } = qdqParams(ctx, s, bin);
-    g.op('QuantizeLinear', [x, step, zp], attrs, out);
-    int8Set(g).add(out);
+    const q = g.op('QuantizeLinear', [x, step, zp], attrs);
+    g.cast(q, 'float32', out);
+    int8Of(g).set(out, q);
     return;
   }
   g.op('Identity', [integers(g, x, broadcastable(ctx, s, rank), bin, roundType)], {}, out);
@@ -168,10 +173,12 @@ function channelAxis(ctx: MapContext, quantAxis: number, rank: number): number {
   return ax;
 }
 
-/** Write OutScale when the program names it (a later fake_dequantize may read it). */
+/** Write OutScale when the program names it (a later fake_dequantize may read it): [1] per tensor, as Paddle declares it. */
 function writeOutScale(ctx: MapContext, s: Scale): void {
   if (!ctx.hasOutput('OutScale')) return;
-  ctx.g.op('Identity', [s.absMax], {}, ctx.output('OutScale'));
+  const { g } = ctx;
+  if (s.axis === undefined && ctx.outputShapeOf('OutScale')?.length !== 0) g.op('Reshape', [s.absMax, g.constant([1])], {}, ctx.output('OutScale'));
+  else g.op('Identity', [s.absMax], {}, ctx.output('OutScale'));
 }
 
 const QUANT_ATTRS = { bit_length: 8, round_type: 1 } as const;
@@ -189,11 +196,8 @@ function fakeQuant(ctx: MapContext, a: { bit_length: number; round_type: number 
   const rank = rankOf(ctx);
   const x = ctx.input('X');
   const s = scaleOf(x, rank);
-  if (dequant) {
-    quantDequant(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
-    return;
-  }
-  quantOnly(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
+  if (dequant) quantDequant(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
+  else quantOnly(ctx, x, s, a.bit_length, a.round_type, rank, ctx.output('Out'));
   writeOutScale(ctx, s);
 }
 
@@ -234,7 +238,7 @@ export const fakeQuantAbsMax = defineOp({
   outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
-  note: 'QuantizeLinear (int8 out) or float',
+  note: 'QuantizeLinear at max|x| (Out: its integers as float, as Paddle), OutScale; or float',
   map: (ctx, a) => fakeQuant(ctx, a, false, (x, rank) => absMaxOf(ctx, x, rank)),
 });
 
@@ -244,7 +248,7 @@ export const fakeQuantWithScale = defineOp({
   outputs: FAKE_OUTPUTS,
   attrs: QUANT_ATTRS,
   minOpset: 11,
-  note: 'QuantizeLinear at InScale (int8 out) or float',
+  note: 'QuantizeLinear at InScale (Out: its integers as float, as Paddle), OutScale; or float',
   map: (ctx, a) => fakeQuant(ctx, a, false, () => scaleFromVar(ctx, 'InScale')),
 });
 
@@ -259,11 +263,6 @@ export const fakeChannelWiseQuant = defineOp({
   map: (ctx, a) => fakeQuant(ctx, a, false, (x, rank) => absMaxOf(ctx, x, rank, channelAxis(ctx, a.quant_axis, rank))),
 });
 
-/** A float copy of x: int8 QuantizeLinear outputs are cast back (a fake_dequantize reads floats). */
-function asFloat(ctx: MapContext, x: string): string {
-  return int8Set(ctx.g).has(x) ? ctx.g.cast(x, 'float32') : x;
-}
-
 export const fakeDequantMaxAbs = defineOp({
   types: ['fake_dequantize_max_abs'],
   inputs: { X: 0, Scale: 1 },
@@ -275,7 +274,7 @@ export const fakeDequantMaxAbs = defineOp({
     const { g } = ctx;
     if (!(a.max_range > 0)) throw ctx.unsupported(`max_range ${a.max_range}`);
     const s = scaleFromVar(ctx, 'Scale');
-    g.op('Div', [g.op('Mul', [asFloat(ctx, ctx.input('X')), s.absMax]), g.scalar(a.max_range)], {}, ctx.output('Out'));
+    g.op('Div', [g.op('Mul', [ctx.input('X'), s.absMax]), g.scalar(a.max_range)], {}, ctx.output('Out'));
   },
 });
 
@@ -292,7 +291,7 @@ export const fakeChannelWiseDequantMaxAbs = defineOp({
     const list = ctx.list('Scales');
     if (list.tensors.length < 1 || list.tensors.length > 2) throw ctx.unsupported(`${list.tensors.length} Scales (1 or 2 expected)`);
     const bits = a.quant_bits.length ? a.quant_bits : [8];
-    let y = asFloat(ctx, ctx.input('X'));
+    let y = ctx.input('X');
     // Scales[0] is per channel: along quant_axis with one scale, along x_num_col_dims (the output
     // channels of a mul/fc) when two are given
     const axis = list.tensors.length === 2 ? a.x_num_col_dims : channelAxis(ctx, a.quant_axis, rank);
@@ -362,13 +361,13 @@ export const dequantizeLinear = defineOp({
     const s = linearScale(ctx, a.quant_axis, rank);
     const bin = binCnt(a.bit_length);
     if (g.quant === 'qdq') {
-      const q = int8Set(g).has(x) ? x : g.cast(x, 'int8');
+      const q = int8Of(g).get(x) ?? g.cast(x, 'int8');
       const { step, zp, attrs } = qdqParams(ctx, s, bin);
       g.op('DequantizeLinear', [q, step, zp], attrs, ctx.output('Y'));
       return;
     }
     const sb = broadcastable(ctx, s, rank);
-    g.op('Div', [g.op('Mul', [asFloat(ctx, x), sb]), g.scalar(bin)], {}, ctx.output('Y'));
+    g.op('Div', [g.op('Mul', [x, sb]), g.scalar(bin)], {}, ctx.output('Y'));
   },
 });
 

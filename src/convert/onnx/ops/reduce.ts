@@ -34,8 +34,8 @@ const ROWS: Row[] = [
   { types: ['reduce_max', 'max'], onnx: 'ReduceMax', pirAxis: 'operand' },
   { types: ['reduce_min', 'min'], onnx: 'ReduceMin', pirAxis: 'operand' },
   { types: ['reduce_prod', 'prod'], onnx: 'ReduceProd', pirAxis: 'operand', pirKeep: 'keep_dim' },
-  { types: ['amax'], onnx: 'ReduceMax', pirAxis: 'attr' },
-  { types: ['amin'], onnx: 'ReduceMin', pirAxis: 'attr' },
+  { types: ['amax', 'reduce_amax'], onnx: 'ReduceMax', pirAxis: 'attr', note: 'dim, keep_dim, reduce_all (legacy reduce_amax)' },
+  { types: ['amin', 'reduce_amin'], onnx: 'ReduceMin', pirAxis: 'attr', note: 'dim, keep_dim, reduce_all (legacy reduce_amin)' },
   { types: ['reduce_all', 'all'], onnx: 'ReduceMin', pirAxis: 'attr', logical: true, note: 'dim, keep_dim, reduce_all (min over 0/1)' },
   { types: ['reduce_any', 'any'], onnx: 'ReduceMax', pirAxis: 'attr', logical: true, note: 'dim, keep_dim, reduce_all (max over 0/1)' },
 ];
@@ -118,15 +118,23 @@ export const REDUCE: OpMapper[] = [
     map(ctx, a) {
       const { g } = ctx;
       if (ctx.pir && !ctx.has('axisT')) throw ctx.unsupported('the axis operand is missing');
-      let x = ctx.input('X');
-      let axis = a.axis;
-      if (a.flatten) { x = g.op('Reshape', [x, g.constant([-1])]); axis = 0; }
-      if (axis < 0 && ctx.opset < 11) axis += ctx.rank('X');
+      const x = ctx.input('X');
       const onnx = kind === 'max' ? 'ArgMax' : 'ArgMin';
       const out = ctx.output('Out');
       // legacy dtype is a VarType (2 int32, 3 int64, -1 int64); PIR says it by name
       const declared = ctx.outputDtypeOf('Out');
       const int32 = declared === 'int32' || (declared === undefined && (a.dtype === 2 || ctx.op.attrs['dtype'] === 'int32'));
+      const finish = (t: string): void => { if (int32) g.cast(t, 'int32', out); else g.op('Identity', [t], {}, out); };
+      if (a.flatten) {
+        // the index into the flattened tensor: keepdims gives one unit dim per dim of X, otherwise
+        // a 0-D result (Paddle 2.5+), or [1] where the program declares it (older Paddle)
+        const i = g.op(onnx, [g.op('Reshape', [x, g.constant([-1])])], { axis: 0, keepdims: 0 });
+        const dims = a.keepdims ? new Array(ctx.rank('X')).fill(1) : ctx.outputShapeOf('Out')?.length === 1 ? [1] : [];
+        finish(g.op('Reshape', [i, g.constant(dims, 'int64', [dims.length])]));
+        return;
+      }
+      let axis = a.axis;
+      if (axis < 0 && ctx.opset < 11) axis += ctx.rank('X');
       if (int32) g.cast(g.op(onnx, [x], { axis, keepdims: a.keepdims ? 1 : 0 }), 'int32', out);
       else g.op(onnx, [x], { axis, keepdims: a.keepdims ? 1 : 0 }, out);
     },

@@ -43,9 +43,34 @@ export const unsqueeze = defineOp({
   outputs: { Out: 0 },
   attrs: { axes: { default: [] as number[], tensor: 'AxesTensor' } },
   minOpset: 1,
-  note: 'axes, AxesTensor (constant)',
+  note: 'axes (inserted one at a time, as Paddle), AxesTensor / AxesTensorList (constant)',
   map(ctx, a) {
     const axes = ctx.has('AxesTensorList') ? listAxes(ctx, 'AxesTensorList') : a.axes;
-    ctx.g.unsqueeze(ctx.input('X'), axes, ctx.output('Out'));
+    ctx.g.unsqueeze(ctx.input('X'), unsqueezePositions(ctx, axes), ctx.output('Out'));
   },
 });
+
+/**
+ * Where the new unit dims end up. Paddle inserts the axes one at a time, each counted in the shape
+ * built so far (a negative one from its end: axis + rank_so_far + 1), so [2, 0] on a rank-2 input
+ * puts them at 0 and 3, where ONNX (positions in the output) would put them at 0 and 2. The
+ * positions returned are in the output, ascending and non-negative (opsets below 11 take no
+ * negative axes).
+ */
+function unsqueezePositions(ctx: MapContext, axes: number[]): number[] {
+  const rank = ctx.shapeOf('X')?.length;
+  if (rank === undefined) {
+    // without the rank: ascending non-negative axes mean the same in both, and so does one axis
+    // (a negative one only where ONNX takes it, from opset 11)
+    const ascending = axes.every((v, i) => v >= 0 && (i === 0 || v > axes[i - 1]!));
+    if (ascending || (axes.length === 1 && ctx.opset >= 11)) return axes;
+    throw ctx.unsupported(`unsqueeze axes [${axes.join(', ')}] need the rank of X, which is not declared`);
+  }
+  const dims: boolean[] = new Array(rank).fill(false);
+  for (const v of axes) {
+    const at = v < 0 ? v + dims.length + 1 : v;
+    if (!(at >= 0 && at <= dims.length)) throw ctx.unsupported(`unsqueeze axis ${v} is outside a rank-${dims.length} shape`);
+    dims.splice(at, 0, true);
+  }
+  return dims.flatMap((isNew, i) => (isNew ? [i] : []));
+}
