@@ -15,7 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
-import { embeddedKernels, jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { embeddedKernels, jpegKernels, kernelOffset, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { resizeCv2Linear } from '../templates/server/image/resize.mjs';
 import { kernelBytes } from '../templates/server/image/jpeg-wasm-asm.mjs';
 
 afterAll(() => useJpegKernels(true));
@@ -308,4 +309,51 @@ const noOracle = !pyHas('cv2, PIL, numpy');
       expectSame(b, `${f} rgb`, false);
     }
   }, 150_000);
+});
+
+describe('cv2 INTER_LINEAR: the 3-channel kernels (cv2h, cv2v) and the JS passes give the same bytes', () => {
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  type Img = { width: number; height: number; channels: number; data: Uint8Array };
+  const both = (img: Img, w: number, h: number, win?: { x: number; y: number; width: number; height: number }, view = false) => {
+    useJpegKernels(true);
+    const k = resizeCv2Linear(img, w, h, win, { view });
+    const kData = Buffer.from(k.data);
+    const inKernel = kernelOffset(k.data);
+    useJpegKernels(false);
+    const js = resizeCv2Linear(img, w, h, win);
+    useJpegKernels(true);
+    return { k, kData, inKernel, js };
+  };
+
+  it('random sizes, up and down, whole results and windows; a source already in kernel memory is read in place', () => {
+    let windows = 0;
+    for (let t = 0; t < 300; t++) {
+      const sw = 1 + Math.floor(rnd() * 80), sh = 1 + Math.floor(rnd() * 80);
+      // smooth gradients plus noise (natural-looking), or pure noise
+      const smooth = rnd() < 0.5;
+      const img = { width: sw, height: sh, channels: 3, data: Uint8Array.from({ length: sw * sh * 3 }, (_, i) => (smooth ? (i * 7 + Math.floor(i / (sw * 3)) * 5 + Math.floor(rnd() * 9)) & 255 : Math.floor(rnd() * 256))) };
+      const W = 1 + Math.floor(rnd() * 120), H = 1 + Math.floor(rnd() * 120);
+      const ww = 1 + Math.floor(rnd() * W), wh = 1 + Math.floor(rnd() * H);
+      const win = rnd() < 0.3 ? undefined : { x: Math.floor(rnd() * (W - ww + 1)), y: Math.floor(rnd() * (H - wh + 1)), width: ww, height: wh };
+      if (win) windows++;
+      const { k, kData, inKernel, js } = both(img, W, H, win);
+      expect([k.width, k.height], `${sw}x${sh} -> ${W}x${H}`).toEqual([js.width, js.height]);
+      expect(Buffer.compare(kData, Buffer.from(js.data)), `${sw}x${sh} -> ${W}x${H} ${JSON.stringify(win)}`).toBe(0);
+      expect(inKernel).toBe(-1);
+    }
+    expect(windows).toBeGreaterThan(100);
+    // a resize's view as the next resize's source (read where it lies, its own result written after it)
+    const src = { width: 97, height: 61, channels: 3, data: Uint8Array.from({ length: 97 * 61 * 3 }, (_, i) => (i * 13) & 255) };
+    useJpegKernels(true);
+    const first = resizeCv2Linear(src, 150, 90, undefined, { view: true });
+    expect(kernelOffset(first.data)).toBeGreaterThan(0);
+    const before = Buffer.from(first.data);
+    const second = resizeCv2Linear(first, 41, 77);
+    expect(Buffer.from(first.data).equals(before), 'the source view is left as it was').toBe(true);
+    useJpegKernels(false);
+    const want = resizeCv2Linear(resizeCv2Linear(src, 150, 90), 41, 77);
+    useJpegKernels(true);
+    expect(Buffer.compare(Buffer.from(second.data), Buffer.from(want.data))).toBe(0);
+  });
 });

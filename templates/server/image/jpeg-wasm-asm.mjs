@@ -623,9 +623,73 @@ function pngKernel(bgr) {
   return { name: bgr ? 'pngBgr' : 'pngRgb', params: P.length, results: 1, i32s: Li.length, v128s: Lv.length, code: flat(body) };
 }
 
+// ---- OpenCV INTER_LINEAR on 3-channel uint8 (resize.mjs) ----
+
+/**
+ * cv2h(srcA, srcB, offs, wts, outA, outB, n): resize.mjs's horizontal pass of cv2 INTER_LINEAR on two source rows
+ * of 3-channel pixels at once: for destination pixel i, with o = offs[i] (int32: the left source pixel's byte
+ * offset in the row) and the int16 weights wts[i] = [a0, a1, a0, a1, a0, a1, 0, 0], out[3 i + k] =
+ * src[o + k] a0 + src[o + 3 + k] a1 as int32, for k < 3 (the right pixel is read even at the last column, where
+ * a1 is 0: 16 bytes from o must be readable). The two channels' bytes and their neighbours are paired by a
+ * swizzle and summed by one i32x4.dot_i16x8_s; each pixel stores 16 bytes (the next overwrites the 4th lane).
+ * A single row: srcB = srcA, outB = outA.
+ */
+function cv2hKernel() {
+  const P = ['srcA', 'srcB', 'offs', 'wts', 'outA', 'outB', 'n'];
+  const Li = ['o'];
+  const Lv = ['mask', 'w'];
+  const idx = Object.fromEntries([...P, ...Li, ...Lv].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const Z = 0x80;
+  const row = (/** @type {string} */ src, /** @type {string} */ out) => [
+    L(out), L(src), L('o'), ADD, vload(), L('mask'), simd(14), L('w'), simd(186), vstore(),
+  ];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('mask', [0xfd, 12, [0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z]]),
+    LOOP,
+    S('o', [L('offs'), 0x28, 2, 0]),
+    S('w', [L('wts'), vload()]),
+    row('srcA', 'outA'), row('srcB', 'outB'),
+    S('offs', [L('offs'), i32(4), ADD]), S('wts', [L('wts'), i32(16), ADD]),
+    S('outA', [L('outA'), i32(12), ADD]), S('outB', [L('outB'), i32(12), ADD]),
+    L('n'), i32(1), SUB, tee(idx.n), i32(0), GT_S, brIf(0),
+    END, END,
+  ];
+  return { name: 'cv2h', params: P.length, i32s: Li.length, v128s: Lv.length, code: flat(code) };
+}
+
+/**
+ * cv2v(rowA, rowB, out, n, b0, b1): resize.mjs's vertical pass of cv2 INTER_LINEAR on uint8, OpenCV's SIMD
+ * rounding: out[x] = ((((A[x] >> 4) b0) >> 16) + (((B[x] >> 4) b1) >> 16) + 2) >> 2 over int32 rows A and B, in
+ * groups of 16 values (reads and writes whole groups: the caller leaves room past the row; the values are
+ * 0..255, so the saturating narrows never act).
+ */
+function cv2vKernel() {
+  const P = ['a', 'b', 'out', 'n', 'b0', 'b1'];
+  const Lv = ['B0', 'B1', 'TWO', 'q0', 'q1', 'q2'];
+  const idx = Object.fromEntries([...P, ...Lv].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const term = (/** @type {string} */ r, /** @type {number} */ off, /** @type {string} */ w) => [L(r), vload(off), i32(4), simd(V.i32shrs), L(w), simd(V.i32mul), i32(16), simd(V.i32shrs)];
+  const q = (/** @type {number} */ k) => [term('a', 16 * k, 'B0'), term('b', 16 * k, 'B1'), simd(V.i32add), L('TWO'), simd(V.i32add), i32(2), simd(V.i32shrs)];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('B0', [L('b0'), simd(17)]), S('B1', [L('b1'), simd(17)]), S('TWO', i32splat(2)),
+    LOOP,
+    L('out'), q(0), q(1), simd(V.i16narrows), q(2), q(3), simd(V.i16narrows), simd(V.i8narrowu), vstore(),
+    S('a', [L('a'), i32(64), ADD]), S('b', [L('b'), i32(64), ADD]), S('out', [L('out'), i32(16), ADD]),
+    L('n'), i32(16), SUB, tee(idx.n), i32(0), GT_S, brIf(0),
+    END, END,
+  ];
+  void idx.q0;
+  return { name: 'cv2v', params: P.length, i32s: 0, v128s: Lv.length, code: flat(code) };
+}
+
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel()]);
 }
 
 // run directly: rewrite the embedded bytes in jpeg-wasm.mjs

@@ -14,7 +14,7 @@
 // DC-only blocks.
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
-import { jpegKernels, HUFF, DESC } from './jpeg-wasm.mjs';
+import { jpegKernels, kernelOffset, HUFF, DESC } from './jpeg-wasm.mjs';
 
 const FMT = 'JPEG';
 
@@ -584,11 +584,15 @@ const u16 = (d, p) => (d[p] << 8) | d[p + 1];
 /**
  * Decode a JPEG to 3-channel HWC uint8 (RGB order, or BGR with `bgr`), like libjpeg-turbo's defaults.
  * Grayscale JPEGs are replicated to 3 channels (cv2.IMREAD_COLOR). EXIF orientation is returned, not applied.
+ * `view`: the pixels may be left in this thread's kernel memory (valid until the next kernel use on this thread:
+ * for a caller that reads them at once, as a resize that follows).
  * @param {Uint8Array} data
- * @param {{ bgr?: boolean }} [opts]
+ * @param {{ bgr?: boolean, view?: boolean }} [opts]
  * @returns {Image & { orientation: number }}
  */
 export function decodeJpeg(data, opts = {}) {
+  // the entropy-coded bytes are copied into the kernels' memory: never from a view of it
+  if (kernelOffset(data) >= 0) data = data.slice();
   if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no SOI marker`, 0);
   /** @type {(Uint16Array | null)[]} */
   const qts = [null, null, null, null];
@@ -973,7 +977,8 @@ export function decodeJpeg(data, opts = {}) {
         k.up2(sr, ur, cw, bl, br);
         ycc(yo + y * ys, ub, ur, o, width);
       }
-      const out = new Uint8Array(kern.memory.buffer.slice(outOff, outOff + width * height * 3));
+      // view: the caller reads the pixels where the kernels wrote them (until their next use on this thread)
+      const out = opts.view ? new Uint8Array(kern.memory.buffer, outOff, width * height * 3) : new Uint8Array(kern.memory.buffer.slice(outOff, outOff + width * height * 3));
       return { width, height, channels: 3, data: out, orientation };
     }
   }

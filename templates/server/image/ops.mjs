@@ -24,12 +24,14 @@ const argError = (what, msg) => new ImageError('E_IMAGE_ARG', `${what}: ${msg}`)
 /**
  * Resize with the named library's bilinear filter, bit-exact on uint8. `win` ({ x, y, width, height }):
  * compute and return only that rectangle of the result (bit-identical to cropping the whole result).
+ * `view` (cv2): the result may be a view of the thread's kernel memory (resizeCv2Linear), for a caller that reads it at once.
  * @param {Image} img @param {number} width @param {number} height @param {Interp} [interp]
  * @param {{ x: number, y: number, width: number, height: number }} [win]
+ * @param {{ view?: boolean }} [opts]
  * @returns {Image}
  */
-export function resize(img, width, height, interp = 'cv2', win = undefined) {
-  return interp === 'pil' ? resizePilBilinear(img, width, height, win) : resizeCv2Linear(img, width, height, win);
+export function resize(img, width, height, interp = 'cv2', win = undefined, opts = {}) {
+  return interp === 'pil' ? resizePilBilinear(img, width, height, win) : resizeCv2Linear(img, width, height, win, opts);
 }
 
 /**
