@@ -17,6 +17,7 @@ import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
 import { embeddedKernels, jpegKernels, kernelOffset, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
 import { resizeCv2Linear } from '../templates/server/image/resize.mjs';
+import { normalizeToChw } from '../templates/server/image/ops.mjs';
 import { kernelBytes } from '../templates/server/image/jpeg-wasm-asm.mjs';
 
 afterAll(() => useJpegKernels(true));
@@ -355,5 +356,39 @@ describe('cv2 INTER_LINEAR: the 3-channel kernels (cv2h, cv2v) and the JS passes
     const want = resizeCv2Linear(resizeCv2Linear(src, 150, 90), 41, 77);
     useJpegKernels(true);
     expect(Buffer.compare(Buffer.from(second.data), Buffer.from(want.data))).toBe(0);
+  });
+});
+
+describe('normalise + CHW: the 3-channel kernel (normChw) and the JS pass give the same floats', () => {
+  it('float64 and float32 arithmetic, channels reversed or not, odd sizes; pixels in kernel memory read in place', () => {
+    let seed = 11;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (let t = 0; t < 120; t++) {
+      const w = 1 + Math.floor(rnd() * 70), h = 1 + Math.floor(rnd() * 70);
+      const img = { width: w, height: h, channels: 3, data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rnd() * 256)) };
+      const opts = t % 3 === 0
+        ? { div: 1 + rnd() * 300, mean: [rnd(), rnd() * 100, -rnd()], std: [0.1 + rnd(), 0.5 + rnd() * 50, 0.01 + rnd()], arithmetic: rnd() < 0.5 ? 'float64' : 'float32' }
+        : { div: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], arithmetic: t % 2 ? 'float64' : 'float32' };
+      const swap = rnd() < 0.5;
+      useJpegKernels(true);
+      const k = normalizeToChw(img, opts, swap);
+      useJpegKernels(false);
+      const js = normalizeToChw(img, opts, swap);
+      useJpegKernels(true);
+      expect(k.dims).toEqual([3, h, w]);
+      expect(bits(k.data).equals(bits(js.data)), `${w}x${h} ${JSON.stringify(opts)} swap ${swap}`).toBe(true);
+      expect(kernelOffset(new Uint8Array(k.data.buffer))).toBe(-1);
+    }
+    // a resize's window left in kernel memory, normalised where it lies
+    const src = { width: 90, height: 70, channels: 3, data: Uint8Array.from({ length: 90 * 70 * 3 }, (_, i) => (i * 31) & 255) };
+    const opts = { div: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], arithmetic: 'float64' };
+    const win = resizeCv2Linear(src, 64, 50, { x: 3, y: 5, width: 40, height: 41 }, { view: true });
+    expect(kernelOffset(win.data)).toBeGreaterThan(0);
+    const k = normalizeToChw(win, opts, true);
+    useJpegKernels(false);
+    const js = normalizeToChw(resizeCv2Linear(src, 64, 50, { x: 3, y: 5, width: 40, height: 41 }), opts, true);
+    useJpegKernels(true);
+    expect(bits(k.data).equals(bits(js.data))).toBe(true);
   });
 });

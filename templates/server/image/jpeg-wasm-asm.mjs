@@ -687,9 +687,40 @@ function cv2vKernel() {
   return { name: 'cv2v', params: P.length, i32s: 0, v128s: Lv.length, code: flat(code) };
 }
 
+// ---- normalise + CHW through a table (ops.mjs) ----
+
+/**
+ * normChw(src, lut, out, n, i0, i2): ops.mjs's normalizeToChw for 3-channel uint8 pixels: plane k of the float32
+ * output (n values, planes 4 n bytes apart) is table k (256 float32 at lut + 1024 k) of input channel i0, 1, i2
+ * (k = 0, 1, 2): out[k n + p] = lut[256 k + src[3 p + ch]].
+ */
+function normChwKernel() {
+  const P = ['src', 'lut', 'out', 'n', 'i0', 'i2'];
+  const Li = ['plane', 'end'];
+  const idx = Object.fromEntries([...P, ...Li].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const load8u = [0x2d, 0, 0], f32load = (/** @type {number} */ off) => [0x2a, 2, ...u(off)], f32store = [0x38, 2, 0];
+  // table k's entry for the byte at src + ch: lut + 4 byte (+ 1024 k in the load's offset)
+  const value = (/** @type {any} */ ch, /** @type {number} */ k) => [L('src'), ch, ADD, load8u, i32(2), SHL, L('lut'), ADD, f32load(1024 * k)];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('plane', [L('n'), i32(2), SHL]),
+    S('end', [L('out'), L('plane'), ADD]),
+    LOOP,
+    L('out'), value(L('i0'), 0), f32store,
+    L('out'), L('plane'), ADD, value(i32(1), 1), f32store,
+    L('out'), L('plane'), i32(1), SHL, ADD, value(L('i2'), 2), f32store,
+    S('src', [L('src'), i32(3), ADD]),
+    L('out'), i32(4), ADD, tee(idx.out), L('end'), LT_S, brIf(0),
+    END, END,
+  ];
+  return { name: 'normChw', params: P.length, i32s: Li.length, v128s: 0, code: flat(code) };
+}
+
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel(), normChwKernel()]);
 }
 
 // run directly: rewrite the embedded bytes in jpeg-wasm.mjs

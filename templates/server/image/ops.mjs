@@ -5,6 +5,7 @@
 // the result), so tensors equal the seeds' tensors, not just approximately.
 import { ImageError } from './errors.mjs';
 import { checkResize, cv2ColumnTaps, cv2Rows, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
+import { jpegKernels, kernelOffset } from './jpeg-wasm.mjs';
 
 /**
  * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image  HWC uint8
@@ -402,6 +403,10 @@ export function normalizeToChw(img, opts, swap = false) {
   if (!(src instanceof Uint8Array)) return toChw(normalizeImage(swap ? swapChannels(img) : img, opts));
   const lut = normalizeTable(c, opts);
   const plane = w * h;
+  if (c === 3) {
+    const k = normalizeToChwKernel(src, lut, plane, swap);
+    if (k) return { data: k, dims: [c, h, w] };
+  }
   const out = new Float32Array(plane * c);
   if (c === 3) {
     // output plane k reads input channel k, or 2 - k after the reversal
@@ -419,6 +424,28 @@ export function normalizeToChw(img, opts, swap = false) {
     }
   }
   return { data: out, dims: [c, h, w] };
+}
+
+/**
+ * normalizeToChw of 3-channel pixels in the WebAssembly kernel (normChw): the same table (float32 entries, as
+ * each float64 number is cast when stored) read per byte; the pixels where they lie when already in kernel memory
+ * (a resize's window), else copied in. The tensor is copied out into a buffer of its own. Null without the kernels.
+ * @param {Uint8Array} src @param {Float64Array} lut @param {number} plane @param {boolean} swap
+ * @returns {Float32Array | null}
+ */
+function normalizeToChwKernel(src, lut, plane, swap) {
+  const inPlace = kernelOffset(src);
+  const srcOff = inPlace >= 0 ? inPlace : 64;
+  let at = (srcOff + src.length + 64 + 15) & ~15;
+  const lutOff = at; at += 3 * 1024;
+  const out = at; at += 12 * plane;
+  const k = jpegKernels(at);
+  if (!k) return null;
+  const buf = k.memory.buffer;
+  if (inPlace < 0) new Uint8Array(buf).set(src, srcOff);
+  new Float32Array(buf, lutOff, 768).set(lut);
+  k.exports.normChw(srcOff, lutOff, out, plane, swap ? 2 : 0, swap ? 0 : 2);
+  return new Float32Array(buf.slice(out, out + 12 * plane));
 }
 
 /**
