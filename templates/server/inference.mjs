@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { giveBuffer } from './buffers.mjs';
 import { SERVING_TYPES } from './tensors.mjs';
 
 const CUDA_LIB = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
@@ -200,6 +201,7 @@ export class InferencePool {
   finish(slot, m) {
     const jobs = slot.jobs;
     slot.jobs = null;
+    for (const b of m.inputs ?? []) giveBuffer(b);
     for (const [requests, rows] of m.runs) this.onRun(requests, rows);
     if (m.batch) {
       const total = jobs.reduce((n, j) => n + j.rows, 0);

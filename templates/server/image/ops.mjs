@@ -6,6 +6,7 @@
 import { ImageError } from './errors.mjs';
 import { checkResize, cv2ColumnTaps, cv2Rows, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
 import { jpegKernels, kernelOffset } from './jpeg-wasm.mjs';
+import { takeBuffer } from '../buffers.mjs';
 
 /**
  * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image  HWC uint8
@@ -429,7 +430,8 @@ export function normalizeToChw(img, opts, swap = false) {
 /**
  * normalizeToChw of 3-channel pixels in the WebAssembly kernel (normChw): the same table (float32 entries, as
  * each float64 number is cast when stored) read per byte; the pixels where they lie when already in kernel memory
- * (a resize's window), else copied in. The tensor is copied out into a buffer of its own. Null without the kernels.
+ * (a resize's window), else copied in. The tensor is copied out into a buffer of its own (one a model's earlier
+ * input left for reuse when there is one: ../buffers.mjs). Null without the kernels.
  * @param {Uint8Array} src @param {Float64Array} lut @param {number} plane @param {boolean} swap
  * @returns {Float32Array | null}
  */
@@ -445,7 +447,11 @@ function normalizeToChwKernel(src, lut, plane, swap) {
   if (inPlace < 0) new Uint8Array(buf).set(src, srcOff);
   new Float32Array(buf, lutOff, 768).set(lut);
   k.exports.normChw(srcOff, lutOff, out, plane, swap ? 2 : 0, swap ? 0 : 2);
-  return new Float32Array(buf.slice(out, out + 12 * plane));
+  // into a buffer an earlier tensor left (written whole), else a fresh one
+  const kept = takeBuffer(12 * plane);
+  if (!kept) return new Float32Array(buf.slice(out, out + 12 * plane));
+  new Uint8Array(kept).set(new Uint8Array(buf, out, 12 * plane));
+  return new Float32Array(kept);
 }
 
 /**
