@@ -186,8 +186,12 @@ const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373,
  * jpeg_idct_islow's arithmetic into 8x8 bytes at out (rows `stride` apart), then zeroed. Four columns (pass 1) or
  * four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the all-zero-AC shortcuts chosen per lane;
  * saturating narrows do the 0..255 clamp.
+ * small: idctBlock4, the same for a block whose nonzero coefficients all lie in rows 0-3 and columns 0-3 (most
+ * blocks of a photo): the columns 4-7 of pass 1 are zero, and both passes drop the terms of inputs 4-7, which are
+ * zero (integer arithmetic: the same values as the whole transform).
+ * @param {boolean} [small]
  */
-function idctKernel() {
+function idctKernel(small = false) {
   // idctBlock: params 0 coefs, 1 out, 2 stride; v128 locals from 3
   let next = 3;
   const v = () => next++;
@@ -210,6 +214,22 @@ function idctKernel() {
    */
   const pass = (x, out, round, shift, last) => {
     const code = [];
+    if (small) {
+      // x[4..7] are zero: the same sums without their terms
+      code.push(or(or(g(x[1]), g(x[2])), g(x[3])), i32splat(0), simd(55), set(MASK));
+      code.push(mul(g(x[2]), F0_541), set(T2));
+      code.push(add(g(T2), mul(g(x[2]), F0_765)), set(T3));
+      code.push(shl(g(x[0]), 13), set(T0));
+      code.push(add(g(T0), g(T3)), set(A10), sub(g(T0), g(T3)), set(A13));
+      code.push(add(g(T0), g(T2)), set(A11), sub(g(T0), g(T2)), set(A12));
+      code.push(mul(add(g(x[3]), g(x[1])), F1_175), set(Z5));
+      code.push(mul(g(x[1]), -F0_899), set(Z1), mul(g(x[3]), -F2_562), set(Z2));
+      code.push(add(mul(g(x[3]), -F1_961), g(Z5)), set(Z3), add(mul(g(x[1]), -F0_390), g(Z5)), set(Z4));
+      code.push(add(g(Z1), g(Z3)), set(T0));
+      code.push(add(g(Z2), g(Z4)), set(T1));
+      code.push(add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), set(T2));
+      code.push(add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), set(T3));
+    } else {
     // lanes whose 7 AC inputs are all zero take the shortcut value
     code.push(or(or(or(g(x[1]), g(x[2])), or(g(x[3]), g(x[4]))), or(or(g(x[5]), g(x[6])), g(x[7]))), i32splat(0), simd(55), set(MASK));
     code.push(mul(add(g(x[2]), g(x[6])), F0_541), set(Z1));
@@ -228,6 +248,7 @@ function idctKernel() {
     code.push(add(add(mul(g(x[5]), F2_053), g(Z2)), g(Z4)), set(T1));
     code.push(add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), set(T2));
     code.push(add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), set(T3));
+    }
     const dc = last ? add(shr(add(g(x[0]), i32splat(16)), 5), i32splat(128)) : shl(g(x[0]), 2);
     const fin = (/** @type {number[]} */ e) => (last ? add(shr(add(e, i32splat(round)), shift), i32splat(128)) : shr(add(e, i32splat(round)), shift));
     const outs = [
@@ -254,17 +275,18 @@ function idctKernel() {
     ];
   };
   const body = [];
-  // pass 1: columns 0-3 then 4-7, four at a time
-  for (let h = 0; h < 2; h++) {
-    for (let r = 0; r < 8; r++) body.push(g(0), vload(32 * r + 16 * h), set(X[r]));
+  // pass 1: columns 0-3 then 4-7, four at a time (small: columns 0-3 of rows 0-3; columns 4-7 come out zero)
+  for (let h = 0; h < (small ? 1 : 2); h++) {
+    for (let r = 0; r < (small ? 4 : 8); r++) body.push(g(0), vload(32 * r + 16 * h), set(X[r]));
     body.push(pass(X, WS.filter((_, i) => i % 2 === h), 1024, 11, false));
   }
-  // the coefficients are consumed: zero them for the next block
-  for (let i = 0; i < 16; i++) body.push(g(0), 0xfd, 12, new Array(16).fill(0), vstore(16 * i));
-  // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes)
+  // the coefficients are consumed: zero them for the next block (small: the only ones that were not)
+  for (let i = 0; i < 16; i++) if (!small || (i % 2 === 0 && i < 8)) body.push(g(0), 0xfd, 12, new Array(16).fill(0), vstore(16 * i));
+  // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes; small: inputs 4-7 are zero)
   for (let grp = 0; grp < 2; grp++) {
     const rows = (/** @type {number} */ h) => [0, 1, 2, 3].map((i) => WS[2 * (4 * grp + i) + h]);
-    body.push(transpose(rows(0), C.slice(0, 4)), transpose(rows(1), C.slice(4, 8)));
+    body.push(transpose(rows(0), C.slice(0, 4)));
+    if (!small) body.push(transpose(rows(1), C.slice(4, 8)));
     body.push(pass(C, O, 131072, 18, true));
     // O[k] lane i = output column k of row 4 grp + i: narrow (saturating: the clamp) and store row by row
     body.push(g(O[0]), g(O[1]), simd(V.i16narrows), g(O[2]), g(O[3]), simd(V.i16narrows), simd(V.i8narrowu), set(TT[0]));
@@ -279,10 +301,10 @@ function idctKernel() {
       }
     }
   }
-  return { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
+  return { name: small ? 'idctBlock4' : 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
 }
-/** function index of idctBlock in the module */
-const IDCT_BLOCK = 4;
+/** function indices of idctBlock and idctBlock4 in the module */
+const IDCT_BLOCK = 4, IDCT_BLOCK4 = 12;
 
 // ---- baseline entropy decoding ----
 
@@ -441,7 +463,7 @@ function scanKernel() {
         S('k', add(L('k'), and(shrU(L('f'), c(8)), c(15)))),
         S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
         st32(add(L('coef'), L('z')), mul(shrS(L('f'), c(16)), ld32(add(L('q'), L('z'))))),
-        S('ac', c(1)), inc('k', 1), br('acl'),
+        S('ac', or(L('ac'), or(L('z'), c(1)))), inc('k', 1), br('acl'),
       ]),
       S('l', ld16u(add(L('tbl'), shl(L('w'), c(1))), HUFF.lookup)),
       If(eqz(L('l')), slowDecode),
@@ -455,12 +477,14 @@ function scanKernel() {
       S('v', and(shrU(L('buf'), L('cnt')), sub(shl(c(1), L('s')), c(1)))),
       S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
       st32(add(L('coef'), L('z')), mul(extend('s'), ld32(add(L('q'), L('z'))))),
-      S('ac', c(1)), inc('k', 1), br('acl'),
+      S('ac', or(L('ac'), or(L('z'), c(1)))), inc('k', 1), br('acl'),
     ])),
     If(ltS(L('cnt'), L('fake')), overrun),
     // the block into its plane
     S('z', add(add(add(D(DESC.plane), mul(L('my'), D(DESC.rowStep))), mul(L('mx'), D(DESC.colStep))), D(DESC.off))),
-    If(L('ac'), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [
+    // ac: 0, or 1 | every AC coefficient's byte offset (4 z) or-ed: bits 0x10 and 0x80 clear when all lie in
+    // columns 0-3 and rows 0-3 (idctBlock4)
+    If(L('ac'), If(and(L('ac'), c(0x90)), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK4)]), [
       // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
       S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
       S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
@@ -720,7 +744,7 @@ function normChwKernel() {
 
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel(), normChwKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel(), normChwKernel(), idctKernel(true)]);
 }
 
 // run directly: rewrite the embedded bytes in jpeg-wasm.mjs
