@@ -585,9 +585,11 @@ const u16 = (d, p) => (d[p] << 8) | d[p + 1];
  * Decode a JPEG to 3-channel HWC uint8 (RGB order, or BGR with `bgr`), like libjpeg-turbo's defaults.
  * Grayscale JPEGs are replicated to 3 channels (cv2.IMREAD_COLOR). EXIF orientation is returned, not applied.
  * `view`: the pixels may be left in this thread's kernel memory (valid until the next kernel use on this thread:
- * for a caller that reads them at once, as a resize that follows).
+ * for a caller that reads them at once, as a resize that follows). `rows` (with `view`): (width, height) -> [first,
+ * end) or null: the caller reads only those rows, the others may be left unwritten (an image without an EXIF
+ * rotation; the kernels' colour path).
  * @param {Uint8Array} data
- * @param {{ bgr?: boolean, view?: boolean }} [opts]
+ * @param {{ bgr?: boolean, view?: boolean, rows?: (width: number, height: number) => [number, number] | null }} [opts]
  * @returns {Image & { orientation: number }}
  */
 export function decodeJpeg(data, opts = {}) {
@@ -962,7 +964,13 @@ export function decodeJpeg(data, opts = {}) {
       const yo = planes[0].byteOffset, bo = planes[1].byteOffset, ro = planes[2].byteOffset;
       const ys = cy.bpl * 8, cs = cb.bpl * 8, cw = cb.width, ch = cb.height;
       const sb = sumsOff, sr = sumsOff + pad16(2 * width + 32), ub = rowsOff, ur = rowsOff + pad16(2 * width + 32);
-      for (let y = 0; y < height; y++) {
+      // view with `rows`: only the rows its reader will read are converted (the others are left as they were)
+      let y0 = 0, y1 = height;
+      if (opts.view && opts.rows && orientation === 1) {
+        const r = opts.rows(width, height);
+        if (r) { y0 = Math.max(0, r[0]); y1 = Math.min(height, r[1]); }
+      }
+      for (let y = y0; y < y1; y++) {
         const o = outOff + y * width * 3;
         if (fh === 1) { ycc(yo + y * ys, bo + y * cs, ro + y * cs, o, width); continue; }
         let n = y, f = y, bl = 4, br = 8; // 2x1: 4 s[j] as the sums, biases scaled to match (3 s + s' + 1 or 2) >> 2

@@ -113,6 +113,18 @@ export function cv2Rows(y0, n, dstSize, srcSize, rowA, rowB, hresize, emit, hres
 }
 
 /**
+ * The source rows cv2Rows reads for destination rows y0 .. y0 + n - 1 (n >= 1): [first, end), the same arithmetic.
+ * @param {number} y0 @param {number} n @param {number} dstSize @param {number} srcSize
+ * @returns {[number, number]}
+ */
+export function cv2SourceRows(y0, n, dstSize, srcSize) {
+  const scale = 1 / (dstSize / srcSize);
+  const at = (/** @type {number} */ y) => Math.floor(Math.fround((y + 0.5) * scale - 0.5));
+  const clamp = (/** @type {number} */ r) => (r < 0 ? 0 : r >= srcSize ? srcSize - 1 : r);
+  return [clamp(at(y0)), clamp(at(y0 + n - 1) + 1) + 1];
+}
+
+/**
  * cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) on uint8, bit-exact. With `win`, only
  * that rectangle of the result is computed and returned (every output pixel depends only on its own
  * coordinates, so a window equals the same crop of the whole result, bit for bit): a resize followed by a

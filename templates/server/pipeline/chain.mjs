@@ -22,7 +22,7 @@
  */
 import { RequestError } from '../tensors.mjs';
 import { centerCropRect, normalizeArgs, normalizeResizeChw, normalizeToChw, resize, resizeShortSize, scaleShortSize } from '../image/ops.mjs';
-import { checkResize } from '../image/resize.mjs';
+import { checkResize, cv2SourceRows } from '../image/resize.mjs';
 import { kernelOffset } from '../image/jpeg-wasm.mjs';
 import { STEPS, asImage, decodeOne } from './steps.mjs';
 
@@ -72,11 +72,33 @@ function resizeCropOne(rs, cc, x, view = false) {
 }
 
 /**
- * A stage that works element by element: one(x, i, view) gives element i's result; view: that result may be a
- * view of the thread's kernel memory, because the next stage of its group reads it at once.
- * @param {{ op: string, params: any, step: string }[]} list @param {(x: any, i: number, view: boolean) => any} one
+ * A stage that works element by element: one(x, i, view, rows) gives element i's result; view: that result may
+ * be a view of the thread's kernel memory, because the next stage of its group reads it at once; rows: that next
+ * stage's `reads` (below), when it has one. reads(width, height): [first, end) of the rows of a width x height
+ * input the stage reads, or null (all of them, or unknown).
+ * @param {{ op: string, params: any, step: string }[]} list
+ * @param {(x: any, i: number, view: boolean, rows?: ((w: number, h: number) => [number, number] | null) | null) => any} one
+ * @param {((w: number, h: number) => [number, number] | null) | null} [reads]
  */
-const elementwise = (list, one) => ({ list, one });
+const elementwise = (list, one, reads = null) => ({ list, one, reads });
+
+/**
+ * The input rows a cv2 resize (and the crop after it) reads: those of the kept window's rows; null for PIL
+ * (other taps), a resize that keeps the image, or arguments its steps will refuse.
+ */
+function cv2Reads(rs, cc) {
+  if (rs.params.library !== 'cv2') return null;
+  return (w, h) => {
+    try {
+      const size = resizeTarget(rs, { width: w, height: h });
+      if (!size) return null;
+      const win = cc ? centerCropRect(size[0], size[1], cc.params.size, { rounding: cc.params.rounding }) : { y: 0, height: size[1] };
+      return win.height >= 1 && size[1] >= 1 ? cv2SourceRows(win.y, win.height, size[1], h) : null;
+    } catch {
+      return null;
+    }
+  };
+}
 
 /**
  * The stages of a chain: [{ steps, run(inputs) }], each taking the previous stage's output as
@@ -90,7 +112,7 @@ export function compileChain(members) {
   while (i < members.length) {
     const m = members[i];
     if (m.op === 'decode_image') {
-      parts.push(elementwise([m], (x, k, view) => as(m.step, () => decodeOne(x, k, m.step, view))));
+      parts.push(elementwise([m], (x, k, view, rows) => as(m.step, () => decodeOne(x, k, m.step, view, rows))));
       i++;
       continue;
     }
@@ -100,7 +122,7 @@ export function compileChain(members) {
       const j = i + (cc ? 3 : 2);
       if (at(j, 'normalize') && at(j + 1, 'to_chw')) {
         const rs = members[i + 1], nz = members[j], tc = members[j + 1];
-        parts.push(elementwise([m, rs, ...(cc ? [cc] : []), nz, tc], (x) => normChw(m, nz, tc, resizeCropOne(rs, cc, as(m.step, () => asImage(x, m.step)), true))));
+        parts.push(elementwise([m, rs, ...(cc ? [cc] : []), nz, tc], (x) => normChw(m, nz, tc, resizeCropOne(rs, cc, as(m.step, () => asImage(x, m.step)), true)), cv2Reads(rs, cc)));
         i = j + 2;
         continue;
       }
@@ -108,7 +130,7 @@ export function compileChain(members) {
     // resize [crop]
     if (RESIZES.has(m.op)) {
       const cc = at(i + 1, 'center_crop') ? members[i + 1] : null;
-      parts.push(elementwise(cc ? [m, cc] : [m], (x, _k, view) => resizeCropOne(m, cc, x, view)));
+      parts.push(elementwise(cc ? [m, cc] : [m], (x, _k, view) => resizeCropOne(m, cc, x, view), cv2Reads(m, cc)));
       i += cc ? 2 : 1;
       continue;
     }
@@ -149,12 +171,13 @@ export function compileChain(members) {
     if (!('one' in part)) { stages.push(part); p++; continue; }
     let q = p;
     while (q < parts.length && 'one' in parts[q]) q++;
-    const group = /** @type {{ list: any[], one: (x: any, i: number, view: boolean) => any }[]} */ (parts.slice(p, q));
+    const group = /** @type {{ list: any[], one: (x: any, i: number, view: boolean, rows?: any) => any, reads: any }[]} */ (parts.slice(p, q));
     const ones = group.map((g) => g.one);
+    const reads = group.map((g, s) => group[s + 1]?.reads ?? null);
     const n = ones.length;
     stages.push(fused(group.flatMap((g) => g.list), ({ in: v }) => each(v, (x, e) => {
       let y = x;
-      for (let s = 0; s < n; s++) y = ones[s](y, e, s < n - 1);
+      for (let s = 0; s < n; s++) y = ones[s](y, e, s < n - 1, reads[s]);
       return owned(y);
     })));
     p = q;

@@ -60,10 +60,10 @@ function base64Bytes(s, what) {
 
 /**
  * decode_image on one element (i: its index in the list); view: the pixels may stay in the thread's kernel
- * memory (chain.mjs, when the next step of the chain reads them at once)
+ * memory (chain.mjs, when the next step of the chain reads them at once); rows: with view, the rows it reads
  */
-export function decodeOne(b, i, step, view = false) {
-  try { return decode(b, view); } catch (e) {
+export function decodeOne(b, i, step, view = false, rows = undefined) {
+  try { return decode(b, view, rows); } catch (e) {
     throw new RequestError(400, `step "${step}": image ${i} cannot be decoded: ${e.message}`);
   }
 }
