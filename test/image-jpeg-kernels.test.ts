@@ -12,7 +12,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
+import { HAVE_SHARED, PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
 import { embeddedKernels, jpegKernels, kernelOffset, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
@@ -391,4 +391,28 @@ describe('normalise + CHW: the 3-channel kernel (normChw) and the JS pass give t
     useJpegKernels(true);
     expect(bits(k.data).equals(bits(js.data))).toBe(true);
   });
+});
+
+describe('a JPEG decoded for a reader of some rows (view + rows): those rows are the whole decode\'s', () => {
+  it('every first and last row near the top and bottom, 4:4:4, 4:2:2, 4:2:0, other layouts (decoded whole), on scribbled memory', () => {
+    const files: { name: string; bytes: Uint8Array }[] = layoutFiles();
+    if (HAVE_SHARED) for (const n of ['daisy.jpg', 'ILSVRC2012_val_00010010.jpeg']) files.push({ name: n, bytes: new Uint8Array(readFileSync(shared('pipeline', 'images', n))) });
+    let checked = 0;
+    for (const f of files) {
+      const whole = decodeJpeg(f.bytes, { bgr: true });
+      const h = whole.height, row = whole.width * 3;
+      const firsts = [...new Set([...Array.from({ length: Math.min(h, 40) }, (_, i) => i), ...Array.from({ length: Math.min(h, 40) }, (_, i) => h - 1 - i)])];
+      for (const y0 of firsts) {
+        for (const y1 of [y0 + 1, Math.min(h, y0 + 9), Math.min(h, y0 + 17), h]) {
+          const k = jpegKernels(1 << 16);
+          if (k) new Uint8Array(k.memory.buffer).fill(0x5a);
+          const part = decodeJpeg(f.bytes, { bgr: true, view: true, rows: () => [y0, y1] });
+          const a = Buffer.from(part.data.subarray(y0 * row, y1 * row)), b = Buffer.from(whole.data.subarray(y0 * row, y1 * row));
+          expect(a.equals(b), `${f.name}: rows ${y0}..${y1}`).toBe(true);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  }, 120_000);
 });

@@ -402,6 +402,16 @@ describeShared('decode -> resize in one group: the decoded JPEG is read where th
     expect(compileChain(m).map((st: any) => st.steps)).toEqual([['d', 'r', 'c', 'o', 'n', 't'], ['s']]);
     for (const b of jpegs) expect(await check(m, { in: [b] }, 'one photo')).toBe('same');
     expect(await check(m, { in: jpegs.slice(0, 3) }, 'three photos')).toBe('same');
+    // an EXIF rotation met only after the scan (APP1 before EOI): the rows skipped for the crop are needed after
+    // all, and the decoder starts again whole
+    const exif = Buffer.from([0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+    const late = Buffer.concat([jpegs[0]!.subarray(0, jpegs[0]!.length - 2), exif, Buffer.from([0xff, 0xd9])]);
+    expect(STEPS.decode_image.run({}, { in: late }, { step: 'd' }).width).toBe(STEPS.decode_image.run({}, { in: jpegs[0] }, { step: 'd' }).height);
+    expect(await check(m, { in: [late] }, 'EXIF after the scan')).toBe('same');
+    // (a tall crop of the unrotated image reads few rows; of the rotated one, those rows' far ends)
+    const tall = [m[0]!, { op: 'resize', params: { width: 100, height: 300, library: 'cv2' }, step: 'r' }, { op: 'center_crop', params: { size: 90, rounding: 'floor' }, step: 'c' }];
+    expect(await check(tall, { in: [late] }, 'EXIF after the scan, tall crop')).toBe('same');
+    expect(await check(tall, { in: [jpegs[0]] }, 'tall crop')).toBe('same');
     // what the group hands on when the resize keeps the image (scale_fixed_ratio at its size): a copy of its own
     const first = STEPS.decode_image.run({}, { in: jpegs[0] }, { step: 'd' });
     const keep = [{ op: 'decode_image', params: {}, step: 'd' }, { op: 'scale_fixed_ratio', params: { short_size: Math.min(first.width, first.height), library: 'cv2' }, step: 'k' }];

@@ -484,14 +484,18 @@ function scanKernel() {
     S('z', add(add(add(D(DESC.plane), mul(L('my'), D(DESC.rowStep))), mul(L('mx'), D(DESC.colStep))), D(DESC.off))),
     // ac: 0, or 1 | every AC coefficient's byte offset (4 z) or-ed: bits 0x10 and 0x80 clear when all lie in
     // columns 0-3 and rows 0-3 (idctBlock4)
-    If(L('ac'), If(and(L('ac'), c(0x90)), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK4)]), [
-      // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
-      S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
-      S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
-      st32(L('coef'), c(0)),
-      S('s', D(DESC.stride)),
-      Array.from({ length: 8 }, () => [L('z'), L('v'), simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
-    ]),
+    // a block whose address is outside (lo, hi) (rows its reader does not read) is not transformed: its
+    // coefficients are only cleared
+    If(and(gtS(L('z'), D(DESC.lo)), ltS(L('z'), D(DESC.hi))), [
+      If(L('ac'), If(and(L('ac'), c(0x90)), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK4)]), [
+        // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
+        S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
+        S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
+        st32(L('coef'), c(0)),
+        S('s', D(DESC.stride)),
+        Array.from({ length: 8 }, () => [L('z'), L('v'), simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
+      ]),
+    ], Array.from({ length: 16 }, (_, i) => [L('coef'), 0xfd, 12, new Array(16).fill(0), vstore(16 * i)])),
   ];
 
   const body = [
