@@ -55,19 +55,27 @@ describe('kept buffers', () => {
     drain();
     const dir = tempDir('pserve-buffers-');
     writeFileSync(join(dir, 'model.onnx'), convClassifierOnnx());
-    const pool = new InferencePool({ count: 1, session: { modelPath: join(dir, 'model.onnx'), device: 'cpu', explicit: true, threads: 1 }, maxRows: 1, onRun: () => {}, onRestart: () => {}, log: () => {} });
+    const n = 3 * 48 * 192;
+    const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.5);
+    const poolOpts = { count: 1, session: { modelPath: join(dir, 'model.onnx'), device: 'cpu', explicit: true, threads: 1 }, maxRows: 1, onRun: () => {}, onRestart: () => {}, log: () => {} };
+    const pool = new InferencePool({ ...poolOpts, reuseInputs: true });
+    // a plain model server's pool (no pipeline preprocessing to take them) keeps nothing
+    const plain = new InferencePool(poolOpts);
     await pool.start();
+    await plain.start();
     try {
-      const n = 3 * 48 * 192;
-      const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.5);
-      const run = () => pool.run([{ onnx: 'x', dtype: 'float32', data: x.slice(), shape: [1, 3, 48, 192] }], ['softmax_0.tmp_0'], false);
-      const first = await run();
+      const run = (p: any) => p.run([{ onnx: 'x', dtype: 'float32', data: x.slice(), shape: [1, 3, 48, 192] }], ['softmax_0.tmp_0'], false);
+      const alone = await run(plain);
+      expect(buffers.keptBuffers().count).toBe(0);
+      const first = await run(pool);
       expect(buffers.keptBuffers()).toEqual({ count: 1, bytes: 4 * n });
-      const again = await run();
+      const again = await run(pool);
       expect(Array.from(again['softmax_0.tmp_0'].data)).toEqual(Array.from(first['softmax_0.tmp_0'].data));
+      expect(Array.from(alone['softmax_0.tmp_0'].data)).toEqual(Array.from(first['softmax_0.tmp_0'].data));
       expect(buffers.keptBuffers().count).toBe(2);
     } finally {
       await pool.close();
+      await plain.close();
     }
     // normalise + CHW of a 40x50 image takes a kept buffer of its size and writes all of it
     drain();

@@ -92,9 +92,13 @@ const DEVICE_OF_EP = { cuda: 'gpu', webgpu: 'webgpu', cpu: 'cpu' };
 export class WorkerStopped extends Error {}
 
 export class InferencePool {
-  /** count workers; session: { modelPath, device, explicit, threads }; onRun(requests, rows) */
-  constructor({ count, session, maxRows, onRun, onRestart, log }) {
-    Object.assign(this, { count, session, maxRows, onRun, onRestart, log });
+  /**
+   * count workers; session: { modelPath, device, explicit, threads }; onRun(requests, rows); reuseInputs: the
+   * workers hand each run's input buffers back, kept for this thread's next tensors (buffers.mjs; a pipeline's
+   * preprocessing writes into them)
+   */
+  constructor({ count, session, maxRows, onRun, onRestart, log, reuseInputs = false }) {
+    Object.assign(this, { count, session, maxRows, onRun, onRestart, log, reuseInputs });
     this.slots = [];
     this.queue = [];
     this.nextId = 1;
@@ -192,6 +196,7 @@ export class InferencePool {
       const message = {
         type: 'run',
         fetches: first.fetches,
+        giveBack: this.reuseInputs,
         jobs: jobs.map((j) => ({ rows: j.rows, feeds: j.feeds.map((f) => ({ onnx: f.onnx, dtype: f.dtype, shape: f.shape, data: movable(f.data, transfer) })) })),
       };
       slot.worker.postMessage(message, transfer);
