@@ -12,10 +12,12 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
+import { HAVE_SHARED, PY, ROOT, describeShared, pyHas, shared, tempDir } from './helpers.js';
 import { decodeJpeg } from '../templates/server/image/jpeg.mjs';
 import { decodePng } from '../templates/server/image/png.mjs';
-import { embeddedKernels, jpegKernels, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { embeddedKernels, jpegKernels, kernelOffset, useJpegKernels } from '../templates/server/image/jpeg-wasm.mjs';
+import { resizeCv2Linear } from '../templates/server/image/resize.mjs';
+import { normalizeToChw } from '../templates/server/image/ops.mjs';
 import { kernelBytes } from '../templates/server/image/jpeg-wasm-asm.mjs';
 
 afterAll(() => useJpegKernels(true));
@@ -308,4 +310,109 @@ const noOracle = !pyHas('cv2, PIL, numpy');
       expectSame(b, `${f} rgb`, false);
     }
   }, 150_000);
+});
+
+describe('cv2 INTER_LINEAR: the 3-channel kernels (cv2h, cv2v) and the JS passes give the same bytes', () => {
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  type Img = { width: number; height: number; channels: number; data: Uint8Array };
+  const both = (img: Img, w: number, h: number, win?: { x: number; y: number; width: number; height: number }, view = false) => {
+    useJpegKernels(true);
+    const k = resizeCv2Linear(img, w, h, win, { view });
+    const kData = Buffer.from(k.data);
+    const inKernel = kernelOffset(k.data);
+    useJpegKernels(false);
+    const js = resizeCv2Linear(img, w, h, win);
+    useJpegKernels(true);
+    return { k, kData, inKernel, js };
+  };
+
+  it('random sizes, up and down, whole results and windows; a source already in kernel memory is read in place', () => {
+    let windows = 0;
+    for (let t = 0; t < 300; t++) {
+      const sw = 1 + Math.floor(rnd() * 80), sh = 1 + Math.floor(rnd() * 80);
+      // smooth gradients plus noise (natural-looking), or pure noise
+      const smooth = rnd() < 0.5;
+      const img = { width: sw, height: sh, channels: 3, data: Uint8Array.from({ length: sw * sh * 3 }, (_, i) => (smooth ? (i * 7 + Math.floor(i / (sw * 3)) * 5 + Math.floor(rnd() * 9)) & 255 : Math.floor(rnd() * 256))) };
+      const W = 1 + Math.floor(rnd() * 120), H = 1 + Math.floor(rnd() * 120);
+      const ww = 1 + Math.floor(rnd() * W), wh = 1 + Math.floor(rnd() * H);
+      const win = rnd() < 0.3 ? undefined : { x: Math.floor(rnd() * (W - ww + 1)), y: Math.floor(rnd() * (H - wh + 1)), width: ww, height: wh };
+      if (win) windows++;
+      const { k, kData, inKernel, js } = both(img, W, H, win);
+      expect([k.width, k.height], `${sw}x${sh} -> ${W}x${H}`).toEqual([js.width, js.height]);
+      expect(Buffer.compare(kData, Buffer.from(js.data)), `${sw}x${sh} -> ${W}x${H} ${JSON.stringify(win)}`).toBe(0);
+      expect(inKernel).toBe(-1);
+    }
+    expect(windows).toBeGreaterThan(100);
+    // a resize's view as the next resize's source (read where it lies, its own result written after it)
+    const src = { width: 97, height: 61, channels: 3, data: Uint8Array.from({ length: 97 * 61 * 3 }, (_, i) => (i * 13) & 255) };
+    useJpegKernels(true);
+    const first = resizeCv2Linear(src, 150, 90, undefined, { view: true });
+    expect(kernelOffset(first.data)).toBeGreaterThan(0);
+    const before = Buffer.from(first.data);
+    const second = resizeCv2Linear(first, 41, 77);
+    expect(Buffer.from(first.data).equals(before), 'the source view is left as it was').toBe(true);
+    useJpegKernels(false);
+    const want = resizeCv2Linear(resizeCv2Linear(src, 150, 90), 41, 77);
+    useJpegKernels(true);
+    expect(Buffer.compare(Buffer.from(second.data), Buffer.from(want.data))).toBe(0);
+  });
+});
+
+describe('normalise + CHW: the 3-channel kernel (normChw) and the JS pass give the same floats', () => {
+  it('float64 and float32 arithmetic, channels reversed or not, odd sizes; pixels in kernel memory read in place', () => {
+    let seed = 11;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    for (let t = 0; t < 120; t++) {
+      const w = 1 + Math.floor(rnd() * 70), h = 1 + Math.floor(rnd() * 70);
+      const img = { width: w, height: h, channels: 3, data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rnd() * 256)) };
+      const opts = t % 3 === 0
+        ? { div: 1 + rnd() * 300, mean: [rnd(), rnd() * 100, -rnd()], std: [0.1 + rnd(), 0.5 + rnd() * 50, 0.01 + rnd()], arithmetic: rnd() < 0.5 ? 'float64' : 'float32' }
+        : { div: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], arithmetic: t % 2 ? 'float64' : 'float32' };
+      const swap = rnd() < 0.5;
+      useJpegKernels(true);
+      const k = normalizeToChw(img, opts, swap);
+      useJpegKernels(false);
+      const js = normalizeToChw(img, opts, swap);
+      useJpegKernels(true);
+      expect(k.dims).toEqual([3, h, w]);
+      expect(bits(k.data).equals(bits(js.data)), `${w}x${h} ${JSON.stringify(opts)} swap ${swap}`).toBe(true);
+      expect(kernelOffset(new Uint8Array(k.data.buffer))).toBe(-1);
+    }
+    // a resize's window left in kernel memory, normalised where it lies
+    const src = { width: 90, height: 70, channels: 3, data: Uint8Array.from({ length: 90 * 70 * 3 }, (_, i) => (i * 31) & 255) };
+    const opts = { div: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], arithmetic: 'float64' };
+    const win = resizeCv2Linear(src, 64, 50, { x: 3, y: 5, width: 40, height: 41 }, { view: true });
+    expect(kernelOffset(win.data)).toBeGreaterThan(0);
+    const k = normalizeToChw(win, opts, true);
+    useJpegKernels(false);
+    const js = normalizeToChw(resizeCv2Linear(src, 64, 50, { x: 3, y: 5, width: 40, height: 41 }), opts, true);
+    useJpegKernels(true);
+    expect(bits(k.data).equals(bits(js.data))).toBe(true);
+  });
+});
+
+describe('a JPEG decoded for a reader of some rows (view + rows): those rows are the whole decode\'s', () => {
+  it('every first and last row near the top and bottom, 4:4:4, 4:2:2, 4:2:0, other layouts (decoded whole), on scribbled memory', () => {
+    const files: { name: string; bytes: Uint8Array }[] = layoutFiles();
+    if (HAVE_SHARED) for (const n of ['daisy.jpg', 'ILSVRC2012_val_00010010.jpeg']) files.push({ name: n, bytes: new Uint8Array(readFileSync(shared('pipeline', 'images', n))) });
+    let checked = 0;
+    for (const f of files) {
+      const whole = decodeJpeg(f.bytes, { bgr: true });
+      const h = whole.height, row = whole.width * 3;
+      const firsts = [...new Set([...Array.from({ length: Math.min(h, 40) }, (_, i) => i), ...Array.from({ length: Math.min(h, 40) }, (_, i) => h - 1 - i)])];
+      for (const y0 of firsts) {
+        for (const y1 of [y0 + 1, Math.min(h, y0 + 9), Math.min(h, y0 + 17), h]) {
+          const k = jpegKernels(1 << 16);
+          if (k) new Uint8Array(k.memory.buffer).fill(0x5a);
+          const part = decodeJpeg(f.bytes, { bgr: true, view: true, rows: () => [y0, y1] });
+          const a = Buffer.from(part.data.subarray(y0 * row, y1 * row)), b = Buffer.from(whole.data.subarray(y0 * row, y1 * row));
+          expect(a.equals(b), `${f.name}: rows ${y0}..${y1}`).toBe(true);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  }, 120_000);
 });

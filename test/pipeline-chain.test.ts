@@ -5,7 +5,10 @@
  * the same bits as the separate steps (which test/image-preprocess.test.ts pins to OpenCV, PIL and
  * numpy); the runner must group the recipes' steps as intended and still name the failing step.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { describeShared, shared } from './helpers.js';
 import { imagenetRecipe, ppshituRecipe, pptsmRecipe } from '../src/bundle/recipes.js';
 import { encodeBmp, sceneRgb } from '../src/bundle/smoke-pipeline.js';
 
@@ -15,6 +18,7 @@ const { STEPS } = await import(`${T}steps.mjs`);
 const { runChain, compileChain } = await import(`${T}chain.mjs`);
 const { StepWorkers } = await import(`${T}step-worker.mjs`);
 const ops = await import('../templates/server/image/ops.mjs');
+const { kernelOffset, jpegKernels } = await import('../templates/server/image/jpeg-wasm.mjs');
 
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
@@ -152,10 +156,10 @@ describe('the runner groups image steps into chains', () => {
       const { steps } = stepsOf(p);
       return compileChain(names.map((n) => { const s = steps.find((x: any) => x.name === n); return { op: s.op, params: s.params, step: s.name }; })).map((st: any) => st.steps);
     };
-    expect(stagesOf(['decoded', 'resized', 'cropped', 'rgb', 'normalized', 'chw', 'batch'], recipes.imagenet)).toEqual([['decoded'], ['resized', 'cropped'], ['rgb', 'normalized', 'chw'], ['batch']]);
+    expect(stagesOf(['decoded', 'resized', 'cropped', 'rgb', 'normalized', 'chw', 'batch'], recipes.imagenet)).toEqual([['decoded', 'resized', 'cropped', 'rgb', 'normalized', 'chw'], ['batch']]);
     expect(stagesOf(['det_rgb', 'det_norm', 'det_resized', 'det_chw', 'det_batch'], recipes.ppshitu)).toEqual([['det_rgb', 'det_norm', 'det_resized', 'det_chw'], ['det_batch']]);
     expect(stagesOf(['crops', 'rec_rgb', 'rec_resized', 'rec_norm', 'rec_chw', 'rec_batch'], recipes.ppshitu)).toEqual([['crops'], ['rec_rgb', 'rec_resized', 'rec_norm', 'rec_chw'], ['rec_batch']]);
-    expect(stagesOf(['sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'], recipes.pptsm)).toEqual([['sampled'], ['scaled', 'cropped'], ['normalized', 'chw'], ['batch']]);
+    expect(stagesOf(['sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'], recipes.pptsm)).toEqual([['sampled'], ['scaled', 'cropped', 'normalized', 'chw'], ['batch']]);
   });
 });
 
@@ -347,5 +351,98 @@ describe('top-1 in one scan', () => {
       const out = STEPS.topk.run({ k: 1 }, { in: { data, dims: [2, c] } }, { step: 't', state });
       for (let r = 0; r < 2; r++) expect(out.indices[r]).toBe(bySort(Array.from(data.subarray(r * c, (r + 1) * c), Number)));
     }
+  });
+});
+
+describeShared('decode -> resize in one group: the decoded JPEG is read where the kernels wrote it', () => {
+  const dir = shared('pipeline', 'images');
+  const jpegs = readdirSync(dir).map((f) => readFileSync(join(dir, f))).filter((b) => b[0] === 0xff && b[1] === 0xd8);
+  const oneByOne = async (members: any[], inputs: any) => {
+    let v = inputs;
+    for (const m of members) v = { in: await STEPS[m.op].run(m.params, v, { step: m.step }) };
+    return v.in;
+  };
+  const datas = (v: any): ArrayBufferView[] => (Array.isArray(v) ? v.flatMap(datas) : [v.data]);
+  /** the chain's result, checked against the steps one by one: the same bits, and nothing left in kernel memory */
+  const check = async (members: any[], inputs: any, what: string) => {
+    let want: any; let wantErr: any;
+    try { want = await oneByOne(members, inputs); } catch (e) { wantErr = e; }
+    // the kernels' memory scribbled over first: what the chain reads there must be what it wrote (a decode for a
+    // cropping resize writes only the rows the resize reads)
+    const k = jpegKernels(1 << 16);
+    if (k) new Uint8Array(k.memory.buffer).fill(0x5a);
+    let got: any; let gotErr: any;
+    try { got = await runChain(members, inputs); } catch (e) { gotErr = e; }
+    if (wantErr) {
+      expect(gotErr?.message, what).toBe(wantErr.message);
+      expect(gotErr?.code, what).toBe(wantErr.code);
+      return 'error';
+    }
+    expect(gotErr, `${what}: ${gotErr?.message}`).toBeUndefined();
+    const [a, b] = [datas(got), datas(want)];
+    expect(a.length, what).toBe(b.length);
+    a.forEach((x, i) => {
+      expect(same(x, b[i]!) && x.constructor === b[i]!.constructor, what).toBe(true);
+      expect(kernelOffset(x as Uint8Array), `${what}: the result is a view of the kernels' memory`).toBe(-1);
+    });
+    return 'same';
+  };
+
+  it('the classification chain on the fixture photos, alone and in lists', async () => {
+    expect(jpegs.length).toBeGreaterThanOrEqual(3);
+    const m = [
+      { op: 'decode_image', params: {}, step: 'd' },
+      { op: 'resize_short', params: { size: 256, library: 'cv2' }, step: 'r' },
+      { op: 'center_crop', params: { size: 224, rounding: 'floor' }, step: 'c' },
+      { op: 'channel_order', params: {}, step: 'o' },
+      { op: 'normalize', params: { div: 255, mean: MEAN, std: STD, arithmetic: 'float64' }, step: 'n' },
+      { op: 'to_chw', params: {}, step: 't' },
+      { op: 'stack', params: {}, step: 's' },
+    ];
+    expect(compileChain(m).map((st: any) => st.steps)).toEqual([['d', 'r', 'c', 'o', 'n', 't'], ['s']]);
+    for (const b of jpegs) expect(await check(m, { in: [b] }, 'one photo')).toBe('same');
+    expect(await check(m, { in: jpegs.slice(0, 3) }, 'three photos')).toBe('same');
+    // an EXIF rotation met only after the scan (APP1 before EOI): the rows skipped for the crop are needed after
+    // all, and the decoder starts again whole
+    const exif = Buffer.from([0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+    const late = Buffer.concat([jpegs[0]!.subarray(0, jpegs[0]!.length - 2), exif, Buffer.from([0xff, 0xd9])]);
+    expect(STEPS.decode_image.run({}, { in: late }, { step: 'd' }).width).toBe(STEPS.decode_image.run({}, { in: jpegs[0] }, { step: 'd' }).height);
+    expect(await check(m, { in: [late] }, 'EXIF after the scan')).toBe('same');
+    // (a tall crop of the unrotated image reads few rows; of the rotated one, those rows' far ends)
+    const tall = [m[0]!, { op: 'resize', params: { width: 100, height: 300, library: 'cv2' }, step: 'r' }, { op: 'center_crop', params: { size: 90, rounding: 'floor' }, step: 'c' }];
+    expect(await check(tall, { in: [late] }, 'EXIF after the scan, tall crop')).toBe('same');
+    expect(await check(tall, { in: [jpegs[0]] }, 'tall crop')).toBe('same');
+    // what the group hands on when the resize keeps the image (scale_fixed_ratio at its size): a copy of its own
+    const first = STEPS.decode_image.run({}, { in: jpegs[0] }, { step: 'd' });
+    const keep = [{ op: 'decode_image', params: {}, step: 'd' }, { op: 'scale_fixed_ratio', params: { short_size: Math.min(first.width, first.height), library: 'cv2' }, step: 'k' }];
+    expect(await check(keep, { in: [jpegs[0]] }, 'kept size')).toBe('same');
+    expect(await check(keep.slice(0, 1).concat([{ op: 'resize_short', params: { size: 100, library: 'cv2' }, step: 'r' }]), { in: jpegs[1] }, 'decode, resize')).toBe('same');
+  });
+
+  it('random chains after decode_image: the same result or the same error; a broken JPEG in a list', async () => {
+    const size = () => 1 + Math.floor(rnd() * 300);
+    const lib = () => (rnd() < 0.7 ? 'cv2' : 'pil');
+    const ops_ = [
+      () => ({ op: 'channel_order', params: {} }),
+      () => ({ op: 'resize_short', params: { size: size(), library: lib() } }),
+      () => ({ op: 'resize', params: { width: size(), height: size(), library: lib() } }),
+      () => ({ op: 'scale_fixed_ratio', params: { short_size: size(), library: lib() } }),
+      () => ({ op: 'center_crop', params: { size: size(), rounding: rnd() < 0.5 ? 'floor' : 'round' } }),
+      () => ({ op: 'normalize', params: { div: 255, mean: MEAN, std: STD, arithmetic: rnd() < 0.5 ? 'float64' : 'float32' } }),
+      () => ({ op: 'to_chw', params: {} }),
+    ];
+    const outcomes = { same: 0, error: 0 };
+    for (let t = 0; t < 40; t++) {
+      const shape = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => Math.floor(rnd() * ops_.length));
+      const members = [{ op: 'decode_image', params: {}, step: 'd' }, ...shape.map((k, i) => ({ ...ops_[k]!(), step: `s${i}` }))];
+      const pick = () => jpegs[Math.floor(rnd() * jpegs.length)]!;
+      outcomes[await check(members, { in: rnd() < 0.3 ? [pick(), pick()] : pick() }, JSON.stringify(members.map((m) => [m.op, m.params])))]++;
+    }
+    expect(outcomes.same).toBeGreaterThan(15);
+    // the second image broken, the first failing at a later step: the decode error, as one step after another
+    const members = [{ op: 'decode_image', params: {}, step: 'd' }, { op: 'resize_short', params: { size: 100, library: 'cv2' }, step: 'r' }, { op: 'center_crop', params: { size: 4000, rounding: 'floor' }, step: 'c' }];
+    const broken = Buffer.from(jpegs[0]!.subarray(0, 300));
+    expect(await check(members, { in: [jpegs[1], broken] }, 'broken second')).toBe('error');
+    await expect(runChain(members, { in: [jpegs[1], broken] })).rejects.toMatchObject({ step: 'd', message: expect.stringMatching(/^step "d": image 1 cannot be decoded/) });
   });
 });

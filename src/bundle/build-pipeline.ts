@@ -305,7 +305,8 @@ function renderPipelineReadme(recipe: Recipe, v: PipelineReadmeVars): string {
     'preprocessing run on `pserve.step_workers` threads (default 2) when requests overlap (a request alone runs them on the',
     'HTTP thread), the models on `pserve.workers` inference threads each. Held between requests: each thread that',
     'decodes images keeps its decoder memory (up to 128 MiB, for 5 s after a big image), each inference worker its',
-    'batch buffers (up to 16 MiB per input).',
+    'batch buffers (up to 16 MiB per input), and the HTTP thread the model inputs the workers hand back for its next',
+    'tensors (up to 8 buffers and 64 MiB, each dropped 5 s after it came back).',
     ...(recipe.recipe === 'ppshitu' ? [
       '',
       '## Status',

@@ -83,7 +83,17 @@ async function inferWorkerMain({ modelPath, device, explicit, threads }) {
     for (const outs of reply.batch ? [reply.batch] : reply.single.map((r) => r.out ?? {})) {
       for (const t of Object.values(outs)) t.data = movable(t.data, transfer);
     }
-    parentPort.postMessage(reply, transfer);
+    // the input tensors, run and done with, go back when asked: the main thread writes its next
+    // tensors into them (buffers.mjs) instead of fresh memory
+    const inputs = [];
+    if (m.giveBack) for (const j of m.jobs) {
+      for (const f of j.feeds) {
+        const b = ArrayBuffer.isView(f.data) ? f.data.buffer : null;
+        if (b instanceof ArrayBuffer && b.byteLength > 0 && !transfer.includes(b) && !inputs.includes(b)) inputs.push(b);
+      }
+    }
+    reply.inputs = inputs;
+    parentPort.postMessage(reply, transfer.concat(inputs));
   });
 }
 

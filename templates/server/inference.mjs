@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { giveBuffer } from './buffers.mjs';
 import { SERVING_TYPES } from './tensors.mjs';
 
 const CUDA_LIB = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
@@ -91,9 +92,13 @@ const DEVICE_OF_EP = { cuda: 'gpu', webgpu: 'webgpu', cpu: 'cpu' };
 export class WorkerStopped extends Error {}
 
 export class InferencePool {
-  /** count workers; session: { modelPath, device, explicit, threads }; onRun(requests, rows) */
-  constructor({ count, session, maxRows, onRun, onRestart, log }) {
-    Object.assign(this, { count, session, maxRows, onRun, onRestart, log });
+  /**
+   * count workers; session: { modelPath, device, explicit, threads }; onRun(requests, rows); reuseInputs: the
+   * workers hand each run's input buffers back, kept for this thread's next tensors (buffers.mjs; a pipeline's
+   * preprocessing writes into them)
+   */
+  constructor({ count, session, maxRows, onRun, onRestart, log, reuseInputs = false }) {
+    Object.assign(this, { count, session, maxRows, onRun, onRestart, log, reuseInputs });
     this.slots = [];
     this.queue = [];
     this.nextId = 1;
@@ -191,6 +196,7 @@ export class InferencePool {
       const message = {
         type: 'run',
         fetches: first.fetches,
+        giveBack: this.reuseInputs,
         jobs: jobs.map((j) => ({ rows: j.rows, feeds: j.feeds.map((f) => ({ onnx: f.onnx, dtype: f.dtype, shape: f.shape, data: movable(f.data, transfer) })) })),
       };
       slot.worker.postMessage(message, transfer);
@@ -200,6 +206,7 @@ export class InferencePool {
   finish(slot, m) {
     const jobs = slot.jobs;
     slot.jobs = null;
+    for (const b of m.inputs ?? []) giveBuffer(b);
     for (const [requests, rows] of m.runs) this.onRun(requests, rows);
     if (m.batch) {
       const total = jobs.reduce((n, j) => n + j.rows, 0);

@@ -59,15 +59,17 @@ const readU32 = (b, p) => ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] <
 
 /**
  * @param {Uint8Array} bytes encoded JPEG, PNG or BMP
- * @param {{ order?: 'bgr' | 'rgb', exif?: boolean }} [opts] order: channel order of the result (default 'bgr',
- *   as cv2); exif: apply the EXIF orientation (default true, as cv2.imdecode; PIL's Image.open does not)
+ * @param {{ order?: 'bgr' | 'rgb', exif?: boolean, view?: boolean, rows?: (width: number, height: number) => [number, number] | null }} [opts] order: channel order of the result (default 'bgr',
+ *   as cv2); exif: apply the EXIF orientation (default true, as cv2.imdecode; PIL's Image.open does not); view: a
+ *   JPEG's pixels may be left in this thread's kernel memory (decodeJpeg's `view`: for a caller that reads them at once);
+ *   rows: with view, (width, height) -> [first, end) of the rows that caller reads (decodeJpeg's `rows`)
  * @returns {Image}
  */
 export function decodeImage(bytes, opts = {}) {
   const bgr = (opts.order ?? 'bgr') === 'bgr';
   const kind = sniffImage(bytes);
   if (kind === 'jpeg' || kind === 'png') {
-    const { orientation, ...plain } = kind === 'jpeg' ? decodeJpeg(bytes, { bgr }) : decodePng(bytes, { bgr });
+    const { orientation, ...plain } = kind === 'jpeg' ? decodeJpeg(bytes, { bgr, view: opts.view, rows: opts.exif === false ? undefined : opts.rows }) : decodePng(bytes, { bgr });
     return opts.exif === false ? plain : orient(plain, orientation);
   }
   if (kind === 'bmp') return decodeBmp(bytes, { bgr });

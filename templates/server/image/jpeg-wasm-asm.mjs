@@ -186,8 +186,12 @@ const F0_298 = 2446, F0_390 = 3196, F0_541 = 4433, F0_765 = 6270, F0_899 = 7373,
  * jpeg_idct_islow's arithmetic into 8x8 bytes at out (rows `stride` apart), then zeroed. Four columns (pass 1) or
  * four rows (pass 2) per i32x4: exactly jpeg.mjs's idctIslow, the all-zero-AC shortcuts chosen per lane;
  * saturating narrows do the 0..255 clamp.
+ * small: idctBlock4, the same for a block whose nonzero coefficients all lie in rows 0-3 and columns 0-3 (most
+ * blocks of a photo): the columns 4-7 of pass 1 are zero, and both passes drop the terms of inputs 4-7, which are
+ * zero (integer arithmetic: the same values as the whole transform).
+ * @param {boolean} [small]
  */
-function idctKernel() {
+function idctKernel(small = false) {
   // idctBlock: params 0 coefs, 1 out, 2 stride; v128 locals from 3
   let next = 3;
   const v = () => next++;
@@ -210,6 +214,22 @@ function idctKernel() {
    */
   const pass = (x, out, round, shift, last) => {
     const code = [];
+    if (small) {
+      // x[4..7] are zero: the same sums without their terms
+      code.push(or(or(g(x[1]), g(x[2])), g(x[3])), i32splat(0), simd(55), set(MASK));
+      code.push(mul(g(x[2]), F0_541), set(T2));
+      code.push(add(g(T2), mul(g(x[2]), F0_765)), set(T3));
+      code.push(shl(g(x[0]), 13), set(T0));
+      code.push(add(g(T0), g(T3)), set(A10), sub(g(T0), g(T3)), set(A13));
+      code.push(add(g(T0), g(T2)), set(A11), sub(g(T0), g(T2)), set(A12));
+      code.push(mul(add(g(x[3]), g(x[1])), F1_175), set(Z5));
+      code.push(mul(g(x[1]), -F0_899), set(Z1), mul(g(x[3]), -F2_562), set(Z2));
+      code.push(add(mul(g(x[3]), -F1_961), g(Z5)), set(Z3), add(mul(g(x[1]), -F0_390), g(Z5)), set(Z4));
+      code.push(add(g(Z1), g(Z3)), set(T0));
+      code.push(add(g(Z2), g(Z4)), set(T1));
+      code.push(add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), set(T2));
+      code.push(add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), set(T3));
+    } else {
     // lanes whose 7 AC inputs are all zero take the shortcut value
     code.push(or(or(or(g(x[1]), g(x[2])), or(g(x[3]), g(x[4]))), or(or(g(x[5]), g(x[6])), g(x[7]))), i32splat(0), simd(55), set(MASK));
     code.push(mul(add(g(x[2]), g(x[6])), F0_541), set(Z1));
@@ -228,6 +248,7 @@ function idctKernel() {
     code.push(add(add(mul(g(x[5]), F2_053), g(Z2)), g(Z4)), set(T1));
     code.push(add(add(mul(g(x[3]), F3_072), g(Z2)), g(Z3)), set(T2));
     code.push(add(add(mul(g(x[1]), F1_501), g(Z1)), g(Z4)), set(T3));
+    }
     const dc = last ? add(shr(add(g(x[0]), i32splat(16)), 5), i32splat(128)) : shl(g(x[0]), 2);
     const fin = (/** @type {number[]} */ e) => (last ? add(shr(add(e, i32splat(round)), shift), i32splat(128)) : shr(add(e, i32splat(round)), shift));
     const outs = [
@@ -254,17 +275,18 @@ function idctKernel() {
     ];
   };
   const body = [];
-  // pass 1: columns 0-3 then 4-7, four at a time
-  for (let h = 0; h < 2; h++) {
-    for (let r = 0; r < 8; r++) body.push(g(0), vload(32 * r + 16 * h), set(X[r]));
+  // pass 1: columns 0-3 then 4-7, four at a time (small: columns 0-3 of rows 0-3; columns 4-7 come out zero)
+  for (let h = 0; h < (small ? 1 : 2); h++) {
+    for (let r = 0; r < (small ? 4 : 8); r++) body.push(g(0), vload(32 * r + 16 * h), set(X[r]));
     body.push(pass(X, WS.filter((_, i) => i % 2 === h), 1024, 11, false));
   }
-  // the coefficients are consumed: zero them for the next block
-  for (let i = 0; i < 16; i++) body.push(g(0), 0xfd, 12, new Array(16).fill(0), vstore(16 * i));
-  // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes)
+  // the coefficients are consumed: zero them for the next block (small: the only ones that were not)
+  for (let i = 0; i < 16; i++) if (!small || (i % 2 === 0 && i < 8)) body.push(g(0), 0xfd, 12, new Array(16).fill(0), vstore(16 * i));
+  // pass 2: rows 0-3 then 4-7, four at a time (lanes = rows after the transposes; small: inputs 4-7 are zero)
   for (let grp = 0; grp < 2; grp++) {
     const rows = (/** @type {number} */ h) => [0, 1, 2, 3].map((i) => WS[2 * (4 * grp + i) + h]);
-    body.push(transpose(rows(0), C.slice(0, 4)), transpose(rows(1), C.slice(4, 8)));
+    body.push(transpose(rows(0), C.slice(0, 4)));
+    if (!small) body.push(transpose(rows(1), C.slice(4, 8)));
     body.push(pass(C, O, 131072, 18, true));
     // O[k] lane i = output column k of row 4 grp + i: narrow (saturating: the clamp) and store row by row
     body.push(g(O[0]), g(O[1]), simd(V.i16narrows), g(O[2]), g(O[3]), simd(V.i16narrows), simd(V.i8narrowu), set(TT[0]));
@@ -279,10 +301,10 @@ function idctKernel() {
       }
     }
   }
-  return { name: 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
+  return { name: small ? 'idctBlock4' : 'idctBlock', params: 3, i32s: 0, v128s: next - 3, code: body };
 }
-/** function index of idctBlock in the module */
-const IDCT_BLOCK = 4;
+/** function indices of idctBlock and idctBlock4 in the module */
+const IDCT_BLOCK = 4, IDCT_BLOCK4 = 12;
 
 // ---- baseline entropy decoding ----
 
@@ -441,7 +463,7 @@ function scanKernel() {
         S('k', add(L('k'), and(shrU(L('f'), c(8)), c(15)))),
         S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
         st32(add(L('coef'), L('z')), mul(shrS(L('f'), c(16)), ld32(add(L('q'), L('z'))))),
-        S('ac', c(1)), inc('k', 1), br('acl'),
+        S('ac', or(L('ac'), or(L('z'), c(1)))), inc('k', 1), br('acl'),
       ]),
       S('l', ld16u(add(L('tbl'), shl(L('w'), c(1))), HUFF.lookup)),
       If(eqz(L('l')), slowDecode),
@@ -455,19 +477,25 @@ function scanKernel() {
       S('v', and(shrU(L('buf'), L('cnt')), sub(shl(c(1), L('s')), c(1)))),
       S('z', shl(ld32(add(L('nat'), shl(L('k'), c(2)))), c(2))),
       st32(add(L('coef'), L('z')), mul(extend('s'), ld32(add(L('q'), L('z'))))),
-      S('ac', c(1)), inc('k', 1), br('acl'),
+      S('ac', or(L('ac'), or(L('z'), c(1)))), inc('k', 1), br('acl'),
     ])),
     If(ltS(L('cnt'), L('fake')), overrun),
     // the block into its plane
     S('z', add(add(add(D(DESC.plane), mul(L('my'), D(DESC.rowStep))), mul(L('mx'), D(DESC.colStep))), D(DESC.off))),
-    If(L('ac'), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [
-      // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
-      S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
-      S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
-      st32(L('coef'), c(0)),
-      S('s', D(DESC.stride)),
-      Array.from({ length: 8 }, () => [L('z'), L('v'), simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
-    ]),
+    // ac: 0, or 1 | every AC coefficient's byte offset (4 z) or-ed: bits 0x10 and 0x80 clear when all lie in
+    // columns 0-3 and rows 0-3 (idctBlock4)
+    // a block whose address is outside (lo, hi) (rows its reader does not read) is not transformed: its
+    // coefficients are only cleared
+    If(and(gtS(L('z'), D(DESC.lo)), ltS(L('z'), D(DESC.hi))), [
+      If(L('ac'), If(and(L('ac'), c(0x90)), [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK)], [L('coef'), L('z'), D(DESC.stride), 0x10, u(IDCT_BLOCK4)]), [
+        // DC only: every sample is clamp(((dcq << 2) + 16 >> 5) + 128)
+        S('v', add(shrS(add(shl(ld32(L('coef')), c(2)), c(16)), c(5)), c(128))),
+        S('v', sel(c(0), sel(c(255), L('v'), gtS(L('v'), c(255))), ltS(L('v'), c(0)))),
+        st32(L('coef'), c(0)),
+        S('s', D(DESC.stride)),
+        Array.from({ length: 8 }, () => [L('z'), L('v'), simd(15), 0xfd, 91, 0, 0, 0, S('z', add(L('z'), L('s')))]),
+      ]),
+    ], Array.from({ length: 16 }, (_, i) => [L('coef'), 0xfd, 12, new Array(16).fill(0), vstore(16 * i)])),
   ];
 
   const body = [
@@ -623,9 +651,104 @@ function pngKernel(bgr) {
   return { name: bgr ? 'pngBgr' : 'pngRgb', params: P.length, results: 1, i32s: Li.length, v128s: Lv.length, code: flat(body) };
 }
 
+// ---- OpenCV INTER_LINEAR on 3-channel uint8 (resize.mjs) ----
+
+/**
+ * cv2h(srcA, srcB, offs, wts, outA, outB, n): resize.mjs's horizontal pass of cv2 INTER_LINEAR on two source rows
+ * of 3-channel pixels at once: for destination pixel i, with o = offs[i] (int32: the left source pixel's byte
+ * offset in the row) and the int16 weights wts[i] = [a0, a1, a0, a1, a0, a1, 0, 0], out[3 i + k] =
+ * src[o + k] a0 + src[o + 3 + k] a1 as int32, for k < 3 (the right pixel is read even at the last column, where
+ * a1 is 0: 16 bytes from o must be readable). The two channels' bytes and their neighbours are paired by a
+ * swizzle and summed by one i32x4.dot_i16x8_s; each pixel stores 16 bytes (the next overwrites the 4th lane).
+ * A single row: srcB = srcA, outB = outA.
+ */
+function cv2hKernel() {
+  const P = ['srcA', 'srcB', 'offs', 'wts', 'outA', 'outB', 'n'];
+  const Li = ['o'];
+  const Lv = ['mask', 'w'];
+  const idx = Object.fromEntries([...P, ...Li, ...Lv].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const Z = 0x80;
+  const row = (/** @type {string} */ src, /** @type {string} */ out) => [
+    L(out), L(src), L('o'), ADD, vload(), L('mask'), simd(14), L('w'), simd(186), vstore(),
+  ];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('mask', [0xfd, 12, [0, Z, 3, Z, 1, Z, 4, Z, 2, Z, 5, Z, Z, Z, Z, Z]]),
+    LOOP,
+    S('o', [L('offs'), 0x28, 2, 0]),
+    S('w', [L('wts'), vload()]),
+    row('srcA', 'outA'), row('srcB', 'outB'),
+    S('offs', [L('offs'), i32(4), ADD]), S('wts', [L('wts'), i32(16), ADD]),
+    S('outA', [L('outA'), i32(12), ADD]), S('outB', [L('outB'), i32(12), ADD]),
+    L('n'), i32(1), SUB, tee(idx.n), i32(0), GT_S, brIf(0),
+    END, END,
+  ];
+  return { name: 'cv2h', params: P.length, i32s: Li.length, v128s: Lv.length, code: flat(code) };
+}
+
+/**
+ * cv2v(rowA, rowB, out, n, b0, b1): resize.mjs's vertical pass of cv2 INTER_LINEAR on uint8, OpenCV's SIMD
+ * rounding: out[x] = ((((A[x] >> 4) b0) >> 16) + (((B[x] >> 4) b1) >> 16) + 2) >> 2 over int32 rows A and B, in
+ * groups of 16 values (reads and writes whole groups: the caller leaves room past the row; the values are
+ * 0..255, so the saturating narrows never act).
+ */
+function cv2vKernel() {
+  const P = ['a', 'b', 'out', 'n', 'b0', 'b1'];
+  const Lv = ['B0', 'B1', 'TWO', 'q0', 'q1', 'q2'];
+  const idx = Object.fromEntries([...P, ...Lv].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const term = (/** @type {string} */ r, /** @type {number} */ off, /** @type {string} */ w) => [L(r), vload(off), i32(4), simd(V.i32shrs), L(w), simd(V.i32mul), i32(16), simd(V.i32shrs)];
+  const q = (/** @type {number} */ k) => [term('a', 16 * k, 'B0'), term('b', 16 * k, 'B1'), simd(V.i32add), L('TWO'), simd(V.i32add), i32(2), simd(V.i32shrs)];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('B0', [L('b0'), simd(17)]), S('B1', [L('b1'), simd(17)]), S('TWO', i32splat(2)),
+    LOOP,
+    L('out'), q(0), q(1), simd(V.i16narrows), q(2), q(3), simd(V.i16narrows), simd(V.i8narrowu), vstore(),
+    S('a', [L('a'), i32(64), ADD]), S('b', [L('b'), i32(64), ADD]), S('out', [L('out'), i32(16), ADD]),
+    L('n'), i32(16), SUB, tee(idx.n), i32(0), GT_S, brIf(0),
+    END, END,
+  ];
+  void idx.q0;
+  return { name: 'cv2v', params: P.length, i32s: 0, v128s: Lv.length, code: flat(code) };
+}
+
+// ---- normalise + CHW through a table (ops.mjs) ----
+
+/**
+ * normChw(src, lut, out, n, i0, i2): ops.mjs's normalizeToChw for 3-channel uint8 pixels: plane k of the float32
+ * output (n values, planes 4 n bytes apart) is table k (256 float32 at lut + 1024 k) of input channel i0, 1, i2
+ * (k = 0, 1, 2): out[k n + p] = lut[256 k + src[3 p + ch]].
+ */
+function normChwKernel() {
+  const P = ['src', 'lut', 'out', 'n', 'i0', 'i2'];
+  const Li = ['plane', 'end'];
+  const idx = Object.fromEntries([...P, ...Li].map((n, i) => [n, i]));
+  const L = (/** @type {string} */ n) => get(idx[n]);
+  const S = (/** @type {string} */ n, /** @type {any} */ e) => [e, set(idx[n])];
+  const load8u = [0x2d, 0, 0], f32load = (/** @type {number} */ off) => [0x2a, 2, ...u(off)], f32store = [0x38, 2, 0];
+  // table k's entry for the byte at src + ch: lut + 4 byte (+ 1024 k in the load's offset)
+  const value = (/** @type {any} */ ch, /** @type {number} */ k) => [L('src'), ch, ADD, load8u, i32(2), SHL, L('lut'), ADD, f32load(1024 * k)];
+  const code = [
+    BLOCK, L('n'), i32(1), LT_S, brIf(0),
+    S('plane', [L('n'), i32(2), SHL]),
+    S('end', [L('out'), L('plane'), ADD]),
+    LOOP,
+    L('out'), value(L('i0'), 0), f32store,
+    L('out'), L('plane'), ADD, value(i32(1), 1), f32store,
+    L('out'), L('plane'), i32(1), SHL, ADD, value(L('i2'), 2), f32store,
+    S('src', [L('src'), i32(3), ADD]),
+    L('out'), i32(4), ADD, tee(idx.out), L('end'), LT_S, brIf(0),
+    END, END,
+  ];
+  return { name: 'normChw', params: P.length, i32s: Li.length, v128s: 0, code: flat(code) };
+}
+
 /** The module's bytes, assembled on first use (tens of milliseconds, once per thread). */
 export function kernelBytes() {
-  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel()]);
+  return moduleBytes([yccKernel(false), yccKernel(true), colsumKernel(), up2Kernel(), idctKernel(), scanKernel(), pngKernel(false), pngKernel(true), dequantIdctKernel(), cv2hKernel(), cv2vKernel(), normChwKernel(), idctKernel(true)]);
 }
 
 // run directly: rewrite the embedded bytes in jpeg-wasm.mjs

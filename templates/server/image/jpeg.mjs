@@ -14,7 +14,7 @@
 // DC-only blocks.
 import { ImageError, checkImageSize } from './errors.mjs';
 import { exifOrientation } from './exif.mjs';
-import { jpegKernels, HUFF, DESC } from './jpeg-wasm.mjs';
+import { jpegKernels, kernelOffset, HUFF, DESC } from './jpeg-wasm.mjs';
 
 const FMT = 'JPEG';
 
@@ -515,7 +515,7 @@ const pad16 = (n) => ((n + 15) & ~15) + 64;
  * @param {number} mcusPerLine @param {number} mcusPerColumn @param {ScanKernel} sk
  * @returns {number} offset after the scan's data
  */
-function decodeBaselineScanWasm(length, start, sc, restartInterval, mcusPerLine, mcusPerColumn, sk) {
+function decodeBaselineScanWasm(length, start, sc, restartInterval, mcusPerLine, mcusPerColumn, sk, keep) {
   const single = sc.length === 1;
   const c0 = sc[0];
   const unitsPerLine = single ? Math.ceil(c0.width / 8) : mcusPerLine;
@@ -559,6 +559,11 @@ function decodeBaselineScanWasm(length, start, sc, restartInterval, mcusPerLine,
         i32[d + (DESC.rowStep >> 2)] = bv * 8 * stride;
         i32[d + (DESC.colStep >> 2)] = bh * 8;
         i32[d + (DESC.off >> 2)] = v * 8 * stride + h * 8;
+        // keep: the plane rows [first, end) to fill; a block at z = plane + row * stride + col is transformed when
+        // lo < z < hi, i.e. first - 7 <= row < end (0 <= col < stride)
+        const kr = keep ? keep.get(c) : undefined;
+        i32[d + (DESC.lo >> 2)] = kr ? c.plane.byteOffset + (kr[0] - 7) * stride - 1 : -2147483648;
+        i32[d + (DESC.hi >> 2)] = kr ? c.plane.byteOffset + kr[1] * stride : 2147483647;
       }
     }
   }
@@ -584,11 +589,17 @@ const u16 = (d, p) => (d[p] << 8) | d[p + 1];
 /**
  * Decode a JPEG to 3-channel HWC uint8 (RGB order, or BGR with `bgr`), like libjpeg-turbo's defaults.
  * Grayscale JPEGs are replicated to 3 channels (cv2.IMREAD_COLOR). EXIF orientation is returned, not applied.
+ * `view`: the pixels may be left in this thread's kernel memory (valid until the next kernel use on this thread:
+ * for a caller that reads them at once, as a resize that follows). `rows` (with `view`): (width, height) -> [first,
+ * end) or null: the caller reads only those rows, the others may be left unwritten (an image without an EXIF
+ * rotation; the kernels' colour path).
  * @param {Uint8Array} data
- * @param {{ bgr?: boolean }} [opts]
+ * @param {{ bgr?: boolean, view?: boolean, rows?: (width: number, height: number) => [number, number] | null }} [opts]
  * @returns {Image & { orientation: number }}
  */
 export function decodeJpeg(data, opts = {}) {
+  // the entropy-coded bytes are copied into the kernels' memory: never from a view of it
+  if (kernelOffset(data) >= 0) data = data.slice();
   if (data.length < 2 || data[0] !== 0xff || data[1] !== 0xd8) throw new ImageError('E_IMAGE_FORMAT', `${FMT}: no SOI marker`, 0);
   /** @type {(Uint16Array | null)[]} */
   const qts = [null, null, null, null];
@@ -615,6 +626,12 @@ export function decodeJpeg(data, opts = {}) {
   /** @type {ScanKernel | null} */
   let sk = null;
   let scans = 0;
+  /**
+   * With `view` and `rows`, per component the plane rows [first, end) the kernels' colour conversion of those
+   * rows reads (set at the first scan; false: every row). Blocks outside are not transformed.
+   * @type {Map<Component, [number, number]> | false | null}
+   */
+  let keep = null;
   const ws = new Int32Array(64);
   const blk = new Int32Array(64);
   const nzl = new Int32Array(64);
@@ -793,7 +810,10 @@ export function decodeJpeg(data, opts = {}) {
         eobrun = 0;
         scans++;
         if (progressive) pos = decodeScan(new BitReader(data, end), sc, ss, se, ah, al);
-        else if (sk) pos = decodeBaselineScanWasm(data.length, end, sc, restartInterval, mcusPerLine, mcusPerColumn, sk);
+        else if (sk) {
+          if (keep === null) keep = planeRows();
+          pos = decodeBaselineScanWasm(data.length, end, sc, restartInterval, mcusPerLine, mcusPerColumn, sk, keep || null);
+        }
         else pos = decodeBaselineScan(data, end, sc, restartInterval, mcusPerLine, mcusPerColumn, blk, ws, nzl);
         continue;
       }
@@ -802,6 +822,25 @@ export function decodeJpeg(data, opts = {}) {
     }
     pos = end;
   }
+  /**
+   * The plane rows the kernels' colour path reads for the output rows opts.rows names (4:4:4, 4:2:2 and 4:2:0
+   * YCbCr: chroma rows n and its neighbour for 4:2:0), or false.
+   * @returns {Map<Component, [number, number]> | false}
+   */
+  function planeRows() {
+    if (!opts.view || !opts.rows || orientation !== 1 || !frame || comps.length !== 3) return false;
+    const [cy, cb, cr] = comps;
+    if (cy.h !== maxH || cy.v !== maxV || cb.h !== cr.h || cb.v !== cr.v) return false;
+    const fh = maxH / cb.h, fv = maxV / cb.v;
+    if (!((fh === 1 && fv === 1) || (fh === 2 && (fv === 1 || fv === 2) && cb.width > 2))) return false;
+    const r = opts.rows(frame.width, frame.height);
+    if (!r) return false;
+    const y0 = Math.max(0, r[0]), y1 = Math.min(frame.height, r[1]);
+    if (y0 >= y1) return false;
+    const chroma = /** @type {[number, number]} */ (fv === 1 ? [y0, y1] : [Math.max(0, (y0 >> 1) - 1), Math.min(cb.height, ((y1 - 1) >> 1) + 2)]);
+    return new Map([[cy, [y0, y1]], [cb, chroma], [cr, chroma]]);
+  }
+
   if (!frame || scans === 0) throw new ImageError('E_IMAGE_TRUNCATED', `${FMT}: the data ends before ${frame ? 'any scan' : 'the frame header'}`, pos);
   if (!sawEoi && !progressive) {
     // a baseline image is complete after its scan; a missing EOI is tolerated like libjpeg does
@@ -949,6 +988,14 @@ export function decodeJpeg(data, opts = {}) {
     if (adobe === 0) rgb = true;
     else if (adobe < 0 && comps[0].id === 0x52 && comps[1].id === 0x47 && comps[2].id === 0x42) rgb = true;
   }
+  if (keep) {
+    // blocks were left untransformed for rows the kernels' colour path below does not convert: any other path (or
+    // an EXIF rotation met after the scan) reads every row, so the image is decoded again whole
+    const [cy, cb, cr] = comps;
+    const fh = maxH / cb.h, fv = maxV / cb.v;
+    const kernelPath = !rgb && cy.h === maxH && cy.v === maxV && cb.h === cr.h && cb.v === cr.v && ((fh === 1 && fv === 1) || (fh === 2 && (fv === 1 || fv === 2) && cb.width > 2));
+    if (!kernelPath || orientation !== 1) return decodeJpeg(data, { bgr: opts.bgr, view: opts.view });
+  }
   if (kern && comps.length === 3 && !rgb && comps[0].h === maxH && comps[0].v === maxV && comps[1].h === comps[2].h && comps[1].v === comps[2].v) {
     const [cy, cb] = comps;
     const fh = maxH / cb.h, fv = maxV / cb.v;
@@ -958,7 +1005,13 @@ export function decodeJpeg(data, opts = {}) {
       const yo = planes[0].byteOffset, bo = planes[1].byteOffset, ro = planes[2].byteOffset;
       const ys = cy.bpl * 8, cs = cb.bpl * 8, cw = cb.width, ch = cb.height;
       const sb = sumsOff, sr = sumsOff + pad16(2 * width + 32), ub = rowsOff, ur = rowsOff + pad16(2 * width + 32);
-      for (let y = 0; y < height; y++) {
+      // view with `rows`: only the rows its reader will read are converted (the others are left as they were)
+      let y0 = 0, y1 = height;
+      if (opts.view && opts.rows && orientation === 1) {
+        const r = opts.rows(width, height);
+        if (r) { y0 = Math.max(0, r[0]); y1 = Math.min(height, r[1]); }
+      }
+      for (let y = y0; y < y1; y++) {
         const o = outOff + y * width * 3;
         if (fh === 1) { ycc(yo + y * ys, bo + y * cs, ro + y * cs, o, width); continue; }
         let n = y, f = y, bl = 4, br = 8; // 2x1: 4 s[j] as the sums, biases scaled to match (3 s + s' + 1 or 2) >> 2
@@ -973,7 +1026,8 @@ export function decodeJpeg(data, opts = {}) {
         k.up2(sr, ur, cw, bl, br);
         ycc(yo + y * ys, ub, ur, o, width);
       }
-      const out = new Uint8Array(kern.memory.buffer.slice(outOff, outOff + width * height * 3));
+      // view: the caller reads the pixels where the kernels wrote them (until their next use on this thread)
+      const out = opts.view ? new Uint8Array(kern.memory.buffer, outOff, width * height * 3) : new Uint8Array(kern.memory.buffer.slice(outOff, outOff + width * height * 3));
       return { width, height, channels: 3, data: out, orientation };
     }
   }

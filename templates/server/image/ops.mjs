@@ -5,6 +5,8 @@
 // the result), so tensors equal the seeds' tensors, not just approximately.
 import { ImageError } from './errors.mjs';
 import { checkResize, cv2ColumnTaps, cv2Rows, resizeCv2Linear, resizePilBilinear } from './resize.mjs';
+import { jpegKernels, kernelOffset } from './jpeg-wasm.mjs';
+import { takeBuffer } from '../buffers.mjs';
 
 /**
  * @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image  HWC uint8
@@ -24,12 +26,14 @@ const argError = (what, msg) => new ImageError('E_IMAGE_ARG', `${what}: ${msg}`)
 /**
  * Resize with the named library's bilinear filter, bit-exact on uint8. `win` ({ x, y, width, height }):
  * compute and return only that rectangle of the result (bit-identical to cropping the whole result).
+ * `view` (cv2): the result may be a view of the thread's kernel memory (resizeCv2Linear), for a caller that reads it at once.
  * @param {Image} img @param {number} width @param {number} height @param {Interp} [interp]
  * @param {{ x: number, y: number, width: number, height: number }} [win]
+ * @param {{ view?: boolean }} [opts]
  * @returns {Image}
  */
-export function resize(img, width, height, interp = 'cv2', win = undefined) {
-  return interp === 'pil' ? resizePilBilinear(img, width, height, win) : resizeCv2Linear(img, width, height, win);
+export function resize(img, width, height, interp = 'cv2', win = undefined, opts = {}) {
+  return interp === 'pil' ? resizePilBilinear(img, width, height, win) : resizeCv2Linear(img, width, height, win, opts);
 }
 
 /**
@@ -400,6 +404,10 @@ export function normalizeToChw(img, opts, swap = false) {
   if (!(src instanceof Uint8Array)) return toChw(normalizeImage(swap ? swapChannels(img) : img, opts));
   const lut = normalizeTable(c, opts);
   const plane = w * h;
+  if (c === 3) {
+    const k = normalizeToChwKernel(src, lut, plane, swap);
+    if (k) return { data: k, dims: [c, h, w] };
+  }
   const out = new Float32Array(plane * c);
   if (c === 3) {
     // output plane k reads input channel k, or 2 - k after the reversal
@@ -417,6 +425,33 @@ export function normalizeToChw(img, opts, swap = false) {
     }
   }
   return { data: out, dims: [c, h, w] };
+}
+
+/**
+ * normalizeToChw of 3-channel pixels in the WebAssembly kernel (normChw): the same table (float32 entries, as
+ * each float64 number is cast when stored) read per byte; the pixels where they lie when already in kernel memory
+ * (a resize's window), else copied in. The tensor is copied out into a buffer of its own (one a model's earlier
+ * input left for reuse when there is one: ../buffers.mjs). Null without the kernels.
+ * @param {Uint8Array} src @param {Float64Array} lut @param {number} plane @param {boolean} swap
+ * @returns {Float32Array | null}
+ */
+function normalizeToChwKernel(src, lut, plane, swap) {
+  const inPlace = kernelOffset(src);
+  const srcOff = inPlace >= 0 ? inPlace : 64;
+  let at = (srcOff + src.length + 64 + 15) & ~15;
+  const lutOff = at; at += 3 * 1024;
+  const out = at; at += 12 * plane;
+  const k = jpegKernels(at);
+  if (!k) return null;
+  const buf = k.memory.buffer;
+  if (inPlace < 0) new Uint8Array(buf).set(src, srcOff);
+  new Float32Array(buf, lutOff, 768).set(lut);
+  k.exports.normChw(srcOff, lutOff, out, plane, swap ? 2 : 0, swap ? 0 : 2);
+  // into a buffer an earlier tensor left (written whole), else a fresh one
+  const kept = takeBuffer(12 * plane);
+  if (!kept) return new Float32Array(buf.slice(out, out + 12 * plane));
+  new Uint8Array(kept).set(new Uint8Array(buf, out, 12 * plane));
+  return new Float32Array(kept);
 }
 
 /**

@@ -11,6 +11,7 @@
 //    grows with the reduction factor, weights normalised then scaled to 22-bit integers, a horizontal pass
 //    rounded to uint8, then a vertical pass, each (sum + 2^21) >> 22 clipped.
 import { ImageError, MAX_IMAGE_PIXELS } from './errors.mjs';
+import { jpegKernels, kernelOffset } from './jpeg-wasm.mjs';
 
 /** @typedef {{ width: number, height: number, channels: number, data: Uint8Array }} Image */
 
@@ -112,23 +113,42 @@ export function cv2Rows(y0, n, dstSize, srcSize, rowA, rowB, hresize, emit, hres
 }
 
 /**
+ * The source rows cv2Rows reads for destination rows y0 .. y0 + n - 1 (n >= 1): [first, end), the same arithmetic.
+ * @param {number} y0 @param {number} n @param {number} dstSize @param {number} srcSize
+ * @returns {[number, number]}
+ */
+export function cv2SourceRows(y0, n, dstSize, srcSize) {
+  const scale = 1 / (dstSize / srcSize);
+  const at = (/** @type {number} */ y) => Math.floor(Math.fround((y + 0.5) * scale - 0.5));
+  const clamp = (/** @type {number} */ r) => (r < 0 ? 0 : r >= srcSize ? srcSize - 1 : r);
+  return [clamp(at(y0)), clamp(at(y0 + n - 1) + 1) + 1];
+}
+
+/**
  * cv2.resize(img, (width, height), interpolation=cv2.INTER_LINEAR) on uint8, bit-exact. With `win`, only
  * that rectangle of the result is computed and returned (every output pixel depends only on its own
  * coordinates, so a window equals the same crop of the whole result, bit for bit): a resize followed by a
- * centre crop costs the crop's pixels, not the resized image's.
+ * centre crop costs the crop's pixels, not the resized image's. Three-channel images go through the
+ * WebAssembly kernels (cv2h, cv2v) when this runtime has them. `view`: the result may be a view of this
+ * thread's kernel memory (valid until the next kernel use on this thread: for a caller that reads it at once).
  * @param {Image} img
  * @param {number} width
  * @param {number} height
  * @param {Window} [win]
+ * @param {{ view?: boolean }} [opts]
  * @returns {Image}
  */
-export function resizeCv2Linear(img, width, height, win) {
+export function resizeCv2Linear(img, width, height, win, opts = {}) {
   checkResize(img, width, height, 'cv2 resize');
   const w = windowOf(win, width, height, 'cv2 resize');
   const { width: sw, height: sh, channels: cn, data: src } = img;
   if (sw === width && sh === height) return copyRect(img, w);
   if (sw === 2 * width && sh === 2 * height) return areaHalf(img, w);
   const ow = w.width, oh = w.height;
+  if (cn === 3) {
+    const k = resizeCv2Kernel(img, width, height, w, !!opts.view);
+    if (k) return k;
+  }
 
   // column taps: per destination x of the window, source offset and two weights (OpenCV's xofs/ialpha)
   const xofs = new Int32Array(ow), xofs1 = new Int32Array(ow), ax0 = new Int32Array(ow), ax1 = new Int32Array(ow);
@@ -186,6 +206,46 @@ export function resizeCv2Linear(img, width, height, win) {
     for (let x = 0; x < rowLen; x++) out[o + x] = ((((rowA[x] >> 4) * b0) >> 16) + (((rowB[x] >> 4) * b1) >> 16) + 2) >> 2;
   }, hresize2);
   return { width: ow, height: oh, channels: cn, data: out };
+}
+
+/**
+ * resizeCv2Linear's horizontal and vertical passes for 3-channel images in the WebAssembly kernels: the same
+ * taps, rows and rounding (cv2ColumnTaps, cv2Rows), the int32 rows and the window in kernel memory. The source is
+ * read where it lies when it is already there (a decoder's output), else copied in; what is written goes after
+ * it. Null when the kernels are missing or the memory would pass their bound (the JS passes then run).
+ * @param {Image} img @param {number} width @param {number} height @param {Window} w @param {boolean} view
+ * @returns {Image | null}
+ */
+function resizeCv2Kernel(img, width, height, w, view) {
+  const { width: sw, height: sh, data: src } = img;
+  const ow = w.width, oh = w.height, rowLen = ow * 3, stride = sw * 3, srcLen = stride * sh;
+  // regions padded: the kernels read 16 bytes from a pixel and write whole groups of 16
+  const pad = (/** @type {number} */ n) => ((n + 15) & ~15) + 64;
+  const inPlace = kernelOffset(src);
+  const srcOff = inPlace >= 0 ? inPlace : 64;
+  let at = (srcOff + srcLen + 64 + 15) & ~15;
+  const offs = at; at += pad(4 * ow);
+  const wts = at; at += pad(16 * ow);
+  const rowA = at; at += pad(4 * rowLen);
+  const rowB = at; at += pad(4 * rowLen);
+  const out = at; at += pad(rowLen * oh);
+  const k = jpegKernels(at);
+  if (!k) return null;
+  const buf = k.memory.buffer;
+  if (inPlace < 0) new Uint8Array(buf).set(src, srcOff);
+  const i32 = new Int32Array(buf), i16 = new Int16Array(buf);
+  cv2ColumnTaps(w.x, ow, width, sw, (i, sx, fx) => {
+    i32[(offs >> 2) + i] = sx * 3;
+    const a0 = rint(Math.fround(1 - fx) * 2048), a1 = rint(fx * 2048), t = (wts >> 1) + 8 * i;
+    i16[t] = a0; i16[t + 1] = a1; i16[t + 2] = a0; i16[t + 3] = a1; i16[t + 4] = a0; i16[t + 5] = a1; i16[t + 6] = 0; i16[t + 7] = 0;
+  });
+  const { cv2h, cv2v } = k.exports;
+  cv2Rows(w.y, oh, height, sh, new Int32Array(buf, rowA, rowLen), new Int32Array(buf, rowB, rowLen),
+    (sy, into) => cv2h(srcOff + sy * stride, srcOff + sy * stride, offs, wts, into.byteOffset, into.byteOffset, ow),
+    (j, a, b, fy) => cv2v(a.byteOffset, b.byteOffset, out + j * rowLen, rowLen, rint(Math.fround(1 - fy) * 2048), rint(fy * 2048)),
+    (ya, intoA, yb, intoB) => cv2h(srcOff + ya * stride, srcOff + yb * stride, offs, wts, intoA.byteOffset, intoB.byteOffset, ow));
+  const data = view ? new Uint8Array(buf, out, rowLen * oh) : new Uint8Array(buf.slice(out, out + rowLen * oh));
+  return { width: ow, height: oh, channels: 3, data };
 }
 
 /**

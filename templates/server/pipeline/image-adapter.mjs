@@ -8,8 +8,12 @@ import { openGallery, searchGallery } from '../index/vector-index.mjs';
 import { RequestError } from '../tensors.mjs';
 import { PipelineConfigError } from './params.mjs';
 
-/** encoded bytes -> BGR HWC uint8, chosen by content as cv2.imdecode(IMREAD_COLOR) does */
-export const decode = (bytes) => decodeImage(bytes, { order: 'bgr' });
+/**
+ * encoded bytes -> BGR HWC uint8, chosen by content as cv2.imdecode(IMREAD_COLOR) does; view: the pixels may be
+ * left in the thread's kernel memory, for a caller that reads them at once (chain.mjs); rows: with view, the rows
+ * that caller reads (decodeImage's `rows`)
+ */
+export const decode = (bytes, view = false, rows = undefined) => decodeImage(bytes, { order: 'bgr', view, rows });
 
 /**
  * A PaddleClas index folder (vector.index + id_map.pkl), read once at start: search(queries, n, d, k)

@@ -55,6 +55,8 @@ export class PipelineRuntime {
         count: o.workers,
         session: { modelPath, device: first ? first.deviceOfEp : o.device, explicit: first ? true : o.explicit, threads: o.threads },
         maxRows: m.max_batch ?? o.maxBatch,
+        // the input tensors come back for the next requests' preprocessing to write into
+        reuseInputs: true,
         onRun: o.onRun,
         onRestart: o.onRestart,
         log: o.log,

@@ -58,6 +58,16 @@ function base64Bytes(s, what) {
   return buf;
 }
 
+/**
+ * decode_image on one element (i: its index in the list); view: the pixels may stay in the thread's kernel
+ * memory (chain.mjs, when the next step of the chain reads them at once); rows: with view, the rows it reads
+ */
+export function decodeOne(b, i, step, view = false, rows = undefined) {
+  try { return decode(b, view, rows); } catch (e) {
+    throw new RequestError(400, `step "${step}": image ${i} cannot be decoded: ${e.message}`);
+  }
+}
+
 /** the value of one request key (pipeline form: parallel key and value lists) */
 function requestValue(req, key, step) {
   const i = req.key.indexOf(key);
@@ -206,11 +216,7 @@ export const STEPS = {
     doc: 'encoded bytes -> BGR image, as cv2.imdecode(IMREAD_COLOR) (JPEG/PNG/BMP by content)',
     params: { in: P.ref() },
     refs: ['in'],
-    run: ({ in: _r }, { in: v }, { step }) => each(v, (b, i) => {
-      try { return decode(b); } catch (e) {
-        throw new RequestError(400, `step "${step}": image ${i} cannot be decoded: ${e.message}`);
-      }
-    }),
+    run: ({ in: _r }, { in: v }, { step }) => each(v, (b, i) => decodeOne(b, i, step)),
   },
   resize_short: {
     offload: true,
