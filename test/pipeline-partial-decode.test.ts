@@ -1,0 +1,147 @@
+/**
+ * A randomized differential test of the chain path that decodes a JPEG for a cv2 resize (+ crop) in one group:
+ * the decoder converts only the rows the resize reads (cv2SourceRows, DESC.lo/hi), in the kernels' memory. Random
+ * baseline JPEGs (the test encoder: every sampling layout, odd and 1-pixel sizes, separate scans, restart markers,
+ * EXIF orientations, some PNG/BMP) and random resize/crop parameters: the chain's result must be the steps' result
+ * one after the other, bit for bit (or the same error), with the kernels' memory scribbled over before each run,
+ * and nothing the chain returns may point into kernel memory.
+ */
+import { deflateSync, crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { encodeJpeg, picture } from './jpeg-encode.js';
+import { encodeBmp } from '../src/bundle/smoke-pipeline.js';
+
+const T = '../templates/server/pipeline/';
+const { STEPS } = await import(`${T}steps.mjs`);
+const { runChain, compileChain } = await import(`${T}chain.mjs`);
+const { kernelOffset, jpegKernels } = await import('../templates/server/image/jpeg-wasm.mjs');
+
+let seed = Number(process.env.PSERVE_FUZZ_SEED ?? 20261130);
+const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+const pick = <X>(xs: X[]): X => xs[Math.floor(rnd() * xs.length)]!;
+const bits = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const MEAN = [0.485, 0.456, 0.406];
+const STD = [0.229, 0.224, 0.225];
+
+/** an EXIF APP1 segment (big-endian TIFF) with one Orientation entry */
+const exifApp1 = (o: number) => Buffer.from([0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, o, 0, 0, 0, 0, 0, 0]);
+
+/** an 8-bit RGB PNG, filter 0 */
+function encodePng(w: number, h: number, rgb: Uint8Array): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const t = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(t) >>> 0);
+    return Buffer.concat([len, t, crc]);
+  };
+  const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const raw = Buffer.alloc(h * (1 + 3 * w));
+  for (let y = 0; y < h; y++) Buffer.from(rgb.buffer, rgb.byteOffset + y * 3 * w, 3 * w).copy(raw, y * (1 + 3 * w) + 1);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** a random image file: mostly baseline JPEGs of every layout, some with EXIF, restarts or separate scans */
+function randomImage(): { name: string; bytes: Uint8Array } {
+  const w = rnd() < 0.15 ? int(1, 3) : int(1, 72), h = rnd() < 0.15 ? int(1, 3) : int(1, 72);
+  const dx = int(0, 40), dy = int(0, 30);
+  const sample = (c: number, x: number, y: number) => picture(c, x + dx, y + dy);
+  const kind = rnd();
+  if (kind < 0.06) {
+    const rgb = new Uint8Array(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) rgb[(y * w + x) * 3 + c] = sample(c, x, y);
+    return rnd() < 0.5 ? { name: `png ${w}x${h}`, bytes: encodePng(w, h, rgb) } : { name: `bmp ${w}x${h}`, bytes: encodeBmp(w, h, rgb) };
+  }
+  const L = (hh: number, v: number, id: number) => ({ id, h: hh, v });
+  const layouts: [string, { id: number; h: number; v: number }[]][] = [
+    ['444', [L(1, 1, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['422', [L(2, 1, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['420', [L(2, 2, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['420', [L(2, 2, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['440', [L(1, 2, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['411', [L(4, 1, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['gray', [L(1, 1, 1)]],
+  ];
+  const [lname, comps] = pick(layouts);
+  const opts: { interleaved?: boolean; restart?: number } = {};
+  if (rnd() < 0.2) opts.interleaved = false;
+  if (rnd() < 0.25) opts.restart = int(1, 3);
+  let bytes = encodeJpeg(w, h, comps, sample, opts);
+  let name = `${lname} ${w}x${h} ${JSON.stringify(opts)}`;
+  const r = rnd();
+  if (r < 0.15) {
+    // EXIF before the scan (the decoder then reads every row) or after it (it starts again whole)
+    const o = int(1, 8);
+    const app = exifApp1(o);
+    const late = rnd() < 0.5;
+    bytes = late ? Buffer.concat([bytes.subarray(0, bytes.length - 2), app, Buffer.from([0xff, 0xd9])]) : Buffer.concat([bytes.subarray(0, 2), app, bytes.subarray(2)]);
+    name += ` exif ${o}${late ? ' late' : ''}`;
+  }
+  return { name, bytes };
+}
+
+/** a decode followed by a random cv2 (sometimes PIL) resize, maybe a crop, maybe normalise + CHW */
+function randomChain(): any[] {
+  const lib = rnd() < 0.85 ? 'cv2' : 'pil';
+  const size = () => (rnd() < 0.1 ? int(1, 3) : int(1, 120));
+  const rs = pick([
+    () => ({ op: 'resize_short', params: { size: size(), library: lib } }),
+    () => ({ op: 'resize', params: { width: size(), height: size(), library: lib } }),
+    () => ({ op: 'scale_fixed_ratio', params: { short_size: size(), library: lib } }),
+  ])();
+  const m: any[] = [{ op: 'decode_image', params: {} }, rs];
+  if (rnd() < 0.7) m.push({ op: 'center_crop', params: { size: rnd() < 0.1 ? int(100, 200) : size(), rounding: rnd() < 0.5 ? 'floor' : 'round' } });
+  if (rnd() < 0.5) {
+    if (rnd() < 0.5) m.push({ op: 'channel_order', params: {} });
+    m.push({ op: 'normalize', params: { div: 255, mean: MEAN, std: STD, arithmetic: rnd() < 0.5 ? 'float64' : 'float32' } }, { op: 'to_chw', params: {} });
+  }
+  return m.map((x, i) => ({ ...x, step: `s${i}` }));
+}
+
+const oneByOne = async (members: any[], inputs: any) => {
+  let v = inputs;
+  for (const m of members) v = { in: await STEPS[m.op].run(m.params, v, { step: m.step }) };
+  return v.in;
+};
+const datas = (v: any): ArrayBufferView[] => (Array.isArray(v) ? v.flatMap(datas) : [v.data]);
+
+describe('decode -> cv2 resize (+ crop) on the rows it reads: random JPEGs and parameters against the steps', () => {
+  it('the same bytes or the same error, on scribbled kernel memory; nothing returned points into kernel memory', async () => {
+    const outcomes = { same: 0, error: 0, grouped: 0 };
+    const t0 = Date.now();
+    for (let t = 0; t < 400 && Date.now() - t0 < 15_000; t++) {
+      const members = randomChain();
+      if (compileChain(members)[0].steps.length > 1) outcomes.grouped++;
+      const imgs = Array.from({ length: rnd() < 0.2 ? int(2, 3) : 1 }, randomImage);
+      const inputs = { in: imgs.length === 1 && rnd() < 0.5 ? imgs[0]!.bytes : imgs.map((x) => x.bytes) };
+      const what = `${imgs.map((x) => x.name).join(' + ')}: ${JSON.stringify(members.map((m) => [m.op, m.params]))}`;
+      let want: any; let wantErr: any;
+      try { want = await oneByOne(members, inputs); } catch (e) { wantErr = e; }
+      const k = jpegKernels(1 << 16);
+      if (k) new Uint8Array(k.memory.buffer).fill(t & 1 ? 0x5a : 0xa5);
+      let got: any; let gotErr: any;
+      try { got = await runChain(members, inputs); } catch (e) { gotErr = e; }
+      if (wantErr) {
+        expect(gotErr?.message, what).toBe(wantErr.message);
+        outcomes.error++;
+        continue;
+      }
+      expect(gotErr, `${what}: ${gotErr?.message}`).toBeUndefined();
+      const [a, b] = [datas(got), datas(want)];
+      expect(a.length, what).toBe(b.length);
+      a.forEach((x, i) => {
+        expect(x.constructor, what).toBe(b[i]!.constructor);
+        expect(bits(x).equals(bits(b[i]!)), what).toBe(true);
+        expect(kernelOffset(x as Uint8Array), `${what}: a view of the kernels' memory`).toBe(-1);
+      });
+      // a later kernel use must not change what was returned
+      const before = a.map((x) => Buffer.from(bits(x)));
+      if (k) new Uint8Array(jpegKernels(1 << 16)!.memory.buffer).fill(0x33);
+      a.forEach((x, i) => expect(bits(x).equals(before[i]!), `${what}: changed by a later kernel use`).toBe(true));
+      outcomes.same++;
+    }
+    console.log(JSON.stringify(outcomes));
+    expect(outcomes.same).toBeGreaterThan(60);
+    expect(outcomes.grouped).toBeGreaterThan(60);
+  }, 30_000);
+});
