@@ -14,7 +14,8 @@ import { encodeBmp } from '../src/bundle/smoke-pipeline.js';
 const T = '../templates/server/pipeline/';
 const { STEPS } = await import(`${T}steps.mjs`);
 const { runChain, compileChain } = await import(`${T}chain.mjs`);
-const { kernelOffset, jpegKernels } = await import('../templates/server/image/jpeg-wasm.mjs');
+const { kernelOffset, jpegKernels, useJpegKernels } = await import('../templates/server/image/jpeg-wasm.mjs');
+const { decodeImage } = await import('../templates/server/image/decode.mjs');
 
 let seed = Number(process.env.PSERVE_FUZZ_SEED ?? 20261130);
 const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
@@ -63,7 +64,8 @@ function randomImage(): { name: string; bytes: Uint8Array } {
     ['gray', [L(1, 1, 1)]],
   ];
   const [lname, comps] = pick(layouts);
-  const opts: { interleaved?: boolean; restart?: number } = {};
+  // coarse quantisers leave sparse blocks (the reduced IDCT, idctBlock4), fine ones dense blocks
+  const opts: { interleaved?: boolean; restart?: number; q?: number } = { q: pick([1, 2, 3, 3, 8, 20, 50]) };
   if (rnd() < 0.2) opts.interleaved = false;
   if (rnd() < 0.25) opts.restart = int(1, 3);
   let bytes = encodeJpeg(w, h, comps, sample, opts);
@@ -143,5 +145,27 @@ describe('decode -> cv2 resize (+ crop) on the rows it reads: random JPEGs and p
     console.log(JSON.stringify(outcomes));
     expect(outcomes.same).toBeGreaterThan(60);
     expect(outcomes.grouped).toBeGreaterThan(60);
+  }, 30_000);
+
+  it('the kernels (sparse and whole IDCT) decode the random JPEGs to the JS paths\' bytes', () => {
+    let n = 0;
+    try {
+      for (let t = 0; t < 150; t++) {
+        const f = randomImage();
+        if (f.bytes[0] !== 0xff) continue;
+        useJpegKernels(true);
+        const k = jpegKernels(1 << 16);
+        if (k) new Uint8Array(k.memory.buffer).fill(0x5a);
+        const a = decodeImage(f.bytes);
+        useJpegKernels(false);
+        const b = decodeImage(f.bytes);
+        expect([a.width, a.height], f.name).toEqual([b.width, b.height]);
+        expect(Buffer.from(a.data).equals(Buffer.from(b.data)), f.name).toBe(true);
+        n++;
+      }
+    } finally {
+      useJpegKernels(true);
+    }
+    expect(n).toBeGreaterThan(100);
   }, 30_000);
 });
