@@ -84,6 +84,17 @@ function randomImage(): { name: string; bytes: Uint8Array } {
 
 /** a decode followed by a random cv2 (sometimes PIL) resize, maybe a crop, maybe normalise + CHW */
 function randomChain(): any[] {
+  const nz = () => ({ op: 'normalize', params: { div: 255, mean: MEAN, std: STD, arithmetic: rnd() < 0.5 ? 'float64' : 'float32' } });
+  const r = rnd();
+  if (r < 0.1) {
+    // the other groups a decode can lead: normalise + CHW of the decoded image, normalise before a cv2 resize
+    const m: any[] = [{ op: 'decode_image', params: {} }];
+    if (rnd() < 0.5) m.push({ op: 'channel_order', params: {} });
+    m.push(nz());
+    if (r < 0.05) m.push({ op: 'resize', params: { width: int(1, 90), height: int(1, 90), library: 'cv2' } });
+    m.push({ op: 'to_chw', params: {} });
+    return m.map((x, i) => ({ ...x, step: `s${i}` }));
+  }
   const lib = rnd() < 0.85 ? 'cv2' : 'pil';
   const size = () => (rnd() < 0.1 ? int(1, 3) : int(1, 120));
   const rs = pick([
