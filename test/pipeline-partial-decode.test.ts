@@ -18,7 +18,13 @@ const { kernelOffset, jpegKernels, useJpegKernels } = await import('../templates
 const { decodeImage } = await import('../templates/server/image/decode.mjs');
 
 let seed = Number(process.env.PSERVE_FUZZ_SEED ?? 20261130);
-const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+/** mulberry32: deterministic per seed (PSERVE_FUZZ_SEED picks another run) */
+const rnd = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
 const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
 const pick = <X>(xs: X[]): X => xs[Math.floor(rnd() * xs.length)]!;
 const bits = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -62,16 +68,22 @@ function randomImage(): { name: string; bytes: Uint8Array } {
     ['440', [L(1, 2, 1), L(1, 1, 2), L(1, 1, 3)]],
     ['411', [L(4, 1, 1), L(1, 1, 2), L(1, 1, 3)]],
     ['gray', [L(1, 1, 1)]],
+    // colour spaces the kernels' colour path does not take (decided after the scan: the decode starts again whole)
+    ['rgb-ids', [L(1, 1, 0x52), L(1, 1, 0x47), L(1, 1, 0x42)]],
+    ['adobe0', [L(2, 2, 1), L(1, 1, 2), L(1, 1, 3)]],
+    ['cmyk', [L(2, 2, 1), L(1, 1, 2), L(1, 1, 3), L(2, 2, 4)]],
   ];
   const [lname, comps] = pick(layouts);
   // coarse quantisers leave sparse blocks (the reduced IDCT, idctBlock4), fine ones dense blocks
-  const opts: { interleaved?: boolean; restart?: number; q?: number } = { q: pick([1, 2, 3, 3, 8, 20, 50]) };
+  const opts: { interleaved?: boolean; restart?: number; q?: number; adobe?: number } = { q: pick([1, 2, 3, 3, 8, 20, 50]) };
+  if (lname === 'adobe0') opts.adobe = 0;
+  if (lname === 'cmyk') opts.adobe = pick([0, 2]);
   if (rnd() < 0.2) opts.interleaved = false;
   if (rnd() < 0.25) opts.restart = int(1, 3);
   let bytes = encodeJpeg(w, h, comps, sample, opts);
   let name = `${lname} ${w}x${h} ${JSON.stringify(opts)}`;
   const r = rnd();
-  if (r < 0.15) {
+  if (r < 0.25) {
     // EXIF before the scan (the decoder then reads every row) or after it (it starts again whole)
     const o = int(1, 8);
     const app = exifApp1(o);
@@ -103,7 +115,9 @@ function randomChain(): any[] {
     () => ({ op: 'scale_fixed_ratio', params: { short_size: size(), library: lib } }),
   ])();
   const m: any[] = [{ op: 'decode_image', params: {} }, rs];
-  if (rnd() < 0.7) m.push({ op: 'center_crop', params: { size: rnd() < 0.1 ? int(100, 200) : size(), rounding: rnd() < 0.5 ? 'floor' : 'round' } });
+  // mostly crops smaller than the resized image (a few rows read), some as big or bigger (read whole, or refused)
+  const crop = rnd();
+  if (crop < 0.75) m.push({ op: 'center_crop', params: { size: crop < 0.5 ? int(1, 16) : crop < 0.7 ? size() : int(100, 200), rounding: rnd() < 0.5 ? 'floor' : 'round' } });
   if (rnd() < 0.5) {
     if (rnd() < 0.5) m.push({ op: 'channel_order', params: {} });
     m.push({ op: 'normalize', params: { div: 255, mean: MEAN, std: STD, arithmetic: rnd() < 0.5 ? 'float64' : 'float32' } }, { op: 'to_chw', params: {} });
