@@ -7,7 +7,7 @@
  * and nothing the chain returns may point into kernel memory.
  */
 import { deflateSync, crc32 } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeJpeg, picture } from './jpeg-encode.js';
 import { encodeBmp } from '../src/bundle/smoke-pipeline.js';
 
@@ -208,4 +208,27 @@ describe('decode -> cv2 resize (+ crop) on the rows it reads: random JPEGs and p
     }
     expect(n).toBeGreaterThan(100);
   }, 30_000);
+});
+
+describe('kernel memory grown for a big image by the new kernels', () => {
+  it('a cv2 resize of a 36 MB image grows it; 5 s without another such job, it is let go (a fresh, small instance after)', async () => {
+    const { resizeCv2Linear } = await import('../templates/server/image/resize.mjs');
+    vi.useFakeTimers();
+    try {
+      const img = { width: 4000, height: 3000, channels: 3, data: new Uint8Array(4000 * 3000 * 3).fill(7) };
+      const r = resizeCv2Linear(img, 224, 224);
+      expect(r.data.length).toBe(224 * 224 * 3);
+      expect(r.data.every((v: number) => v === 7)).toBe(true);
+      const big = jpegKernels(1 << 16)!;
+      expect(big.memory.buffer.byteLength).toBeGreaterThan(36e6);
+      vi.advanceTimersByTime(4000);
+      expect(jpegKernels(1 << 16)!.memory.buffer.byteLength).toBeGreaterThan(36e6);
+      vi.advanceTimersByTime(1100);
+      const small = jpegKernels(1 << 16)!;
+      expect(small).not.toBe(big);
+      expect(small.memory.buffer.byteLength).toBeLessThan(1 << 20);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
