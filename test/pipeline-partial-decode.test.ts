@@ -6,8 +6,10 @@
  * one after the other, bit for bit (or the same error), with the kernels' memory scribbled over before each run,
  * and nothing the chain returns may point into kernel memory.
  */
+import { spawnSync } from 'node:child_process';
 import { deflateSync, crc32 } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
+import { PY, pyHas } from './helpers.js';
 import { encodeJpeg, picture } from './jpeg-encode.js';
 import { encodeBmp } from '../src/bundle/smoke-pipeline.js';
 
@@ -146,44 +148,77 @@ const oneByOne = async (members: any[], inputs: any) => {
 };
 const datas = (v: any): ArrayBufferView[] => (Array.isArray(v) ? v.flatMap(datas) : [v.data]);
 
+/**
+ * Random chains on random images (make()): the chain against the steps one by one, `count` times or until
+ * `budgetMs` passes. The outcome counts.
+ */
+async function differential(make: () => { name: string; bytes: Uint8Array }, count: number, budgetMs: number) {
+  const outcomes = { same: 0, error: 0, grouped: 0 };
+  const t0 = Date.now();
+  for (let t = 0; t < count && Date.now() - t0 < budgetMs; t++) {
+    const members = randomChain();
+    if (compileChain(members)[0].steps.length > 1) outcomes.grouped++;
+    const imgs = Array.from({ length: rnd() < 0.2 ? int(2, 3) : 1 }, make);
+    const inputs = { in: imgs.length === 1 && rnd() < 0.5 ? imgs[0]!.bytes : imgs.map((x) => x.bytes) };
+    const what = `${imgs.map((x) => x.name).join(' + ')}: ${JSON.stringify(members.map((m) => [m.op, m.params]))}`;
+    let want: any; let wantErr: any;
+    try { want = await oneByOne(members, inputs); } catch (e) { wantErr = e; }
+    const k = jpegKernels(1 << 16);
+    if (k) new Uint8Array(k.memory.buffer).fill(t & 1 ? 0x5a : 0xa5);
+    let got: any; let gotErr: any;
+    try { got = await runChain(members, inputs); } catch (e) { gotErr = e; }
+    if (wantErr) {
+      expect(gotErr?.message, what).toBe(wantErr.message);
+      outcomes.error++;
+      continue;
+    }
+    expect(gotErr, `${what}: ${gotErr?.message}`).toBeUndefined();
+    const [a, b] = [datas(got), datas(want)];
+    expect(a.length, what).toBe(b.length);
+    a.forEach((x, i) => {
+      expect(x.constructor, what).toBe(b[i]!.constructor);
+      expect(bits(x).equals(bits(b[i]!)), what).toBe(true);
+      expect(kernelOffset(x as Uint8Array), `${what}: a view of the kernels' memory`).toBe(-1);
+    });
+    // a later kernel use must not change what was returned
+    const before = a.map((x) => Buffer.from(bits(x)));
+    if (k) new Uint8Array(jpegKernels(1 << 16)!.memory.buffer).fill(0x33);
+    a.forEach((x, i) => expect(bits(x).equals(before[i]!), `${what}: changed by a later kernel use`).toBe(true));
+    outcomes.same++;
+  }
+  return outcomes;
+}
+
 describe('decode -> cv2 resize (+ crop) on the rows it reads: random JPEGs and parameters against the steps', () => {
   it('the same bytes or the same error, on scribbled kernel memory; nothing returned points into kernel memory', async () => {
-    const outcomes = { same: 0, error: 0, grouped: 0 };
-    const t0 = Date.now();
-    for (let t = 0; t < 400 && Date.now() - t0 < 15_000; t++) {
-      const members = randomChain();
-      if (compileChain(members)[0].steps.length > 1) outcomes.grouped++;
-      const imgs = Array.from({ length: rnd() < 0.2 ? int(2, 3) : 1 }, randomImage);
-      const inputs = { in: imgs.length === 1 && rnd() < 0.5 ? imgs[0]!.bytes : imgs.map((x) => x.bytes) };
-      const what = `${imgs.map((x) => x.name).join(' + ')}: ${JSON.stringify(members.map((m) => [m.op, m.params]))}`;
-      let want: any; let wantErr: any;
-      try { want = await oneByOne(members, inputs); } catch (e) { wantErr = e; }
-      const k = jpegKernels(1 << 16);
-      if (k) new Uint8Array(k.memory.buffer).fill(t & 1 ? 0x5a : 0xa5);
-      let got: any; let gotErr: any;
-      try { got = await runChain(members, inputs); } catch (e) { gotErr = e; }
-      if (wantErr) {
-        expect(gotErr?.message, what).toBe(wantErr.message);
-        outcomes.error++;
-        continue;
-      }
-      expect(gotErr, `${what}: ${gotErr?.message}`).toBeUndefined();
-      const [a, b] = [datas(got), datas(want)];
-      expect(a.length, what).toBe(b.length);
-      a.forEach((x, i) => {
-        expect(x.constructor, what).toBe(b[i]!.constructor);
-        expect(bits(x).equals(bits(b[i]!)), what).toBe(true);
-        expect(kernelOffset(x as Uint8Array), `${what}: a view of the kernels' memory`).toBe(-1);
-      });
-      // a later kernel use must not change what was returned
-      const before = a.map((x) => Buffer.from(bits(x)));
-      if (k) new Uint8Array(jpegKernels(1 << 16)!.memory.buffer).fill(0x33);
-      a.forEach((x, i) => expect(bits(x).equals(before[i]!), `${what}: changed by a later kernel use`).toBe(true));
-      outcomes.same++;
-    }
+    const outcomes = await differential(randomImage, 400, 15_000);
     console.log(JSON.stringify({ seed: SEED, ...outcomes }));
     expect(outcomes.same).toBeGreaterThan(60);
     expect(outcomes.grouped).toBeGreaterThan(60);
+  }, 30_000);
+
+  it.skipIf(!pyHas('PIL, numpy'))('progressive, grayscale and CMYK JPEGs from PIL (skipped without python3 PIL)', async () => {
+    const py = [
+      'import io, sys, base64, json, numpy as np',
+      'from PIL import Image',
+      'rng = np.random.default_rng(int(sys.argv[1]))',
+      'out = []',
+      'for i in range(24):',
+      '    w, h = int(rng.integers(1, 80)), int(rng.integers(1, 80))',
+      '    y, x = np.mgrid[0:h, 0:w]',
+      '    a = np.stack([128 + 90 * np.sin(x / 5 + i), 128 + 60 * np.cos(y / 4), 128 + 70 * np.sin((x + y) / 7)], -1) + rng.integers(-20, 21, (h, w, 3))',
+      '    im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))',
+      '    mode = ["RGB", "RGB", "RGB", "L", "CMYK"][i % 5]',
+      '    b = io.BytesIO()',
+      '    im.convert(mode).save(b, "JPEG", quality=int(rng.integers(30, 96)), progressive=bool(i % 2 == 0), subsampling=int(rng.integers(0, 3)))',
+      '    out.append([f"PIL {mode} {w}x{h} progressive={i % 2 == 0}", base64.b64encode(b.getvalue()).decode()])',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const r = spawnSync(PY, ['-c', py, String(SEED % 100000)], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const files = (JSON.parse(r.stdout) as [string, string][]).map(([name, b]) => ({ name, bytes: new Uint8Array(Buffer.from(b, 'base64')) }));
+    const outcomes = await differential(() => pick(files), 150, 10_000);
+    expect(outcomes.same).toBeGreaterThan(40);
   }, 30_000);
 
   it('the kernels (sparse and whole IDCT) decode the random JPEGs to the JS paths\' bytes', () => {
