@@ -14,10 +14,11 @@ import { encodeJpeg, picture } from './jpeg-encode.js';
 import { encodeBmp } from '../src/bundle/smoke-pipeline.js';
 
 const T = '../templates/server/pipeline/';
+const I = '../templates/server/image/';
 const { STEPS } = await import(`${T}steps.mjs`);
 const { runChain, compileChain } = await import(`${T}chain.mjs`);
-const { kernelOffset, jpegKernels, useJpegKernels } = await import('../templates/server/image/jpeg-wasm.mjs');
-const { decodeImage } = await import('../templates/server/image/decode.mjs');
+const { kernelOffset, jpegKernels, useJpegKernels } = await import(`${I}jpeg-wasm.mjs`);
+const { decodeImage } = await import(`${I}decode.mjs`);
 
 const SEED = Number(process.env.PSERVE_FUZZ_SEED ?? 20261130);
 let seed = SEED;
@@ -247,7 +248,7 @@ describe('decode -> cv2 resize (+ crop) on the rows it reads: random JPEGs and p
 
 describe('kernel memory grown for a big image by the new kernels', () => {
   it('a cv2 resize of a 36 MB image grows it; 5 s without another such job, it is let go (a fresh, small instance after)', async () => {
-    const { resizeCv2Linear } = await import('../templates/server/image/resize.mjs');
+    const { resizeCv2Linear } = await import(`${I}resize.mjs`);
     vi.useFakeTimers();
     try {
       const img = { width: 4000, height: 3000, channels: 3, data: new Uint8Array(4000 * 3000 * 3).fill(7) };
