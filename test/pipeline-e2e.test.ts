@@ -7,7 +7,7 @@
  * same known models on tensors prepared by OpenCV / PIL following FORMATS §8.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Agent, fetch } from 'undici';
@@ -165,6 +165,33 @@ describeShared('pipeline bundle: --recipe imagenet answers PaddleClas pipeline_h
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/pipeline step "top1" \(op topk\): "k" must be an integer/);
   }, 60000);
+
+  it('overlapping requests (batched runs, model inputs handed back and written again, step workers): each answer is its image\'s answer alone', async () => {
+    const photos = readdirSync(shared('pipeline', 'images')).map((n) => readFileSync(shared('pipeline', 'images', n)).toString('base64'));
+    const alone: string[][] = [];
+    for (const p of photos) {
+      const r = await post(`${server!.url}/imagenet/prediction`, pyJsonDumps(['image'], [p]));
+      expect(r.json.err_no, r.json.err_msg).toBe(0);
+      alone.push(r.json.value);
+    }
+    const want = pyEval(alone.flat()) as (string[] | number[])[];
+    // requests of 1-3 photos at once, in rounds of overlapping requests, with a broken image now and then
+    let k = 7;
+    const next = () => { k = (k * 48271) % 2147483647; return k; };
+    for (let round = 0; round < 4; round++) {
+      const reqs = Array.from({ length: 12 }, () => Array.from({ length: 1 + (next() % 3) }, () => next() % (photos.length + 1)));
+      const answers = await Promise.all(reqs.map((ids) => post(`${server!.url}/imagenet/prediction`, pyJsonDumps(ids.map((_, i) => `k${i}`), ids.map((i) => photos[i] ?? Buffer.from('not an image').toString('base64'))))));
+      const evals = pyEval(answers.flatMap((r) => (r.json.err_no === 0 ? r.json.value : []))) as (string[] | number[])[];
+      let at = 0;
+      answers.forEach((r, n) => {
+        const ids = reqs[n]!;
+        if (ids.some((i) => i === photos.length)) { expect(r.json.err_no).toBe(5000); return; }
+        expect(r.json.err_no, r.json.err_msg).toBe(0);
+        const labels = evals[at++]!, probs = evals[at++]!;
+        ids.forEach((i, j) => expect([labels[j], probs[j]], `round ${round} request ${n} key ${j}`).toEqual([want[2 * i]![0], want[2 * i + 1]![0]]));
+      });
+    }
+  }, 120000);
 
   it('bad requests: a wrong service name is err_no 3002, an image that does not decode is err_no 5000 naming it', async () => {
     const wrong = await post(`${server!.url}/nosuch/prediction`, pyJsonDumps(['image'], ['AAAA']));
