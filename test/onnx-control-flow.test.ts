@@ -427,7 +427,7 @@ const PIL_PY = pyHas('PIL') ? PYTHON : undefined;
 function decodePhoto(file: string, w: number, h: number): { img: Rgb; origH: number; origW: number } | undefined {
   if (!PIL_PY) return undefined;
   const r = spawnSync(PIL_PY, ['-c', 'import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]).convert("RGB")\nsys.stdout.buffer.write(b"%d %d\\n" % (im.size[1], im.size[0]))\nsys.stdout.buffer.write(im.resize((int(sys.argv[2]), int(sys.argv[3])), Image.BILINEAR).tobytes())', file, String(w), String(h)], { maxBuffer: 64 << 20 });
-  if (r.status !== 0) return undefined;
+  expect(r.status, String(r.stderr)).toBe(0);
   const buf = r.stdout as Buffer;
   const nl = buf.indexOf(10);
   const [origH, origW] = buf.subarray(0, nl).toString().split(' ').map(Number) as [number, number];
