@@ -394,7 +394,11 @@ describeShared('pipeline bundle: --recipe pptsn (PP-TSN: 25 frames, cv2 scale, t
     const shape = runPy(VIDEO_CLIENT, [shared('pipeline', 'video', 'example.avi'), raw]).trim();
     expect(shape).toMatch(/^\(\d+, 240, 320, 3\)$/);
     const frames = readFileSync(raw).toString('base64');
+    const status = `/proc/${server!.child.pid}/status`;
+    const peak = () => (existsSync(status) ? /VmHWM:\s*(\d+) kB/.exec(readFileSync(status, 'utf8'))?.[1] : undefined);
+    const before = peak();
     const r = await post(`${server!.url}/video/prediction`, pyJsonDumps(['frames', 'frames_shape'], [frames, shape]));
+    const after = peak();
     expect(r.status).toBe(200);
     expect(r.json.err_no, r.json.err_msg).toBe(0);
     expect(r.json.key).toEqual(['label', 'prob']);
@@ -444,7 +448,27 @@ describeShared('pipeline bundle: --recipe pptsn (PP-TSN: 25 frames, cv2 scale, t
     const np_ = JSON.parse(runPy(TSN_MODEL, [tfile, join(dir, 'head.json')])) as { idx: number; prob: number };
     expect(np_.idx).toBe(best);
     expect(Math.abs(probs[0]! - np_.prob)).toBeLessThan(1e-5);
+    if (before && after) console.log(`pptsn: server peak RSS ${before} kB before the example.avi request, ${after} kB after`);
   }, 120000);
+
+  it('pserve smoke sends generated frames in the client\'s form and passes', () => {
+    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
+  }, 60000);
+
+  it('--recipe pptsn without --labels, or with --det: E_USAGE, exit 2, nothing written', () => {
+    const out = join(dir, 'never');
+    const noLabels = cliJson<{ ok: boolean; error: { code: string; message: string } }>(['bundle', '--recipe', 'pptsn', '--serving_server', join(dir, 'serving_server'), '--out', out]);
+    expect(noLabels.code).toBe(2);
+    expect(noLabels.json.error.code).toBe('E_USAGE');
+    expect(noLabels.json.error.message).toMatch(/--labels is required.*Kinetics-400_label_list\.txt/);
+    const det = cliJson<{ ok: boolean; error: { code: string; message: string } }>(['bundle', '--recipe', 'pptsn', '--serving_server', join(dir, 'serving_server'), '--labels', labelsFile, '--det', dir, '--out', out]);
+    expect(det.code).toBe(2);
+    expect(det.json.error.message).toMatch(/--det applies to --recipe ppshitu only/);
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 // PP-ShiTu RecOp's crop preparation (FORMATS §8 B 4-5) with cv2 + numpy: float32 [N,3,224,224] for boxes given as JSON

@@ -127,7 +127,7 @@ export function pptsnRecipe(io: ModelIo, labelsFile: string): Recipe {
     port: 18080,
     maxBodyBytes: 256 * MiB,
     bodyTimeoutMs: 300000,
-    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames; example.avi is a 40 MB body) plus the model input: 250 crops of 3x224x224 float32, 150 MB, and its normalised copies on the way',
+    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames) plus the model input, 250 crops of 3x224x224 float32 (150 MB), and its intermediate copies: example.avi (131 frames of 320x240, a 40 MB body) raised the peak RSS by 545 MB (measured)',
     models: [{ name: 'video', role: 'classifier', batch: true }],
     clientExample: 'PaddleVideo deploy/python_serving/pipeline_http_client.py (POST /video/prediction, {"key":["frames","frames_shape"],"value":[base64 raw RGB frames, "(T, H, W, C)"]})',
     pipeline: {
