@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeShared, shared } from './helpers.js';
-import { imagenetRecipe, ppshituRecipe, pptsmRecipe } from '../src/bundle/recipes.js';
+import { imagenetRecipe, ppshituRecipe, pptsmRecipe, pptsnRecipe } from '../src/bundle/recipes.js';
 import { encodeBmp, sceneRgb } from '../src/bundle/smoke-pipeline.js';
 
 const T = '../templates/server/pipeline/';
@@ -97,6 +97,7 @@ const io = { feeds: ['x'], fetches: ['y'], inputShape: [-1, 3, 224, 224] };
 const recipes = {
   imagenet: imagenetRecipe(io, 'l.txt').pipeline,
   pptsm: pptsmRecipe({ feeds: ['x'], fetches: ['y'] }, 'l.txt').pipeline,
+  pptsn: pptsnRecipe({ feeds: ['x'], fetches: ['y'] }, 'l.txt').pipeline,
   ppshitu: ppshituRecipe({ feeds: ['image', 'im_shape', 'scale_factor'], fetches: ['rows', 'counts'] }, io).pipeline,
 };
 /** the recipe's steps checked and prepared (no models: planning only reads the graph) */
@@ -110,6 +111,7 @@ describe('the runner groups image steps into chains', () => {
   it('each recipe: the steps that only feed each other form one chain, a value read twice ends one', () => {
     expect(unitNames(recipes.imagenet)).toEqual([['images'], ['decoded', 'resized', 'cropped', 'rgb', 'normalized', 'chw', 'batch'], ['scores'], ['top1']]);
     expect(unitNames(recipes.pptsm)).toEqual([['frames'], ['sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'], ['logits'], ['probs'], ['top1']]);
+    expect(unitNames(recipes.pptsn)).toEqual([['frames'], ['sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'], ['logits'], ['probs'], ['top1']]);
     const shitu = unitNames(recipes.ppshitu);
     // decoded is read by the detector's chain, det_info, det_boxes and crop_boxes: it stands alone
     expect(shitu).toContainEqual(['decoded']);
@@ -202,6 +204,14 @@ describe('a chain gives what its steps give one by one', () => {
       expect(gt.dims).toEqual([1, 8, 3, 224, 224]);
       expect(same(gt.data, (await oneByOne(tsm, { in: frames })).data), `pptsm ${w}x${h}`).toBe(true);
     }
+  });
+
+  it('PP-TSN frames (25 of 30 sampled, cv2 scale, ten crops with flips): the same [1, 250, 3, 224, 224] tensor', async () => {
+    const tsn = membersOf(recipes.pptsn, ['sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch']);
+    const frames = Array.from({ length: 30 }, () => photo(200, 150));
+    const got = await runChain(tsn, { in: frames });
+    expect(got.dims).toEqual([1, 250, 3, 224, 224]);
+    expect(same(got.data, (await oneByOne(tsn, { in: frames })).data)).toBe(true);
   });
 
   it('random chains of image steps: the same result, or the same error from the same step', async () => {

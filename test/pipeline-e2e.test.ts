@@ -14,7 +14,7 @@ import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBundleServer, type RunningServer } from '../src/bundle/smoke.js';
 import { PADDLECLAS_NMS_PY, PY, cli, cliJson, describeShared, pyHas, shared, tempDir } from './helpers.js';
-import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
+import { detectorOnnx, withMadeParams, writeDetectorServing, writeImagenetModel, writeTsnModel, writeVideoModel, type LinearHead } from './pipeline-models.js';
 import { makeZooParams, setParams } from './zoo-params.js';
 
 const HAVE_CV2 = pyHas('cv2, numpy, PIL');
@@ -318,6 +318,158 @@ describeShared('pipeline bundle: --recipe pptsm answers PaddleVideo pipeline_htt
   }, 60000);
 });
 
+
+// PaddleVideo's PP-TSN serving preprocessing (recognition_web_service.py -n PPTSN) with PIL + cv2 + numpy:
+// Sampler(25, 1, valid_mode=True, select_left=True) over the frames as PIL images, Scale(256,
+// fixed_ratio=True, do_round=True, backend='cv2') (cv2.resize of the array, back to PIL), TenCrop(224)
+// (PIL crop + FLIP_LEFT_RIGHT), Image2Array, Normalization in float32; writes [250,3,224,224] float32
+const TSN_TENSOR = `
+import sys, json, cv2, numpy as np
+from PIL import Image
+shape = tuple(int(x) for x in sys.argv[2].strip('()').split(','))
+a = np.frombuffer(open(sys.argv[1],'rb').read(), np.uint8).reshape(shape)
+T = shape[0]
+if T > 25:
+    avg = T / 25
+    idx = [int(avg / 2.0 + avg * i) for i in range(25)]
+else:
+    idx = [0] * 25
+imgs = []
+for i in idx:
+    im = Image.fromarray(a[i % T], mode='RGB')
+    w, h = im.size
+    if not ((w <= h and w == 256) or (h <= w and h == 256)):
+        ow, oh = (256, int(256 * 4.0 / 3.0)) if w <= h else (int(256 * 4.0 / 3.0), 256)
+        im = Image.fromarray(cv2.resize(np.asarray(im), (ow, oh), interpolation=cv2.INTER_LINEAR))
+    imgs.append(im)
+w, h = imgs[0].size
+ws, hs = (w - 224) // 4, (h - 224) // 4
+crops = []
+for x, y in [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]:
+    c = [im.crop((x, y, x + 224, y + 224)) for im in imgs]
+    crops.extend(c)
+    crops.extend([im.transpose(Image.FLIP_LEFT_RIGHT) for im in c])
+t = np.stack(crops).astype('float32').transpose(0, 3, 1, 2)
+t = t / 255.0
+t -= np.array([0.485, 0.456, 0.406]).reshape(3,1,1).astype(np.float32)
+t /= np.array([0.229, 0.224, 0.225]).reshape(3,1,1).astype(np.float32)
+np.ascontiguousarray(t, dtype='<f4').tofile(sys.argv[3])
+print(json.dumps({'idx': idx, 'scaled': [w, h], 'shape': list(t.shape)}))
+`;
+
+// the PP-TSN-shaped model in numpy on that tensor: 112x112 block means of the 750 planes, fc, softmax (float64)
+const TSN_MODEL = `
+import sys, json, numpy as np
+t = np.fromfile(sys.argv[1], '<f4').reshape(750, 2, 112, 2, 112).astype('float64')
+feat = t.mean(axis=(2, 4)).reshape(3000)
+hd = json.load(open(sys.argv[2]))
+W = np.array(hd['w'], dtype='float32').reshape(hd['in'], hd['classes']).astype('float64')
+z = feat @ W + np.array(hd['b'], dtype='float32').astype('float64')
+e = np.exp(z - z.max()); pr = e / e.sum()
+print(json.dumps({'idx': int(pr.argmax()), 'prob': float(pr.max())}))
+`;
+
+describeShared('pipeline bundle: --recipe pptsn (PP-TSN: 25 frames, cv2 scale, ten crops) answers PaddleVideo pipeline_http_client.py', () => {
+  const dir = tempDir('pserve-pipe-tsn-');
+  let server: Running | undefined;
+  const bundle = join(dir, 'bundle');
+  const labelsFile = shared('pipeline', 'labels', 'Kinetics-400_label_list.txt');
+  let head: LinearHead;
+  beforeAll(async () => {
+    head = writeTsnModel(join(dir, 'model'));
+    const c = cli(['convert', '--dirname', join(dir, 'model'), '--serving_server', join(dir, 'serving_server'), '--serving_client', join(dir, 'serving_client'), '--fetch_alias_names', 'outputs']);
+    expect(c.code, c.stderr).toBe(0);
+    const b = cliJson<{ ok: boolean; name: string; port: number; recipe: string; models: { feeds: { name: string; shape: number[] }[] }[] }>(['bundle', '--recipe', 'pptsn', '--serving_server', join(dir, 'serving_server'), '--labels', labelsFile, '--out', bundle]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.json).toMatchObject({ ok: true, name: 'video', port: 18080, recipe: 'pptsn' });
+    const config = readFileSync(join(bundle, 'config.yml'), 'utf8');
+    for (const want of ['num_seg: 25', 'select_left: true', 'op: scale_fixed_ratio', 'library: cv2', 'op: ten_crop']) expect(config).toContain(want);
+    expect(config).toContain('shape: [-1, 250, 3, 224, 224]');
+    server = await startBundle(bundle);
+  }, 120000);
+  afterAll(() => stop(server));
+
+  it.skipIf(!HAVE_CV2)('example.avi as the client sends it: err_no 0; the 250-crop tensor and the answer equal PaddleVideo\'s preprocessing (cv2/PIL/numpy) run through onnxruntime', async () => {
+    const raw = join(dir, 'frames.raw');
+    const shape = runPy(VIDEO_CLIENT, [shared('pipeline', 'video', 'example.avi'), raw]).trim();
+    expect(shape).toMatch(/^\(\d+, 240, 320, 3\)$/);
+    const frames = readFileSync(raw).toString('base64');
+    const status = `/proc/${server!.child.pid}/status`;
+    const peak = () => (existsSync(status) ? /VmHWM:\s*(\d+) kB/.exec(readFileSync(status, 'utf8'))?.[1] : undefined);
+    const before = peak();
+    const r = await post(`${server!.url}/video/prediction`, pyJsonDumps(['frames', 'frames_shape'], [frames, shape]));
+    const after = peak();
+    expect(r.status).toBe(200);
+    expect(r.json.err_no, r.json.err_msg).toBe(0);
+    expect(r.json.key).toEqual(['label', 'prob']);
+    const [labels, probs] = pyEval(r.json.value) as [string[], number[]];
+
+    // the oracle tensor: PaddleVideo's preprocessing in python
+    const tfile = join(dir, 'tsn.f32');
+    const info = JSON.parse(runPy(TSN_TENSOR, [raw, shape, tfile])) as { idx: number[]; scaled: number[]; shape: number[] };
+    expect(info.shape).toEqual([250, 3, 224, 224]);
+    expect(info.scaled).toEqual([341, 256]);
+    if (shape.startsWith('(131,')) expect(info.idx).toEqual([2, 7, 13, 18, 23, 28, 34, 39, 44, 49, 55, 60, 65, 70, 75, 81, 86, 91, 96, 102, 107, 112, 117, 123, 128]);
+    const want = new Float32Array(readFileSync(tfile).buffer.slice(0));
+
+    // the bundle's own steps (its config.yml, without the model) on the same request: the tensor it feeds
+    const T = '../templates/server/pipeline/';
+    const { checkPipeline, preparePipeline, runPipeline } = await import(`${T}pipeline.mjs`);
+    const p = structuredClone((await import('../src/bundle/recipes.js')).pptsnRecipe({ feeds: ['data_batch_0'], fetches: ['outputs'] }, 'l.txt').pipeline) as any;
+    delete p.models;
+    p.steps = Object.fromEntries(Object.entries(p.steps).filter(([k]) => ['frames', 'sampled', 'scaled', 'cropped', 'normalized', 'chw', 'batch'].includes(k)));
+    p.response = { t: 'batch' };
+    const got = (await runPipeline(await preparePipeline(checkPipeline(p), { base: '.', models: {} }), { key: ['frames', 'frames_shape'], value: [frames, shape] })).t;
+    expect(got.dims).toEqual([1, 250, 3, 224, 224]);
+    expect(got.data.length).toBe(want.length);
+    let maxDiff = 0;
+    for (let i = 0; i < want.length; i++) { const d = Math.abs(got.data[i] - want[i]!); if (d > maxDiff) maxDiff = d; }
+    console.log(`pptsn: preprocessed [1,250,3,224,224] vs PaddleVideo (PIL/cv2/numpy): max abs diff ${maxDiff}`);
+    expect(maxDiff).toBeLessThan(1e-6);
+
+    // the oracle tensor through onnxruntime on the bundle's model, softmax, label of the arg max
+    const ort = await import('onnxruntime-node');
+    const sess = await ort.InferenceSession.create(join(bundle, 'models', 'video', 'model.onnx'));
+    const out = await sess.run({ [sess.inputNames[0]!]: new ort.Tensor('float32', want, [1, 250, 3, 224, 224]) });
+    const logits = out[sess.outputNames[0]!]!.data as Float32Array;
+    await sess.release();
+    expect(logits.length).toBe(400);
+    const m = Math.max(...logits);
+    const e = Array.from(logits, (x) => Math.exp(x - m));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const best = e.indexOf(Math.max(...e));
+    const names = new Map(readFileSync(labelsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => { const [i, n] = l.trim().split(' '); return [Number(i), n!]; }));
+    console.log(`pptsn: label ${labels[0]} prob ${probs[0]} (oracle ${names.get(best)} ${e[best]! / sum})`);
+    expect(labels).toEqual([names.get(best)]);
+    expect(Math.abs(probs[0]! - e[best]! / sum)).toBeLessThan(1e-5);
+
+    // and the known model computed in numpy on the oracle tensor (checks the converted ONNX too)
+    writeHead(join(dir, 'head.json'), head);
+    const np_ = JSON.parse(runPy(TSN_MODEL, [tfile, join(dir, 'head.json')])) as { idx: number; prob: number };
+    expect(np_.idx).toBe(best);
+    expect(Math.abs(probs[0]! - np_.prob)).toBeLessThan(1e-5);
+    if (before && after) console.log(`pptsn: server peak RSS ${before} kB before the example.avi request, ${after} kB after`);
+  }, 120000);
+
+  it('pserve smoke sends generated frames in the client\'s form and passes', () => {
+    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.ok).toBe(true);
+    expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
+  }, 60000);
+
+  it('--recipe pptsn without --labels, or with --det: E_USAGE, exit 2, nothing written', () => {
+    const out = join(dir, 'never');
+    const noLabels = cliJson<{ ok: boolean; error: { code: string; message: string } }>(['bundle', '--recipe', 'pptsn', '--serving_server', join(dir, 'serving_server'), '--out', out]);
+    expect(noLabels.code).toBe(2);
+    expect(noLabels.json.error.code).toBe('E_USAGE');
+    expect(noLabels.json.error.message).toMatch(/--labels is required.*Kinetics-400_label_list\.txt/);
+    const det = cliJson<{ ok: boolean; error: { code: string; message: string } }>(['bundle', '--recipe', 'pptsn', '--serving_server', join(dir, 'serving_server'), '--labels', labelsFile, '--det', dir, '--out', out]);
+    expect(det.code).toBe(2);
+    expect(det.json.error.message).toMatch(/--det applies to --recipe ppshitu only/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
 
 // PP-ShiTu RecOp's crop preparation (FORMATS §8 B 4-5) with cv2 + numpy: float32 [N,3,224,224] for boxes given as JSON
 const REC_TENSORS = `

@@ -6,6 +6,9 @@
  *   imagenet-shaped: x [-1,3,224,224] -> adaptive avg pool 4x4 -> [-1,48] @ W[48,1000] + b -> softmax
  *   PP-TSM-shaped:   data_batch_0 [-1,8,3,224,224] -> reshape [-1,24,224,224] -> adaptive avg pool 2x2
  *                    -> [-1,96] @ W[96,400] + b (logits, as ppTSM's fetch)
+ *   PP-TSN-shaped:   data_batch_0 [-1,250,3,224,224] -> reshape [-1,750,224,224] -> adaptive avg pool 2x2
+ *                    -> [-1,3000] @ W[3000,400] + b (logits; every crop has its own weights, so the
+ *                    order of the 250 crops counts)
  *   rec params:      made params for a zoo program (persistable vars of block 0, sorted by name, one
  *                    combined .pdiparams), deterministic, batch-norm variances positive.
  *   detector:        an ONNX graph with Paddle's detector interface (image, im_shape, scale_factor ->
@@ -70,6 +73,26 @@ export function writeVideoModel(dir: string): LinearHead {
   b.variable('flat.tmp_0.xshape', 'float32', [0, -1, 24, 2, 2]);
   b.op('flatten_contiguous_range', { X: ['pool.tmp_0'] }, { Out: ['flat.tmp_0'], XShape: ['flat.tmp_0.xshape'] }, { start_axis: 1, stop_axis: 3 });
   const h = head(b, 'flat.tmp_0', 96, 400, 21, 1.5);
+  b.fetch('fc.tmp_1');
+  writeFileSync(join(dir, 'inference.pdmodel'), b.programBytes());
+  writeFileSync(join(dir, 'inference.pdiparams'), b.paramsBytes());
+  return h;
+}
+
+/** a PP-TSN-shaped video classifier ([1,250,3,224,224], ten crops of 25 frames -> logits [1,400]) in `dir` */
+export function writeTsnModel(dir: string): LinearHead {
+  mkdirSync(dir, { recursive: true });
+  const b = new ProgramBuilder(2004000);
+  b.feed('data_batch_0', 'float32', [-1, 250, 3, 224, 224]);
+  b.variable('reshape.tmp_0', 'float32', [-1, 750, 224, 224]);
+  b.variable('reshape.tmp_0.xshape', 'float32', [0, -1, 250, 3, 224, 224]);
+  b.op('reshape2', { X: ['data_batch_0'] }, { Out: ['reshape.tmp_0'], XShape: ['reshape.tmp_0.xshape'] }, { shape: [-1, 750, 224, 224] });
+  b.variable('pool.tmp_0', 'float32', [-1, 750, 2, 2]);
+  b.op('pool2d', { X: ['reshape.tmp_0'] }, { Out: ['pool.tmp_0'] }, { ...POOL, ksize: [2, 2] });
+  b.variable('flat.tmp_0', 'float32', [-1, 3000]);
+  b.variable('flat.tmp_0.xshape', 'float32', [0, -1, 750, 2, 2]);
+  b.op('flatten_contiguous_range', { X: ['pool.tmp_0'] }, { Out: ['flat.tmp_0'], XShape: ['flat.tmp_0.xshape'] }, { start_axis: 1, stop_axis: 3 });
+  const h = head(b, 'flat.tmp_0', 3000, 400, 31, 0.3);
   b.fetch('fc.tmp_1');
   writeFileSync(join(dir, 'inference.pdmodel'), b.programBytes());
   writeFileSync(join(dir, 'inference.pdiparams'), b.paramsBytes());

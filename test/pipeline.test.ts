@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelineModules, validatePipeline } from '../src/bundle/pipeline-schema.js';
-import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml } from '../src/bundle/recipes.js';
+import { imagenetRecipe, ppshituRecipe, pptsmRecipe, pptsnRecipe, renderYaml } from '../src/bundle/recipes.js';
 import { PADDLECLAS_NMS_PY, PY, pyHas, tempDir } from './helpers.js';
 
 const T = '../templates/server/pipeline/';
@@ -69,11 +69,11 @@ describe('pipeline config: every bad step is refused, naming it', () => {
     expect(err.message).toMatch(re);
   };
 
-  it('accepts a good pipeline, and the three recipes', async () => {
+  it('accepts a good pipeline, and the four recipes', async () => {
     expect(checkPipeline(good()).steps.map((s: any) => s.name)).toEqual(['images', 'decoded', 'resized', 'out']);
     const mods = await pipelineModules();
     const io = { feeds: ['x'], fetches: ['y'] };
-    for (const r of [imagenetRecipe(io, 'l.txt'), pptsmRecipe(io, 'l.txt'), ppshituRecipe({ feeds: ['image', 'im_shape', 'scale_factor'], fetches: ['rows', 'counts'] }, io)]) {
+    for (const r of [imagenetRecipe(io, 'l.txt'), pptsmRecipe(io, 'l.txt'), pptsnRecipe(io, 'l.txt'), ppshituRecipe({ feeds: ['image', 'im_shape', 'scale_factor'], fetches: ['rows', 'counts'] }, io)]) {
       // what config.yml holds reads back through the server's YAML reader to the same pipeline
       const text = ['pipeline:', ...renderYaml(r.pipeline, 2)].join('\n');
       const back = parseYaml(text).pipeline;

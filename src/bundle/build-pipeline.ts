@@ -16,15 +16,15 @@ import { TEMPLATES_DIR, checkName, copyServer, pserveVersion, readConf, tensorsF
 import { servingConfLines } from './config-yml.js';
 import { MANIFEST, fileEntries, manifestHead, manifestText, type BundleManifest, type BundleTensor } from './manifest.js';
 import { pipelineModules, validatePipeline } from './pipeline-schema.js';
-import { imagenetRecipe, ppshituRecipe, pptsmRecipe, renderYaml, type ModelIo, type Recipe, type RecipeName } from './recipes.js';
+import { imagenetRecipe, ppshituRecipe, pptsmRecipe, pptsnRecipe, renderYaml, type ModelIo, type Recipe, type RecipeName } from './recipes.js';
 import { copyGrpc, copyRuntime, currentPlatform } from './runtime-files.js';
 
 export interface PipelineBundleOptions {
   recipe: RecipeName;
   out: string;
-  /** imagenet, pptsm: the model's serving folder (pserve convert output beside the Paddle model) */
+  /** imagenet, pptsm, pptsn: the model's serving folder (pserve convert output beside the Paddle model) */
   servingServer?: string;
-  /** imagenet, pptsm: an ONNX file to use instead of converting */
+  /** imagenet, pptsm, pptsn: an ONNX file to use instead of converting */
   onnx?: string;
   /** ppshitu: detector and feature model serving folders, ONNX overrides, and the index folder */
   det?: string;
@@ -129,7 +129,7 @@ export async function buildPipelineBundle(opts: PipelineBundleOptions, progress:
     const m = modelSource(name, role, true, opts.servingServer, 'serving_server', opts.onnx, 'onnx');
     labels = fileArg(opts.labels, 'labels', opts.recipe === 'imagenet' ? 'imagenet.label' : 'Kinetics-400_label_list.txt');
     sources = [m];
-    recipe = opts.recipe === 'imagenet' ? imagenetRecipe(ioOf(m), basename(labels)) : pptsmRecipe(ioOf(m), basename(labels));
+    recipe = opts.recipe === 'imagenet' ? imagenetRecipe(ioOf(m), basename(labels)) : opts.recipe === 'pptsn' ? pptsnRecipe(ioOf(m), basename(labels)) : pptsmRecipe(ioOf(m), basename(labels));
   }
   for (const s of sources) {
     if (out === s.dir || out.startsWith(`${s.dir}${sep}`)) throw usage(`--out must be outside --${s.flag} (the bundle copies that folder)`);

@@ -1,11 +1,11 @@
 /**
  * The seeds' pipeline services as pipeline configs (FORMATS §8): classification (`imagenet`),
- * PP-ShiTu (`recognition`) and PP-TSM (`video`). A recipe says which models go into the bundle,
+ * PP-ShiTu (`recognition`), PP-TSM and PP-TSN (both `video`). A recipe says which models go into the bundle,
  * which files it carries (labels, the vector index), the service name and port the seed clients
  * use, the body limit its requests need, and the DAG with every threshold written out, so that a
  * user edits config.yml rather than code.
  */
-export const RECIPES = ['imagenet', 'ppshitu', 'pptsm'] as const;
+export const RECIPES = ['imagenet', 'ppshitu', 'pptsm', 'pptsn'] as const;
 export type RecipeName = typeof RECIPES[number];
 
 /** a model's feed and fetch aliases, read from its serving conf */
@@ -103,6 +103,43 @@ export function pptsmRecipe(io: ModelIo, labelsFile: string): Recipe {
         normalized: normalize('cropped', 'float32'),
         chw: { op: 'to_chw', in: 'normalized' },
         batch: { op: 'stack', in: 'chw', shape: [-1, 8, 3, 224, 224] },
+        logits: { op: 'model', model: 'video', feeds: { [io.feeds[0]!]: 'batch' }, fetch: [io.fetches[0]!] },
+        probs: { op: 'softmax', in: `logits.${io.fetches[0]}` },
+        top1: { op: 'topk', in: 'probs', k: 1, labels: `labels/${labelsFile}`, label_format: 'index_name' },
+      },
+      response: { label: 'top1.labels', prob: 'top1.scores' },
+    },
+  };
+}
+
+/**
+ * PaddleVideo deploy/python_serving PP-TSN (recognition_web_service.py -n PPTSN, configs/PP-TSN.yaml:
+ * op `video`, http 18080, fetch `outputs`): Sampler(25, 1, valid_mode, select_left) ->
+ * Scale(256, fixed_ratio, do_round, backend cv2) (341x256 whatever the aspect; cv2 INTER_LINEAR) ->
+ * TenCrop(224) (4 corners + centre at multiples of (dim-224)//4, each group followed by its flips:
+ * 250 crops) -> Image2Array -> Normalization (float32) -> [1, 250, 3, 224, 224] (the exported
+ * ppTSN's input spec); softmax, label of the arg max, prob = the max, as PP-TSM.
+ */
+export function pptsnRecipe(io: ModelIo, labelsFile: string): Recipe {
+  return {
+    recipe: 'pptsn',
+    service: 'video',
+    port: 18080,
+    maxBodyBytes: 256 * MiB,
+    bodyTimeoutMs: 300000,
+    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames) plus the model input, 250 crops of 3x224x224 float32 (150 MB), and its intermediate copies: example.avi (131 frames of 320x240, a 40 MB body) raised the peak RSS by 545 MB (measured)',
+    models: [{ name: 'video', role: 'classifier', batch: true }],
+    clientExample: 'PaddleVideo deploy/python_serving/pipeline_http_client.py (POST /video/prediction, {"key":["frames","frames_shape"],"value":[base64 raw RGB frames, "(T, H, W, C)"]})',
+    pipeline: {
+      models: { video: modelEntry('video', true) },
+      steps: {
+        frames: { op: 'request_frames', data_key: 'frames', shape_key: 'frames_shape', channel_order: 'rgb', strict_keys: true, max_frames: 100000 },
+        sampled: { op: 'sample_frames', in: 'frames', num_seg: 25, seg_len: 1, select_left: true },
+        scaled: { op: 'scale_fixed_ratio', in: 'sampled', short_size: 256, library: 'cv2' },
+        cropped: { op: 'ten_crop', in: 'scaled', size: 224 },
+        normalized: normalize('cropped', 'float32'),
+        chw: { op: 'to_chw', in: 'normalized' },
+        batch: { op: 'stack', in: 'chw', shape: [-1, 250, 3, 224, 224] },
         logits: { op: 'model', model: 'video', feeds: { [io.feeds[0]!]: 'batch' }, fetch: [io.fetches[0]!] },
         probs: { op: 'softmax', in: `logits.${io.fetches[0]}` },
         top1: { op: 'topk', in: 'probs', k: 1, labels: `labels/${labelsFile}`, label_format: 'index_name' },
