@@ -84,32 +84,14 @@ export function imagenetRecipe(io: ModelIo, labelsFile: string): Recipe {
  * label of the arg max (Kinetics-400_label_list.txt), prob = the max.
  */
 export function pptsmRecipe(io: ModelIo, labelsFile: string): Recipe {
-  return {
+  return videoRecipe(io, labelsFile, {
     recipe: 'pptsm',
-    service: 'video',
-    port: 18080,
-    maxBodyBytes: 256 * MiB,
-    bodyTimeoutMs: 300000,
     memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames): example.avi (131 frames of 320x240) is a 40 MB body and raised the peak RSS by 234 MB (measured); the 8 sampled frames after that are small',
-    models: [{ name: 'video', role: 'classifier', batch: true }],
-    clientExample: 'PaddleVideo deploy/python_serving/pipeline_http_client.py (POST /video/prediction, {"key":["frames","frames_shape"],"value":[base64 raw RGB frames, "(T, H, W, C)"]})',
-    pipeline: {
-      models: { video: modelEntry('video', true) },
-      steps: {
-        frames: { op: 'request_frames', data_key: 'frames', shape_key: 'frames_shape', channel_order: 'rgb', strict_keys: true, max_frames: 100000 },
-        sampled: { op: 'sample_frames', in: 'frames', num_seg: 8, seg_len: 1, select_left: false },
-        scaled: { op: 'scale_fixed_ratio', in: 'sampled', short_size: 256, library: 'pil' },
-        cropped: { op: 'center_crop', in: 'scaled', size: 224, rounding: 'round' },
-        normalized: normalize('cropped', 'float32'),
-        chw: { op: 'to_chw', in: 'normalized' },
-        batch: { op: 'stack', in: 'chw', shape: [-1, 8, 3, 224, 224] },
-        logits: { op: 'model', model: 'video', feeds: { [io.feeds[0]!]: 'batch' }, fetch: [io.fetches[0]!] },
-        probs: { op: 'softmax', in: `logits.${io.fetches[0]}` },
-        top1: { op: 'topk', in: 'probs', k: 1, labels: `labels/${labelsFile}`, label_format: 'index_name' },
-      },
-      response: { label: 'top1.labels', prob: 'top1.scores' },
-    },
-  };
+    sampled: { num_seg: 8, seg_len: 1, select_left: false },
+    scaled: { short_size: 256, library: 'pil' },
+    cropped: { op: 'center_crop', size: 224, rounding: 'round' },
+    crops: 8,
+  });
 }
 
 /**
@@ -121,25 +103,49 @@ export function pptsmRecipe(io: ModelIo, labelsFile: string): Recipe {
  * ppTSN's input spec); softmax, label of the arg max, prob = the max, as PP-TSM.
  */
 export function pptsnRecipe(io: ModelIo, labelsFile: string): Recipe {
-  return {
+  return videoRecipe(io, labelsFile, {
     recipe: 'pptsn',
+    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames) plus the model input, 250 crops of 3x224x224 float32 (150 MB), and its intermediate copies: example.avi (131 frames of 320x240, a 40 MB body) raised the peak RSS by 545 MB (measured)',
+    sampled: { num_seg: 25, seg_len: 1, select_left: true },
+    scaled: { short_size: 256, library: 'cv2' },
+    cropped: { op: 'ten_crop', size: 224 },
+    crops: 250,
+  });
+}
+
+/** What PaddleVideo's video services differ in; the request, model and answer steps are the same. */
+interface VideoVariant {
+  recipe: 'pptsm' | 'pptsn';
+  memoryNote: string;
+  sampled: { num_seg: number; seg_len: number; select_left: boolean };
+  scaled: { short_size: number; library: 'pil' | 'cv2' };
+  cropped: { op: string; size: number; rounding?: string };
+  /** crops per video: the model's second dim */
+  crops: number;
+}
+
+/** PaddleVideo deploy/python_serving: service `video` on 18080, raw frames in, label + prob out. */
+function videoRecipe(io: ModelIo, labelsFile: string, v: VideoVariant): Recipe {
+  const { op: cropOp, ...crop } = v.cropped;
+  return {
+    recipe: v.recipe,
     service: 'video',
     port: 18080,
     maxBodyBytes: 256 * MiB,
     bodyTimeoutMs: 300000,
-    memoryNote: 'about 6x the body (its chunks and their join, the JSON text, the parsed string, the raw frames) plus the model input, 250 crops of 3x224x224 float32 (150 MB), and its intermediate copies: example.avi (131 frames of 320x240, a 40 MB body) raised the peak RSS by 545 MB (measured)',
+    memoryNote: v.memoryNote,
     models: [{ name: 'video', role: 'classifier', batch: true }],
     clientExample: 'PaddleVideo deploy/python_serving/pipeline_http_client.py (POST /video/prediction, {"key":["frames","frames_shape"],"value":[base64 raw RGB frames, "(T, H, W, C)"]})',
     pipeline: {
       models: { video: modelEntry('video', true) },
       steps: {
         frames: { op: 'request_frames', data_key: 'frames', shape_key: 'frames_shape', channel_order: 'rgb', strict_keys: true, max_frames: 100000 },
-        sampled: { op: 'sample_frames', in: 'frames', num_seg: 25, seg_len: 1, select_left: true },
-        scaled: { op: 'scale_fixed_ratio', in: 'sampled', short_size: 256, library: 'cv2' },
-        cropped: { op: 'ten_crop', in: 'scaled', size: 224 },
+        sampled: { op: 'sample_frames', in: 'frames', ...v.sampled },
+        scaled: { op: 'scale_fixed_ratio', in: 'sampled', ...v.scaled },
+        cropped: { op: cropOp, in: 'scaled', ...crop },
         normalized: normalize('cropped', 'float32'),
         chw: { op: 'to_chw', in: 'normalized' },
-        batch: { op: 'stack', in: 'chw', shape: [-1, 250, 3, 224, 224] },
+        batch: { op: 'stack', in: 'chw', shape: [-1, v.crops, 3, 224, 224] },
         logits: { op: 'model', model: 'video', feeds: { [io.feeds[0]!]: 'batch' }, fetch: [io.fetches[0]!] },
         probs: { op: 'softmax', in: `logits.${io.fetches[0]}` },
         top1: { op: 'topk', in: 'probs', k: 1, labels: `labels/${labelsFile}`, label_format: 'index_name' },
