@@ -308,6 +308,15 @@ const IDCT_BLOCK = 4, IDCT_BLOCK4 = 12;
 
 // ---- baseline entropy decoding ----
 
+/** builders of the structured nodes that `flat` takes: named blocks, loops, ifs and branches to a name */
+const NAMED = {
+  If: (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }],
+  block: (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body }),
+  loop: (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body }),
+  br: (/** @type {string} */ label) => ({ op: 'br', label }),
+  brIf: (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }],
+};
+
 /**
  * Structured code with named branch targets: nested arrays of bytes, plus { op: 'block' | 'loop' | 'if' } nodes
  * (label, body, else) and { op: 'br' | 'brIf', label } branches, flattened with their relative depths.
@@ -357,11 +366,7 @@ function scanKernel() {
   const ld8u = (/** @type {any} */ a, off = 0) => [a, 0x2d, 0, u(off)];
   const st32 = (/** @type {any} */ a, /** @type {any} */ v, off = 0) => [a, v, 0x36, 2, u(off)];
   const sel = (/** @type {any} */ a, /** @type {any} */ b, /** @type {any} */ cond) => [a, b, cond, 0x1b];
-  const If = (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }];
-  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
-  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
-  const br = (/** @type {string} */ label) => ({ op: 'br', label });
-  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const { If, block, loop, br, brIf } = NAMED;
   const ret = (/** @type {any} */ e) => [e, 0x0f];
   const inc = (/** @type {string} */ n, /** @type {number} */ by) => S(n, add(L(n), c(by)));
 
@@ -548,10 +553,7 @@ function dequantIdctKernel() {
   const c = i32;
   const bin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, op];
   const add = bin(0x6a), mul = bin(0x6c), geS = bin(0x4e), shl = bin(0x74);
-  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
-  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
-  const br = (/** @type {string} */ label) => ({ op: 'br', label });
-  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const { block, loop, br, brIf } = NAMED;
   const dequant = Array.from({ length: 8 }, (_, i) => [
     // 8 int16 coefficients -> two int32x4 times q
     L('tmp'), L('src'), vload(16 * i), simd(V.i32extlo16s), L('q'), vload(32 * i), simd(V.i32mul), vstore(32 * i),
@@ -600,11 +602,7 @@ function pngKernel(bgr) {
   const vbin = (/** @type {number} */ op) => (/** @type {any} */ a, /** @type {any} */ b) => [a, b, simd(op)];
   const vadd = vbin(V.i16add), vsub = vbin(V.i16sub), vand = vbin(78), leS16 = vbin(51);
   const abs16 = (/** @type {any} */ a) => [a, simd(128)];
-  const If = (/** @type {any} */ cond, /** @type {any} */ body, /** @type {any} */ els) => [cond, { op: 'if', body, else: els }];
-  const block = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'block', label, body });
-  const loop = (/** @type {string} */ label, /** @type {any} */ body) => ({ op: 'loop', label, body });
-  const br = (/** @type {string} */ label) => ({ op: 'br', label });
-  const brIf = (/** @type {any} */ cond, /** @type {string} */ label) => [cond, { op: 'brIf', label }];
+  const { If, block, loop, br, brIf } = NAMED;
   const zeroV = [0xfd, 12, new Array(16).fill(0)];
   const swap = bgr ? [L('x'), L('x'), shuffle([4, 5, 2, 3, 0, 1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])] : L('x');
   /** one row with predictor `pred` (an expression of a, b, c) */
