@@ -310,12 +310,7 @@ describeShared('pipeline bundle: --recipe pptsm answers PaddleVideo pipeline_htt
     expect(key.json.err_msg).toMatch(/unexpected key received: x/);
   });
 
-  it('pserve smoke sends generated frames in the client\'s form and passes', () => {
-    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.json.ok).toBe(true);
-    expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
-  }, 60000);
+  it('pserve smoke sends generated frames in the client\'s form and passes', () => { expectVideoSmoke(bundle); }, 60000);
 });
 
 
@@ -451,12 +446,7 @@ describeShared('pipeline bundle: --recipe pptsn (PP-TSN: 25 frames, cv2 scale, t
     if (before && after) console.log(`pptsn: server peak RSS ${before} kB before the example.avi request, ${after} kB after`);
   }, 120000);
 
-  it('pserve smoke sends generated frames in the client\'s form and passes', () => {
-    const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.json.ok).toBe(true);
-    expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
-  }, 60000);
+  it('pserve smoke sends generated frames in the client\'s form and passes', () => { expectVideoSmoke(bundle); }, 60000);
 
   it('--recipe pptsn without --labels, or with --det: E_USAGE, exit 2, nothing written', () => {
     const out = join(dir, 'never');
@@ -706,3 +696,11 @@ describeShared('pipeline bundle: --recipe ppshitu (made-params PP-LCNet rec mode
     expect(r.json.checks.map((c) => [c.name, c.ok])).toEqual([['pipeline (upstream client form)', true], ['pipeline (plain JSON route)', true], ['metrics', true], ['SIGTERM', true]]);
   }, 60000);
 });
+
+/** `pserve smoke` on a video bundle: generated frames in the client's form, err_no 0, a label and a prob */
+function expectVideoSmoke(bundle: string): void {
+  const r = cliJson<{ ok: boolean; checks: { name: string; ok: boolean; detail: string }[] }>(['smoke', bundle]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.json.ok).toBe(true);
+  expect(r.json.checks.find((c) => c.name === 'pipeline (upstream client form)')?.detail).toMatch(/^16 generated frames of 320x240: label \['[^']+'\], prob \[[\d.e-]+\]$/);
+}

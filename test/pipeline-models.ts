@@ -61,38 +61,32 @@ export function writeImagenetModel(dir: string): LinearHead {
 
 /** a PP-TSM-shaped video classifier ([1,8,3,224,224] -> logits [1,400]) in `dir` */
 export function writeVideoModel(dir: string): LinearHead {
-  mkdirSync(dir, { recursive: true });
-  const b = new ProgramBuilder(2004000);
-  b.feed('data_batch_0', 'float32', [-1, 8, 3, 224, 224]);
-  b.variable('reshape.tmp_0', 'float32', [-1, 24, 224, 224]);
-  b.variable('reshape.tmp_0.xshape', 'float32', [0, -1, 8, 3, 224, 224]);
-  b.op('reshape2', { X: ['data_batch_0'] }, { Out: ['reshape.tmp_0'], XShape: ['reshape.tmp_0.xshape'] }, { shape: [-1, 24, 224, 224] });
-  b.variable('pool.tmp_0', 'float32', [-1, 24, 2, 2]);
-  b.op('pool2d', { X: ['reshape.tmp_0'] }, { Out: ['pool.tmp_0'] }, { ...POOL, ksize: [2, 2] });
-  b.variable('flat.tmp_0', 'float32', [-1, 96]);
-  b.variable('flat.tmp_0.xshape', 'float32', [0, -1, 24, 2, 2]);
-  b.op('flatten_contiguous_range', { X: ['pool.tmp_0'] }, { Out: ['flat.tmp_0'], XShape: ['flat.tmp_0.xshape'] }, { start_axis: 1, stop_axis: 3 });
-  const h = head(b, 'flat.tmp_0', 96, 400, 21, 1.5);
-  b.fetch('fc.tmp_1');
-  writeFileSync(join(dir, 'inference.pdmodel'), b.programBytes());
-  writeFileSync(join(dir, 'inference.pdiparams'), b.paramsBytes());
-  return h;
+  return writeFramesModel(dir, 8, 21, 1.5);
 }
 
 /** a PP-TSN-shaped video classifier ([1,250,3,224,224], ten crops of 25 frames -> logits [1,400]) in `dir` */
 export function writeTsnModel(dir: string): LinearHead {
+  return writeFramesModel(dir, 250, 31, 0.3);
+}
+
+/**
+ * [-1, crops, 3, 224, 224] -> reshape to [-1, 3*crops, 224, 224] -> 2x2 pool -> flatten -> a linear head
+ * to 400 logits: every crop has weights of its own, so a crop out of place changes the answer
+ */
+function writeFramesModel(dir: string, crops: number, seed: number, scale: number): LinearHead {
   mkdirSync(dir, { recursive: true });
+  const ch = 3 * crops;
   const b = new ProgramBuilder(2004000);
-  b.feed('data_batch_0', 'float32', [-1, 250, 3, 224, 224]);
-  b.variable('reshape.tmp_0', 'float32', [-1, 750, 224, 224]);
-  b.variable('reshape.tmp_0.xshape', 'float32', [0, -1, 250, 3, 224, 224]);
-  b.op('reshape2', { X: ['data_batch_0'] }, { Out: ['reshape.tmp_0'], XShape: ['reshape.tmp_0.xshape'] }, { shape: [-1, 750, 224, 224] });
-  b.variable('pool.tmp_0', 'float32', [-1, 750, 2, 2]);
+  b.feed('data_batch_0', 'float32', [-1, crops, 3, 224, 224]);
+  b.variable('reshape.tmp_0', 'float32', [-1, ch, 224, 224]);
+  b.variable('reshape.tmp_0.xshape', 'float32', [0, -1, crops, 3, 224, 224]);
+  b.op('reshape2', { X: ['data_batch_0'] }, { Out: ['reshape.tmp_0'], XShape: ['reshape.tmp_0.xshape'] }, { shape: [-1, ch, 224, 224] });
+  b.variable('pool.tmp_0', 'float32', [-1, ch, 2, 2]);
   b.op('pool2d', { X: ['reshape.tmp_0'] }, { Out: ['pool.tmp_0'] }, { ...POOL, ksize: [2, 2] });
-  b.variable('flat.tmp_0', 'float32', [-1, 3000]);
-  b.variable('flat.tmp_0.xshape', 'float32', [0, -1, 750, 2, 2]);
+  b.variable('flat.tmp_0', 'float32', [-1, 4 * ch]);
+  b.variable('flat.tmp_0.xshape', 'float32', [0, -1, ch, 2, 2]);
   b.op('flatten_contiguous_range', { X: ['pool.tmp_0'] }, { Out: ['flat.tmp_0'], XShape: ['flat.tmp_0.xshape'] }, { start_axis: 1, stop_axis: 3 });
-  const h = head(b, 'flat.tmp_0', 3000, 400, 31, 0.3);
+  const h = head(b, 'flat.tmp_0', 4 * ch, 400, seed, scale);
   b.fetch('fc.tmp_1');
   writeFileSync(join(dir, 'inference.pdmodel'), b.programBytes());
   writeFileSync(join(dir, 'inference.pdiparams'), b.paramsBytes());
